@@ -1,0 +1,41 @@
+"""raggym_env: multi-hop question answering as a Gymnasium environment.
+
+Importing the package registers the ``RAGGym/...-v0`` ids with Gymnasium. It costs
+gymnasium and numpy; retrieval backends load their dependencies when first used.
+"""
+
+from raggym_env.actions import Action, ActionParseError, Answer, Search, parse_action
+from raggym_env.corpus import Corpus
+from raggym_env.registration import ENV_IDS, register_envs
+from raggym_env.rewards import RewardConfig
+from raggym_env.types import Document, Evidence, QAExample, ScoredDocument
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENV_IDS",
+    "Action",
+    "ActionParseError",
+    "Answer",
+    "Corpus",
+    "Document",
+    "Evidence",
+    "QAExample",
+    "RAGEnv",
+    "RewardConfig",
+    "ScoredDocument",
+    "Search",
+    "__version__",
+    "parse_action",
+]
+
+register_envs()
+
+
+def __getattr__(name: str) -> object:
+    """Import the environment class on first use, keeping ``import raggym_env`` light."""
+    if name == "RAGEnv":
+        from raggym_env.env import RAGEnv
+
+        return RAGEnv
+    raise AttributeError(f"module 'raggym_env' has no attribute {name!r}")

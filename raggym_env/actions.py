@@ -1,0 +1,142 @@
+"""Environment actions and the text grammar that turns a policy's output into one.
+
+An action is either :class:`Search` (retrieve documents for a query) or :class:`Answer`
+(end the episode with a prediction). Code passes these objects; text policies pass a
+string that :func:`parse_action` reads with this grammar (case-insensitive, surrounding
+whitespace ignored, the whole string must be one action)::
+
+    Search: <query>          Answer: <text>
+    Search[<query>]          Answer[<text>]        Finish[<text>]   (ReAct style)
+    Search(<query>)          Answer(<text>)
+    {"search": "<query>"}    {"answer": "<text>"}
+    {"action": "search", "query": "<query>"}   {"action": "answer", "answer": "<text>"}
+
+``Finish`` is a synonym of ``Answer``. An empty query or answer, or text that matches no
+form, raises :class:`ActionParseError`; the environment records that in ``info`` and
+charges a step rather than crashing the rollout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+__all__ = ["Action", "ActionParseError", "Answer", "Search", "action_to_dict", "parse_action"]
+
+
+@dataclass(frozen=True)
+class Search:
+    """Retrieve documents for ``query`` and append them to the history."""
+
+    query: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.query, str):
+            raise TypeError(f"Search.query must be a str, got {type(self.query).__name__}")
+        if not self.query.strip():
+            raise ValueError("Search.query is empty; expected a non-blank search query")
+
+    def to_text(self) -> str:
+        """The canonical text form, which :func:`parse_action` reads back."""
+        return f"Search: {self.query}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """End the episode with ``text`` as the prediction."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"Answer.text must be a str, got {type(self.text).__name__}")
+        if not self.text.strip():
+            raise ValueError("Answer.text is empty; expected a non-blank answer")
+
+    def to_text(self) -> str:
+        """The canonical text form, which :func:`parse_action` reads back."""
+        return f"Answer: {self.text}"
+
+
+Action: TypeAlias = Search | Answer
+
+
+class ActionParseError(ValueError):
+    """Text that is not an action under the documented grammar."""
+
+
+_KEYWORDS: dict[str, type[Search] | type[Answer]] = {
+    "search": Search,
+    "answer": Answer,
+    "finish": Answer,
+}
+_COLON = re.compile(r"^(search|answer|finish)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_BRACKET = re.compile(r"^(search|answer|finish)\s*(\[(.*)\]|\((.*)\))$", re.IGNORECASE | re.DOTALL)
+
+
+def _build(keyword: str, content: str, text: str) -> Action:
+    content = content.strip()
+    if not content:
+        raise ActionParseError(f"{keyword.capitalize()} has empty content in {text!r}")
+    return _KEYWORDS[keyword.lower()](content)
+
+
+def _from_json(obj: Any, text: str) -> Action:
+    if not isinstance(obj, dict):
+        raise ActionParseError(f"expected a JSON object with a search or answer, got {text!r}")
+    keys = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
+    if "action" in keys:
+        kind = str(keys["action"]).lower()
+        if kind not in _KEYWORDS:
+            raise ActionParseError(f"unknown action {keys['action']!r}; expected search or answer")
+        value = keys.get("query") if kind == "search" else keys.get("answer", keys.get("text"))
+    else:
+        found = [k for k in _KEYWORDS if k in keys]
+        if len(found) != 1:
+            raise ActionParseError(
+                f"expected exactly one of 'search' or 'answer' in the JSON object {text!r}"
+            )
+        kind, value = found[0], keys[found[0]]
+    if not isinstance(value, str):
+        raise ActionParseError(f"the {kind} in {text!r} must be a string")
+    return _build(kind, value, text)
+
+
+def parse_action(text: str) -> Action:
+    """Parse one action from text under the module's grammar.
+
+    Raises:
+        TypeError: ``text`` is not a string.
+        ActionParseError: the text is not exactly one well-formed action.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_action expects a str, got {type(text).__name__}")
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ActionParseError(f"invalid JSON action {text!r}: {exc.msg}") from None
+        return _from_json(obj, text)
+    match = _BRACKET.match(stripped)
+    if match:
+        content = match.group(3) if match.group(3) is not None else match.group(4)
+        return _build(match.group(1), content, text)
+    match = _COLON.match(stripped)
+    if match:
+        return _build(match.group(1), match.group(2), text)
+    raise ActionParseError(
+        f"could not parse an action from {text!r}; expected 'Search: <query>' or "
+        "'Answer: <text>' (or Search[...], Answer[...], Finish[...], JSON)"
+    )
+
+
+def action_to_dict(action: Action | None) -> dict[str, str]:
+    """JSON-ready form used in ``info`` and episode records."""
+    if isinstance(action, Search):
+        return {"type": "search", "text": action.query}
+    if isinstance(action, Answer):
+        return {"type": "answer", "text": action.text}
+    return {"type": "invalid", "text": ""}

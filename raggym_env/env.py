@@ -1,0 +1,419 @@
+"""The Gymnasium environment: one episode answers one question, searching as needed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+
+from raggym_env import metrics
+from raggym_env.actions import (
+    Action,
+    ActionParseError,
+    Answer,
+    Search,
+    action_to_dict,
+    parse_action,
+)
+from raggym_env.corpus import Corpus
+from raggym_env.retrieval.base import RetrievalError, Retriever
+from raggym_env.retrieval.factory import make_retriever
+from raggym_env.rewards import RewardConfig
+from raggym_env.spaces import ActionSpace, observation_space
+from raggym_env.tasks import Task, load_task
+from raggym_env.types import QAExample, ScoredDocument
+
+__all__ = ["ENV_VERSION", "RAGEnv"]
+
+ENV_VERSION = 0
+
+
+class RAGEnv(gym.Env[dict[str, Any], Any]):
+    """Multi-hop question answering with a search tool.
+
+    ## Description
+    Each episode poses one question from a benchmark (HotpotQA, 2WikiMultihopQA, Bamboogle,
+    MedQA) or from a user's own file. At every step the agent either searches the corpus
+    with a query, and the retrieved documents join the history it observes, or answers,
+    which ends the episode and scores the answer against the gold aliases. This is the
+    RAG-Gym formulation (arXiv 2502.13957) as a standard ``gymnasium.Env``.
+
+    ## Action Space
+    :class:`~raggym_env.spaces.ActionSpace`: a :class:`~raggym_env.actions.Search` or
+    :class:`~raggym_env.actions.Answer` object, or text in the grammar of
+    :mod:`raggym_env.actions` (``"Search: ..."``, ``"Answer: ..."``, ``Search[...]``, JSON).
+    Text that does not parse is recorded in ``info["action_error"]`` and still uses a step;
+    an object of any other type raises ``TypeError``.
+
+    ## Observation Space
+    A ``Dict`` with ``question`` (str), ``options`` (tuple of ``{"letter", "text"}``, empty
+    for open QA), ``history`` (tuple of ``{"query", "documents"}``, each document an
+    ``{"id", "title", "text"}`` mapping in rank order) and ``steps_remaining`` (int). Gold
+    answers and evidence are never observed; they appear in ``info`` once the episode ends.
+
+    ## Rewards
+    On the answering step, the outcome metric: exact match (open QA, the paper's choice)
+    or accuracy (multiple choice) by default, configurable through ``reward``. Searches
+    earn 0 unless process rewards (gold-evidence gain, search cost, repeated-query penalty,
+    invalid-action penalty) are switched on in :class:`~raggym_env.rewards.RewardConfig`.
+    EM, F1 and cover-EM (and accuracy for multiple choice) are always in the final ``info``.
+
+    ## Starting State
+    ``reset(seed=...)`` draws a question uniformly with ``self.np_random``; the same seed
+    gives the same question. ``options={"index": i}``, ``{"example_id": id}`` or
+    ``{"example": QAExample}`` choose one explicitly. The history starts empty.
+
+    ## Episode End
+    Terminated when the agent answers. Truncated when ``max_steps`` actions (default 10,
+    as in the paper) have been taken without an answer; the answer then counts as empty.
+    Stepping a finished episode raises ``RuntimeError`` until ``reset`` is called.
+
+    ## Arguments
+    - ``task``: ``"hotpotqa"``, ``"2wikimultihopqa"``, ``"bamboogle"``, ``"medqa"`` or
+      ``"custom"``.
+    - ``data_path``: the dataset file in its official format (default: the bundled sample),
+      or ``"hub"`` to load through ``datasets`` when online.
+    - ``examples``: questions given directly (a sequence of ``QAExample``); overrides
+      ``data_path``.
+    - ``limit`` / ``select``: keep the first ``limit`` questions, or ``"first:N"``,
+      ``"last:N"``, ``"sample:N@SEED"``.
+    - ``corpus``: a :class:`~raggym_env.corpus.Corpus` or a corpus file or folder (default:
+      the task's pooled context paragraphs).
+    - ``retriever``: a backend name (``"bm25"``, ...) or any object with the ``Retriever``
+      protocol; ``retriever_options`` go to the backend builder (e.g. ``index_dir``).
+    - ``k``: documents returned per search (default 5; the paper returned 32).
+    - ``max_steps``: action budget per episode (default 10).
+    - ``reward``: a ``RewardConfig``, a mapping of its fields, or an outcome metric name.
+    - ``render_mode``: ``None`` or ``"ansi"``.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}  # noqa: RUF012 (gymnasium API)
+
+    def __init__(
+        self,
+        task: str = "hotpotqa",
+        *,
+        data_path: str | Path | None = None,
+        examples: Sequence[QAExample] | None = None,
+        limit: int | None = None,
+        select: str | None = None,
+        corpus: Corpus | str | Path | None = None,
+        retriever: str | Retriever = "bm25",
+        retriever_options: Mapping[str, Any] | None = None,
+        k: int = 5,
+        max_steps: int = 10,
+        reward: RewardConfig | Mapping[str, Any] | str | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int (documents per search), got {k!r}")
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        self.task: Task = _resolve_task(task, data_path, examples, limit, select, corpus)
+        if not self.task.examples:
+            raise ValueError(f"task {task!r} selected no questions (limit={limit}, {select=})")
+        self.k = k
+        self.max_steps = max_steps
+        self.render_mode = render_mode
+        self.reward_config = RewardConfig.coerce(reward)
+        self.reward_config.outcome_metric(self.task.multiple_choice)  # validates early
+        if isinstance(retriever, str):
+            self.retriever: Retriever = make_retriever(
+                retriever, self.task.corpus, **dict(retriever_options or {})
+            )
+        elif isinstance(retriever, Retriever):
+            self.retriever = retriever
+        else:
+            raise TypeError(
+                "retriever must be a backend name or an object with a "
+                f"search(queries, k) method, got {type(retriever).__name__}"
+            )
+        self.retriever_name = retriever if isinstance(retriever, str) else type(retriever).__name__
+        self._example_index = {ex.id: i for i, ex in enumerate(self.task.examples)}
+        self.action_space = ActionSpace()
+        self.observation_space = observation_space(max_steps)
+        self._example: QAExample | None = None
+        self._history: list[tuple[str, list[ScoredDocument]]] = []
+        self._retrieved_ids: set[str] = set()
+        self._queries: set[str] = set()
+        self._steps = 0
+        self._done = True
+        self._answer: str | None = None
+        self._last_error: str | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def examples(self) -> tuple[QAExample, ...]:
+        """Every question this environment can pose, in dataset order."""
+        return self.task.examples
+
+    @property
+    def corpus(self) -> Corpus:
+        """The corpus searched by the retriever."""
+        return self.task.corpus
+
+    @property
+    def current_example(self) -> QAExample | None:
+        """The question of the current episode (``None`` before the first reset)."""
+        return self._example
+
+    @property
+    def env_id(self) -> str:
+        """The registered id, or a descriptive one when built directly."""
+        return self.spec.id if self.spec is not None else f"RAGGym/{self.task.name}-v{ENV_VERSION}"
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Start an episode on a seeded random question or the one ``options`` names."""
+        super().reset(seed=seed)
+        self._example = self._choose_example(options or {})
+        self._history = []
+        self._retrieved_ids = set()
+        self._queries = set()
+        self._steps = 0
+        self._done = False
+        self._answer = None
+        self._last_error = None
+        info = {
+            "example_id": self._example.id,
+            "multiple_choice": self._example.is_multiple_choice,
+            "max_steps": self.max_steps,
+            "k": self.k,
+        }
+        return self._observation(), info
+
+    def step(
+        self, action: Action | str
+    ) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
+        """Apply one search or answer; see the class docstring for the dynamics."""
+        if self._done or self._example is None:
+            raise RuntimeError(
+                "the episode has ended (or never started); call reset() before step()"
+            )
+        example = self._example
+        parsed, action_error = _coerce_action(action)
+        self._steps += 1
+        info: dict[str, Any] = {
+            "example_id": example.id,
+            "step": self._steps,
+            "action": action_to_dict(parsed),
+            "action_error": action_error,
+            "retrieval_error": None,
+            "retrieved": [],
+        }
+        components: dict[str, float] = {}
+        terminated = False
+        if parsed is None:
+            if self.reward_config.invalid_action_penalty:
+                components["invalid_action_penalty"] = -self.reward_config.invalid_action_penalty
+        elif isinstance(parsed, Search):
+            components = self._search(parsed.query, info)
+        else:
+            self._answer = parsed.text
+            terminated = True
+            outcome = self._score(example, parsed.text)
+            components["outcome"] = outcome[
+                self.reward_config.outcome_metric(example.is_multiple_choice)
+            ]
+        self._last_error = action_error or info["retrieval_error"]
+        truncated = not terminated and self._steps >= self.max_steps
+        info["evidence_recall"] = metrics.evidence_recall(
+            self._retrieved_ids, example.evidence.doc_ids
+        )
+        info["reward_components"] = components
+        if terminated or truncated:
+            self._done = True
+            info.update(self._final_info(example))
+        reward = float(sum(components.values()))
+        return self._observation(), reward, terminated, truncated, info
+
+    def render(self) -> str | None:
+        """With ``render_mode="ansi"``, the question and trajectory so far as text."""
+        if self.render_mode != "ansi":
+            return None
+        if self._example is None:
+            return "(no episode: call reset())"
+        lines = [f"Q [{self._example.id}]: {self._example.question}"]
+        for letter, text in (self._example.options or {}).items():
+            lines.append(f"  {letter}. {text}")
+        for i, (query, docs) in enumerate(self._history, 1):
+            titles = ", ".join(d.document.title for d in docs) or "(nothing found)"
+            lines.append(f"  search {i}: {query!r} -> {titles}")
+        if self._last_error:
+            lines.append(f"  last action error: {self._last_error}")
+        if self._answer is not None:
+            lines.append(f"  answer: {self._answer!r}")
+        lines.append(f"  steps remaining: {self.max_steps - self._steps}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ internals
+    def _choose_example(self, options: Mapping[str, Any]) -> QAExample:
+        unknown = set(options) - {"index", "example_id", "example"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset options {sorted(unknown)}; expected 'index', 'example_id' "
+                "or 'example'"
+            )
+        if "example" in options:
+            example = options["example"]
+            if not isinstance(example, QAExample):
+                raise TypeError(
+                    f"options['example'] must be a QAExample, got {type(example).__name__}"
+                )
+            return example
+        if "example_id" in options:
+            try:
+                return self.task.examples[self._example_index[str(options["example_id"])]]
+            except KeyError:
+                raise KeyError(
+                    f"no question with id {options['example_id']!r} in task {self.task.name!r}"
+                ) from None
+        if "index" in options:
+            index = options["index"]
+            if not isinstance(index, int) or not 0 <= index < len(self.task.examples):
+                raise IndexError(
+                    f"options['index'] must be an int in [0, {len(self.task.examples)}), "
+                    f"got {index!r}"
+                )
+            return self.task.examples[index]
+        return self.task.examples[int(self.np_random.integers(len(self.task.examples)))]
+
+    def _search(self, query: str, info: dict[str, Any]) -> dict[str, float]:
+        example = self._example
+        if example is None:  # unreachable: step() checks first
+            raise RuntimeError("no active episode")
+        try:
+            results = self.retriever.search([query], self.k)[0]
+        except RetrievalError as exc:
+            info["retrieval_error"] = f"{type(exc).__name__}: {exc}"
+            results = []
+        else:
+            self._history.append((query, list(results)))
+        info["retrieved"] = [
+            {"id": r.document.id, "title": r.document.title, "score": float(r.score)}
+            for r in results
+        ]
+        gold = example.evidence.doc_ids
+        before = len(self._retrieved_ids.intersection(gold))
+        self._retrieved_ids.update(r.document.id for r in results)
+        gain = (len(self._retrieved_ids.intersection(gold)) - before) / len(gold) if gold else None
+        key = " ".join(query.lower().split())
+        repeated = key in self._queries
+        self._queries.add(key)
+        return self.reward_config.search_reward(gain, repeated)
+
+    def _score(self, example: QAExample, prediction: str | None) -> dict[str, float]:
+        return metrics.score_answer(
+            prediction,
+            example.answers,
+            options=example.options,
+            answer_letter=example.answer_letter,
+        )
+
+    def _final_info(self, example: QAExample) -> dict[str, Any]:
+        scores = self._score(example, self._answer)
+        gold_ids = example.evidence.doc_ids
+        return {
+            "answer": self._answer,
+            "gold": {
+                "answers": list(example.answers),
+                "answer_letter": example.answer_letter,
+                "evidence_titles": list(example.evidence.titles),
+                "evidence_doc_ids": list(gold_ids),
+            },
+            "metrics": {
+                **scores,
+                "evidence_recall": metrics.evidence_recall(self._retrieved_ids, gold_ids),
+                "evidence_complete": metrics.evidence_complete(self._retrieved_ids, gold_ids),
+                "num_searches": float(len(self._history)),
+                "steps": float(self._steps),
+            },
+        }
+
+    def _observation(self) -> dict[str, Any]:
+        example = self._example
+        if example is None:
+            raise RuntimeError("no active episode")
+        options = tuple(
+            {"letter": letter, "text": text} for letter, text in (example.options or {}).items()
+        )
+        history = tuple(
+            {
+                "query": query,
+                "documents": tuple(
+                    {"id": r.document.id, "title": r.document.title, "text": r.document.text}
+                    for r in docs
+                ),
+            }
+            for query, docs in self._history
+        )
+        return {
+            "question": example.question,
+            "options": options,
+            "history": history,
+            "steps_remaining": self.max_steps - self._steps,
+        }
+
+
+def _coerce_action(action: Any) -> tuple[Action | None, str | None]:
+    """Turn what ``step`` received into an action, or a recorded parse error for text."""
+    if isinstance(action, (Search, Answer)):
+        return action, None
+    if isinstance(action, str):
+        try:
+            return parse_action(action), None
+        except ActionParseError as exc:
+            return None, str(exc)
+    raise TypeError(
+        "step() expects a Search, an Answer, or action text such as 'Search: <query>', "
+        f"got {type(action).__name__}"
+    )
+
+
+def _resolve_task(
+    task: str,
+    data_path: str | Path | None,
+    examples: Sequence[QAExample] | None,
+    limit: int | None,
+    select: str | None,
+    corpus: Corpus | str | Path | None,
+) -> Task:
+    """Load the task, or wrap directly given questions with their corpus."""
+    if examples is None:
+        if task.lower() == "custom" and (data_path is None or corpus is None):
+            raise ValueError(
+                "the custom task needs your questions (data_path=... a JSON/JSONL file, or "
+                "examples=[QAExample, ...]) and corpus=... (a Corpus, file or folder)"
+            )
+        return load_task(task, path=data_path, limit=limit, select=select, corpus=corpus)
+    if not all(isinstance(ex, QAExample) for ex in examples):
+        raise TypeError("examples must be a sequence of raggym_env.QAExample")
+    if corpus is None:
+        raise ValueError("examples=... needs corpus=... (a Corpus, or a corpus file or folder)")
+    resolved = _load_corpus(corpus)
+    chosen = list(examples)[:limit] if limit is not None else list(examples)
+    with_ids = [ex if ex.evidence.doc_ids else resolved.attach_evidence([ex])[0] for ex in chosen]
+    return Task(
+        name=task,
+        examples=tuple(with_ids),
+        corpus=resolved,
+        multiple_choice=any(ex.is_multiple_choice for ex in with_ids),
+        source="examples",
+    )
+
+
+def _load_corpus(corpus: Corpus | str | Path) -> Corpus:
+    if isinstance(corpus, Corpus):
+        return corpus
+    from raggym_env.corpora import load_corpus
+
+    return load_corpus(corpus)

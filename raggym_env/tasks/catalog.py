@@ -1,0 +1,360 @@
+"""The benchmark catalog: task names, where their questions come from, and their corpora.
+
+:func:`load_examples` reads a benchmark's questions from the bundled sample, a user file or
+the Hugging Face hub; :func:`load_task` adds the corpus the environment retrieves from and
+links each question's gold evidence to document ids. Loaded examples and default corpora
+are cached in-process per (file, modification time) or hub spec, because many environment
+copies load the same task.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raggym_env.corpora import load_corpus, pooled_corpus, read_json_records
+from raggym_env.corpus import Corpus
+from raggym_env.tasks.bamboogle import (
+    BAMBOOGLE_HUB,
+    bamboogle_examples,
+    bamboogle_record_from_hub,
+    read_bamboogle_records,
+)
+from raggym_env.tasks.custom import custom_examples, custom_record_from_hub
+from raggym_env.tasks.hotpotqa import HOTPOTQA_HUB, hotpotqa_examples, hotpotqa_record_from_hub
+from raggym_env.tasks.hub import HubSource, is_hub_path, load_hub_rows
+from raggym_env.tasks.medqa import MEDQA_HUB, medqa_examples, medqa_record_from_hub
+from raggym_env.tasks.records import RecordLocation
+from raggym_env.tasks.selection import select_examples
+from raggym_env.tasks.twowiki import TWOWIKI_HUB, twowiki_examples, twowiki_record_from_hub
+from raggym_env.types import QAExample
+
+__all__ = [
+    "DATA_DIR",
+    "TASK_ALIASES",
+    "TASK_NAMES",
+    "Task",
+    "clear_caches",
+    "default_corpus",
+    "load_examples",
+    "load_task",
+    "resolve_task_name",
+    "sample_path",
+]
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+"""The package folder holding the bundled benchmark samples and their NOTICE.md."""
+
+TASK_NAMES = ("hotpotqa", "2wikimultihopqa", "bamboogle", "medqa", "custom")
+"""Canonical task names, as accepted by :func:`load_examples` (case-insensitive)."""
+
+TASK_ALIASES: Mapping[str, str] = {"2wiki": "2wikimultihopqa"}
+"""Alternative spellings of task names."""
+
+_FILE_SPLIT = "test"
+
+
+@dataclass(frozen=True)
+class _Format:
+    """How one task's questions are read and converted."""
+
+    sample: str | None
+    hub: HubSource | None
+    read: Callable[[Path], list[dict[str, Any]]]
+    convert: Callable[[Sequence[Any], str, str], list[QAExample]]
+    from_hub: Callable[[Mapping[str, Any], RecordLocation], dict[str, Any]]
+    pooled: bool
+    multiple_choice: bool | None
+
+
+_FORMATS: dict[str, _Format] = {
+    "hotpotqa": _Format(
+        sample="hotpotqa_dev_distractor_sample100.json",
+        hub=HOTPOTQA_HUB,
+        read=read_json_records,
+        convert=lambda records, source, _split: hotpotqa_examples(records, source),
+        from_hub=hotpotqa_record_from_hub,
+        pooled=True,
+        multiple_choice=False,
+    ),
+    "2wikimultihopqa": _Format(
+        sample="2wikimultihopqa_dev_sample100.json",
+        hub=TWOWIKI_HUB,
+        read=read_json_records,
+        convert=lambda records, source, _split: twowiki_examples(records, source),
+        from_hub=twowiki_record_from_hub,
+        pooled=True,
+        multiple_choice=False,
+    ),
+    "bamboogle": _Format(
+        sample="bamboogle_prerelease.tsv",
+        hub=BAMBOOGLE_HUB,
+        read=read_bamboogle_records,
+        convert=lambda records, source, _split: bamboogle_examples(records, source),
+        from_hub=bamboogle_record_from_hub,
+        pooled=False,
+        multiple_choice=False,
+    ),
+    "medqa": _Format(
+        sample="medqa_us_4options_test_sample100.jsonl",
+        hub=MEDQA_HUB,
+        read=read_json_records,
+        convert=medqa_examples,
+        from_hub=medqa_record_from_hub,
+        pooled=False,
+        multiple_choice=True,
+    ),
+    "custom": _Format(
+        sample=None,
+        hub=None,
+        read=read_json_records,
+        convert=lambda records, source, _split: custom_examples(records, source),
+        from_hub=custom_record_from_hub,
+        pooled=False,
+        multiple_choice=None,
+    ),
+}
+
+# A file source is keyed by (resolved path, mtime in ns, size); a hub source by its spec.
+_SourceKey = tuple[str, int, int] | str
+
+
+@dataclass(frozen=True)
+class Task:
+    """A benchmark ready for an environment: its questions and the corpus they are asked against.
+
+    Attributes:
+        name: the canonical task name (see :data:`TASK_NAMES`).
+        examples: the selected questions, with ``evidence.doc_ids`` pointing into ``corpus``.
+        corpus: the documents the environment retrieves from.
+        multiple_choice: whether the questions come with lettered options (MedQA).
+        source: the file path or hub spec the questions were read from.
+    """
+
+    name: str
+    examples: tuple[QAExample, ...] = field(repr=False)
+    corpus: Corpus
+    multiple_choice: bool
+    source: str
+
+    def __repr__(self) -> str:
+        return (
+            f"Task(name={self.name!r}, examples={len(self.examples)}, corpus={self.corpus!r}, "
+            f"multiple_choice={self.multiple_choice}, source={self.source!r})"
+        )
+
+
+def resolve_task_name(name: str) -> str:
+    """Return the canonical task name for ``name`` (case-insensitive, aliases allowed).
+
+    Raises:
+        ValueError: an unknown name; the message lists the valid ones.
+    """
+    key = name.strip().lower() if isinstance(name, str) else ""
+    key = TASK_ALIASES.get(key, key)
+    if key not in _FORMATS:
+        valid = ", ".join([*TASK_NAMES, *(f"{a} (= {t})" for a, t in TASK_ALIASES.items())])
+        raise ValueError(f"unknown task {name!r}; valid names: {valid}")
+    return key
+
+
+def sample_path(name: str) -> Path:
+    """Path of the sample of task ``name`` bundled with the package.
+
+    Raises:
+        ValueError: an unknown task, or ``custom`` (which has no sample).
+    """
+    task = resolve_task_name(name)
+    sample = _FORMATS[task].sample
+    if sample is None:
+        raise ValueError(f"task {task!r} has no bundled sample: pass path= to your question file")
+    return DATA_DIR / sample
+
+
+def _source_key(task: str, path: str | Path | None) -> _SourceKey:
+    if is_hub_path(path):
+        return HubSource.parse(str(path), _FORMATS[task].hub).spec
+    file = sample_path(task) if path is None else Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such file (questions for task {task!r})")
+    file = file.resolve()
+    stat = file.stat()
+    return (str(file), stat.st_mtime_ns, stat.st_size)
+
+
+def _read_records(task: str, key: _SourceKey) -> tuple[list[Any], str, str]:
+    """Return (official-format records, source description, split) for a source key."""
+    fmt = _FORMATS[task]
+    if isinstance(key, str):
+        hub = HubSource.parse(key, None)
+        rows = load_hub_rows(hub)
+        expected = f"a {task} row from {hub.repo}"
+        records = [
+            fmt.from_hub(row, RecordLocation(hub.spec, index, expected))
+            for index, row in enumerate(rows)
+        ]
+        return records, hub.spec, hub.split
+    path = Path(key[0])
+    return fmt.read(path), str(path), _FILE_SPLIT
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_examples(task: str, key: _SourceKey) -> tuple[tuple[QAExample, ...], str]:
+    records, source, split = _read_records(task, key)
+    examples = _FORMATS[task].convert(records, source, split)
+    seen: dict[str, int] = {}
+    for index, example in enumerate(examples):
+        if example.id in seen:
+            raise ValueError(
+                f"{source}: record {index}: id {example.id!r} is already used by record "
+                f"{seen[example.id]} (question ids must be unique)"
+            )
+        seen[example.id] = index
+    return tuple(examples), source
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_pooled_corpus(task: str, key: _SourceKey) -> Corpus:
+    records, source, split = _read_records(task, key)
+    label = split if isinstance(key, str) else Path(source).stem
+    return pooled_corpus(records, name=f"{task}:{label}")
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_placeholder_corpus(keys: tuple[_SourceKey, ...]) -> Corpus:
+    records: list[Any] = []
+    for key in keys:
+        records.extend(read_json_records(Path(key[0])))
+    return pooled_corpus(records, name="placeholder:bundled-hotpotqa-2wiki-samples")
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_corpus_file(key: _SourceKey) -> Corpus:
+    return load_corpus(Path(key[0]))
+
+
+def _file_key(path: str | Path) -> _SourceKey:
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no such file or directory (corpus)")
+    file = file.resolve()
+    stat = file.stat()
+    return (str(file), stat.st_mtime_ns, stat.st_size)
+
+
+def clear_caches() -> None:
+    """Forget every cached example list and corpus (e.g. after editing a file in place)."""
+    for cached in (
+        _cached_examples,
+        _cached_pooled_corpus,
+        _cached_placeholder_corpus,
+        _cached_corpus_file,
+    ):
+        cached.cache_clear()
+
+
+def load_examples(
+    name: str,
+    path: str | Path | None = None,
+    limit: int | None = None,
+    select: str | None = None,
+) -> list[QAExample]:
+    """Load a benchmark's questions.
+
+    Args:
+        name: ``"hotpotqa"``, ``"2wikimultihopqa"`` (alias ``"2wiki"``), ``"bamboogle"``,
+            ``"medqa"`` or ``"custom"``, case-insensitive.
+        path: ``None`` for the bundled sample; a file in the dataset's official format; or
+            ``"hub"`` / ``"hub:<repo>[:<config>[:<split>]]"`` to read through ``datasets``
+            from the Hugging Face hub (missing parts default to the task's usual source).
+        limit: keep at most the first ``limit`` examples (after ``select``).
+        select: ``"first:N"``, ``"last:N"`` or ``"sample:N@SEED"`` (see
+            :func:`~raggym_env.tasks.selection.select_examples`).
+
+    Raises:
+        ValueError: an unknown task, a malformed file or record (named in the message),
+            duplicate question ids, or an invalid ``select``/``limit``.
+        FileNotFoundError: ``path`` does not exist.
+        ImportError: a hub source without ``datasets`` installed.
+    """
+    task = resolve_task_name(name)
+    select_examples((), select, limit)  # validate the selection before any loading
+    examples, _ = _cached_examples(task, _source_key(task, path))
+    return select_examples(examples, select, limit)
+
+
+def default_corpus(name: str, path: str | Path | None = None) -> Corpus:
+    """The corpus :func:`load_task` uses for task ``name`` when none is given.
+
+    HotpotQA and 2WikiMultihopQA: the pooled context paragraphs of every record of the
+    question source (not only the selected ones), so retrieval is not trivially easy.
+    Bamboogle, MedQA and custom questions have no corpus available offline; they get a
+    *placeholder*, the pooled paragraphs of the bundled HotpotQA and 2Wiki samples. (The
+    RAG-Gym paper used Wikipedia for Bamboogle and textbooks plus StatPearls for MedQA;
+    pass such a corpus to :func:`load_task` as ``corpus=``.)
+    """
+    task = resolve_task_name(name)
+    if _FORMATS[task].pooled:
+        return _cached_pooled_corpus(task, _source_key(task, path))
+    keys = tuple(_source_key(t, None) for t in ("hotpotqa", "2wikimultihopqa"))
+    return _cached_placeholder_corpus(keys)
+
+
+def _attach(corpus: Corpus, examples: Sequence[QAExample]) -> list[QAExample]:
+    # Examples without gold titles keep any doc ids they came with (custom questions).
+    return [corpus.attach_evidence([ex])[0] if ex.evidence.titles else ex for ex in examples]
+
+
+def load_task(
+    name: str,
+    path: str | Path | None = None,
+    limit: int | None = None,
+    select: str | None = None,
+    corpus: Corpus | str | Path | None = None,
+) -> Task:
+    """Load a benchmark's questions with the corpus they are asked against.
+
+    Args:
+        name: the task name (see :func:`load_examples`).
+        path: the question source (see :func:`load_examples`).
+        limit: keep at most the first ``limit`` examples (after ``select``).
+        select: a subset spec (see :func:`load_examples`).
+        corpus: a :class:`~raggym_env.corpus.Corpus`, a corpus file or directory (read by
+            :func:`~raggym_env.corpora.load_corpus`), or ``None`` for
+            :func:`default_corpus`.
+
+    Returns:
+        A :class:`Task` whose examples have ``evidence.doc_ids`` set from their gold
+        titles in the corpus.
+
+    Raises:
+        ValueError, FileNotFoundError, ImportError: as :func:`load_examples` and
+            :func:`~raggym_env.corpora.load_corpus`.
+        TypeError: ``corpus`` is of an unsupported type.
+    """
+    task = resolve_task_name(name)
+    select_examples((), select, limit)
+    key = _source_key(task, path)
+    all_examples, source = _cached_examples(task, key)
+    examples = select_examples(all_examples, select, limit)
+    if corpus is None:
+        chosen = default_corpus(task, path)
+    elif isinstance(corpus, Corpus):
+        chosen = corpus
+    elif isinstance(corpus, (str, Path)):
+        chosen = _cached_corpus_file(_file_key(corpus))
+    else:
+        raise TypeError(f"corpus must be a Corpus, a path or None, got {type(corpus).__name__}")
+    multiple_choice = _FORMATS[task].multiple_choice
+    if multiple_choice is None:
+        multiple_choice = bool(examples) and all(ex.is_multiple_choice for ex in examples)
+    return Task(
+        name=task,
+        examples=tuple(_attach(chosen, examples)),
+        corpus=chosen,
+        multiple_choice=multiple_choice,
+        source=source,
+    )

@@ -1,0 +1,1 @@
+"""trainers package (grows with later work)."""
