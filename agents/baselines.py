@@ -1,0 +1,111 @@
+"""Non-LLM policies: a question-search heuristic and a gold-evidence oracle.
+
+They need no model, so they run anywhere in seconds. The heuristic is a floor any LLM
+agent should beat; the oracle searches the gold titles and answers the gold answer, which
+bounds what the environment and retriever allow (its evidence recall is the retriever's
+ceiling for title queries).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from raggym_env import Action, Answer, QAExample, Search
+
+__all__ = ["GoldEvidenceOracle", "QuestionSearchHeuristic", "ScriptedPolicy"]
+
+_YES_NO_OPENERS = (
+    "is", "are", "was", "were", "do", "does", "did", "can", "could", "has", "have", "had",
+    "will", "would", "should",
+)  # fmt: skip
+_WORD = re.compile(r"\w+")
+_PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
+
+
+@runtime_checkable
+class ScriptedPolicy(Protocol):
+    """A policy that maps an observation to an action, told each episode's question first."""
+
+    name: str
+
+    def begin(self, example: QAExample) -> None:
+        """Called after ``reset`` with the episode's question (oracles read its gold)."""
+        ...
+
+    def act(self, observation: Mapping[str, Any]) -> Action | str:
+        """Return the next action (an object or action text)."""
+        ...
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+
+
+class QuestionSearchHeuristic:
+    """Search the question once, then answer from the retrieved documents by a fixed rule.
+
+    Rule: a yes/no question (it opens with an auxiliary verb) is answered "yes"; a
+    multiple-choice question gets the option sharing most words with the retrieved text;
+    otherwise the answer is the title of the best-ranked document the question does not
+    already name (multi-hop answers are often a bridge entity's page).
+    """
+
+    name = "heuristic"
+
+    def begin(self, example: QAExample) -> None:
+        """Nothing to prepare: the heuristic sees only observations."""
+
+    def act(self, observation: Mapping[str, Any]) -> Action:
+        """Search the question first, answer on the next step."""
+        question: str = observation["question"]
+        if not observation["history"]:
+            return Search(question)
+        documents: Sequence[Mapping[str, str]] = observation["history"][-1]["documents"]
+        if observation["options"]:
+            return Answer(self._best_option(observation["options"], documents))
+        if question.lower().split(" ", 1)[0] in _YES_NO_OPENERS:
+            return Answer("yes")
+        lowered = question.lower()
+        for doc in documents:
+            title = _PARENTHETICAL.sub("", doc["title"]).strip()
+            if title and title.lower() not in lowered:
+                return Answer(title)
+        return Answer(_PARENTHETICAL.sub("", documents[0]["title"]) if documents else "unknown")
+
+    @staticmethod
+    def _best_option(
+        options: Sequence[Mapping[str, str]], documents: Sequence[Mapping[str, str]]
+    ) -> str:
+        context = _words(" ".join(d["text"] for d in documents))
+        best = max(options, key=lambda o: len(_words(o["text"]) & context))
+        return best["letter"]
+
+
+class GoldEvidenceOracle:
+    """Search every gold evidence title, then answer the gold answer.
+
+    It reads the gold of the question it is given in :meth:`begin`, so it measures the
+    environment, not an agent: the answer metrics are the ceiling of the metric code, and
+    the evidence recall is what title queries can retrieve with this retriever and ``k``.
+    """
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self._queries: list[str] = []
+        self._answer = ""
+
+    def begin(self, example: QAExample) -> None:
+        """Read the question's gold titles and answer."""
+        self._queries = list(example.evidence.titles)
+        self._answer = example.answer_letter or example.answers[0]
+
+    def act(self, observation: Mapping[str, Any]) -> Action:
+        """The next unsearched gold title, or the gold answer once all are searched."""
+        done = len(observation["history"])
+        budget_left = int(observation["steps_remaining"])
+        if done < len(self._queries) and budget_left > 1:
+            return Search(self._queries[done])
+        return Answer(self._answer)

@@ -1,0 +1,224 @@
+"""Append-only JSONL storage of episode records, safe against crashes and ready for resume.
+
+One line per episode, written with a single ``write`` on a file opened in append mode (and
+``fsync``-ed by default), so a crash can only tear the line being written. Readers skip a
+torn line with a warning and keep every other record; writers never rewrite existing bytes
+and start on a fresh line after a torn tail. Runners use :meth:`EpisodeStore.pending` to
+skip the questions a previous, interrupted run already finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import warnings
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from raggym_env.episode import EpisodeRecord, SchemaError
+
+__all__ = ["EpisodeStore", "TornLineWarning", "final_episodes", "read_episodes"]
+
+
+class TornLineWarning(UserWarning):
+    """A line of an episode file is not valid JSON (usually torn by a crash) and was skipped."""
+
+
+def _example_id(record: EpisodeRecord) -> str:
+    """Default resume key: the question's dataset id."""
+    return record.example_id
+
+
+def read_episodes(path: str | os.PathLike[str]) -> Iterator[EpisodeRecord]:
+    """Yield the records of a JSONL episode file in order.
+
+    Blank lines are ignored. A line that is not valid JSON (a torn write) is skipped with a
+    :class:`TornLineWarning` naming the file and line; a valid JSON line that is not a valid
+    record raises :class:`~raggym_env.episode.SchemaError` naming the file and line.
+    """
+    file = Path(path)
+    with file.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw)
+            except ValueError:  # JSONDecodeError and UnicodeDecodeError
+                warnings.warn(
+                    f"{file}:{lineno}: skipping a line that is not valid JSON "
+                    "(probably a record torn by a crash)",
+                    TornLineWarning,
+                    stacklevel=2,
+                )
+                continue
+            try:
+                record = EpisodeRecord.from_dict(data)
+            except SchemaError as exc:
+                raise SchemaError(f"{file}:{lineno}: {exc}") from exc
+            yield record
+
+
+def final_episodes(
+    records: Iterable[EpisodeRecord], key: Callable[[EpisodeRecord], Hashable] = _example_id
+) -> list[EpisodeRecord]:
+    """Keep one record per key: the last successful one, else the last failed one.
+
+    A resumed run with ``retry_failed=True`` appends a new record for a question that
+    failed before; aggregate over this list so that such a question counts once. Keys keep
+    the order in which they first appear.
+    """
+    chosen: dict[Hashable, EpisodeRecord] = {}
+    for record in records:
+        k = key(record)
+        previous = chosen.get(k)
+        if previous is None or record.succeeded or not previous.succeeded:
+            chosen[k] = record
+    return list(chosen.values())
+
+
+class EpisodeStore:
+    """An append-only JSONL file of :class:`EpisodeRecord`, one line per episode.
+
+    Appends are thread-safe (a batched runner may append from callbacks). Several processes
+    should write to separate files: appends from different processes are not coordinated.
+
+    Args:
+        path: the ``.jsonl`` file; it and its parent directories are created on first append.
+        run_card: filled into every appended record that has none (see
+            :func:`raggym_env.runcard.make_run_card`).
+        fsync: ``os.fsync`` after each record so that it survives a power loss, not only a
+            crash of the process; turn off for speed when that does not matter.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        run_card: Mapping[str, Any] | None = None,
+        fsync: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.run_card = dict(run_card) if run_card is not None else None
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._check_tail = True
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"EpisodeStore(path={str(self.path)!r}, fsync={self.fsync})"
+
+    def __enter__(self) -> EpisodeStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file; later appends raise ``ValueError``. Closing twice is harmless."""
+        with self._lock:
+            self._closed = True
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def append(self, record: EpisodeRecord) -> None:
+        """Write ``record`` as one JSON line, durably, filling in the store's run card."""
+        if not isinstance(record, EpisodeRecord):
+            raise TypeError(f"expected an EpisodeRecord, got {type(record).__name__}")
+        if record.run_card is None and self.run_card is not None:
+            record = replace(record, run_card=self.run_card)
+        data = _encode(record)
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"{self!r} is closed")
+            fd = self._open()
+            if self._check_tail:
+                if _ends_torn(fd):
+                    data = b"\n" + data
+                self._check_tail = False
+            try:
+                _write_all(fd, data)
+                if self.fsync:
+                    os.fsync(fd)
+            except OSError:
+                self._check_tail = True  # a failed write may have left part of the line
+                raise
+
+    def read(self) -> Iterator[EpisodeRecord]:
+        """Yield the stored records (none before the first append); see :func:`read_episodes`."""
+        if not self.path.exists():
+            return iter(())
+        return read_episodes(self.path)
+
+    def done_keys(
+        self,
+        key: Callable[[EpisodeRecord], Any] = _example_id,
+        *,
+        retry_failed: bool = False,
+    ) -> set[Any]:
+        """Keys of the episodes already recorded, to skip on resume.
+
+        A crashed episode (``error`` set) counts as done, as a failure, unless
+        ``retry_failed`` is true; a key with any successful record is always done.
+        """
+        return {key(r) for r in self.read() if r.succeeded or not retry_failed}
+
+    def completed(self, example_ids: Iterable[str], *, retry_failed: bool = False) -> set[str]:
+        """The subset of ``example_ids`` already recorded (see :meth:`done_keys`)."""
+        done = self.done_keys(retry_failed=retry_failed)
+        return {i for i in example_ids if i in done}
+
+    def pending(self, example_ids: Iterable[str], *, retry_failed: bool = False) -> list[str]:
+        """The ``example_ids`` still to run, in the given order (see :meth:`done_keys`)."""
+        done = self.done_keys(retry_failed=retry_failed)
+        return [i for i in example_ids if i not in done]
+
+    def _open(self) -> int:
+        """Open the file for appending on first use."""
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+            self._fd = os.open(self.path, flags, 0o644)
+        return self._fd
+
+
+def _encode(record: EpisodeRecord) -> bytes:
+    """Serialize a record as one UTF-8 JSON line ending in a newline."""
+    payload = record.to_dict()
+    try:
+        line = json.dumps(payload, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"episode record {record.example_id!r} is not JSON-serializable: {exc}"
+        ) from exc
+    try:
+        return (line + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (e.g. from undecodable model output): keep them as \u escapes.
+        return (json.dumps(payload) + "\n").encode("ascii")
+
+
+def _ends_torn(fd: int) -> bool:
+    """Whether the file is non-empty and does not end with a newline (a torn last line)."""
+    if os.fstat(fd).st_size == 0:
+        return False
+    os.lseek(fd, -1, os.SEEK_END)
+    return os.read(fd, 1) != b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` with one ``write`` call, looping only if the OS writes it partially."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
