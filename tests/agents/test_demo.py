@@ -7,7 +7,8 @@ from raggym_env.cli import main
 
 
 def test_demo_runs_writes_episodes_and_resumes(tmp_path, capsys):
-    args = ["demo", "--task", "hotpotqa", "--task", "medqa", "--limit", "10", "--out", str(tmp_path)]
+    args = ["demo", "--task", "hotpotqa", "--task", "medqa", "--limit", "10"]
+    args += ["--out", str(tmp_path)]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "| hotpotqa | heuristic | 10 |" in out
