@@ -27,7 +27,10 @@ from raggym_env.store import EpisodeStore, final_episodes
 __all__ = ["demo_command", "run_demo", "summarize"]
 
 TASK_TO_ID = {task: env_id for env_id, task in ENV_IDS.items() if task != "custom"}
-POLICIES = {"heuristic": QuestionSearchHeuristic, "oracle": GoldEvidenceOracle}
+POLICIES: dict[str, type[QuestionSearchHeuristic] | type[GoldEvidenceOracle]] = {
+    "heuristic": QuestionSearchHeuristic,
+    "oracle": GoldEvidenceOracle,
+}
 
 COLUMNS = (
     ("task", "{}"),

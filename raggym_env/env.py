@@ -92,7 +92,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
     - v0: initial release.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"]}  # noqa: RUF012 (gymnasium API)
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
 
     def __init__(
         self,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from raggym_env.types import ScoredDocument
 
-__all__ = ["IndexMismatchError", "RetrievalError", "Retriever"]
+__all__ = ["IndexMismatchError", "RetrievalError", "Retriever", "check_search_args"]
 
 
 @runtime_checkable
@@ -34,3 +36,22 @@ class RetrievalError(RuntimeError):
     The environment records it in ``info`` and charges the step instead of crashing the
     rollout; other exceptions from a retriever are bugs and propagate.
     """
+
+
+def check_search_args(queries: object, k: object) -> list[str]:
+    """Validate ``search`` arguments per the contract; return the queries as a list.
+
+    Raises:
+        TypeError: ``queries`` is not a list/tuple of str, or ``k`` is not an int.
+        ValueError: ``k < 1``.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    if k <= 0:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if isinstance(queries, (str, bytes)) or not isinstance(queries, (list, tuple)):
+        raise TypeError(f"queries must be a list of str, got {type(queries).__name__}")
+    for i, query in enumerate(queries):
+        if not isinstance(query, str):
+            raise TypeError(f"queries[{i}] must be a str, got {type(query).__name__}")
+    return list(queries)

@@ -1,0 +1,38 @@
+"""Retrieval backends behind one batched :class:`Retriever` protocol.
+
+The bm25s-backed names load on first use, keeping ``import raggym_env`` light.
+"""
+
+import importlib
+
+from raggym_env.retrieval.base import (
+    IndexMismatchError,
+    RetrievalError,
+    Retriever,
+    check_search_args,
+)
+from raggym_env.retrieval.factory import available_retrievers, make_retriever, register_retriever
+from raggym_env.retrieval.fake import FakeRetriever
+
+__all__ = [
+    "BM25Params",
+    "BM25Retriever",
+    "FakeRetriever",
+    "IndexMismatchError",
+    "RetrievalError",
+    "Retriever",
+    "available_retrievers",
+    "check_search_args",
+    "clear_index_cache",
+    "load_or_build",
+    "make_retriever",
+    "register_retriever",
+]
+_BM25_NAMES = {"BM25Params", "BM25Retriever", "clear_index_cache", "load_or_build"}
+
+
+def __getattr__(name: str) -> object:
+    """Import the bm25s-backed names on first use."""
+    if name in _BM25_NAMES:
+        return getattr(importlib.import_module("raggym_env.retrieval.bm25"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
