@@ -3,11 +3,37 @@
 Backends register a builder ``(corpus, **options) -> Retriever`` under a name; the
 builder imports its heavy dependencies itself, so naming a backend costs nothing until it
 is used.
+
+Built-in names and their options:
+
+- ``"bm25"``: :func:`raggym_env.retrieval.bm25.load_or_build` options (``index_dir``,
+  ``k1``, ``b``, ...).
+- ``"fake"``: :class:`~raggym_env.retrieval.fake.FakeRetriever` options.
+- ``"dense"``: ``load_or_build_dense`` options of :mod:`raggym_env.retrieval.dense`.
+- ``"hybrid"``: BM25 and dense fused by weighted reciprocal rank fusion. Options:
+  ``weights`` (``[bm25, dense]``), ``rrf_k``, ``depth``, ``bm25={...}`` and ``dense={...}``
+  (options of each member) and ``index_dir`` (members use its ``bm25/`` and ``dense/``
+  subdirectories unless their own options name an ``index_dir``).
+- ``"remote"``: :class:`~raggym_env.retrieval.remote.RemoteRetriever` options (``url``
+  required, ``timeout_s``, ``max_retries``, ...): a client of ``raggym serve-retriever``.
+- ``"hybrid+rerank"``: ``"hybrid"`` reranked by a cross-encoder. Extra options:
+  ``reranker_model`` (required: a path or hub name), ``top_n`` (default 50) and
+  ``reranker_options`` (``batch_size``, ``device``, ``max_length``).
+
+Every builder also accepts ``cache``: ``False`` (no cache), ``True`` (an LRU cache of
+100,000 results) or an int (the cache size). It defaults to on for the model-backed names
+(``"dense"``, ``"hybrid"``, ``"hybrid+rerank"``), whose searches cost a forward pass, and
+off for ``"bm25"`` and ``"fake"``. A cached retriever is shared process-wide (see
+:func:`~raggym_env.retrieval.cache.shared_cache`): every ``make_retriever`` call with the
+same name, corpus and options returns the same object, so all environments of a process
+share one model and one cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from raggym_env.corpus import Corpus
@@ -43,17 +69,130 @@ def make_retriever(name: str, corpus: Corpus, **options: Any) -> Retriever:
     return builder(corpus, **options)
 
 
+_DEFAULT_CACHE_ENTRIES = 100_000
+
+
+def _cache_entries(cache: object) -> int:
+    """Translate the ``cache`` option into a cache size (0: no cache)."""
+    if isinstance(cache, bool):
+        return _DEFAULT_CACHE_ENTRIES if cache else 0
+    if not isinstance(cache, int):
+        raise TypeError(f"cache must be a bool or an int (cache size), got {cache!r}")
+    if cache < 0:
+        raise ValueError(f"cache size must be >= 0, got {cache}")
+    return cache
+
+
+def _with_cache(
+    name: str, build: Callable[..., Retriever], *, cache_default: bool
+) -> RetrieverBuilder:
+    """Wrap ``build`` so it accepts the ``cache`` option common to every builder."""
+
+    def builder(corpus: Corpus, **options: Any) -> Retriever:
+        entries = _cache_entries(options.pop("cache", cache_default))
+        if entries == 0:
+            return build(corpus, **options)
+        from raggym_env.retrieval.cache import shared_cache
+
+        key = (name, corpus.content_hash, json.dumps(options, sort_keys=True, default=repr))
+        return shared_cache(key, lambda: build(corpus, **options), max_entries=entries)
+
+    builder.__doc__ = build.__doc__
+    return builder
+
+
 def _bm25(corpus: Corpus, **options: Any) -> Retriever:
+    """BM25 over ``corpus``; options go to ``bm25.load_or_build``."""
     from raggym_env.retrieval.bm25 import load_or_build
 
     return load_or_build(corpus, **options)
 
 
 def _fake(corpus: Corpus, **options: Any) -> Retriever:
+    """The test retriever; options go to ``FakeRetriever``."""
     from raggym_env.retrieval.fake import FakeRetriever
 
     return FakeRetriever(corpus, **options)
 
 
-register_retriever("bm25", _bm25)
-register_retriever("fake", _fake)
+def _dense(corpus: Corpus, **options: Any) -> Retriever:
+    """Dense retrieval; options go to ``dense.load_or_build_dense``."""
+    from raggym_env.retrieval.dense import load_or_build_dense
+
+    return load_or_build_dense(corpus, **options)
+
+
+def _member_options(
+    options: Mapping[str, Any] | None, index_dir: str | Path | None, subdir: str, name: str
+) -> dict[str, Any]:
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"the {name!r} option must be a mapping of options, got {options!r}")
+    merged = dict(options)
+    if index_dir is not None:
+        merged.setdefault("index_dir", Path(index_dir) / subdir)
+    return merged
+
+
+def _hybrid(
+    corpus: Corpus,
+    *,
+    weights: list[float] | None = None,
+    rrf_k: float = 60,
+    depth: int | None = None,
+    bm25: Mapping[str, Any] | None = None,
+    dense: Mapping[str, Any] | None = None,
+    index_dir: str | Path | None = None,
+) -> Retriever:
+    """BM25 + dense fused by weighted reciprocal rank fusion (members in that order)."""
+    from raggym_env.retrieval.hybrid import HybridRetriever
+
+    members = [
+        _bm25(corpus, **_member_options(bm25, index_dir, "bm25", "bm25")),
+        _dense(corpus, **_member_options(dense, index_dir, "dense", "dense")),
+    ]
+    return HybridRetriever(members, weights=weights, rrf_k=rrf_k, depth=depth)
+
+
+def _hybrid_rerank(
+    corpus: Corpus,
+    *,
+    reranker_model: str | Path | None = None,
+    top_n: int = 50,
+    reranker_options: Mapping[str, Any] | None = None,
+    **hybrid_options: Any,
+) -> Retriever:
+    """``"hybrid"`` followed by a cross-encoder reranking its top ``top_n``."""
+    if reranker_model is None:
+        raise ValueError(
+            "retriever 'hybrid+rerank' needs the option reranker_model: the path (or hub "
+            "name) of a sentence-transformers cross-encoder, e.g. "
+            "retriever_options={'reranker_model': '/models/ms-marco-MiniLM-L-6-v2'}"
+        )
+    from raggym_env.retrieval.rerank import RerankedRetriever
+
+    base = _hybrid(corpus, **hybrid_options)
+    return RerankedRetriever(base, reranker_model, top_n=top_n, **dict(reranker_options or {}))
+
+
+def _remote(corpus: Corpus, **options: Any) -> Retriever:
+    """A client of ``raggym serve-retriever`` (option ``url`` required; corpus unused)."""
+    from raggym_env.retrieval.remote import RemoteRetriever
+
+    if "url" not in options:
+        raise ValueError(
+            "retriever 'remote' needs the option url, e.g. "
+            "retriever_options={'url': 'http://127.0.0.1:8001'}"
+        )
+    return RemoteRetriever(**options)
+
+
+register_retriever("bm25", _with_cache("bm25", _bm25, cache_default=False))
+register_retriever("fake", _with_cache("fake", _fake, cache_default=False))
+register_retriever("dense", _with_cache("dense", _dense, cache_default=True))
+register_retriever("hybrid", _with_cache("hybrid", _hybrid, cache_default=True))
+register_retriever(
+    "hybrid+rerank", _with_cache("hybrid+rerank", _hybrid_rerank, cache_default=True)
+)
+register_retriever("remote", _with_cache("remote", _remote, cache_default=False))

