@@ -16,7 +16,6 @@ Scoring defaults follow bm25s: ``method="lucene"`` (Lucene's idf
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -24,8 +23,7 @@ import os
 import shutil
 import tempfile
 import threading
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +34,13 @@ import numpy as np
 
 from raggym_env.corpus import Corpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
+from raggym_env.retrieval.index_dir import (
+    MANIFEST_NAME,
+    directory_lock,
+    is_replaceable,
+    read_manifest_json,
+    swap_into_place,
+)
 from raggym_env.retrieval.tokenize import STOPWORD_LISTS, Analyzer
 from raggym_env.types import ScoredDocument
 
@@ -51,8 +56,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_NAME = "raggym_index.json"
-"""File name of the manifest that identifies a saved index."""
 FORMAT_VERSION = 1
 """Version of the on-disk layout; bumped on any incompatible change."""
 _FORMAT = "raggym-bm25-index"
@@ -348,7 +351,7 @@ class BM25Retriever:
             FileExistsError: if ``directory`` exists, is not empty and holds no raggym index.
         """
         directory = Path(directory)
-        if directory.exists() and not _replaceable(directory):
+        if directory.exists() and not is_replaceable(directory):
             raise FileExistsError(
                 f"{directory} exists and is not a raggym index (no {MANIFEST_NAME}); "
                 "refusing to overwrite it"
@@ -366,7 +369,7 @@ class BM25Retriever:
             (tmp / MANIFEST_NAME).write_text(
                 json.dumps(self._manifest, indent=2, sort_keys=True), encoding="utf-8"
             )
-            _swap_into_place(tmp, directory)
+            swap_into_place(tmp, directory)
             done = True
         finally:
             if not done:
@@ -459,28 +462,13 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         IndexMismatchError: if the manifest is not valid JSON, or is of another format,
             format version or backend.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"no BM25 index at {directory}: the directory does not exist")
-    path = directory / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{directory} is not a raggym BM25 index: {MANIFEST_NAME} not found (expected a "
-            "directory written by BM25Retriever.save)"
-        )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexMismatchError(f"{path} is not valid JSON ({exc}); rebuild the index") from exc
-    if not isinstance(manifest, dict):
-        raise IndexMismatchError(f"{path} should hold a JSON object, got {type(manifest).__name__}")
-    found = (manifest.get("format"), manifest.get("format_version"), manifest.get("backend"))
-    expected = (_FORMAT, FORMAT_VERSION, _BACKEND)
-    if found != expected:
-        raise IndexMismatchError(
-            f"{path}: expected (format, format_version, backend) = {expected}, found {found}; "
-            "rebuild the index with this version of raggym"
-        )
+    path = Path(directory) / MANIFEST_NAME
+    manifest = read_manifest_json(
+        directory,
+        kind="BM25",
+        expected=(_FORMAT, FORMAT_VERSION, _BACKEND),
+        writer="BM25Retriever.save",
+    )
     try:
         BM25Params.from_dict(manifest["params"])
         str(manifest["corpus"]["content_hash"])
@@ -488,43 +476,6 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexMismatchError(f"{path} is malformed ({exc!r}); rebuild the index") from exc
     return manifest
-
-
-def _replaceable(directory: Path) -> bool:
-    """Whether ``save`` may replace ``directory``: it is empty or holds a raggym index."""
-    return directory.is_dir() and (
-        (directory / MANIFEST_NAME).is_file() or not any(directory.iterdir())
-    )
-
-
-def _swap_into_place(tmp: Path, directory: Path) -> None:
-    """Rename the finished ``tmp`` directory to ``directory``, replacing an old index."""
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return
-    old = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(directory, old)
-    os.replace(tmp, directory)
-    # Processes that memory-mapped the old files keep them until they unmap them.
-    shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _directory_lock(directory: Path) -> Iterator[None]:
-    """Hold an exclusive inter-process lock for building/saving ``directory`` (POSIX only)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no cross-process lock; the rename keeps saves atomic.
-        yield
-        return
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = directory.with_name(f".{directory.name}.lock")
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 _CacheKey = tuple[str, BM25Params, int]
@@ -592,7 +543,7 @@ def load_or_build(
         if directory is None:
             retriever = BM25Retriever._build(corpus, params, n_threads=n_threads)
         else:
-            with _directory_lock(directory):
+            with directory_lock(directory):
                 if retriever is None and _matches(directory, corpus, params):
                     retriever = BM25Retriever.load(
                         directory, corpus=corpus, mmap=mmap, n_threads=n_threads

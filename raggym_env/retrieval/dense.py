@@ -32,7 +32,13 @@ import numpy as np
 
 from raggym_env.corpus import Corpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
-from raggym_env.retrieval.bm25 import MANIFEST_NAME, _directory_lock, _swap_into_place
+from raggym_env.retrieval.index_dir import (
+    MANIFEST_NAME,
+    directory_lock,
+    is_replaceable,
+    read_manifest_json,
+    swap_into_place,
+)
 from raggym_env.retrieval.memory import (
     INDEX_TYPES,
     MIN_POINTS_PER_CENTROID,
@@ -604,10 +610,7 @@ class DenseRetriever:
         """
         faiss = _import_faiss()
         directory = Path(directory)
-        if directory.exists() and not (
-            directory.is_dir()
-            and ((directory / MANIFEST_NAME).is_file() or not any(directory.iterdir()))
-        ):
+        if directory.exists() and not is_replaceable(directory):
             raise FileExistsError(
                 f"{directory} exists and is not a raggym index (no {MANIFEST_NAME}); "
                 "refusing to overwrite it"
@@ -622,7 +625,7 @@ class DenseRetriever:
             (tmp / MANIFEST_NAME).write_text(
                 json.dumps(self._manifest, indent=2, sort_keys=True), encoding="utf-8"
             )
-            _swap_into_place(tmp, directory)
+            swap_into_place(tmp, directory)
             done = True
         finally:
             if not done:
@@ -791,28 +794,13 @@ def read_dense_manifest(directory: str | Path) -> dict[str, Any]:
         FileNotFoundError: if ``directory`` or its manifest does not exist.
         IndexMismatchError: if the manifest is invalid or of another format/backend.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"no dense index at {directory}: the directory does not exist")
-    path = directory / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{directory} is not a raggym dense index: {MANIFEST_NAME} not found (expected a "
-            "directory written by DenseRetriever.save)"
-        )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexMismatchError(f"{path} is not valid JSON ({exc}); rebuild the index") from exc
-    if not isinstance(manifest, dict):
-        raise IndexMismatchError(f"{path} should hold a JSON object, got {type(manifest).__name__}")
-    found = (manifest.get("format"), manifest.get("format_version"), manifest.get("backend"))
-    expected = (_FORMAT, FORMAT_VERSION, _BACKEND)
-    if found != expected:
-        raise IndexMismatchError(
-            f"{path}: expected (format, format_version, backend) = {expected}, found {found}; "
-            "rebuild the index with this version of raggym"
-        )
+    path = Path(directory) / MANIFEST_NAME
+    manifest = read_manifest_json(
+        directory,
+        kind="dense",
+        expected=(_FORMAT, FORMAT_VERSION, _BACKEND),
+        writer="DenseRetriever.save",
+    )
     try:
         DenseParams(**manifest["params"])
         str(manifest["corpus"]["content_hash"])
@@ -907,7 +895,7 @@ def load_or_build_dense(
             if retriever is None:
                 retriever = DenseRetriever.build(corpus, **options)
         else:
-            with _directory_lock(directory):
+            with directory_lock(directory):
                 if _matches(directory, corpus, fingerprint, params, max_len):
                     if retriever is None:
                         retriever = DenseRetriever.load(

@@ -1,0 +1,106 @@
+"""On-disk index directories shared by every backend: manifest, atomic swap, build lock.
+
+An index directory holds a ``raggym_index.json`` manifest next to the backend's files. A
+new index is written to a temporary sibling and renamed into place, so a crash never
+leaves a half index, and a file lock lets concurrent processes build one index once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from raggym_env.retrieval.base import IndexMismatchError
+
+__all__ = [
+    "MANIFEST_NAME",
+    "directory_lock",
+    "is_replaceable",
+    "read_manifest_json",
+    "swap_into_place",
+]
+
+MANIFEST_NAME = "raggym_index.json"
+"""File name of the manifest that identifies a saved index."""
+
+
+def is_replaceable(directory: Path) -> bool:
+    """Whether ``directory`` may be overwritten: an existing index or an empty folder."""
+    return directory.is_dir() and (
+        (directory / MANIFEST_NAME).is_file() or not any(directory.iterdir())
+    )
+
+
+def swap_into_place(tmp: Path, directory: Path) -> None:
+    """Rename the finished ``tmp`` directory to ``directory``, replacing an old index."""
+    if not directory.exists():
+        os.replace(tmp, directory)
+        return
+    old = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(directory, old)
+    os.replace(tmp, directory)
+    # Processes that memory-mapped the old files keep them until they unmap them.
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def directory_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive inter-process lock for building/saving ``directory`` (POSIX only)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no cross-process lock; the rename keeps saves atomic.
+        yield
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = directory.with_name(f".{directory.name}.lock")
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_manifest_json(
+    directory: str | Path, *, kind: str, expected: tuple[str, int, str], writer: str
+) -> dict[str, Any]:
+    """Read a manifest and check its ``(format, format_version, backend)``.
+
+    Args:
+        directory: the index directory.
+        kind: what the index is, for messages (``"BM25"``, ``"dense"``).
+        expected: the ``(format, format_version, backend)`` the caller can read.
+        writer: what writes such an index, for messages (``"BM25Retriever.save"``).
+
+    Raises:
+        FileNotFoundError: the directory or its manifest does not exist.
+        IndexMismatchError: the manifest is not a JSON object of the expected format.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no {kind} index at {directory}: the directory does not exist")
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{directory} is not a raggym {kind} index: {MANIFEST_NAME} not found (expected a "
+            f"directory written by {writer})"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexMismatchError(f"{path} is not valid JSON ({exc}); rebuild the index") from exc
+    if not isinstance(manifest, dict):
+        raise IndexMismatchError(f"{path} should hold a JSON object, got {type(manifest).__name__}")
+    found = (manifest.get("format"), manifest.get("format_version"), manifest.get("backend"))
+    if found != expected:
+        raise IndexMismatchError(
+            f"{path}: expected (format, format_version, backend) = {expected}, found {found}; "
+            "rebuild the index with this version of raggym"
+        )
+    return manifest
