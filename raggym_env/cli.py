@@ -8,18 +8,29 @@ imports the agents, trainers or benchmarks that add their own commands.
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 import time
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
+from raggym_env.corpora import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS
 from raggym_env.retrieval.base import IndexMismatchError
 
-__all__ = ["index_command", "main"]
+__all__ = ["add_option_argument", "index_command", "main", "parse_option", "parse_options"]
 
 #: Errors that mean "the user asked for something that cannot be done", shown without a trace.
-USER_ERRORS = (ValueError, FileNotFoundError, KeyError, IndexMismatchError, ImportError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    KeyError,
+    IndexMismatchError,
+    ImportError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,38 +56,273 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def parse_option(text: str) -> tuple[str, Any]:
+    """Parse one ``KEY=VALUE`` option; the value is JSON when it parses, else a string.
+
+    Args:
+        text: the raw ``KEY=VALUE`` text from the command line.
+
+    Returns:
+        The key and the decoded value (``k1=1.2`` gives ``1.2``, ``name=abc`` gives ``"abc"``).
+
+    Raises:
+        ValueError: if there is no ``=`` or the key is empty.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"option {text!r} must look like KEY=VALUE (e.g. k1=1.2)")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def parse_options(items: Sequence[str] | None) -> dict[str, Any]:
+    """Parse repeated ``--option KEY=VALUE`` arguments into a dict (later keys win).
+
+    Raises:
+        ValueError: if an item is not ``KEY=VALUE``.
+    """
+    return dict(parse_option(item) for item in items or ())
+
+
+def add_option_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the repeatable ``--option KEY=VALUE`` argument shared by several commands."""
+    parser.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="retriever builder option, repeatable; VALUE is parsed as JSON when it parses "
+        '(1.2, true, [1, 2], {"a": 1}), else taken as a string',
+    )
+
+
+#: Retrievers ``raggym index`` can build.
+INDEX_RETRIEVERS = ("bm25", "dense", "hybrid")
+_RETRIEVER_LABELS = {"bm25": "BM25", "dense": "dense", "hybrid": "hybrid (BM25 + dense)"}
+
+
 def index_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``raggym index``: build a BM25 index on disk for a task or a corpus."""
+    """Register ``raggym index``: build a retrieval index on disk for a task or a corpus."""
     parser = sub.add_parser(
         "index",
         help="build a retrieval index on disk",
-        description="Build a BM25 index for a task's corpus or your own corpus file/folder.",
+        description=(
+            "Build a BM25, dense or hybrid index for a task's corpus or your own corpus "
+            "file/folder, in the layout environments and `raggym serve-retriever` load "
+            "(hybrid writes OUT/bm25 and OUT/dense)."
+        ),
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", help="hotpotqa, 2wikimultihopqa, bamboogle, medqa")
     source.add_argument("--corpus", type=Path, help="JSON/JSONL of title+text, or .txt files")
     parser.add_argument("--data-path", type=Path, help="task data file (default: bundled)")
     parser.add_argument("--out", type=Path, required=True, help="index directory to write")
-    parser.add_argument("--chunk-tokens", type=int, default=400, help="words per text chunk")
-    parser.add_argument("--overlap", type=int, default=50, help="words shared by chunks")
+    parser.add_argument(
+        "--retriever", choices=INDEX_RETRIEVERS, default="bm25", help="backend (default bm25)"
+    )
+    parser.add_argument(
+        "--model",
+        help="dense/hybrid: sentence-transformers hub name or local path "
+        "(default: the bundled all-MiniLM-L6-v2)",
+    )
+    parser.add_argument(
+        "--index-type", choices=("flat", "hnsw", "ivfpq"), help="dense/hybrid: FAISS index type"
+    )
+    parser.add_argument("--batch-size", type=int, help="dense/hybrid: encoding batch size")
+    parser.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=DEFAULT_CHUNK_TOKENS,
+        help="for .txt inputs: words per chunk; tokens are whitespace-delimited words "
+        f"(default {DEFAULT_CHUNK_TOKENS})",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=DEFAULT_CHUNK_OVERLAP,
+        help="for .txt inputs: words shared by consecutive chunks "
+        f"(default {DEFAULT_CHUNK_OVERLAP})",
+    )
+    add_option_argument(parser)
     parser.set_defaults(func=_run_index)
 
 
+def _builder_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options for ``make_retriever`` from ``--model``/``--index-type``/... and ``--option``.
+
+    For ``hybrid`` the dense flags go into the ``dense`` member options.
+
+    Raises:
+        ValueError: a dense-only flag is used with ``bm25``, or a ``dense`` option is not a
+            JSON object.
+    """
+    options = parse_options(args.options)
+    dense_flags = {
+        name: value
+        for name, value in (
+            ("model", args.model),
+            ("index_type", args.index_type),
+            ("batch_size", args.batch_size),
+        )
+        if value is not None
+    }
+    if not dense_flags:
+        return options
+    if args.retriever == "bm25":
+        flags = ", ".join("--" + name.replace("_", "-") for name in dense_flags)
+        raise ValueError(f"{flags} only apply to --retriever dense or hybrid")
+    if args.retriever == "dense":
+        return {**options, **dense_flags}
+    member = options.get("dense", {})
+    if not isinstance(member, dict):
+        raise ValueError(f"option dense must be a JSON object, got {member!r}")
+    return {**options, "dense": {**member, **dense_flags}}
+
+
+#: Options that do not change what a saved index holds (left out of the usage lines).
+_BUILD_ONLY_OPTIONS = frozenset({"batch_size", "show_progress", "device", "memory_budget_bytes"})
+
+
+def _identity_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without build-only settings, as a loader must repeat them."""
+    kept: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in _BUILD_ONLY_OPTIONS:
+            continue
+        if key in ("bm25", "dense") and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in _BUILD_ONLY_OPTIONS}
+            if not value:
+                continue
+        kept[key] = value
+    return kept
+
+
+def _disk_size(directory: Path) -> int:
+    """Sum of the sizes of the files below ``directory``."""
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+
+
+def _human_bytes(size: int) -> str:
+    """``size`` bytes as a short human-readable string (``"1.5 MiB"``)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _text_files(path: Path) -> list[Path] | None:
+    """The ``.txt`` files a corpus path is chunked from, or ``None`` for passage files."""
+    if path.is_dir():
+        return sorted(path.rglob("*.txt"))
+    if path.suffix.lower() == ".txt":
+        return [path]
+    return None
+
+
+def _option_text(key: str, value: Any) -> str:
+    """``KEY=VALUE`` text that :func:`parse_option` turns back into ``(key, value)``."""
+    if isinstance(value, str) and parse_option(f"{key}={value}") == (key, value):
+        return f"{key}={value}"
+    return f"{key}={json.dumps(value)}"
+
+
+def _usage_lines(args: argparse.Namespace, options: dict[str, Any]) -> list[str]:
+    """How an environment and the retrieval server load the index just built."""
+    from raggym_env.registration import ENV_IDS
+
+    identity = _identity_options(options)
+    out = str(args.out)
+    env_options = {"index_dir": out, **identity}
+    serve = ["raggym serve-retriever"]
+    if args.task:
+        env_id = next((i for i, t in ENV_IDS.items() if t == args.task.lower()), None)
+        env_args = [repr(env_id or "RAGGym/Custom-v0")]
+        if args.data_path:
+            env_args.append(f"data_path={str(args.data_path)!r}")
+        serve.append(f"--task {shlex.quote(args.task)}")
+        if args.data_path:
+            serve.append(f"--data-path {shlex.quote(str(args.data_path))}")
+    else:
+        corpus = str(args.corpus)
+        chunked = _text_files(args.corpus) is not None and (
+            args.chunk_tokens != DEFAULT_CHUNK_TOKENS or args.overlap != DEFAULT_CHUNK_OVERLAP
+        )
+        corpus_arg = (
+            f"load_corpus({corpus!r}, chunk_tokens={args.chunk_tokens}, overlap={args.overlap})"
+            if chunked
+            else repr(corpus)
+        )
+        env_args = ['"RAGGym/Custom-v0"', "data_path=...", f"corpus={corpus_arg}"]
+        serve.append(f"--corpus {shlex.quote(corpus)}")
+        if chunked:
+            serve.append(f"--chunk-tokens {args.chunk_tokens} --overlap {args.overlap}")
+    env_args.append(f"retriever={args.retriever!r}")
+    env_args.append(f"retriever_options={env_options!r}")
+    serve.append(f"--retriever {args.retriever} --index-dir {shlex.quote(out)}")
+    for key, value in identity.items():
+        serve.append(f"--option {shlex.quote(_option_text(key, value))}")
+    return [f"gym.make({', '.join(env_args)})", " ".join(serve)]
+
+
 def _run_index(args: argparse.Namespace) -> int:
+    """Build (or reload a matching) index in ``--out`` and print a summary."""
     from raggym_env.corpora import load_corpus
-    from raggym_env.retrieval.bm25 import BM25Retriever
+    from raggym_env.retrieval.factory import make_retriever
     from raggym_env.tasks import load_task
 
+    options = _builder_options(args)
+    text_files: list[Path] | None = None
     if args.task:
         corpus = load_task(args.task, path=args.data_path).corpus
+        source = f"task {args.task}" + (f" ({args.data_path})" if args.data_path else "")
     else:
         corpus = load_corpus(args.corpus, chunk_tokens=args.chunk_tokens, overlap=args.overlap)
+        source = str(args.corpus)
+        text_files = _text_files(args.corpus)
+    label = _RETRIEVER_LABELS[args.retriever]
+    print(f"building {label} index of {len(corpus):,} documents -> {args.out}", flush=True)
     start = time.perf_counter()
-    retriever = BM25Retriever.build(corpus)
+    try:
+        make_retriever(args.retriever, corpus, index_dir=args.out, cache=False, **options)
+    except TypeError as exc:
+        # Builders reject unknown keyword options with TypeError: a user error here.
+        raise ValueError(f"bad --option for retriever {args.retriever!r}: {exc}") from exc
     built = time.perf_counter() - start
-    retriever.save(args.out)
+    words = sum(len(doc.text.split()) for doc in corpus)
     print(
-        f"built BM25 index of {len(corpus):,} documents ({corpus.name}) in {built:.2f}s "
+        f"built {label} index of {len(corpus):,} documents ({corpus.name}) in {built:.2f}s "
         f"-> {args.out} (corpus hash {corpus.content_hash[:12]})"
     )
+    lines = [
+        ("documents", f"{len(corpus):,}"),
+        ("source", source),
+    ]
+    if text_files is not None:
+        lines.append(
+            (
+                "chunking",
+                f"{len(corpus):,} chunks from {len(text_files):,} .txt file"
+                f"{'' if len(text_files) == 1 else 's'} ({args.chunk_tokens} words per chunk, "
+                f"{args.overlap} overlap; words = whitespace-delimited tokens)",
+            )
+        )
+    lines += [
+        ("mean words/doc", f"{words / max(1, len(corpus)):.1f}"),
+        ("retriever", args.retriever + (f" {options}" if options else "")),
+        ("build time", f"{built:.2f}s"),
+        ("size on disk", _human_bytes(_disk_size(args.out))),
+        ("corpus hash", corpus.content_hash[:12]),
+    ]
+    env_line, serve_line = _usage_lines(args, options)
+    lines += [("env usage", env_line), ("server usage", serve_line)]
+    width = max(len(name) for name, _ in lines)
+    for name, value in lines:
+        print(f"  {name:<{width}}  {value}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from raggym_env.cli import add_option_argument, parse_options
+from raggym_env.corpora import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS
 from raggym_env.retrieval.base import Retriever
 
 __all__ = ["retriever_factory_from_args", "run_serve_retriever", "serve_command"]
@@ -28,9 +30,26 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--index-dir",
         type=Path,
-        help="index directory (alone: a saved BM25 index; with a corpus: load or build there)",
+        help="index directory (alone: a saved BM25 index; with --task/--corpus: passed to the "
+        "retriever as index_dir, which loads a matching index there or builds one, e.g. the "
+        "output of `raggym index`)",
     )
     parser.add_argument("--retriever", default="bm25", help="backend name (bm25, dense, ...)")
+    parser.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=DEFAULT_CHUNK_TOKENS,
+        help="for .txt corpora: words (whitespace-delimited tokens) per chunk "
+        f"(default {DEFAULT_CHUNK_TOKENS})",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=DEFAULT_CHUNK_OVERLAP,
+        help="for .txt corpora: words shared by consecutive chunks "
+        f"(default {DEFAULT_CHUNK_OVERLAP})",
+    )
+    add_option_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
     parser.add_argument("--port", type=int, default=8001, help="TCP port")
     parser.add_argument("--max-batch", type=int, default=64, help="queries per search call")
@@ -43,10 +62,17 @@ def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retrie
 
     Nothing heavy happens until it is called (the server calls it in its loader thread).
 
+    With ``--task`` or ``--corpus`` the retriever comes from
+    ``make_retriever(args.retriever, corpus, index_dir=args.index_dir, **options)`` (options
+    from ``--option``; ``index_dir`` only when ``--index-dir`` is given). ``--index-dir``
+    alone loads a saved BM25 index, which carries its own corpus.
+
     Raises:
-        ValueError: if neither ``--task``, ``--corpus`` nor ``--index-dir`` is given, or
-            ``--index-dir`` alone is used with a backend other than ``bm25``.
+        ValueError: if neither ``--task``, ``--corpus`` nor ``--index-dir`` is given,
+            ``--index-dir`` alone is used with a backend other than ``bm25`` or with
+            ``--option``, or an ``--option`` is not ``KEY=VALUE``.
     """
+    options = parse_options(getattr(args, "options", None))
     if not (args.task or args.corpus or args.index_dir):
         raise ValueError("give one of --task, --corpus or --index-dir")
     if not (args.task or args.corpus) and args.retriever != "bm25":
@@ -54,6 +80,10 @@ def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retrie
             f"--index-dir alone only loads a saved bm25 index; give --task or --corpus "
             f"for retriever {args.retriever!r}"
         )
+    if not (args.task or args.corpus) and options:
+        raise ValueError("--option needs --task or --corpus (--index-dir alone loads as saved)")
+    if args.index_dir is not None:
+        options["index_dir"] = args.index_dir
 
     def build() -> Retriever:
         from raggym_env.retrieval.factory import make_retriever
@@ -65,12 +95,15 @@ def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retrie
         elif args.corpus:
             from raggym_env.corpora import load_corpus
 
-            corpus = load_corpus(args.corpus)
+            corpus = load_corpus(
+                args.corpus,
+                chunk_tokens=getattr(args, "chunk_tokens", DEFAULT_CHUNK_TOKENS),
+                overlap=getattr(args, "overlap", DEFAULT_CHUNK_OVERLAP),
+            )
         else:
             from raggym_env.retrieval.bm25 import BM25Retriever
 
             return BM25Retriever.load(args.index_dir)
-        options = {"index_dir": args.index_dir} if args.index_dir else {}
         return make_retriever(args.retriever, corpus, **options)
 
     return build
