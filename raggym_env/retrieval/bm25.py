@@ -20,8 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -37,9 +35,8 @@ from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
     MANIFEST_NAME,
     directory_lock,
-    is_replaceable,
     read_manifest_json,
-    swap_into_place,
+    staged_index_dir,
 )
 from raggym_env.retrieval.tokenize import STOPWORD_LISTS, Analyzer
 from raggym_env.types import ScoredDocument
@@ -351,29 +348,12 @@ class BM25Retriever:
             FileExistsError: if ``directory`` exists, is not empty and holds no raggym index.
         """
         directory = Path(directory)
-        if directory.exists() and not is_replaceable(directory):
-            raise FileExistsError(
-                f"{directory} exists and is not a raggym index (no {MANIFEST_NAME}); "
-                "refusing to overwrite it"
-            )
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        done = False
-        try:
+        with staged_index_dir(directory, self._manifest) as tmp:
             self._model.save(tmp / _BM25S_DIR, show_progress=False)
             (tmp / _ANALYZER_FILE).write_text(
                 json.dumps(self._analyzer.state_dict(), indent=1), encoding="utf-8"
             )
             self._corpus.save_jsonl(tmp / _CORPUS_FILE)
-            # The manifest goes last: a directory with a manifest is a complete index.
-            (tmp / MANIFEST_NAME).write_text(
-                json.dumps(self._manifest, indent=2, sort_keys=True), encoding="utf-8"
-            )
-            swap_into_place(tmp, directory)
-            done = True
-        finally:
-            if not done:
-                shutil.rmtree(tmp, ignore_errors=True)
         logger.info("saved BM25 index %s to %s", self._index_hash[:12], directory)
         return directory
 

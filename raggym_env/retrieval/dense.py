@@ -35,9 +35,8 @@ from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
     MANIFEST_NAME,
     directory_lock,
-    is_replaceable,
     read_manifest_json,
-    swap_into_place,
+    staged_index_dir,
 )
 from raggym_env.retrieval.memory import (
     INDEX_TYPES,
@@ -610,26 +609,10 @@ class DenseRetriever:
         """
         faiss = _import_faiss()
         directory = Path(directory)
-        if directory.exists() and not is_replaceable(directory):
-            raise FileExistsError(
-                f"{directory} exists and is not a raggym index (no {MANIFEST_NAME}); "
-                "refusing to overwrite it"
-            )
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        done = False
-        try:
+        with staged_index_dir(directory, self._manifest) as tmp:
             np.save(tmp / _EMBEDDINGS_FILE, np.asarray(self._embeddings, dtype=np.float16))
             faiss.write_index(_to_cpu(self._index), str(tmp / _FAISS_FILE))
             self._corpus.save_jsonl(tmp / _CORPUS_FILE)
-            (tmp / MANIFEST_NAME).write_text(
-                json.dumps(self._manifest, indent=2, sort_keys=True), encoding="utf-8"
-            )
-            swap_into_place(tmp, directory)
-            done = True
-        finally:
-            if not done:
-                shutil.rmtree(tmp, ignore_errors=True)
         logger.info("saved dense index %s to %s", self._index_hash[:12], directory)
         return directory
 

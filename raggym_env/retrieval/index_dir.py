@@ -11,8 +11,9 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "directory_lock",
     "is_replaceable",
     "read_manifest_json",
+    "staged_index_dir",
     "swap_into_place",
 ]
 
@@ -47,6 +49,37 @@ def swap_into_place(tmp: Path, directory: Path) -> None:
     os.replace(tmp, directory)
     # Processes that memory-mapped the old files keep them until they unmap them.
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_index_dir(directory: Path, manifest: Mapping[str, Any]) -> Iterator[Path]:
+    """Yield a temporary sibling of ``directory`` for a backend to write its files into.
+
+    When the block ends without error the manifest is written last (a directory with a
+    manifest is a complete index) and the folder is renamed into place, replacing an old
+    index; on error the temporary folder is removed and ``directory`` is left untouched.
+
+    Raises:
+        FileExistsError: ``directory`` is a non-empty folder that holds no raggym index.
+    """
+    if directory.exists() and not is_replaceable(directory):
+        raise FileExistsError(
+            f"{directory} exists and is not a raggym index (no {MANIFEST_NAME}); "
+            "refusing to overwrite it"
+        )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    done = False
+    try:
+        yield tmp
+        (tmp / MANIFEST_NAME).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
+        )
+        swap_into_place(tmp, directory)
+        done = True
+    finally:
+        if not done:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
