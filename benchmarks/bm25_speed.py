@@ -24,12 +24,20 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from benchmarks.measure import (
+    cpu_model,
+    current_rss_mib,
+    dir_size_mib,
+    fmt,
+    peak_rss_mib,
+    run_json_worker,
+)
 
 if TYPE_CHECKING:
     from raggym_env.corpus import Corpus
@@ -115,23 +123,6 @@ def make_queries(n_queries: int, seed: int) -> list[str]:
 # -- measurement helpers -------------------------------------------------------------------
 
 
-def _peak_rss_mib() -> float:
-    """Peak resident set size of this process so far (``ru_maxrss``), in MiB."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-def _current_rss_mib() -> float | None:
-    """Current resident set size (Linux ``/proc``), in MiB, or None elsewhere."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def _pin_to_one_core() -> str:
     """Pin this process to its first allowed CPU; return a description."""
     if hasattr(os, "sched_setaffinity"):
@@ -139,12 +130,6 @@ def _pin_to_one_core() -> str:
         os.sched_setaffinity(0, {cpu})
         return f"pinned to CPU {cpu}"
     return "not pinned (sched_setaffinity unavailable)"
-
-
-def _dir_size_mib(path: Path) -> float:
-    if path.is_file():
-        return path.stat().st_size / 2**20
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
 # -- workers (each runs in its own process) -----------------------------------------------
@@ -157,23 +142,23 @@ def worker_ours_build(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     corpus = make_corpus(args.docs, args.seed)
     generated = time.perf_counter() - start
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     start = time.perf_counter()
     retriever = BM25Retriever.build(corpus, n_threads=1)
     built = time.perf_counter() - start
     start = time.perf_counter()
     retriever.save(args.path)
     saved = time.perf_counter() - start
-    corpus_file_mib = _dir_size_mib(Path(args.path) / "corpus.jsonl")
+    corpus_file_mib = dir_size_mib(Path(args.path) / "corpus.jsonl")
     return {
         "generate_s": generated,
         "build_s": built,
         "save_s": saved,
         "vocabulary": retriever.vocabulary_size,
-        "index_mib": _dir_size_mib(Path(args.path)) - corpus_file_mib,
+        "index_mib": dir_size_mib(Path(args.path)) - corpus_file_mib,
         "corpus_file_mib": corpus_file_mib,
         "rss_after_corpus_mib": baseline,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -183,7 +168,7 @@ def worker_ours_serve(args: argparse.Namespace) -> dict[str, Any]:
 
     corpus = make_corpus(args.docs, args.seed)
     queries = make_queries(args.queries, args.seed)
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     start = time.perf_counter()
     retriever = BM25Retriever.load(args.path, corpus=corpus, mmap=True, n_threads=1)
     loaded = time.perf_counter() - start
@@ -195,7 +180,7 @@ def worker_ours_serve(args: argparse.Namespace) -> dict[str, Any]:
     for query in singles:
         retriever.search([query], TOP_K)
     single_s = time.perf_counter() - start
-    peak = _peak_rss_mib()
+    peak = peak_rss_mib()
     del retriever
     start = time.perf_counter()
     BM25Retriever.load(args.path, mmap=True)  # corpus read back from corpus.jsonl
@@ -225,7 +210,7 @@ def worker_rank_build(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     corpus = make_corpus(args.docs, args.seed)
     generated = time.perf_counter() - start
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     analyzer = Analyzer(stemmer="english", stopwords="en")
     start = time.perf_counter()
     # The same analysis code as ours (cached per distinct word), decoded back to strings.
@@ -249,9 +234,9 @@ def worker_rank_build(args: argparse.Namespace) -> dict[str, Any]:
         "tokenize_s": tokenized,
         "save_s": saved,
         "vocabulary": len(model.idf),
-        "index_mib": _dir_size_mib(Path(args.path)),
+        "index_mib": dir_size_mib(Path(args.path)),
         "rss_after_corpus_mib": baseline,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -266,7 +251,7 @@ def worker_rank_serve(args: argparse.Namespace) -> dict[str, Any]:
     corpus = make_corpus(args.docs, args.seed)
     queries = make_queries(args.queries, args.seed)
     analyzer = Analyzer(stemmer="english", stopwords="en")
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     start = time.perf_counter()
     with open(args.path, "rb") as f:
         model = pickle.load(f)
@@ -297,7 +282,7 @@ def worker_rank_serve(args: argparse.Namespace) -> dict[str, Any]:
         "qps": timed / searched,
         "top_ids": answers[:COMPARE_QUERIES],
         "rss_after_corpus_mib": baseline,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -330,23 +315,13 @@ def _run_worker(name: str, docs: int, path: Path, args: argparse.Namespace) -> d
         str(args.rank_budget),
     ]
     print(f"  running {name} on {docs:,} documents ...", file=sys.stderr, flush=True)
-    env = {**os.environ, **SINGLE_THREAD_ENV}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {name} failed (exit {done.returncode}):\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    env = SINGLE_THREAD_ENV
+    result = run_json_worker(name, command, env)
     return result
 
 
 def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     import bm25s
     import numpy
 
@@ -356,10 +331,6 @@ def _machine() -> str:
         f"{numpy.__version__}, bm25s {bm25s.__version__}, {platform.system()} "
         f"{platform.release()}"
     )
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
 def _ratio(ours: float, theirs: float, higher_is_better: bool) -> str:
@@ -412,20 +383,18 @@ def compare(args: argparse.Namespace, workdir: Path) -> str:
         "|---|---:|---:|---|",
     ]
     for label, ours, theirs, higher in rows:
-        lines.append(
-            f"| {label} | {_fmt(ours)} | {_fmt(theirs)} | {_ratio(ours, theirs, higher)} |"
-        )
+        lines.append(f"| {label} | {fmt(ours)} | {fmt(theirs)} | {_ratio(ours, theirs, higher)} |")
     for label, key_build in (("peak RSS, build (MiB)", True), ("peak RSS, serve (MiB)", False)):
         ours = (ob if key_build else os_)["peak_rss_mib"]
         theirs = (rb if key_build else rs)["peak_rss_mib"]
         lines.append(
-            f"| {label} | {_fmt(ours, 0)} | {_fmt(theirs, 0)} | {_mem_ratio(ours, theirs)} |"
+            f"| {label} | {fmt(ours, 0)} | {fmt(theirs, 0)} | {_mem_ratio(ours, theirs)} |"
         )
     lines += [
-        f"| RSS with corpus only, before indexing (MiB) | {_fmt(ob['rss_after_corpus_mib'], 0)} "
-        f"| {_fmt(rb['rss_after_corpus_mib'], 0)} | |",
-        f"| index on disk, without the corpus (MiB) | {_fmt(ob['index_mib'], 0)} "
-        f"| {_fmt(rb['index_mib'], 0)} | |",
+        f"| RSS with corpus only, before indexing (MiB) | {fmt(ob['rss_after_corpus_mib'], 0)} "
+        f"| {fmt(rb['rss_after_corpus_mib'], 0)} | |",
+        f"| index on disk, without the corpus (MiB) | {fmt(ob['index_mib'], 0)} "
+        f"| {fmt(rb['index_mib'], 0)} | |",
         "",
         f"- ours: build = analysis + bm25s indexing; save also writes the corpus "
         f"(corpus.jsonl, {ob['corpus_file_mib']:.0f} MiB), the pickle does not; "
@@ -459,13 +428,13 @@ def scale(args: argparse.Namespace, workdir: Path) -> str:
             "(batched) | queries/s (1 per call) | peak RSS build (MiB) | peak RSS serve (MiB) "
             "| index on disk (MiB) |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {_fmt(ob['build_s'])} | {_fmt(ob['save_s'])} | {_fmt(os_['load_s'])} | "
-            f"{_fmt(os_['load_with_corpus_file_s'])} | {_fmt(os_['qps'], 0)} | "
-            f"{_fmt(os_['single_call_qps'], 0)} | {_fmt(ob['peak_rss_mib'], 0)} | "
-            f"{_fmt(os_['peak_rss_mib'], 0)} | {_fmt(ob['index_mib'], 0)} |",
+            f"| {fmt(ob['build_s'])} | {fmt(ob['save_s'])} | {fmt(os_['load_s'])} | "
+            f"{fmt(os_['load_with_corpus_file_s'])} | {fmt(os_['qps'], 0)} | "
+            f"{fmt(os_['single_call_qps'], 0)} | {fmt(ob['peak_rss_mib'], 0)} | "
+            f"{fmt(os_['peak_rss_mib'], 0)} | {fmt(ob['index_mib'], 0)} |",
             "",
             f"- index on disk excludes corpus.jsonl ({ob['corpus_file_mib']:.0f} MiB). RSS with "
-            f"the corpus only: {_fmt(ob['rss_after_corpus_mib'], 0)} MiB; vocabulary "
+            f"the corpus only: {fmt(ob['rss_after_corpus_mib'], 0)} MiB; vocabulary "
             f"{ob['vocabulary']:,} terms; corpus generation {ob['generate_s']:.1f} s.",
         ]
     )

@@ -32,12 +32,20 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from benchmarks.measure import (
+    cpu_model,
+    current_rss_mib,
+    dir_size_mib,
+    fmt,
+    peak_rss_mib,
+    run_json_worker,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,30 +74,6 @@ GIB = 2**30
 
 
 # -- measurement helpers -------------------------------------------------------------------
-
-
-def _peak_rss_mib() -> float:
-    """Peak resident set size of this process so far (``ru_maxrss``), in MiB."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-def _current_rss_mib() -> float | None:
-    """Current resident set size (Linux ``/proc``), in MiB, or None elsewhere."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _dir_size_mib(path: Path) -> float:
-    """Size of a file, or of every file under a directory, in MiB."""
-    if path.is_file():
-        return path.stat().st_size / 2**20
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
 def _set_torch_threads() -> None:
@@ -150,7 +134,7 @@ def worker_bm25(args: argparse.Namespace) -> dict[str, Any]:
     from raggym_env.retrieval.bm25 import BM25Retriever
 
     corpus, questions = load_hotpotqa(args)
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     start = time.perf_counter()
     built = BM25Retriever.build(corpus, n_threads=1)
     build_s = time.perf_counter() - start
@@ -166,10 +150,10 @@ def worker_bm25(args: argparse.Namespace) -> dict[str, Any]:
         "build_s": build_s,
         "save_s": save_s,
         "load_s": load_s,
-        "disk_mib": _dir_size_mib(path),
+        "disk_mib": dir_size_mib(path),
         **_time_search(retriever, questions),
         "rss_corpus_mib": baseline,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -179,7 +163,7 @@ def worker_dense_build(args: argparse.Namespace) -> dict[str, Any]:
 
     _set_torch_threads()
     corpus, _ = load_hotpotqa(args)
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     start = time.perf_counter()
     retriever = DenseRetriever.build(corpus, index_type="flat")
     build_s = time.perf_counter() - start
@@ -191,9 +175,9 @@ def worker_dense_build(args: argparse.Namespace) -> dict[str, Any]:
         "build_s": build_s,
         "build_docs_per_s": len(corpus) / build_s,
         "save_s": save_s,
-        "disk_mib": _dir_size_mib(path),
+        "disk_mib": dir_size_mib(path),
         "rss_corpus_mib": baseline,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -203,7 +187,7 @@ def worker_dense_serve(args: argparse.Namespace) -> dict[str, Any]:
 
     _set_torch_threads()
     corpus, questions = load_hotpotqa(args)
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     start = time.perf_counter()
     retriever = DenseRetriever.load(Path(args.path) / "dense", corpus=corpus)
     load_s = time.perf_counter() - start
@@ -211,7 +195,7 @@ def worker_dense_serve(args: argparse.Namespace) -> dict[str, Any]:
         "load_s": load_s,
         **_time_search(retriever, questions),
         "rss_corpus_mib": baseline,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -221,7 +205,7 @@ def worker_hybrid(args: argparse.Namespace) -> dict[str, Any]:
 
     _set_torch_threads()
     corpus, questions = load_hotpotqa(args)
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     start = time.perf_counter()
     retriever = make_retriever(
         "hybrid",
@@ -235,7 +219,7 @@ def worker_hybrid(args: argparse.Namespace) -> dict[str, Any]:
         "load_s": load_s,
         **_time_search(retriever, questions),
         "rss_corpus_mib": baseline,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -265,7 +249,7 @@ def worker_encode(args: argparse.Namespace) -> dict[str, Any]:
         "queries": len(questions),
         "queries_per_s": len(questions) / queries_s,
         "max_seq_length": encoder.max_seq_length,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -321,7 +305,7 @@ def worker_flat(args: argparse.Namespace) -> dict[str, Any]:
 
     x = random_vectors(args.size, args.seed, args.clusters)
     queries = random_vectors(FAISS_QUERIES, args.seed + 1, args.clusters)
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     start = time.perf_counter()
     index = faiss.IndexFlatIP(DIM)
     index.add(x)
@@ -331,8 +315,8 @@ def worker_flat(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     _, ids = index.search(queries, TOP_K)
     search_s = time.perf_counter() - start
-    rss = _current_rss_mib()
-    peak = _peak_rss_mib()
+    rss = current_rss_mib()
+    peak = peak_rss_mib()
     np.save(Path(args.path) / "flat_ids.npy", ids)
     index_bytes = faiss.serialize_index(index).nbytes
     return {
@@ -353,7 +337,7 @@ def worker_hnsw(args: argparse.Namespace) -> dict[str, Any]:
     x = random_vectors(args.size, args.seed, args.clusters)
     queries = random_vectors(FAISS_QUERIES, args.seed + 1, args.clusters)
     exact = np.load(Path(args.path) / "flat_ids.npy")
-    baseline = _current_rss_mib()
+    baseline = current_rss_mib()
     index = _hnsw(args.size)
     start = time.perf_counter()
     index.add(x)
@@ -371,8 +355,8 @@ def worker_hnsw(args: argparse.Namespace) -> dict[str, Any]:
         ]
         recall = float(np.mean(overlaps))
         searches[str(ef)] = {"qps": FAISS_QUERIES / search_s, "recall": recall}
-    rss = _current_rss_mib()
-    peak = _peak_rss_mib()
+    rss = current_rss_mib()
+    peak = peak_rss_mib()
     index_bytes = faiss.serialize_index(index).nbytes
     return {
         "build_s": build_s,
@@ -428,11 +412,8 @@ def _run_worker(
     label = f" on {size:,} vectors" if size else ""
     print(f"  running {name}{label} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    env = {**os.environ, **THREAD_ENV}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {name} failed (exit {done.returncode}):\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    env = THREAD_ENV
+    result = run_json_worker(name, command, env)
     result["wall_s"] = time.perf_counter() - start
     print(f"    done in {result['wall_s']:.1f} s", file=sys.stderr, flush=True)
     return result
@@ -440,14 +421,7 @@ def _run_worker(
 
 def _machine() -> str:
     """A one-line description of the CPU and library versions."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     import faiss
     import numpy
     import sentence_transformers
@@ -458,11 +432,6 @@ def _machine() -> str:
         f"{platform.python_version()}, numpy {numpy.__version__}, faiss {faiss.__version__}, "
         f"torch {torch.__version__}, sentence-transformers {sentence_transformers.__version__}"
     )
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    """``value`` with thousands separators and ``digits`` decimals (``n/a`` for None)."""
-    return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
 def part_hotpotqa(args: argparse.Namespace, workdir: Path) -> str:
@@ -486,7 +455,7 @@ def part_hotpotqa(args: argparse.Namespace, workdir: Path) -> str:
         "|---|---:|---:|---:|",
     ]
     for label, a, b, c in rows:
-        lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_fmt(c) if c is not None else '-'} |")
+        lines.append(f"| {label} | {fmt(a)} | {fmt(b)} | {fmt(c) if c is not None else '-'} |")
     for label, key, digits in (
         ("queries/s, one batched call", "batched_qps", 0),
         ("queries/s, one query per call", "single_qps", 0),
@@ -494,18 +463,18 @@ def part_hotpotqa(args: argparse.Namespace, workdir: Path) -> str:
         ("latency p95, one per call (ms)", "p95_ms", 2),
     ):
         lines.append(
-            f"| {label} | {_fmt(bm25[key], digits)} | {_fmt(dense[key], digits)} | "
-            f"{_fmt(hybrid[key], digits)} |"
+            f"| {label} | {fmt(bm25[key], digits)} | {fmt(dense[key], digits)} | "
+            f"{fmt(hybrid[key], digits)} |"
         )
     lines += [
-        f"| peak RSS, build (MiB) | {_fmt(bm25['peak_rss_mib'], 0)} "
-        f"| {_fmt(dense_build['peak_rss_mib'], 0)} | - |",
-        f"| peak RSS, serve (MiB) | (same process) | {_fmt(dense['peak_rss_mib'], 0)} "
-        f"| {_fmt(hybrid['peak_rss_mib'], 0)} |",
-        f"| RSS with corpus loaded, before indexing (MiB) | {_fmt(bm25['rss_corpus_mib'], 0)} "
-        f"| {_fmt(dense_build['rss_corpus_mib'], 0)} | {_fmt(hybrid['rss_corpus_mib'], 0)} |",
-        f"| index on disk, with corpus.jsonl (MiB) | {_fmt(bm25['disk_mib'], 1)} "
-        f"| {_fmt(dense_build['disk_mib'], 1)} | (both) |",
+        f"| peak RSS, build (MiB) | {fmt(bm25['peak_rss_mib'], 0)} "
+        f"| {fmt(dense_build['peak_rss_mib'], 0)} | - |",
+        f"| peak RSS, serve (MiB) | (same process) | {fmt(dense['peak_rss_mib'], 0)} "
+        f"| {fmt(hybrid['peak_rss_mib'], 0)} |",
+        f"| RSS with corpus loaded, before indexing (MiB) | {fmt(bm25['rss_corpus_mib'], 0)} "
+        f"| {fmt(dense_build['rss_corpus_mib'], 0)} | {fmt(hybrid['rss_corpus_mib'], 0)} |",
+        f"| index on disk, with corpus.jsonl (MiB) | {fmt(bm25['disk_mib'], 1)} "
+        f"| {fmt(dense_build['disk_mib'], 1)} | (both) |",
         "",
         "- bm25: one process builds (1 thread), saves, reloads memory-mapped and serves, so "
         "its peak RSS covers all of it. dense: build = load the model + encode every "
@@ -521,8 +490,8 @@ def part_hotpotqa(args: argparse.Namespace, workdir: Path) -> str:
         "",
         "| input | count | per second |",
         "|---|---:|---:|",
-        f"| corpus paragraphs (title: text) | {enc['docs']:,} | {_fmt(enc['docs_per_s'], 1)} |",
-        f"| questions | {enc['queries']:,} | {_fmt(enc['queries_per_s'], 1)} |",
+        f"| corpus paragraphs (title: text) | {enc['docs']:,} | {fmt(enc['docs_per_s'], 1)} |",
+        f"| questions | {enc['queries']:,} | {fmt(enc['queries_per_s'], 1)} |",
         "",
         f"Model load: {enc['model_load_s']:.2f} s.",
     ]
@@ -579,21 +548,21 @@ def part_faiss(args: argparse.Namespace, workdir: Path) -> str:
         "| index | build (s) | index bytes (serialized, MiB) | RSS after search (MiB) "
         "| peak RSS (MiB) | queries/s | recall@10 vs flat |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        f"| IndexFlatIP (exact) | {_fmt(flat['build_s'])} | "
-        f"{_fmt(flat['index_bytes'] / 2**20, 0)} | {_fmt(flat['rss_mib'], 0)} | "
-        f"{_fmt(flat['peak_rss_mib'], 0)} | {_fmt(flat['qps'], 0)} | 1.000 |",
+        f"| IndexFlatIP (exact) | {fmt(flat['build_s'])} | "
+        f"{fmt(flat['index_bytes'] / 2**20, 0)} | {fmt(flat['rss_mib'], 0)} | "
+        f"{fmt(flat['peak_rss_mib'], 0)} | {fmt(flat['qps'], 0)} | 1.000 |",
     ]
     for ef, result in hnsw["searches"].items():
         lines.append(
             f"| HNSW M={HNSW_M}, efC={HNSW_EF_CONSTRUCTION}, efSearch={ef} | "
-            f"{_fmt(hnsw['build_s'])} | {_fmt(hnsw['index_bytes'] / 2**20, 0)} | "
-            f"{_fmt(hnsw['rss_mib'], 0)} | {_fmt(hnsw['peak_rss_mib'], 0)} | "
-            f"{_fmt(result['qps'], 0)} | {result['recall']:.3f} |"
+            f"{fmt(hnsw['build_s'])} | {fmt(hnsw['index_bytes'] / 2**20, 0)} | "
+            f"{fmt(hnsw['rss_mib'], 0)} | {fmt(hnsw['peak_rss_mib'], 0)} | "
+            f"{fmt(result['qps'], 0)} | {result['recall']:.3f} |"
         )
     lines += [
         "",
         f"- RSS with the vectors generated, before indexing: flat "
-        f"{_fmt(flat['rss_vectors_mib'], 0)} MiB, HNSW {_fmt(hnsw['rss_vectors_mib'], 0)} MiB "
+        f"{fmt(flat['rss_vectors_mib'], 0)} MiB, HNSW {fmt(hnsw['rss_vectors_mib'], 0)} MiB "
         "(the float32 array is freed after `add`; peak RSS includes it). One HNSW build "
         "serves both efSearch settings. queries/s: one batched `search` of all queries "
         f"({THREADS} OpenMP threads).",
@@ -610,18 +579,18 @@ def part_faiss(args: argparse.Namespace, workdir: Path) -> str:
         alt = plan.alternatives
         lines.append(
             f"| {budget_gib} GiB | {plan.index_type} | {plan.fits} | "
-            f"{_fmt(alt['flat'] / 2**20, 0)} | {_fmt(alt['hnsw'] / 2**20, 0)} | "
-            f"{_fmt(alt['ivfpq'] / 2**20, 0)} | {plan.reason} |"
+            f"{fmt(alt['flat'] / 2**20, 0)} | {fmt(alt['hnsw'] / 2**20, 0)} | "
+            f"{fmt(alt['ivfpq'] / 2**20, 0)} | {plan.reason} |"
         )
     scale = args.vectors / size
     lines += [
         "",
-        f"Measured: flat {_fmt(flat['index_bytes'] / 2**20, 0)} MiB, HNSW "
-        f"{_fmt(hnsw['index_bytes'] / 2**20, 0)} MiB"
+        f"Measured: flat {fmt(flat['index_bytes'] / 2**20, 0)} MiB, HNSW "
+        f"{fmt(hnsw['index_bytes'] / 2**20, 0)} MiB"
         + (
             f" (x{scale:.1f} linear for {args.vectors:,}: flat "
-            f"{_fmt(flat['index_bytes'] * scale / 2**20, 0)} MiB, HNSW "
-            f"{_fmt(hnsw['index_bytes'] * scale / 2**20, 0)} MiB)."
+            f"{fmt(flat['index_bytes'] * scale / 2**20, 0)} MiB, HNSW "
+            f"{fmt(hnsw['index_bytes'] * scale / 2**20, 0)} MiB)."
             if size < args.vectors
             else "."
         ),
