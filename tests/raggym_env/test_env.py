@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import raggym_env
-from raggym_env import Answer, Corpus, Document, QAExample, Search
+from raggym_env import Answer, QAExample, Search
 from raggym_env.env import RAGEnv
 from raggym_env.retrieval.base import RetrievalError
 from raggym_env.retrieval.fake import FakeRetriever
@@ -19,19 +19,6 @@ BENCHMARK_IDS = [
     "RAGGym/Bamboogle-v0",
     "RAGGym/MedQA-v0",
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_corpus():
-    return Corpus(
-        [
-            Document("d1", "Scott Derrickson", "Scott Derrickson is an American director."),
-            Document("d2", "Ed Wood", "Ed Wood was an American filmmaker."),
-            Document("d3", "Paris", "Paris is the capital of France."),
-            Document("d4", "Uranus", "Voyager 2 approached Uranus; it launched on a Titan IIIE."),
-        ],
-        name="tiny",
-    )
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from raggym_env.corpus import Corpus
 from raggym_env.env import RAGEnv
 from raggym_env.retrieval.base import Retriever
 from raggym_env.retrieval.cache import CachedRetriever, clear_shared_caches
@@ -16,22 +15,14 @@ from raggym_env.retrieval.factory import available_retrievers, make_retriever
 from raggym_env.retrieval.fake import FakeRetriever
 from raggym_env.retrieval.hybrid import HybridRetriever
 from raggym_env.retrieval.rerank import RerankedRetriever
-from raggym_env.types import Document, Evidence, QAExample
+from raggym_env.types import Evidence, QAExample
 
 pytest.importorskip("bm25s")
 
 
 @pytest.fixture
-def corpus():
-    return Corpus(
-        [
-            Document("d1", "Scott Derrickson", "Scott Derrickson is an American director."),
-            Document("d2", "Ed Wood", "Ed Wood was an American filmmaker."),
-            Document("d3", "Paris", "Paris is the capital of France."),
-            Document("d4", "Uranus", "Voyager 2 approached Uranus; it launched on a Titan IIIE."),
-        ],
-        name="tiny",
-    )
+def corpus(tiny_corpus):
+    return tiny_corpus
 
 
 @pytest.fixture(autouse=True)
