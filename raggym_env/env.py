@@ -25,7 +25,7 @@ from raggym_env.spaces import ActionSpace, observation_space
 from raggym_env.tasks import Task, load_task
 from raggym_env.types import QAExample, ScoredDocument
 
-__all__ = ["ENV_VERSION", "RAGEnv"]
+__all__ = ["ENV_VERSION", "EnvFactory", "RAGEnv", "prefetch_searches", "step_batch"]
 
 ENV_VERSION = 0
 
@@ -72,7 +72,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
 
     ## Arguments
     - ``task``: ``"hotpotqa"``, ``"2wikimultihopqa"``, ``"bamboogle"``, ``"medqa"`` or
-      ``"custom"``.
+      ``"custom"``, or a loaded :class:`~raggym_env.tasks.Task` (questions + corpus) to share.
     - ``data_path``: the dataset file in its official format (default: the bundled sample),
       or ``"hub"`` to load through ``datasets`` when online.
     - ``examples``: questions given directly (a sequence of ``QAExample``); overrides
@@ -96,7 +96,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
 
     def __init__(
         self,
-        task: str = "hotpotqa",
+        task: str | Task = "hotpotqa",
         *,
         data_path: str | Path | None = None,
         examples: Sequence[QAExample] | None = None,
@@ -118,7 +118,9 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.task: Task = _resolve_task(task, data_path, examples, limit, select, corpus)
         if not self.task.examples:
-            raise ValueError(f"task {task!r} selected no questions (limit={limit}, {select=})")
+            raise ValueError(
+                f"task {self.task.name!r} selected no questions (limit={limit}, {select=})"
+            )
         self.k = k
         self.max_steps = max_steps
         self.render_mode = render_mode
@@ -147,6 +149,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         self._done = True
         self._answer: str | None = None
         self._last_error: str | None = None
+        self._prefetched: tuple[str, list[ScoredDocument]] | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -183,6 +186,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         self._done = False
         self._answer = None
         self._last_error = None
+        self._prefetched = None
         info = {
             "example_id": self._example.id,
             "multiple_choice": self._example.is_multiple_choice,
@@ -291,8 +295,12 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         example = self._example
         if example is None:  # unreachable: step() checks first
             raise RuntimeError("no active episode")
+        prefetched, self._prefetched = self._prefetched, None
         try:
-            results = self.retriever.search([query], self.k)[0]
+            if prefetched is not None and prefetched[0] == query:
+                results = prefetched[1]
+            else:
+                results = self.retriever.search([query], self.k)[0]
         except RetrievalError as exc:
             info["retrieval_error"] = f"{type(exc).__name__}: {exc}"
             results = []
@@ -364,6 +372,93 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         }
 
 
+class EnvFactory:
+    """A picklable recipe for identical environments that share one task and retriever.
+
+    Calling it builds a :class:`RAGEnv`; the first call in a process loads the questions,
+    corpus and index, later calls reuse them, so a batched runner's many copies (or a Ray
+    worker's) cost one index. Pickling sends the recipe only, never the loaded index:
+    each process builds (or reloads from ``retriever_options["index_dir"]``) its own.
+
+    Args:
+        task: the task name, as for :class:`RAGEnv`.
+        **kwargs: any other :class:`RAGEnv` argument.
+    """
+
+    def __init__(self, task: str = "hotpotqa", **kwargs: Any) -> None:
+        self.task = task
+        self.kwargs = dict(kwargs)
+        self._template: RAGEnv | None = None
+
+    def __call__(self) -> RAGEnv:
+        """A fresh environment (the first one of the process loads everything)."""
+        if self._template is None:
+            self._template = RAGEnv(self.task, **self.kwargs)
+            return self._template
+        shared = {
+            key: value
+            for key, value in self.kwargs.items()
+            if key in ("k", "max_steps", "reward", "render_mode")
+        }
+        return RAGEnv(self._template.task, retriever=self._template.retriever, **shared)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"task": self.task, "kwargs": self.kwargs, "_template": None}
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
+        return f"EnvFactory({self.task!r}{args})"
+
+
+StepResult = tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]
+
+
+def step_batch(envs: Sequence[RAGEnv], actions: Sequence[Action | str]) -> list[StepResult]:
+    """Step many environments at once with one retrieval call per shared retriever.
+
+    Equivalent to ``[env.step(a) for env, a in zip(envs, actions)]`` (same observations,
+    rewards and infos), except that the searches of all environments sharing a retriever
+    object and ``k`` go to it as one batched ``search`` call (:func:`prefetch_searches`),
+    which is what makes lockstep rollouts of many episodes fast.
+    """
+    prefetch_searches(envs, actions)
+    return [env.step(action) for env, action in zip(envs, actions, strict=True)]
+
+
+def prefetch_searches(envs: Sequence[RAGEnv], actions: Sequence[Action | str]) -> int:
+    """Run the searches ``actions`` will make as one batched call per shared retriever.
+
+    Each environment keeps its results for its next ``step`` with that query; stepping
+    is left to the caller (so one failing step can be isolated). If a batched call fails
+    with ``RetrievalError``, those environments search on their own when stepped, so the
+    error is recorded only where it occurs. Returns the number of retriever calls made.
+    """
+    if len(envs) != len(actions):
+        raise ValueError(f"got {len(envs)} environments but {len(actions)} actions")
+    groups: dict[tuple[int, int], list[tuple[RAGEnv, str]]] = {}
+    for env, action in zip(envs, actions, strict=True):
+        if not isinstance(env, RAGEnv):
+            raise TypeError(f"expected RAGEnv instances, got {type(env).__name__}")
+        if env._done:
+            continue  # step() raises the usual error
+        parsed = action if isinstance(action, (Search, Answer)) else None
+        if isinstance(action, str):
+            parsed, _ = _coerce_action(action)
+        if isinstance(parsed, Search):
+            key = (id(env.retriever), env.k)
+            groups.setdefault(key, []).append((env, parsed.query))
+    for members in groups.values():
+        queries = list(dict.fromkeys(query for _, query in members))
+        try:
+            found = members[0][0].retriever.search(queries, members[0][0].k)
+        except RetrievalError:
+            continue  # each env retries alone and records its own error
+        by_query = dict(zip(queries, found, strict=True))
+        for env, query in members:
+            env._prefetched = (query, list(by_query[query]))
+    return len(groups)
+
+
 def _coerce_action(action: Any) -> tuple[Action | None, str | None]:
     """Turn what ``step`` received into an action, or a recorded parse error for text."""
     if isinstance(action, (Search, Answer)):
@@ -380,7 +475,7 @@ def _coerce_action(action: Any) -> tuple[Action | None, str | None]:
 
 
 def _resolve_task(
-    task: str,
+    task: str | Task,
     data_path: str | Path | None,
     examples: Sequence[QAExample] | None,
     limit: int | None,
@@ -388,6 +483,8 @@ def _resolve_task(
     corpus: Corpus | str | Path | None,
 ) -> Task:
     """Load the task, or wrap directly given questions with their corpus."""
+    if isinstance(task, Task):
+        return task
     if examples is None:
         if task.lower() == "custom" and (data_path is None or corpus is None):
             raise ValueError(

@@ -295,3 +295,23 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_env_factory_shares_task_and_retriever_and_pickles_as_a_recipe():
+    import pickle
+
+    from raggym_env.env import EnvFactory
+
+    factory = EnvFactory("hotpotqa", limit=5, k=3, max_steps=4)
+    first, second = factory(), factory()
+    assert first is not second
+    assert second.task is first.task and second.retriever is first.retriever
+    assert (second.k, second.max_steps) == (3, 4)
+    obs1, _ = first.reset(options={"index": 2})
+    obs2, _ = second.reset(options={"index": 2})
+    assert obs1 == obs2
+    second.step("Search: Scott Derrickson")
+    assert first._history == []  # episode state is not shared
+    clone = pickle.loads(pickle.dumps(factory))
+    assert clone._template is None and clone().examples == first.examples
+    assert "limit=5" in repr(factory)
