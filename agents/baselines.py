@@ -9,12 +9,21 @@ ceiling for title queries).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from raggym_env import Action, Answer, QAExample, Search
+from raggym_env.episode import EpisodeRecord
+from raggym_env.store import final_episodes, read_episodes
 
-__all__ = ["GoldEvidenceOracle", "QuestionSearchHeuristic", "ScriptedPolicy"]
+__all__ = [
+    "CallablePolicy",
+    "GoldEvidenceOracle",
+    "QuestionSearchHeuristic",
+    "ReplayPolicy",
+    "ScriptedPolicy",
+]
 
 _YES_NO_OPENERS = (
     "is", "are", "was", "were", "do", "does", "did", "can", "could", "has", "have", "had",
@@ -109,3 +118,77 @@ class GoldEvidenceOracle:
         if done < len(self._queries) and budget_left > 1:
             return Search(self._queries[done])
         return Answer(self._answer)
+
+
+class CallablePolicy:
+    """A policy from a function of the observation (a mock LLM policy in one line).
+
+    ``fn(observation)`` returns an action or action text (``"Search: ..."``); text that
+    does not parse becomes an invalid step, as a model's would.
+    """
+
+    def __init__(
+        self, fn: Callable[[Mapping[str, Any]], Action | str], *, name: str = "callable"
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name
+
+    def begin(self, example: QAExample) -> None:
+        """Nothing to prepare: the function sees only observations."""
+
+    def act(self, observation: Mapping[str, Any]) -> Action | str:
+        """Call the function."""
+        return self.fn(observation)
+
+
+class ReplayPolicy:
+    """Replays the actions of recorded episodes, question by question.
+
+    Each step sends the recorded raw model text when there is one (so parse failures
+    replay as such), else the recorded action. When the recording runs out, the policy
+    answers the recorded final answer. A question with no recorded episode is an error.
+
+    Args:
+        episodes: episode records, or the path of an episode JSONL file (the last record
+            of each question is used).
+        name: the policy's name (default ``"replay"``).
+    """
+
+    def __init__(
+        self, episodes: Iterable[EpisodeRecord] | str | Path, *, name: str = "replay"
+    ) -> None:
+        if isinstance(episodes, (str, Path)):
+            records = final_episodes(read_episodes(episodes))
+        else:
+            records = list(episodes)
+        self._by_id = {record.example_id: record for record in records}
+        self.name = name
+        self._queue: list[Action | str] = []
+        self._final = ""
+
+    def begin(self, example: QAExample) -> None:
+        """Load the recorded steps of this question."""
+        record = self._by_id.get(example.id)
+        if record is None:
+            raise KeyError(
+                f"no recorded episode for question {example.id!r}; recorded: "
+                f"{sorted(self._by_id)[:5]}{' ...' if len(self._by_id) > 5 else ''}"
+            )
+        self._queue = []
+        for step in record.steps:
+            if step.raw_text is not None:
+                self._queue.append(step.raw_text)
+            elif step.action_type == "search":
+                self._queue.append(Search(str(step.action["text"])))
+            elif step.action_type == "answer":
+                self._queue.append(Answer(str(step.action["text"])))
+            else:
+                self._queue.append("")
+        self._final = record.final_answer or ""
+        self._queue.reverse()
+
+    def act(self, observation: Mapping[str, Any]) -> Action | str:
+        """The next recorded action, or the recorded final answer once they run out."""
+        return self._queue.pop() if self._queue else Answer(self._final)

@@ -1,80 +1,351 @@
-"""Run one episode of a policy in an environment and keep it as an episode record."""
+"""Play episodes: one at a time, or many in lockstep with one model call per step.
+
+:func:`run_episode` plays one episode. :func:`rollout` plays a list of questions one
+after another. :class:`BatchedRunner` keeps up to ``batch_size`` environments live at once:
+every iteration asks the agent for all their decisions in one batch (one LLM call), steps
+them with one batched retrieval call (:func:`raggym_env.env.step_batch`), writes each
+episode to the store the moment it ends, and refills the freed slot from the queue.
+
+A decision whose model request failed ends its episode with the error recorded, and an
+exception raised while playing one question (a bug in an agent, say) is recorded as that
+episode's error: either way the item is kept as a failure, never dropped, and the other
+episodes go on.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import gymnasium as gym
 
+from agents.base import Agent, Decision, Memory, PolicyAgent
 from agents.baselines import ScriptedPolicy
-from raggym_env.env import ENV_VERSION, RAGEnv
+from raggym_env.env import ENV_VERSION, RAGEnv, prefetch_searches
 from raggym_env.episode import EpisodeRecord, RetrievedDoc, StepRecord, gold_from_example
+from raggym_env.store import EpisodeStore
+from raggym_env.types import QAExample
 
-__all__ = ["run_episode"]
+__all__ = ["BatchedRunner", "EpisodeBuilder", "as_agent", "rollout", "run_episode"]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def as_agent(agent: Agent | ScriptedPolicy) -> Agent:
+    """Accept an :class:`Agent` or a scripted policy (wrapped in :class:`PolicyAgent`)."""
+    if isinstance(agent, Agent):
+        return agent
+    if isinstance(agent, ScriptedPolicy):
+        return PolicyAgent(agent)
+    raise TypeError(
+        "expected an Agent or a policy with name/begin/act, got " + type(agent).__name__
+    )
+
+
+def _unwrap(env: gym.Env[Any, Any] | RAGEnv) -> RAGEnv:
+    base = env.unwrapped
+    if not isinstance(base, RAGEnv):
+        raise TypeError(f"a RAGGym environment is needed, got {type(base).__name__}")
+    return base
+
+
+@dataclass
+class EpisodeBuilder:
+    """Collects one episode's steps as they happen and assembles its record at the end."""
+
+    env: RAGEnv
+    example: QAExample
+    memory: Memory
+    agent_name: str
+    seed: int | None = None
+    run_card: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    steps: list[StepRecord] = field(default_factory=list)
+    started_at: str = field(default_factory=_now)
+
+    def add_step(self, decision: Decision, reward: float, info: Mapping[str, Any]) -> None:
+        """Record one environment step together with the decision that caused it."""
+        step_extra = dict(decision.extra)
+        if decision.prompt is not None:
+            step_extra["prompt"] = [dict(m) for m in decision.prompt]
+        self.steps.append(
+            StepRecord(
+                index=len(self.steps),
+                action=info["action"],
+                raw_text=decision.raw_text,
+                action_error=(
+                    decision.parse_error or info["action_error"] or info["retrieval_error"]
+                ),
+                retrieved=[
+                    RetrievedDoc(d["id"], d["title"], d["score"]) for d in info["retrieved"]
+                ],
+                reward=reward,
+                evidence_recall=info["evidence_recall"],
+                latency_s=decision.latency_s,
+                tokens=dict(decision.tokens),
+                candidates=list(decision.candidates),
+                extra=step_extra,
+            )
+        )
+
+    def finish(
+        self,
+        info: Mapping[str, Any] | None = None,
+        *,
+        terminated: bool = False,
+        truncated: bool = False,
+        error: str | None = None,
+    ) -> EpisodeRecord:
+        """The episode's record; ``error`` marks a crashed or failed episode."""
+        info = info or {}
+        metrics = dict(info.get("metrics", {}))
+        if error is not None and not metrics:
+            metrics = {"num_searches": float(sum(s.action_type == "search" for s in self.steps))}
+            metrics["steps"] = float(len(self.steps))
+        return EpisodeRecord(
+            env_id=self.env.env_id,
+            env_version=ENV_VERSION,
+            example_id=self.example.id,
+            question=self.example.question,
+            options=dict(self.example.options) if self.example.options else None,
+            steps=list(self.steps),
+            final_answer=info.get("answer"),
+            gold=gold_from_example(self.example),
+            metrics=metrics,
+            terminated=terminated,
+            truncated=truncated,
+            error=error,
+            seed=self.seed,
+            run_card=dict(self.run_card) if self.run_card is not None else None,
+            started_at=self.started_at,
+            ended_at=_now(),
+            extra={"agent": self.agent_name, **self.extra},
+        )
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def run_episode(
     env: gym.Env[Any, Any],
-    policy: ScriptedPolicy,
+    agent: Agent | ScriptedPolicy,
     *,
     seed: int | None = None,
     options: Mapping[str, Any] | None = None,
+    run_card: Mapping[str, Any] | None = None,
 ) -> EpisodeRecord:
-    """Play one episode to its end and return its full record (steps, answer, metrics)."""
-    base = env.unwrapped
-    if not isinstance(base, RAGEnv):
-        raise TypeError(f"run_episode needs a RAGGym environment, got {type(base).__name__}")
-    started = _now()
+    """Play one episode to its end and return its full record (steps, answer, metrics).
+
+    A model request that failed after its retries ends the episode with ``error`` set.
+    Exceptions from the agent propagate (use :func:`rollout` to record them instead).
+    """
+    base = _unwrap(env)
+    actor = as_agent(agent)
     observation, _ = env.reset(seed=seed, options=dict(options) if options else None)
     example = base.current_example
     if example is None:  # reset always sets it; guards the type for the checker
         raise RuntimeError("the environment did not start an episode")
-    policy.begin(example)
-    steps: list[StepRecord] = []
-    done = False
-    info: dict[str, Any] = {}
-    terminated = truncated = False
-    while not done:
-        tick = time.perf_counter()
-        action = policy.act(observation)
-        latency = time.perf_counter() - tick
-        observation, reward, terminated, truncated, info = env.step(action)
-        steps.append(
-            StepRecord(
-                index=len(steps),
-                action=info["action"],
-                raw_text=action if isinstance(action, str) else None,
-                action_error=info["action_error"] or info["retrieval_error"],
-                retrieved=[
-                    RetrievedDoc(d["id"], d["title"], d["score"]) for d in info["retrieved"]
-                ],
-                reward=float(reward),
-                evidence_recall=info["evidence_recall"],
-                latency_s=latency,
+    builder = EpisodeBuilder(base, example, actor.start(example), actor.name, seed, run_card)
+    while True:
+        decision = actor.act(observation, builder.memory)
+        if decision.error is not None:
+            return builder.finish(error=decision.error)
+        observation, reward, terminated, truncated, info = env.step(decision.env_action())
+        builder.add_step(decision, float(reward), info)
+        if terminated or truncated:
+            return builder.finish(info, terminated=terminated, truncated=truncated)
+
+
+def rollout(
+    env: gym.Env[Any, Any],
+    agent: Agent | ScriptedPolicy,
+    examples: Iterable[QAExample] | None = None,
+    *,
+    store: EpisodeStore | None = None,
+    run_card: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+) -> list[EpisodeRecord]:
+    """Play ``examples`` (default: all of the env's questions) one after another.
+
+    Each record is appended to ``store`` as it ends. An exception while playing a question
+    is recorded as that episode's ``error`` and the rollout continues.
+    """
+    base = _unwrap(env)
+    actor = as_agent(agent)
+    records = []
+    for example in base.examples if examples is None else examples:
+        try:
+            record = run_episode(
+                env, actor, seed=seed, options={"example": example}, run_card=run_card
             )
-        )
-        done = terminated or truncated
-    return EpisodeRecord(
-        env_id=base.env_id,
-        env_version=ENV_VERSION,
-        example_id=example.id,
-        question=example.question,
-        options=dict(example.options) if example.options else None,
-        steps=steps,
-        final_answer=info.get("answer"),
-        gold=gold_from_example(example),
-        metrics=dict(info.get("metrics", {})),
-        terminated=terminated,
-        truncated=truncated,
-        seed=seed,
-        started_at=started,
-        ended_at=_now(),
-        extra={"policy": policy.name},
-    )
+        except Exception as exc:  # noqa: BLE001 - a crashed item is data, recorded below
+            builder = EpisodeBuilder(base, example, Memory(example), actor.name, seed, run_card)
+            record = builder.finish(error=_error_text(exc))
+            record.extra["traceback"] = traceback.format_exc(limit=8)
+        if store is not None:
+            store.append(record)
+        records.append(record)
+    return records
+
+
+@dataclass
+class _Slot:
+    """One live episode in the batched runner."""
+
+    env: RAGEnv
+    builder: EpisodeBuilder
+    observation: Mapping[str, Any]
+
+
+class BatchedRunner:
+    """Play many episodes in lockstep: one agent batch and one retrieval batch per step.
+
+    Args:
+        env_factory: builds one environment (called ``batch_size`` times; the copies should
+            share one retriever object so their searches batch together, which
+            :class:`~raggym_env.env.RAGEnv` given the same ``retriever`` instance does).
+        agent: the agent (or a scripted policy).
+        batch_size: most episodes live at once.
+        store: where each finished episode is appended.
+        run_card: provenance attached to every record.
+        on_episode: called with each finished record (progress bars, live metrics).
+    """
+
+    def __init__(
+        self,
+        env_factory: Callable[[], RAGEnv | gym.Env[Any, Any]],
+        agent: Agent | ScriptedPolicy,
+        *,
+        batch_size: int = 32,
+        store: EpisodeStore | None = None,
+        run_card: Mapping[str, Any] | None = None,
+        on_episode: Callable[[EpisodeRecord], None] | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.env_factory = env_factory
+        self.agent = as_agent(agent)
+        self.batch_size = batch_size
+        self.store = store
+        self.run_card = run_card
+        self.on_episode = on_episode
+        self._envs: list[RAGEnv] = []
+        self.stats: dict[str, float] = {"agent_calls": 0, "steps": 0, "episodes": 0}
+
+    def _env(self, index: int) -> RAGEnv:
+        while len(self._envs) <= index:
+            self._envs.append(_unwrap(self.env_factory()))
+        return self._envs[index]
+
+    def _emit(self, record: EpisodeRecord, records: list[EpisodeRecord]) -> None:
+        if self.store is not None:
+            self.store.append(record)
+        records.append(record)
+        self.stats["episodes"] += 1
+        if self.on_episode is not None:
+            self.on_episode(record)
+
+    def _start(self, env: RAGEnv, example: QAExample, seed: int | None) -> _Slot | EpisodeRecord:
+        """Reset ``env`` on ``example``; a failure to start becomes a failed record."""
+        memory = Memory(example)
+        builder = EpisodeBuilder(env, example, memory, self.agent.name, seed, self.run_card)
+        try:
+            observation, _ = env.reset(seed=seed, options={"example": example})
+            builder.memory = self.agent.start(example)
+        except Exception as exc:  # noqa: BLE001 - a crashed item is data
+            return builder.finish(error=_error_text(exc))
+        return _Slot(env, builder, observation)
+
+    def run(self, examples: Iterable[QAExample], *, seed: int | None = None) -> list[EpisodeRecord]:
+        """Play every question; records come back in the order episodes finished."""
+        queue = list(examples)[::-1]
+        records: list[EpisodeRecord] = []
+        free = list(range(self.batch_size))[::-1]
+        live: dict[int, _Slot] = {}
+        while queue or live:
+            while queue and free:
+                index = free.pop()
+                slot = self._start(self._env(index), queue.pop(), seed)
+                if isinstance(slot, EpisodeRecord):
+                    self._emit(slot, records)
+                    free.append(index)
+                else:
+                    live[index] = slot
+            if not live:
+                continue
+            order = sorted(live)
+            slots = [live[i] for i in order]
+            acting: list[tuple[int, Decision]] = []
+            for index, decision in zip(order, self._decide(slots), strict=True):
+                if isinstance(decision, Decision) and decision.error is None:
+                    acting.append((index, decision))
+                    continue
+                error = decision if isinstance(decision, str) else decision.error
+                self._emit(live.pop(index).builder.finish(error=error), records)
+                free.append(index)
+            envs = [live[i].env for i, _ in acting]
+            actions = [d.env_action() for _, d in acting]
+            results = self._step(envs, actions)
+            for (index, decision), result in zip(acting, results, strict=True):
+                if isinstance(result, str):
+                    self._emit(live.pop(index).builder.finish(error=result), records)
+                    free.append(index)
+                    continue
+                observation, reward, terminated, truncated, info = result
+                slot = live[index]
+                slot.builder.add_step(decision, float(reward), info)
+                slot.observation = observation
+                self.stats["steps"] += 1
+                if terminated or truncated:
+                    live.pop(index)
+                    free.append(index)
+                    record = slot.builder.finish(info, terminated=terminated, truncated=truncated)
+                    self._emit(record, records)
+        return records
+
+    def _decide(self, slots: Sequence[_Slot]) -> list[Decision | str]:
+        """One agent batch for all live episodes; on an exception, ask each alone."""
+        self.stats["agent_calls"] += 1
+        try:
+            decisions: list[Decision | str] = list(
+                self.agent.act_batch(
+                    [s.observation for s in slots], [s.builder.memory for s in slots]
+                )
+            )
+        except Exception:  # noqa: BLE001 - isolate the culprit episode by episode
+            return [self._act_alone(slot) for slot in slots]
+        if len(decisions) != len(slots):
+            raise RuntimeError(
+                f"agent {self.agent.name!r} returned {len(decisions)} decisions for "
+                f"{len(slots)} observations"
+            )
+        return decisions
+
+    def _act_alone(self, slot: _Slot) -> Decision | str:
+        """Ask for one episode's decision alone; an exception becomes its error text."""
+        try:
+            return self.agent.act_batch([slot.observation], [slot.builder.memory])[0]
+        except Exception as exc:  # noqa: BLE001 - a crashed item is data
+            return _error_text(exc)
+
+    @staticmethod
+    def _step(envs: Sequence[RAGEnv], actions: Sequence[Any]) -> list[Any]:
+        """Step every env after one batched retrieval; a step that raises fails alone."""
+        try:
+            prefetch_searches(envs, actions)
+        except Exception:  # noqa: BLE001 - fall back to per-env searches inside step()
+            for env in envs:
+                env._prefetched = None
+        out: list[Any] = []
+        for env, action in zip(envs, actions, strict=True):
+            try:
+                out.append(env.step(action))
+            except Exception as exc:  # noqa: BLE001 - a crashed item is data
+                out.append(_error_text(exc))
+        return out

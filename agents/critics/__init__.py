@@ -1,0 +1,1 @@
+"""Critics: score candidate actions (reward model, LLM judge, gold evidence, callable)."""
