@@ -1,0 +1,197 @@
+"""A reward-model critic: a sequence classifier scores ``critic_input(state, action)``.
+
+:class:`RewardModelCritic` loads any ``AutoModelForSequenceClassification`` checkpoint (the
+tiny one of :func:`agents.llm.tiny.build_tiny_classifier`, or one trained on critic data),
+optionally with a PEFT LoRA adapter, and scores each candidate's
+:func:`~agents.critics.base.critic_input` text, the same string critic training data is
+built from. The score is the single logit of a one-label head, or ``logit[1] - logit[0]``
+(the log-odds of "good") of a two-label head.
+
+Long inputs: the action is never cut. When the text is longer than ``max_length`` tokens
+the critic keeps the start of the state (the question line, at most a quarter of the
+budget), then as much of the *end* of the state as fits (the most recent searches), then
+the whole action; the oldest search history in the middle is dropped. A candidate whose
+action alone does not fit gets ``score=None`` with the error. Inputs that fit are
+tokenized exactly as a plain ``tokenizer(text)`` call would, so scores match training.
+
+Batches are right-padded, so each text is scored from its own last token and batched
+scores equal one-by-one scores (up to float rounding). torch, transformers and peft are
+imported lazily (``pip install 'raggym[train]'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from agents.critics.base import CriticItem, CriticScore, critic_input
+
+__all__ = ["RewardModelCritic"]
+
+_INSTALL_HINT = "RewardModelCritic needs torch and transformers: pip install 'raggym[train]'"
+_PEFT_HINT = "loading a LoRA adapter needs peft: pip install 'raggym[train]'"
+_ACTION_MARKER = "\n\nNext action: "
+
+
+class RewardModelCritic:
+    """Scores candidates with a sequence-classification reward model.
+
+    Args:
+        path: the model directory (or hub name) holding the classifier and its tokenizer.
+        adapter: a PEFT LoRA adapter directory applied on top (unmerged).
+        device: where to run; default CUDA when available, else CPU.
+        batch_size: texts per forward pass.
+        max_length: most tokens per scored text (see the module docstring for truncation).
+        name: the critic name recorded in episodes.
+
+    Raises:
+        ImportError: torch/transformers (or peft, for ``adapter``) is not installed.
+        ValueError: a bad argument, a head with more than two labels, a slow tokenizer
+            (truncation needs offsets) or a tokenizer with neither pad nor eos token.
+        FileNotFoundError: ``adapter`` is not a directory.
+
+    ``output`` is ``None`` for a one-label head and the raw logits (``"[l0, l1]"``) for a
+    two-label head.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        adapter: str | Path | None = None,
+        device: str | None = None,
+        batch_size: int = 16,
+        max_length: int = 1024,
+        name: str = "reward_model",
+    ) -> None:
+        for label, value, low in (("batch_size", batch_size, 1), ("max_length", max_length, 8)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
+        try:
+            import torch
+            import transformers
+        except ImportError as exc:
+            raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+        self._torch = torch
+        self.name = name
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError(
+                f"RewardModelCritic needs a fast tokenizer (offsets for truncation); "
+                f"{type(tokenizer).__name__} is not one"
+            )
+        if tokenizer.pad_token_id is None:
+            if tokenizer.eos_token is None:
+                raise ValueError("the tokenizer has neither a pad token nor an eos token")
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer = tokenizer
+
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(str(path))
+        self.num_labels = int(model.config.num_labels)
+        if self.num_labels not in (1, 2):
+            raise ValueError(
+                f"reward model {str(path)!r} has {self.num_labels} labels; expected 1 (a scalar "
+                "reward) or 2 (bad/good)"
+            )
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+        if adapter is not None:
+            adapter_dir = Path(adapter)
+            if not adapter_dir.is_dir():
+                raise FileNotFoundError(f"adapter directory {str(adapter_dir)!r} does not exist")
+            try:
+                from peft import PeftModel
+            except ImportError as exc:
+                raise ImportError(f"{_PEFT_HINT} ({exc})") from exc
+            model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = model.to(device).eval()
+        self.device = next(self.model.parameters()).device
+        self._pad_id = int(model.config.pad_token_id)
+
+    def __repr__(self) -> str:
+        return f"RewardModelCritic(name={self.name!r}, device={str(self.device)!r})"
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids scored for ``text``: all of it if it fits, else truncated keeping the action.
+
+        Raises:
+            ValueError: the action part alone (plus the tokenizer's special tokens) is
+                longer than ``max_length``.
+        """
+        encoded = self.tokenizer(text, return_offsets_mapping=True, truncation=False)
+        ids: list[int] = list(encoded["input_ids"])
+        if len(ids) <= self.max_length:
+            return ids
+        offsets = encoded["offset_mapping"]
+        special = self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
+        marker = text.rfind(_ACTION_MARKER)
+        action_char = marker if marker >= 0 else len(text)
+        newline = text.find("\n")
+        head_char = newline if 0 <= newline < action_char else action_char
+        # First token of the action: the first non-special token ending past the marker;
+        # trailing special tokens (an eos the tokenizer appends) stay with the action.
+        action_tok = next(
+            (k for k, (s, e) in enumerate(offsets) if not special[k] and e > action_char and e > s),
+            len(ids),
+        )
+        tail = len(ids) - action_tok
+        if tail > self.max_length:
+            raise ValueError(
+                f"the action alone takes {tail} tokens, more than max_length={self.max_length}"
+            )
+        head = 0
+        while head < action_tok and (special[head] or offsets[head][1] <= head_char):
+            head += 1
+        head = min(head, self.max_length // 4, self.max_length - tail)
+        middle = self.max_length - tail - head
+        return ids[:head] + ids[action_tok - middle : action_tok] + ids[action_tok:]
+
+    def score(self, groups: Sequence[Sequence[CriticItem]]) -> list[list[CriticScore]]:
+        """Score every candidate of every group, ``batch_size`` texts per forward pass."""
+        flat = [item for group in groups for item in group]
+        results = [CriticScore(None, error="not scored")] * len(flat)
+        pending: list[tuple[int, list[int]]] = []
+        for index, item in enumerate(flat):
+            text = critic_input(item.observation, item.action, item.text)
+            try:
+                pending.append((index, self.encode(text)))
+            except ValueError as exc:
+                results[index] = CriticScore(None, error=f"ValueError: {exc}")
+        for start in range(0, len(pending), self.batch_size):
+            batch = pending[start : start + self.batch_size]
+            for (index, _), verdict in zip(
+                batch, self._forward([ids for _, ids in batch]), strict=True
+            ):
+                results[index] = verdict
+        out: list[list[CriticScore]] = []
+        position = 0
+        for group in groups:
+            out.append(results[position : position + len(group)])
+            position += len(group)
+        return out
+
+    def _forward(self, batch: list[list[int]]) -> list[CriticScore]:
+        torch = self._torch
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention[row, : len(ids)] = 1
+        try:
+            with torch.inference_mode():
+                logits = self.model(
+                    input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)
+                ).logits
+        except RuntimeError as exc:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return [CriticScore(None, error=f"{type(exc).__name__}: {exc}") for _ in batch]
+        values = logits.float().cpu().tolist()
+        if self.num_labels == 1:
+            return [CriticScore(float(v[0])) for v in values]
+        return [CriticScore(float(v[1] - v[0]), output=f"[{v[0]!r}, {v[1]!r}]") for v in values]
