@@ -403,7 +403,7 @@ class LLMAgent(Agent):
         for i, (observation, memory) in enumerate(zip(observations, memories, strict=True)):
             scripted = self.scripted_action(observation, memory)
             if scripted is not None:
-                memory.notes.append({"scripted": action_to_dict(scripted)["type"]})
+                memory.notes.append({"scripted": action_to_dict(scripted)})
                 decisions[i] = self.finish(memory, scripted, latency=0.0)
             else:
                 pending.append(i)
@@ -466,12 +466,12 @@ class LLMAgent(Agent):
         candidates: Sequence[Candidate] = (),
     ) -> Decision:
         """Assemble the step's decision, adding preparatory usage to the main call's."""
-        usage = self._usage(memory, completion)
         extra: dict[str, Any] = {}
-        if proposal is not None and proposal.parsed.fields:
-            extra["fields"] = dict(proposal.parsed.fields)
         if "latency_s" in memory.usage:
             extra["prepare_latency_s"] = memory.usage["latency_s"]
+        usage = self._usage(memory, completion)
+        if proposal is not None and proposal.parsed.fields:
+            extra["fields"] = dict(proposal.parsed.fields)
         return Decision(
             action,
             raw_text=proposal.text if proposal is not None else None,
