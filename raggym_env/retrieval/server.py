@@ -486,7 +486,9 @@ class BackgroundServer:
         _require_serve_deps()
         import uvicorn
 
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP (not 0) lets asyncio set TCP_NODELAY on accepted connections; without
+        # it a reply on a kept-alive connection can wait ~40 ms for the peer's delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = host, int(self._sock.getsockname()[1])
