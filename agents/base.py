@@ -113,7 +113,8 @@ class Decision:
         raw_text: the model text the action came from (``None`` for code policies).
         prompt: the exact messages sent to the model for this decision.
         parse_error: why ``raw_text`` gave no action, when it did not.
-        error: a failed request (``"LLMError: ..."``): the runner ends the episode with it.
+        error: a failed request (``"ErrorType: message"`` from the backend): the runner
+            ends the episode with it.
         candidates: every sampled candidate with its score, when the agent sampled several.
         tokens: token usage of the step (``{"prompt": ..., "completion": ...}``).
         latency_s: time the decision took (model calls included).
@@ -403,7 +404,8 @@ class LLMAgent(Agent):
         for i, (observation, memory) in enumerate(zip(observations, memories, strict=True)):
             scripted = self.scripted_action(observation, memory)
             if scripted is not None:
-                memory.notes.append({"scripted": action_to_dict(scripted)})
+                action = action_to_dict(scripted)
+                memory.notes.append({"scripted": action["type"], "text": action["text"]})
                 decisions[i] = self.finish(memory, scripted, latency=0.0)
             else:
                 pending.append(i)

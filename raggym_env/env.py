@@ -402,6 +402,13 @@ class EnvFactory:
         }
         return RAGEnv(self._template.task, retriever=self._template.retriever, **shared)
 
+    @property
+    def examples(self) -> tuple[QAExample, ...]:
+        """The questions every built environment poses (loads them on first use)."""
+        if self._template is None:
+            self._template = RAGEnv(self.task, **self.kwargs)
+        return self._template.examples
+
     def __getstate__(self) -> dict[str, Any]:
         return {"task": self.task, "kwargs": self.kwargs, "_template": None}
 

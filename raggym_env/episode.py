@@ -443,7 +443,8 @@ class EpisodeRecord:
         if self.options:
             lines.append("  options: " + " | ".join(f"{k}) {v}" for k, v in self.options.items()))
         for step in self.steps:
-            line = f"  {step.index + 1}. {step.action_type} {_short(step.action.get('text'))}"
+            shown = step.action.get("text") if step.action_type != "invalid" else step.raw_text
+            line = f"  {step.index + 1}. {step.action_type} {_short(shown)}"
             if step.retrieved:
                 line += " -> " + "; ".join(doc.title or doc.id for doc in step.retrieved)
             if step.action_error:

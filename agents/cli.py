@@ -1,0 +1,163 @@
+r"""``raggym rollout``: play an agent on a benchmark and append episodes to a JSONL file.
+
+Runs through the batched runner (or Ray workers with ``--workers``), resumes a previous
+run of the same file (finished questions are skipped), and prints a short summary. With
+no ``--llm`` only the model-free agents (``heuristic``, ``oracle``) can run.
+
+Examples::
+
+    raggym rollout --task hotpotqa --agent heuristic --limit 50
+    raggym rollout --task hotpotqa --agent react \\
+        --llm openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct --batch-size 64
+    raggym rollout --task 2wikimultihopqa --agent re2search++ --critic gold --llm ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.base import Agent
+from agents.registry import AGENTS, POLICIES, make_agent, make_critic, make_llm
+from agents.rollout import BatchedRunner
+from raggym_env.cli import add_option_argument, parse_options
+from raggym_env.env import EnvFactory
+from raggym_env.episode import EpisodeRecord
+from raggym_env.registration import ENV_IDS
+from raggym_env.runcard import make_run_card
+from raggym_env.store import EpisodeStore, final_episodes
+
+__all__ = ["AgentRecipe", "rollout_command", "summary_line"]
+
+TASKS = sorted(task for task in ENV_IDS.values() if task != "custom")
+
+
+def rollout_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``raggym rollout``."""
+    parser = sub.add_parser(
+        "rollout",
+        help="play an agent on a benchmark, appending episodes to a JSONL file (resumable)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    agents = sorted([*AGENTS, *POLICIES, "re2search++"])
+    parser.add_argument("--task", required=True, choices=TASKS, help="benchmark")
+    parser.add_argument("--data", help="dataset file in its official format (default: bundled)")
+    parser.add_argument("--corpus", help="corpus file or folder (default: the task's own)")
+    parser.add_argument("--limit", type=int, help="first N questions")
+    parser.add_argument("--select", help="first:N, last:N or sample:N@SEED")
+    parser.add_argument("--agent", required=True, choices=agents, help="agent to play")
+    parser.add_argument("--llm", help="openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    parser.add_argument(
+        "--api-key-env", help="environment variable holding the API key (never logged)"
+    )
+    parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
+    parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
+    parser.add_argument("--critic", help="for re2search++: gold, judge or rm:PATH")
+    parser.add_argument("--n", type=int, default=10, help="candidates per step with a critic")
+    parser.add_argument("--retriever", default="bm25", help="bm25, dense, hybrid, remote, ...")
+    add_option_argument(parser)
+    parser.add_argument("--k", type=int, default=5, help="documents per search (default 5)")
+    parser.add_argument("--max-steps", type=int, default=10, help="action budget (default 10)")
+    parser.add_argument("--batch-size", type=int, default=32, help="episodes live at once")
+    parser.add_argument("--workers", type=int, default=0, help="Ray workers (0: in-process)")
+    parser.add_argument("--seed", type=int, default=0, help="seed passed to every reset")
+    parser.add_argument("--out", type=Path, help="episode file (default runs/rollouts/...)")
+    parser.set_defaults(func=_run)
+
+
+@dataclass(frozen=True)
+class AgentRecipe:
+    """A picklable description of the agent to build (in this process or a Ray worker)."""
+
+    agent: str
+    llm: str | None = None
+    llm_options: dict[str, Any] = field(default_factory=dict)
+    critic: str | None = None
+    n: int = 10
+    temperature: float = 0.0
+    env_factory: EnvFactory | None = None
+
+    def __call__(self) -> Agent:
+        """Build the backend, the critic and the agent."""
+        llm = make_llm(self.llm, **self.llm_options) if self.llm else None
+        critic = None
+        if self.critic:
+            env = self.env_factory() if self.env_factory is not None else None
+            retriever = env.retriever if env is not None else None
+            k = env.k if env is not None else 5
+            critic = make_critic(self.critic, llm=llm, retriever=retriever, k=k)
+        options = {"temperature": self.temperature} if self.agent.rstrip("+") in AGENTS else None
+        return make_agent(self.agent, llm, critic=critic, n=self.n, options=options)
+
+
+def _run(args: argparse.Namespace) -> int:
+    env_factory = EnvFactory(
+        args.task, data_path=args.data, corpus=args.corpus, limit=args.limit,
+        select=args.select, retriever=args.retriever,
+        retriever_options=parse_options(args.options), k=args.k, max_steps=args.max_steps,
+    )  # fmt: skip
+    template = env_factory()
+    llm_options: dict[str, Any] = {}
+    if args.llm and args.llm.startswith("openai:"):
+        llm_options["concurrency"] = args.concurrency
+        if args.api_key_env:
+            llm_options["api_key_env"] = args.api_key_env
+    recipe = AgentRecipe(
+        args.agent, args.llm, llm_options, args.critic, args.n, args.temperature, env_factory
+    )
+    agent = recipe()
+    out = args.out or Path("runs/rollouts") / f"{args.task}.{agent.name}.jsonl"
+    card = make_run_card(
+        config={
+            "task": args.task, "agent": agent.describe(), "llm": args.llm, "k": args.k,
+            "max_steps": args.max_steps, "retriever": args.retriever, "limit": args.limit,
+            "select": args.select, "critic": args.critic,
+        },
+        corpus_hash=template.corpus.content_hash,
+        seeds=args.seed,
+    )  # fmt: skip
+    tick = time.perf_counter()
+    with EpisodeStore(out, run_card=card) as store:
+        by_id = {ex.id: ex for ex in template.examples}
+        todo = [by_id[i] for i in store.pending(by_id)]
+        print(
+            f"{args.task}: {len(by_id)} questions, {len(by_id) - len(todo)} already done, "
+            f"playing {len(todo)} with {agent.name} -> {out}"
+        )
+        if args.workers:
+            from agents.distributed import ray_rollout
+
+            ray_rollout(
+                env_factory, recipe, todo, num_workers=args.workers, batch_size=args.batch_size,
+                store=store, run_card=card, seed=args.seed,
+            )  # fmt: skip
+        else:
+            runner = BatchedRunner(
+                env_factory, agent, batch_size=args.batch_size, store=store, run_card=card
+            )
+            runner.run(todo, seed=args.seed)
+        episodes = [r for r in final_episodes(store.read()) if r.example_id in by_id]
+    elapsed = time.perf_counter() - tick
+    print(summary_line(episodes, len(by_id)))
+    print(f"{len(todo)} episodes in {elapsed:.1f}s ({len(todo) / max(elapsed, 1e-9):.1f}/s)")
+    return 0
+
+
+def summary_line(episodes: list[EpisodeRecord], selected: int) -> str:
+    """EM, F1, accuracy, searches and failures over ``selected`` questions (missing count 0)."""
+
+    def mean(name: str) -> float:
+        return sum(float(e.metrics.get(name) or 0.0) for e in episodes) / max(selected, 1)
+
+    failures = sum(e.error is not None for e in episodes) + selected - len(episodes)
+    invalid = sum(s.action_type == "invalid" for e in episodes for s in e.steps)
+    searches = sum(e.num_searches for e in episodes) / max(selected, 1)
+    return (
+        f"n={selected} EM={mean('em'):.3f} F1={mean('f1'):.3f} "
+        f"evidence_recall={mean('evidence_recall'):.3f} searches/q={searches:.2f} "
+        f"invalid_steps={invalid} failures={failures}"
+    )
