@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import Agent
-from agents.registry import AGENTS, POLICIES, make_agent, make_critic, make_llm
+from agents.registry import AGENTS, agent_names, make_agent, make_critic, make_llm
 from agents.rollout import BatchedRunner
 from raggym_env.cli import add_option_argument, parse_options
 from raggym_env.env import EnvFactory
@@ -43,20 +43,19 @@ def rollout_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    agents = sorted([*AGENTS, *POLICIES, "re2search++"])
     parser.add_argument("--task", required=True, choices=TASKS, help="benchmark")
     parser.add_argument("--data", help="dataset file in its official format (default: bundled)")
     parser.add_argument("--corpus", help="corpus file or folder (default: the task's own)")
     parser.add_argument("--limit", type=int, help="first N questions")
     parser.add_argument("--select", help="first:N, last:N or sample:N@SEED")
-    parser.add_argument("--agent", required=True, choices=agents, help="agent to play")
+    parser.add_argument("--agent", required=True, choices=agent_names(), help="agent to play")
     parser.add_argument("--llm", help="openai:URL:MODEL, hf:PATH or vllm:MODEL")
     parser.add_argument(
         "--api-key-env", help="environment variable holding the API key (never logged)"
     )
     parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
-    parser.add_argument("--critic", help="for re2search++: gold, judge or rm:PATH")
+    parser.add_argument("--critic", help="for NAME++ agents: gold, judge or rm:PATH")
     parser.add_argument("--n", type=int, default=10, help="candidates per step with a critic")
     parser.add_argument("--retriever", default="bm25", help="bm25, dense, hybrid, remote, ...")
     add_option_argument(parser)

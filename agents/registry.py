@@ -4,8 +4,8 @@
   ``openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct``), ``hf:PATH`` (transformers),
   ``vllm:MODEL`` (in-process vLLM).
 - Agents: ``direct``, ``cot``, ``rag``, ``react``, ``search_o1``, ``re2search`` (LLM agents),
-  ``re2search++`` (Re2Search with a critic choosing among samples), ``heuristic`` and
-  ``oracle`` (no model).
+  ``NAME++`` (that agent with a critic choosing among samples; ``re2search++`` is the
+  paper's Re2Search++), ``heuristic`` and ``oracle`` (no model).
 - Critics: ``rm:PATH`` (a reward model), ``judge`` (an LLM judge on the agent's backend),
   ``gold`` (gold-evidence oracle critic).
 """
@@ -20,7 +20,7 @@ from typing import Any
 from agents.base import Agent, LLMAgent, PolicyAgent
 from agents.llm.base import LLM
 
-__all__ = ["AGENTS", "make_agent", "make_critic", "make_llm"]
+__all__ = ["AGENTS", "POLICIES", "agent_names", "make_agent", "make_critic", "make_llm"]
 
 AGENTS: dict[str, str] = {
     "direct": "agents.direct:DirectAgent",
@@ -38,7 +38,13 @@ POLICIES: dict[str, str] = {
 }
 """Model-free baseline names -> ``module:Class``."""
 
-_OPENAI = re.compile(r"^openai:(?P<url>https?://[^/\s]+(?:/[^:\s]*)?):(?P<model>\S.*)$")
+
+def agent_names() -> list[str]:
+    """Every name :func:`make_agent` accepts (``NAME++``: ``NAME`` with a critic choosing)."""
+    return sorted([*AGENTS, *POLICIES, *(f"{name}++" for name in AGENTS)])
+
+
+_OPENAI = re.compile(r"^openai:(?P<url>https?://[^/:\s]+(?::\d+)?(?:/[^:\s]*)?):(?P<model>\S.*)$")
 
 
 def _load(target: str) -> Any:
@@ -117,8 +123,7 @@ def make_agent(
         return PolicyAgent(_load(POLICIES[name])(**extra))
     base_name = name[:-2] if name.endswith("++") else name
     if base_name not in AGENTS:
-        known = sorted([*AGENTS, *POLICIES, "re2search++"])
-        raise ValueError(f"unknown agent {name!r}; known: {known}")
+        raise ValueError(f"unknown agent {name!r}; known: {agent_names()}")
     if llm is None:
         raise ValueError(f"agent {name!r} needs an LLM backend (llm=...)")
     actor: LLMAgent = _load(AGENTS[base_name])(llm, **extra)

@@ -70,3 +70,14 @@ def test_a_dead_worker_fails_its_chunk_and_the_rest_completes(ray_cluster):
 def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="num_workers"):
         ray_rollout(make_env, GoldEvidenceOracle, [], num_workers=0)
+
+
+def test_rollout_command_with_ray_workers(ray_cluster, tmp_path, capsys):
+    from raggym_env.cli import main
+
+    out = tmp_path / "oracle.jsonl"
+    args = ["rollout", "--task", "hotpotqa", "--agent", "oracle", "--limit", "8",
+            "--workers", "2", "--batch-size", "2", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert "EM=1.000" in capsys.readouterr().out
+    assert len(list(read_episodes(out))) == 8

@@ -1,0 +1,129 @@
+"""Names -> backends, agents and critics; ``raggym rollout`` end to end over real HTTP."""
+
+import pytest
+
+from agents.base import PolicyAgent
+from agents.critic_guided import CriticGuidedAgent
+from agents.critics.base import CallableCritic
+from agents.llm.fake_server import create_fake_openai_app
+from agents.llm.mock import MockLLM
+from agents.registry import AGENTS, make_agent, make_critic, make_llm
+from raggym_env.cli import main
+from raggym_env.retrieval.server import BackgroundServer
+from raggym_env.store import read_episodes
+
+
+@pytest.mark.parametrize(
+    ("spec", "url", "model"),
+    [
+        ("openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct",
+         "http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-7B-Instruct"),
+        ("openai:http://localhost:9000:llama3:8b", "http://localhost:9000", "llama3:8b"),
+        ("openai:https://api.example.com/v1:gpt-4o-mini",
+         "https://api.example.com/v1", "gpt-4o-mini"),
+    ],
+)  # fmt: skip
+def test_openai_specs_split_url_and_model(spec, url, model):
+    llm = make_llm(spec)
+    try:
+        assert llm.model == model
+        assert llm.base_url.rstrip("/").removesuffix("/v1") == url.removesuffix("/v1")
+        assert llm.name == f"openai:{model}"
+    finally:
+        llm.close()
+
+
+@pytest.mark.parametrize("spec", ["openai:nourl", "gpt-4", "hf:", "vllm"])
+def test_bad_llm_specs_name_the_expected_forms(spec):
+    with pytest.raises(ValueError, match="openai:URL:MODEL"):
+        make_llm(spec)
+
+
+def test_hf_spec_loads_a_local_model(tmp_path):
+    from agents.llm.tiny import build_tiny_causal_lm
+
+    path = build_tiny_causal_lm(tmp_path / "tiny")
+    llm = make_llm(f"hf:{path}")
+    assert type(llm).__name__ == "TransformersLLM"
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_every_llm_agent_builds_by_name(name):
+    agent = make_agent(name, MockLLM(lambda c: "Answer: x"), options={"temperature": 0.5})
+    assert agent.name == name and agent.params.temperature == 0.5
+    assert agent.describe()["prompt_sha256"]
+
+
+def test_policies_and_critic_guided_agents_by_name():
+    assert isinstance(make_agent("oracle"), PolicyAgent)
+    guided = make_agent(
+        "re2search++", MockLLM(lambda c: "x"), critic=CallableCritic(lambda i: 0.0), n=3
+    )
+    assert isinstance(guided, CriticGuidedAgent) and guided.name == "re2search++"
+    assert guided.params.n == 3
+    with pytest.raises(ValueError, match="needs a critic"):
+        make_agent("re2search++", MockLLM(lambda c: "x"))
+    with pytest.raises(ValueError, match="needs an LLM"):
+        make_agent("react")
+    with pytest.raises(ValueError, match="unknown agent 'reflexion'"):
+        make_agent("reflexion", MockLLM(lambda c: "x"))
+
+
+def test_critics_by_name(tiny_corpus):
+    from raggym_env.retrieval.fake import FakeRetriever
+
+    assert make_critic("gold", retriever=FakeRetriever(tiny_corpus)).name == "gold_evidence"
+    assert make_critic("judge", llm=MockLLM(lambda c: "Ranking: 1")).name == "llm_judge"
+    with pytest.raises(ValueError, match="needs the environment's retriever"):
+        make_critic("gold")
+    with pytest.raises(ValueError, match="rm:PATH, judge or gold"):
+        make_critic("prm")
+
+
+def react_script(messages, index):
+    prompt = messages[-1]["content"]
+    if "Search[" not in prompt:
+        return "Thought: look it up.\nAction: Search[" + prompt.splitlines()[0][:60] + "]"
+    return "Thought: done.\nAction: Finish[yes]"
+
+
+@pytest.fixture(scope="module")
+def fake_llm_url():
+    with BackgroundServer(create_fake_openai_app(react_script)) as server:
+        yield server.url
+
+
+def test_rollout_command_plays_resumes_and_summarises(fake_llm_url, tmp_path, capsys):
+    out = tmp_path / "react.jsonl"
+    args = [
+        "rollout", "--task", "hotpotqa", "--agent", "react", "--limit", "6",
+        "--llm", f"openai:{fake_llm_url}/v1:fake", "--batch-size", "4", "--out", str(out),
+    ]  # fmt: skip
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "playing 6 with react" in first and "failures=0" in first
+    records = list(read_episodes(out))
+    assert len(records) == 6
+    assert all([s.action_type for s in r.steps] == ["search", "answer"] for r in records)
+    assert records[0].run_card["config"]["agent"]["agent"] == "react"
+    assert main(args) == 0
+    assert "6 already done, playing 0" in capsys.readouterr().out
+    assert len(list(read_episodes(out))) == 6
+
+
+def test_rollout_command_with_a_gold_critic(fake_llm_url, tmp_path, capsys):
+    out = tmp_path / "pp.jsonl"
+    args = [
+        "rollout", "--task", "hotpotqa", "--agent", "react++", "--critic", "gold", "--n", "3",
+        "--limit", "2", "--llm", f"openai:{fake_llm_url}:fake", "--out", str(out),
+    ]  # fmt: skip
+    assert main(args) == 0
+    records = list(read_episodes(out))
+    assert len(records) == 2
+    step = records[0].steps[0]
+    assert len(step.candidates) == 3 and step.candidates[0].scorer == "gold_evidence"
+
+
+def test_rollout_command_without_llm_for_an_llm_agent_is_a_user_error(tmp_path, capsys):
+    assert main(["rollout", "--task", "hotpotqa", "--agent", "cot", "--limit", "1"]) == 2
+    assert "needs an LLM backend" in capsys.readouterr().err
