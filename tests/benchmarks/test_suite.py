@@ -1,0 +1,426 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.baselines import GoldEvidenceOracle
+from agents.registry import AGENTS
+from agents.rollout import run_episode
+from benchmarks.suite import (
+    SUITES_DIR,
+    AgentSpec,
+    DatasetSpec,
+    LLMSpec,
+    Suite,
+    SuiteError,
+    available_suites,
+    load_suite,
+    parse_suite,
+)
+from raggym_env.env import RAGEnv
+
+MINIMAL = """
+name = "mini"
+[[datasets]]
+task = "hotpotqa"
+[[agents]]
+agent = "heuristic"
+"""
+
+
+def suite_text(datasets: str = '[[datasets]]\ntask = "hotpotqa"\n', agents: str = "", top=""):
+    agents = agents or '[[agents]]\nagent = "heuristic"\n'
+    return f'name = "t"\n{top}\n{datasets}\n{agents}'
+
+
+# ---------------------------------------------------------------- packaged suites
+def test_available_suites_lists_the_packaged_files():
+    assert {"smoke", "paper", "custom_example"} <= set(available_suites())
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SUITES_DIR.glob("*.toml")))
+def test_every_packaged_suite_loads(name, tmp_path):
+    suite = load_suite(name, data_dir=tmp_path)
+    assert suite.name == name
+    assert suite.description
+    assert suite.datasets and suite.agents
+    assert Path(suite.source) == SUITES_DIR / f"{name}.toml"
+    json.dumps(suite.to_dict())
+
+
+def test_smoke_cells_and_settings():
+    suite = load_suite("smoke")
+    assert [d.task for d in suite.datasets] == ["hotpotqa", "2wikimultihopqa", "bamboogle", "medqa"]
+    assert all(d.path is None and d.select is None and d.corpus is None for d in suite.datasets)
+    cells = suite.cells()
+    assert len(cells) == 8
+    assert cells[0] == (suite.datasets[0], suite.agents[0])
+    assert [(d.name, a.name) for d, a in cells[:2]] == [
+        ("hotpotqa", "heuristic"),
+        ("hotpotqa", "oracle"),
+    ]
+    assert (suite.retriever, suite.k, suite.max_steps, suite.seeds) == ("bm25", 5, 10, (0,))
+    assert not suite.needs_llm
+    assert suite.llm == LLMSpec()
+    assert suite.check_files() == []
+    assert "no model" in suite.description
+    assert len({cell for cell in cells}) == 8  # specs are hashable
+
+
+def test_smoke_env_kwargs_build_an_environment():
+    suite = load_suite("smoke")
+    kwargs = suite.env_kwargs(suite.datasets[2])
+    assert kwargs == {
+        "task": "bamboogle",
+        "data_path": None,
+        "select": None,
+        "corpus": None,
+        "retriever": "bm25",
+        "retriever_options": {},
+        "k": 5,
+        "max_steps": 10,
+    }
+    env = RAGEnv(**kwargs)
+    assert env.task.name == "bamboogle" and len(env.examples) == 125
+
+
+def test_paper_suite_protocol(tmp_path):
+    suite = load_suite("paper", data_dir=tmp_path)
+    assert suite.needs_llm and suite.llm.spec is None
+    assert {a.agent for a in suite.agents} == set(AGENTS)
+    by_task = {d.task: d for d in suite.datasets}
+    assert by_task["hotpotqa"].select == "last:1000"
+    assert by_task["2wikimultihopqa"].select == "last:1000"
+    assert by_task["bamboogle"].select is None and by_task["medqa"].select is None
+    assert by_task["hotpotqa"].path == str(tmp_path / "hotpotqa/hotpot_dev_distractor_v1.json")
+    assert (suite.retriever, suite.k, suite.max_steps) == ("hybrid", 32, 10)
+    problems = suite.check_files()
+    assert len(problems) == 4
+    assert "hotpot_dev_distractor_v1.json" in problems[0]
+
+
+def test_paper_suite_finds_files_under_data_dir(tmp_path):
+    for name in (
+        "hotpotqa/hotpot_dev_distractor_v1.json",
+        "2wikimultihopqa/dev.json",
+        "bamboogle/Bamboogle_Prerelease.tsv",
+        "medqa/medqa_us_4options_test.jsonl",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("[]")
+    assert load_suite("paper", data_dir=tmp_path).check_files() == []
+
+
+def test_paper_suite_without_data_dir_names_the_flag():
+    problems = load_suite("paper").check_files()
+    assert len(problems) == 4
+    assert all("--data-dir" in p for p in problems)
+
+
+def test_custom_example_oracle_solves_it():
+    suite = load_suite("custom_example", data_dir="/nonexistent/data")  # ${suite_dir} paths
+    (dataset,) = suite.datasets
+    assert suite.check_files() == ["--data-dir /nonexistent/data: no such folder"]
+    assert dataset.path == str(SUITES_DIR / "custom_example" / "questions.jsonl")
+    env = RAGEnv(**suite.env_kwargs(dataset))
+    assert 8 <= len(env.examples) <= 12
+    assert 25 <= len(env.corpus) <= 40
+    records = [run_episode(env, GoldEvidenceOracle(), options={"index": i}) for i in range(12)]
+    assert all(r.metrics["em"] == 1.0 for r in records)
+    assert all(r.metrics["evidence_recall"] == 1.0 for r in records)
+    assert all(len(ex.evidence.titles) >= 2 for ex in env.examples)  # multi-hop
+
+
+# ---------------------------------------------------------------- overrides
+def test_with_overrides_caps_selection_keeping_its_kind():
+    text = suite_text(
+        '[[datasets]]\nname = "a"\ntask = "hotpotqa"\nselect = "last:1000"\n'
+        '[[datasets]]\nname = "b"\ntask = "hotpotqa"\n'
+        '[[datasets]]\nname = "c"\ntask = "hotpotqa"\nselect = "all"\n'
+        '[[datasets]]\nname = "d"\ntask = "hotpotqa"\nselect = "sample:50@7"\n'
+        '[[datasets]]\nname = "e"\ntask = "hotpotqa"\nselect = "first:3"\n'
+    )
+    suite = parse_suite(text)
+    capped = suite.with_overrides(limit=20)
+    assert [d.select for d in capped.datasets] == [
+        "last:20",
+        "first:20",
+        "first:20",
+        "sample:20@7",
+        "first:3",
+    ]
+    assert [d.select for d in suite.datasets] == ["last:1000", None, None, "sample:50@7", "first:3"]
+    assert capped.with_overrides() == capped
+
+
+def test_with_overrides_llm_keeps_options():
+    suite = parse_suite(suite_text(top='[llm]\nspec = "vllm:m"\noptions = { concurrency = 8 }'))
+    other = suite.with_overrides(llm="openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct")
+    assert other.llm.spec.startswith("openai:") and other.llm.options == {"concurrency": 8}
+    assert suite.llm.spec == "vllm:m"
+    assert suite.with_overrides(llm=LLMSpec("hf:p")).llm == LLMSpec("hf:p")
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 2.5])
+def test_with_overrides_rejects_bad_limit(limit):
+    with pytest.raises(SuiteError, match="limit must be a positive int"):
+        parse_suite(MINIMAL).with_overrides(limit=limit)
+
+
+def test_with_overrides_rejects_bad_llm():
+    with pytest.raises(SuiteError, match="'spec'"):
+        parse_suite(MINIMAL).with_overrides(llm="gpt4")
+
+
+# ---------------------------------------------------------------- paths
+def write_suite(folder: Path, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mine.toml"
+    path.write_text(body)
+    return path
+
+
+def test_relative_paths_resolve_against_the_suite_folder(tmp_path):
+    body = suite_text('[[datasets]]\ntask = "custom"\npath = "q.jsonl"\ncorpus = "docs"\n')
+    body = body.replace('name = "t"', "")
+    path = write_suite(tmp_path / "suites", body)
+    suite = load_suite(path)
+    assert suite.name == "mine"  # default: the file stem
+    assert suite.datasets[0].path == str(tmp_path / "suites" / "q.jsonl")
+    assert suite.datasets[0].corpus == str(tmp_path / "suites" / "docs")
+    problems = suite.check_files()
+    assert len(problems) == 2
+    assert "question file not found" in problems[0] and "--data-dir" in problems[0]
+    assert "corpus not found" in problems[1]
+    (tmp_path / "suites" / "q.jsonl").write_text("")
+    (tmp_path / "suites" / "docs").mkdir()
+    assert suite.check_files() == []
+
+
+def test_relative_paths_resolve_against_data_dir(tmp_path):
+    body = suite_text(
+        '[[datasets]]\ntask = "custom"\npath = "q.jsonl"\n'
+        'corpus = "${suite_dir}/c.jsonl"\n'
+        '[[datasets]]\nname = "abs"\ntask = "hotpotqa"\npath = "/abs/h.json"\n'
+        '[[datasets]]\nname = "hub"\ntask = "hotpotqa"\npath = "hub"\n'
+    )
+    path = write_suite(tmp_path / "suites", body)
+    suite = load_suite(path, data_dir=tmp_path / "data")
+    assert suite.data_dir == str(tmp_path / "data")
+    assert suite.datasets[0].path == str(tmp_path / "data" / "q.jsonl")
+    assert suite.datasets[0].corpus == str(tmp_path / "suites" / "c.jsonl")
+    assert suite.datasets[1].path == "/abs/h.json"
+    assert suite.datasets[2].path == "hub"
+    problems = suite.check_files()
+    assert problems[0] == f"--data-dir {tmp_path / 'data'}: no such folder"
+    assert any("q.jsonl" in p and "--data-dir" in p for p in problems)
+    assert not any("hub" in p for p in problems)
+
+
+def test_data_dir_placeholder_without_data_dir_is_reported_not_raised(tmp_path):
+    body = suite_text('[[datasets]]\ntask = "hotpotqa"\npath = "${data_dir}/h.json"\n')
+    suite = load_suite(write_suite(tmp_path, body))
+    (problem,) = suite.check_files()
+    assert "${data_dir}" in problem and "pass --data-dir" in problem
+    resolved = load_suite(write_suite(tmp_path, body), data_dir=tmp_path)
+    assert resolved.datasets[0].path == str(tmp_path / "h.json")
+
+
+def test_load_suite_unknown_name_lists_packaged_suites():
+    with pytest.raises(FileNotFoundError, match="smoke"):
+        load_suite("no_such_suite")
+    with pytest.raises(FileNotFoundError, match="no such suite file"):
+        load_suite("missing/suite.toml")
+
+
+# ---------------------------------------------------------------- validation
+BAD_SUITES = [
+    pytest.param(
+        'name = "t"\n[[agents]]\nagent = "oracle"', r"no \[\[datasets\]\]", id="no-datasets"
+    ),
+    pytest.param(
+        'name = "t"\ndatasets = []\n[[agents]]\nagent = "oracle"',
+        r"\[\[datasets\]\] is empty",
+        id="empty-datasets",
+    ),
+    pytest.param(
+        'name = "t"\nagents = []\n[[datasets]]\ntask = "medqa"',
+        r"\[\[agents\]\] is empty",
+        id="empty-agents",
+    ),
+    pytest.param(
+        suite_text(top="colour = 1"), r"unknown key\(s\) 'colour'.*allowed keys", id="key"
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\ntask = "hotpotqa"\nlimit = 3\n'),
+        r"\[\[datasets\]\] #1 \(task 'hotpotqa'\): unknown key\(s\) 'limit'",
+        id="dataset-key",
+    ),
+    pytest.param(
+        suite_text(agents='[[agents]]\nagent = "oracle"\ntemp = 1\n'),
+        r"\[\[agents\]\] #1 .*unknown key\(s\) 'temp'",
+        id="agent-key",
+    ),
+    pytest.param(
+        suite_text(top='[llm]\nmodel = "x"'), r"\[llm\]: unknown key\(s\) 'model'", id="llm-key"
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\ntask = "squad"\n'), r"key 'task': unknown task 'squad'", id="task"
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\nname = "x"\n'), "missing required key 'task'", id="no-task"
+    ),
+    pytest.param(
+        suite_text(agents='[[agents]]\nagent = "gpt"\n'),
+        r"key 'agent': got 'gpt'; allowed: cot, cot\+\+",
+        id="agent",
+    ),
+    pytest.param(
+        suite_text(agents='[[agents]]\nname = "x"\n'), "missing required key 'agent'", id="no-agent"
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\ntask = "hotpotqa"\n[[datasets]]\ntask = "hotpotqa"\n'),
+        r"\[\[datasets\]\] #2: duplicate name 'hotpotqa'",
+        id="duplicate-dataset",
+    ),
+    pytest.param(
+        suite_text(agents='[[agents]]\nagent = "oracle"\n[[agents]]\nagent = "oracle"\n'),
+        r"\[\[agents\]\] #2: duplicate name 'oracle'",
+        id="duplicate-agent",
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\ntask = "hotpotqa"\nselect = "top:5"\n'),
+        r"key 'select': got 'top:5'; allowed: 'all', 'first:N'",
+        id="select",
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\ntask = "hotpotqa"\nselect = 5\n'),
+        "key 'select': got 5; allowed: a string",
+        id="select-type",
+    ),
+    pytest.param(suite_text(top="k = 0"), "key 'k': got 0; allowed: a positive integer", id="k"),
+    pytest.param(suite_text(top='k = "5"'), "key 'k': got '5'", id="k-type"),
+    pytest.param(suite_text(top="k = true"), "key 'k': got True", id="k-bool"),
+    pytest.param(suite_text(top="max_steps = -1"), "key 'max_steps': got -1", id="max_steps"),
+    pytest.param(suite_text(top="batch_size = 1.5"), "key 'batch_size': got 1.5", id="batch"),
+    pytest.param(suite_text(top="seeds = []"), "key 'seeds': got \\[\\]", id="seeds-empty"),
+    pytest.param(suite_text(top="seeds = [0, 0]"), "key 'seeds'", id="seeds-duplicate"),
+    pytest.param(suite_text(top="seeds = [-1]"), "key 'seeds'", id="seeds-negative"),
+    pytest.param(
+        suite_text(agents='[[agents]]\nagent = "re2search++"\n'),
+        "agent 're2search\\+\\+' needs key 'critic'",
+        id="plusplus-without-critic",
+    ),
+    pytest.param(
+        suite_text(agents='[[agents]]\nagent = "re2search++"\ncritic = "best"\n'),
+        "key 'critic': got 'best'; allowed: 'gold', 'judge' or 'rm:PATH'",
+        id="critic",
+    ),
+    pytest.param(
+        suite_text(agents='[[agents]]\nagent = "react"\ncritic = "gold"\n'),
+        "key 'critic' applies only to NAME\\+\\+ agents",
+        id="critic-without-plusplus",
+    ),
+    pytest.param(
+        suite_text(agents='[[agents]]\nagent = "react++"\ncritic = "gold"\nn = 0\n'),
+        "key 'n': got 0",
+        id="n",
+    ),
+    pytest.param(
+        suite_text(agents='[[agents]]\nagent = "oracle"\noptions = 3\n'),
+        "key 'options': got 3; allowed: a table",
+        id="options",
+    ),
+    pytest.param(
+        suite_text(top='retriever = "bm26"'), "key 'retriever': got 'bm26'", id="retriever"
+    ),
+    pytest.param(
+        suite_text(top='[llm]\nspec = "gpt-4"'),
+        r"\[llm\]: key 'spec': got 'gpt-4'; allowed: 'openai:URL:MODEL'",
+        id="llm-spec",
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\ntask = "custom"\n'), "task 'custom' needs key 'path'", id="custom"
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\ntask = "hotpotqa"\npath = "${home}/x"\n'),
+        r"key 'path': got '\$\{home\}/x'",
+        id="placeholder",
+    ),
+    pytest.param(
+        suite_text('[[datasets]]\ntask = "hotpotqa"\nname = "a b"\n'),
+        "key 'name': got 'a b'; allowed: letters, digits",
+        id="name",
+    ),
+    pytest.param('name = "t"\n[[datasets]\n', "not valid TOML", id="toml"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_SUITES)
+def test_validation_errors_name_file_table_and_key(text, message, tmp_path):
+    path = write_suite(tmp_path, text)
+    with pytest.raises(SuiteError, match=message) as caught:
+        load_suite(path)
+    assert str(caught.value).startswith(str(path))
+
+
+def test_parse_suite_without_a_file_needs_a_name():
+    with pytest.raises(SuiteError, match="<suite>: missing key 'name'"):
+        parse_suite(MINIMAL.replace('name = "mini"', ""))
+
+
+def test_parse_suite_accepts_a_mapping_and_defaults():
+    suite = parse_suite(
+        {
+            "name": "m",
+            "datasets": [{"task": "2wiki", "select": "sample:5@1"}],
+            "agents": [{"agent": "re2search++", "critic": "rm:runs/critic", "n": 4}],
+        }
+    )
+    assert suite.datasets == (
+        DatasetSpec(name="2wikimultihopqa", task="2wikimultihopqa", select="sample:5@1"),
+    )
+    assert suite.agents == (AgentSpec("re2search++", "re2search++", critic="rm:runs/critic", n=4),)
+    assert suite.needs_llm
+    assert (suite.description, suite.batch_size, suite.source, suite.data_dir) == (
+        "",
+        32,
+        None,
+        None,
+    )
+    with pytest.raises(TypeError):
+        parse_suite(42)  # type: ignore[arg-type]
+
+
+def test_env_kwargs_merge_retriever_options():
+    suite = parse_suite(
+        suite_text(
+            '[[datasets]]\nname = "a"\ntask = "hotpotqa"\nretriever_options = { k1 = 1.2 }\n'
+            '[[datasets]]\nname = "b"\ntask = "hotpotqa"\nretriever = "fake"\n',
+            top="retriever_options = { cache = true, b = 0.7 }",
+        )
+    )
+    a, b = (suite.env_kwargs(d) for d in suite.datasets)
+    assert (a["retriever"], a["retriever_options"]) == (
+        "bm25",
+        {"cache": True, "b": 0.7, "k1": 1.2},
+    )
+    assert (b["retriever"], b["retriever_options"]) == ("fake", {})
+
+
+def test_to_dict_is_json_and_specs_are_read_only():
+    text = suite_text(
+        agents='[[agents]]\nagent = "oracle"\noptions = { when = 2024-01-02, deep = { x = [1] } }\n'
+    )
+    suite = parse_suite(text)
+    data = json.loads(json.dumps(suite.to_dict()))
+    assert data["agents"][0]["options"] == {"when": "2024-01-02", "deep": {"x": [1]}}
+    assert data["datasets"][0]["task"] == "hotpotqa" and data["llm"] == {
+        "spec": None,
+        "options": {},
+    }
+    assert set(data) >= {"name", "k", "max_steps", "seeds", "batch_size", "source", "data_dir"}
+    with pytest.raises(TypeError):
+        suite.agents[0].options["x"] = 1  # type: ignore[index]
+    assert isinstance(hash(suite), int)
+    assert isinstance(Suite("s", "", suite.datasets, suite.agents).llm, LLMSpec)
