@@ -1,0 +1,175 @@
+"""Per-cell metrics of a benchmark run: one (dataset, agent) pair's episodes -> one row.
+
+Every average divides by the number of **selected** questions: a question whose episode
+crashed, or that has no episode yet, counts 0 for the answer metrics and is counted in
+``failures``. Nothing is dropped from a denominator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from raggym_env.episode import EpisodeRecord
+
+__all__ = ["METRIC_COLUMNS", "CellResult", "aggregate_cell", "percentile"]
+
+METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("em", "EM"),
+    ("f1", "F1"),
+    ("cover_em", "cover-EM"),
+    ("accuracy", "Acc"),
+    ("searches", "searches/q"),
+    ("evidence_recall", "ev.recall"),
+    ("steps", "steps/q"),
+    ("parse_failures", "parse fails"),
+    ("failures", "failures"),
+    ("latency_q_p50", "s/q p50"),
+    ("latency_q_p95", "s/q p95"),
+    ("latency_q_p99", "s/q p99"),
+    ("latency_step_p50", "s/step p50"),
+    ("latency_step_p95", "s/step p95"),
+    ("latency_step_p99", "s/step p99"),
+    ("tokens_per_q", "tokens/q"),
+    ("wall_s", "wall s"),
+    ("throughput", "q/s"),
+)
+"""Metric keys of :attr:`CellResult.metrics` and their short column titles."""
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100, linear interpolation); ``None`` without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class CellResult:
+    """One leaderboard row: a dataset x agent cell of a suite run.
+
+    Attributes:
+        dataset: the dataset's name in the suite.
+        agent: the agent's name in the suite.
+        task: the task the dataset loads as (``hotpotqa``, ``medqa``, ...).
+        multiple_choice: whether accuracy (not EM/F1) is the headline metric.
+        selected: questions the suite selected (the denominator of every average).
+        finished: questions with an episode that ran to its end.
+        metrics: see :data:`METRIC_COLUMNS` (``None`` where a metric does not apply).
+        errors: ``{"example_id", "error"}`` of the failed questions (at most 50).
+        episodes_file: the cell's episode JSONL, relative to the run folder.
+    """
+
+    dataset: str
+    agent: str
+    task: str
+    multiple_choice: bool
+    selected: int
+    finished: int
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    episodes_file: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def _seconds(record: EpisodeRecord) -> float | None:
+    if not record.started_at or not record.ended_at:
+        return None
+    start = datetime.fromisoformat(record.started_at)
+    return (datetime.fromisoformat(record.ended_at) - start).total_seconds()
+
+
+def aggregate_cell(
+    records: Iterable[EpisodeRecord],
+    selected_ids: Sequence[str],
+    *,
+    dataset: str,
+    agent: str,
+    task: str,
+    multiple_choice: bool,
+    wall_s: float | None = None,
+    played: int = 0,
+    episodes_file: str = "",
+) -> CellResult:
+    """Aggregate the final episode of each selected question into one row.
+
+    Args:
+        records: the cell's final records (one per question; others are ignored).
+        selected_ids: every question the suite selected, in order.
+        dataset: the dataset's name.
+        agent: the agent's name.
+        task: the task name.
+        multiple_choice: accuracy is the headline metric.
+        wall_s: wall time of this invocation for the cell (``None`` when nothing ran).
+        played: episodes played by this invocation (for throughput).
+        episodes_file: the episode file, relative to the run folder.
+    """
+    wanted = set(selected_ids)
+    by_id = {r.example_id: r for r in records if r.example_id in wanted}
+    n = len(selected_ids)
+    ok = [r for r in by_id.values() if r.error is None]
+    steps = [s for r in by_id.values() for s in r.steps]
+
+    def mean(name: str) -> float | None:
+        values = [r.metrics.get(name) for r in ok]
+        if not any(v is not None for v in values):
+            return None
+        return sum(float(v or 0.0) for v in values) / n if n else None
+
+    def per_question(total: float) -> float | None:
+        return total / n if n else None
+
+    has_gold_evidence = any(r.gold.get("evidence_doc_ids") for r in by_id.values())
+    q_latency = [s for s in (_seconds(r) for r in ok) if s is not None]
+    step_latency = [s.latency_s for s in steps if s.latency_s is not None]
+    tokens = sum(sum(s.tokens.values()) for s in steps)
+    metrics: dict[str, float | None] = {
+        "em": None if multiple_choice else mean("em"),
+        "f1": None if multiple_choice else mean("f1"),
+        "cover_em": None if multiple_choice else mean("cover_em"),
+        "accuracy": mean("accuracy") if multiple_choice else None,
+        "searches": per_question(sum(r.num_searches for r in by_id.values())),
+        "evidence_recall": mean("evidence_recall") if has_gold_evidence else None,
+        "steps": per_question(len(steps)),
+        "parse_failures": float(sum(s.action_type == "invalid" for s in steps)),
+        "failures": float(n - len(ok)),
+        "latency_q_p50": percentile(q_latency, 50),
+        "latency_q_p95": percentile(q_latency, 95),
+        "latency_q_p99": percentile(q_latency, 99),
+        "latency_step_p50": percentile(step_latency, 50),
+        "latency_step_p95": percentile(step_latency, 95),
+        "latency_step_p99": percentile(step_latency, 99),
+        "tokens_per_q": per_question(tokens) if tokens else None,
+        "wall_s": wall_s,
+        "throughput": played / wall_s if wall_s and played else None,
+    }
+    missing = [i for i in selected_ids if i not in by_id]
+    errors = [
+        {"example_id": r.example_id, "error": str(r.error)} for r in by_id.values() if r.error
+    ]
+    errors += [{"example_id": i, "error": "no episode recorded"} for i in missing]
+    return CellResult(
+        dataset=dataset,
+        agent=agent,
+        task=task,
+        multiple_choice=multiple_choice,
+        selected=n,
+        finished=len(ok),
+        metrics=metrics,
+        errors=errors[:50],
+        episodes_file=episodes_file,
+    )
