@@ -1,0 +1,254 @@
+"""The HTML report in a real browser: it loads cleanly, filters, expands, and shows text as text.
+
+Runs headless Chromium through selenium; the module is skipped when selenium, chromium or
+chromedriver is missing (``apt-get install chromium chromium-driver``).
+"""
+
+import dataclasses
+import os
+import shutil
+
+import pytest
+
+from agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
+from agents.rollout import rollout
+from benchmarks.aggregate import aggregate_cell
+from benchmarks.report import write_reports
+from raggym_env import RAGEnv
+from raggym_env.episode import Candidate, StepRecord
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+
+def _find(name, fallback):
+    found = shutil.which(name)
+    if found:
+        return found
+    return fallback if os.access(fallback, os.X_OK) else None
+
+
+CHROMIUM = _find("chromium", "/usr/bin/chromium")
+CHROMEDRIVER = _find("chromedriver", "/usr/bin/chromedriver")
+if CHROMIUM is None or CHROMEDRIVER is None:
+    pytest.skip(
+        "chromium and chromedriver are needed (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+
+INJECTION = "</script><img src=x onerror=alert(1)>"
+AGENTS = (("heuristic", QuestionSearchHeuristic), ("oracle", GoldEvidenceOracle))
+
+
+def build_run():
+    """Open QA + MC, two agents, a crash, a hostile question, candidates and an invalid step."""
+    episodes, cells = {}, []
+    for dataset, n, mc in (("hotpotqa", 6, False), ("medqa", 4, True)):
+        for name, policy in AGENTS:
+            records = rollout(RAGEnv(dataset, limit=n), policy())
+            if (dataset, name) == ("hotpotqa", "heuristic"):
+                records[2] = dataclasses.replace(
+                    records[2], error="RuntimeError: boom", final_answer=None, metrics={}
+                )
+                records[3] = dataclasses.replace(records[3], question="Is this safe? " + INJECTION)
+            if (dataset, name) == ("hotpotqa", "oracle"):
+                records[0] = with_candidates(records[0])
+            episodes[(dataset, name)] = records
+            cells.append(
+                aggregate_cell(
+                    records,
+                    [r.example_id for r in records],
+                    dataset=dataset,
+                    agent=name,
+                    task=dataset,
+                    multiple_choice=mc,
+                )
+            )
+    leaderboard = {
+        "schema_version": "1",
+        "suite": {"name": "smoke", "description": "Two tiny offline datasets."},
+        "run_card": {"package_version": "0.1.0", "git_revision": "abc123", "git_dirty": True},
+        "created_at": "2026-11-21T03:50:00+00:00",
+        "llm": None,
+        "cells": [c.to_dict() for c in cells],
+    }
+    return leaderboard, episodes
+
+
+def with_candidates(record):
+    """Prepend an invalid step and give the first search three scored candidates."""
+    search = record.steps[0]
+    candidates = [
+        Candidate("Search: Paris", {"type": "search", "text": "Paris"}, 0.25, "critic"),
+        Candidate("no idea", error="no Search/Answer line"),
+        Candidate("Search: " + search.action["text"], dict(search.action), 0.9, "critic"),
+    ]
+    invalid = StepRecord(
+        index=0,
+        action={"type": "invalid", "text": "<b>hm</b>"},
+        raw_text="<b>hm</b>",
+        action_error="no Search/Answer line",
+    )
+    search = dataclasses.replace(search, candidates=candidates, extra={"chosen": 2})
+    steps = [invalid, search, *record.steps[1:]]
+    steps = [dataclasses.replace(s, index=i) for i, s in enumerate(steps)]
+    return dataclasses.replace(record, steps=steps)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    leaderboard, episodes = build_run()
+    out = tmp_path_factory.mktemp("report")
+    path = write_reports(leaderboard, episodes, out, formats=["html"])["html"]
+    return path.as_uri(), leaderboard, episodes
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1600",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture
+def page(driver, run):
+    """The report freshly loaded (filters reset)."""
+    driver.get(run[0])
+    return driver
+
+
+def visible_episodes(driver):
+    rows = driver.find_elements(By.CSS_SELECTOR, "#episodes .episode")
+    return [e for e in rows if e.is_displayed()]
+
+
+def counter(driver):
+    return int(driver.find_element(By.ID, "episode-count").text)
+
+
+def test_loads_without_console_errors_and_shows_the_leaderboard(page, run):
+    _, leaderboard, episodes = run
+    severe = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == []
+    assert page.title == "smoke: RAGGym benchmark report"
+    assert page.find_element(By.TAG_NAME, "h1").text == "Benchmark: smoke"
+    rows = page.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
+    assert len(rows) == len(leaderboard["cells"]) == 4
+    assert rows[0].find_elements(By.TAG_NAME, "td")[0].text == "hotpotqa"
+    assert len(page.find_elements(By.CSS_SELECTOR, "#summary tbody tr")) == 2
+    total = sum(len(r) for r in episodes.values())
+    assert counter(page) == total == len(visible_episodes(page)) == 20
+
+
+def test_dataset_and_agent_filters(page, run):
+    Select(page.find_element(By.ID, "filter-dataset")).select_by_value("medqa")
+    shown = visible_episodes(page)
+    assert counter(page) == len(shown) == 8
+    assert {e.get_attribute("data-dataset") for e in shown} == {"medqa"}
+    Select(page.find_element(By.ID, "filter-agent")).select_by_value("oracle")
+    assert counter(page) == len(visible_episodes(page)) == 4
+    assert "Acc 1" in visible_episodes(page)[0].text
+
+
+def test_correctness_filter(page, run):
+    _, _, episodes = run
+    status = Select(page.find_element(By.ID, "filter-status"))
+    status.select_by_value("failed")
+    (row,) = visible_episodes(page)
+    assert counter(page) == 1
+    failed = episodes[("hotpotqa", "heuristic")][2]
+    assert row.find_element(By.CLASS_NAME, "question-text").text == failed.question
+    assert row.find_element(By.CSS_SELECTOR, ".badge.error").is_displayed()
+    assert "RuntimeError: boom" in row.text
+    status.select_by_value("correct")
+    correct = sum(
+        (r.metrics.get("accuracy") if ds == "medqa" else r.metrics.get("em")) == 1
+        for (ds, _), records in episodes.items()
+        for r in records
+        if r.error is None
+    )
+    assert counter(page) == len(visible_episodes(page)) == correct
+    status.select_by_value("wrong")
+    assert counter(page) == 20 - correct - 1
+
+
+def test_text_search_narrows(page):
+    search = page.find_element(By.ID, "filter-search")
+    search.send_keys("derrickson")
+    shown = visible_episodes(page)
+    assert counter(page) == len(shown) == 2
+    assert all("Scott Derrickson" in e.text for e in shown)
+    search.send_keys(" zzzz")
+    assert counter(page) == 0
+    assert page.find_element(By.CSS_SELECTOR, "#episodes .empty").is_displayed()
+
+
+def test_clicking_an_episode_shows_its_steps_retrieved_titles_and_candidates(page, run):
+    _, _, episodes = run
+    record = episodes[("hotpotqa", "oracle")][0]
+    Select(page.find_element(By.ID, "filter-agent")).select_by_value("oracle")
+    page.find_element(By.ID, "filter-search").send_keys("derrickson")
+    (row,) = visible_episodes(page)
+    assert row.find_elements(By.CSS_SELECTOR, ".step") == []
+    row.find_element(By.CLASS_NAME, "episode-head").click()
+    steps = row.find_elements(By.CSS_SELECTOR, ".step")
+    assert len(steps) == len(record.steps)
+    gold = set(record.gold["evidence_titles"])
+    for element, step in zip(steps, record.steps, strict=True):
+        assert element.find_element(By.CSS_SELECTOR, ".action").text.lower() == step.action_type
+        titles = [t.text for t in element.find_elements(By.CSS_SELECTOR, ".doc .doc-title")]
+        assert titles == [d.title for d in step.retrieved]
+        highlighted = element.find_elements(By.CSS_SELECTOR, ".doc.gold .doc-title")
+        assert [t.text for t in highlighted] == [d.title for d in step.retrieved if d.title in gold]
+    invalid = steps[0]
+    assert invalid.find_element(By.CSS_SELECTOR, "pre.raw").text == "<b>hm</b>"
+    assert "no Search/Answer line" in invalid.find_element(By.CLASS_NAME, "step-error").text
+    candidates = steps[1].find_elements(By.CSS_SELECTOR, "tr.candidate")
+    assert len(candidates) == 3
+    chosen = steps[1].find_elements(By.CSS_SELECTOR, "tr.candidate.chosen")
+    assert chosen == [candidates[2]]
+    assert "0.900" in chosen[0].text
+    final = row.find_element(By.CSS_SELECTOR, ".final").text
+    assert "final answer" in final and record.final_answer in final
+    assert "em 1" in final
+    row.find_element(By.CLASS_NAME, "episode-head").click()
+    assert not steps[0].is_displayed()
+
+
+def test_hostile_question_renders_as_text(page):
+    page.find_element(By.ID, "filter-search").send_keys("safe?")
+    (row,) = visible_episodes(page)
+    text = row.find_element(By.CLASS_NAME, "question-text").text
+    assert text == "Is this safe? " + INJECTION
+    row.find_element(By.CLASS_NAME, "episode-head").click()
+    assert page.find_elements(By.TAG_NAME, "img") == []
+    assert page.execute_script("return document.querySelectorAll('img, b').length") == 0
+    assert [e for e in page.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_clicking_a_leaderboard_row_filters_the_episodes(page):
+    page.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")[3].click()
+    shown = visible_episodes(page)
+    assert counter(page) == len(shown) == 4
+    assert {(e.get_attribute("data-dataset"), e.get_attribute("data-agent")) for e in shown} == {
+        ("medqa", "oracle")
+    }
