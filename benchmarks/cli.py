@@ -1,0 +1,155 @@
+"""``raggym bench SUITE`` runs a benchmark suite; ``raggym compare A B`` diffs two runs.
+
+``raggym bench smoke`` needs nothing but the package: bundled questions, a local BM25
+index and the model-free baselines. Suites with LLM agents take ``--llm``, e.g.
+``--llm openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct`` for a vLLM server.
+A rerun into the same ``--out`` resumes: finished questions are not played again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["bench_command", "compare_command", "compare_runs"]
+
+
+def bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``raggym bench``."""
+    from benchmarks.suite import available_suites
+
+    parser = sub.add_parser(
+        "bench",
+        help="run a benchmark suite and write its leaderboard and HTML report (resumable)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "suite", help=f"a packaged suite ({', '.join(available_suites())}) or a TOML file"
+    )
+    parser.add_argument("--llm", help="LLM backend: openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    parser.add_argument("--out", type=Path, help="run folder (default runs/bench/<suite>)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="folder that the suite's relative dataset paths start in"
+    )
+    parser.add_argument("--limit", type=int, help="cap every dataset at N questions")
+    parser.add_argument(
+        "--api-key-env", help="environment variable holding the API key (never logged)"
+    )
+    parser.add_argument("--concurrency", type=int, help="HTTP requests in flight")
+    parser.add_argument("--wandb", metavar="PROJECT", help="also log to this wandb project")
+    parser.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from benchmarks.report import format_markdown, png_available
+    from benchmarks.runner import run_suite
+    from benchmarks.suite import load_suite
+
+    suite = load_suite(args.suite, data_dir=args.data_dir)
+    options: dict[str, Any] = dict(suite.llm.options)
+    if args.api_key_env:
+        options["api_key_env"] = args.api_key_env
+    if args.concurrency:
+        options["concurrency"] = args.concurrency
+    if options != suite.llm.options:
+        import dataclasses
+
+        suite = dataclasses.replace(suite, llm=dataclasses.replace(suite.llm, options=options))
+    out = args.out or Path("runs/bench") / suite.name
+    leaderboard, episodes = run_suite(suite, out, llm=args.llm, limit=args.limit)
+    print()
+    print(format_markdown(leaderboard))
+    if args.wandb:
+        from benchmarks.tracking import log_to_wandb
+
+        log_to_wandb(leaderboard, episodes, project=args.wandb)
+    if not png_available():
+        print("(no PNG chart: pip install 'raggym[report]' for matplotlib)")
+    print(f"\nHTML report: {out / 'report.html'}")
+    print(f"episodes:    {out / 'episodes'}/")
+    return 0
+
+
+def compare_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``raggym compare``."""
+    parser = sub.add_parser(
+        "compare",
+        help="put two benchmark runs side by side with per-dataset deltas",
+        description="Compare two `raggym bench` run folders (or leaderboard.json files): "
+        "every cell present in both, then the per-dataset mean of each delta.",
+    )
+    parser.add_argument("baseline", type=Path, help="run folder A (the reference)")
+    parser.add_argument("candidate", type=Path, help="run folder B (the change)")
+    parser.set_defaults(func=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from benchmarks.runner import load_leaderboard
+
+    print(compare_runs(load_leaderboard(args.baseline), load_leaderboard(args.candidate)))
+    return 0
+
+
+_COMPARED = (
+    ("em", "EM"),
+    ("f1", "F1"),
+    ("accuracy", "Acc"),
+    ("evidence_recall", "ev.recall"),
+    ("searches", "searches/q"),
+    ("failures", "failures"),
+)
+
+
+def _cells(board: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    return {(c["dataset"], c["agent"]): c for c in board["cells"]}
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def compare_runs(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> str:
+    """A Markdown comparison: A, B and B-A per shared cell, then per-dataset mean deltas."""
+    a_cells, b_cells = _cells(baseline), _cells(candidate)
+    shared = [key for key in a_cells if key in b_cells]
+    lines = [
+        f"A: {baseline['suite']['name']} ({baseline.get('created_at', '?')}, "
+        f"llm {baseline.get('llm') or '-'})",
+        f"B: {candidate['suite']['name']} ({candidate.get('created_at', '?')}, "
+        f"llm {candidate.get('llm') or '-'})",
+        "",
+        "| dataset | agent | n | "
+        + " | ".join(f"{title} A | {title} B | {title} Δ" for _, title in _COMPARED)
+        + " |",
+        "|---|---|---:|" + "---:|" * (3 * len(_COMPARED)),
+    ]
+    deltas: dict[str, dict[str, list[float]]] = {}
+    for key in shared:
+        a, b = a_cells[key]["metrics"], b_cells[key]["metrics"]
+        row = [key[0], key[1], f"{a_cells[key]['selected']}/{b_cells[key]['selected']}"]
+        for metric, _ in _COMPARED:
+            va, vb = a.get(metric), b.get(metric)
+            delta = vb - va if va is not None and vb is not None else None
+            if delta is not None:
+                deltas.setdefault(key[0], {}).setdefault(metric, []).append(delta)
+            row += [_fmt(va), _fmt(vb), _fmt(delta, signed=True)]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Per-dataset mean delta (B - A) over the shared agents:", ""]
+    lines.append("| dataset | " + " | ".join(title for _, title in _COMPARED) + " |")
+    lines.append("|---|" + "---:|" * len(_COMPARED))
+    for dataset, per_metric in deltas.items():
+        means = [per_metric.get(m) for m, _ in _COMPARED]
+        cells = [_fmt(sum(v) / len(v), signed=True) if v else "-" for v in means]
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    only_a = sorted(set(a_cells) - set(b_cells))
+    only_b = sorted(set(b_cells) - set(a_cells))
+    if only_a or only_b:
+        lines.append("")
+        lines += [f"only in A: {d} x {g}" for d, g in only_a]
+        lines += [f"only in B: {d} x {g}" for d, g in only_b]
+    return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""Optional wandb logging of a leaderboard: the table, one row per episode, the run card.
+
+Offline mode works (``WANDB_MODE=offline`` or ``mode="offline"``): the run is written to
+the local ``wandb/`` folder and can be synced later with ``wandb sync``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from benchmarks.aggregate import METRIC_COLUMNS
+from raggym_env.episode import EpisodeRecord
+
+__all__ = ["episode_rows", "leaderboard_rows", "log_to_wandb"]
+
+_EPISODE_COLUMNS = (
+    "dataset", "agent", "example_id", "question", "answer", "gold", "em", "f1", "accuracy",
+    "evidence_recall", "steps", "searches", "error",
+)  # fmt: skip
+
+
+def leaderboard_rows(leaderboard: Mapping[str, Any]) -> tuple[list[Any], list[list[Any]]]:
+    """Columns and rows of the leaderboard table (one row per dataset x agent)."""
+    columns: list[Any] = ["dataset", "agent", "selected", "finished"]
+    columns += [key for key, _ in METRIC_COLUMNS]
+    rows = [
+        [cell["dataset"], cell["agent"], cell["selected"], cell["finished"]]
+        + [cell["metrics"].get(key) for key, _ in METRIC_COLUMNS]
+        for cell in leaderboard["cells"]
+    ]
+    return columns, rows
+
+
+def episode_rows(
+    episodes: Mapping[tuple[str, str], Sequence[EpisodeRecord]],
+) -> tuple[list[Any], list[list[Any]]]:
+    """Columns and rows of the per-episode table."""
+    rows = []
+    for (dataset, agent), records in episodes.items():
+        for r in records:
+            gold = r.gold.get("answer_letter") or " | ".join(r.gold.get("answers", []))
+            rows.append(
+                [
+                    dataset, agent, r.example_id, r.question, r.final_answer, gold,
+                    r.metrics.get("em"), r.metrics.get("f1"), r.metrics.get("accuracy"),
+                    r.metrics.get("evidence_recall"), len(r.steps), r.num_searches, r.error,
+                ]
+            )  # fmt: skip
+    return list(_EPISODE_COLUMNS), rows
+
+
+def log_to_wandb(
+    leaderboard: Mapping[str, Any],
+    episodes: Mapping[tuple[str, str], Sequence[EpisodeRecord]],
+    *,
+    project: str,
+    run_name: str | None = None,
+    mode: Literal["online", "offline", "disabled"] | None = None,
+    directory: str | None = None,
+) -> str:
+    """Log the leaderboard and episodes as wandb tables; return the run's local folder.
+
+    Args:
+        leaderboard: as written by :func:`benchmarks.runner.run_suite`.
+        episodes: the records per (dataset, agent).
+        project: the wandb project.
+        run_name: the run's name (default: the suite name and creation time).
+        mode: ``"online"``, ``"offline"`` or ``"disabled"`` (default: wandb's own setting).
+        directory: where wandb writes its files (default: wandb's own setting).
+    """
+    try:
+        import wandb
+    except ImportError as exc:
+        raise ImportError("wandb logging needs wandb: pip install 'raggym[track]'") from exc
+    suite = leaderboard["suite"]
+    run = wandb.init(
+        project=project,
+        name=run_name or f"{suite['name']}-{leaderboard.get('created_at', '')}",
+        config={
+            "suite": suite,
+            "run_card": leaderboard.get("run_card"),
+            "llm": leaderboard.get("llm"),
+        },
+        mode=mode,
+        dir=directory,
+        reinit="finish_previous",
+    )
+    try:
+        columns, rows = leaderboard_rows(leaderboard)
+        run.log({"leaderboard": wandb.Table(columns=columns, data=rows)})
+        columns, rows = episode_rows(episodes)
+        run.log({"episodes": wandb.Table(columns=columns, data=rows)})
+        for cell in leaderboard["cells"]:
+            for key, value in cell["metrics"].items():
+                if value is not None:
+                    run.summary[f"{cell['dataset']}/{cell['agent']}/{key}"] = value
+        return str(run.dir)
+    finally:
+        run.finish()

@@ -1,0 +1,153 @@
+"""Suite runs end to end: cells, resume, failures, LLM agents over HTTP, compare, wandb."""
+
+import copy
+import json
+
+import pytest
+
+from agents.llm.fake_server import create_fake_openai_app
+from benchmarks import runner
+from benchmarks.cli import compare_runs
+from benchmarks.runner import load_leaderboard, run_suite
+from benchmarks.suite import load_suite, parse_suite
+from raggym_env import Answer
+from raggym_env.cli import main
+from raggym_env.retrieval.server import BackgroundServer
+from raggym_env.store import read_episodes
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    board, episodes = run_suite(load_suite("smoke"), out, limit=5, progress=None)
+    return out, board, episodes
+
+
+def test_smoke_suite_fills_every_cell_and_writes_reports(smoke_run):
+    out, board, episodes = smoke_run
+    cells = {(c["dataset"], c["agent"]): c for c in board["cells"]}
+    assert len(cells) == 8 and len(episodes) == 8
+    for (dataset, agent), cell in cells.items():
+        assert cell["selected"] == 5 and cell["finished"] == 5
+        assert len(list(read_episodes(out / cell["episodes_file"]))) == 5
+        if agent == "oracle":
+            headline = cell["metrics"]["accuracy" if cell["multiple_choice"] else "em"]
+            assert headline == 1.0, (dataset, agent)
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "report.html"):
+        assert (out / name).is_file(), name
+    assert load_leaderboard(out)["cells"] == board["cells"]
+    assert board["run_card"]["config"]["suite"]["name"] == "smoke"
+
+
+def test_a_rerun_resumes_without_playing_again(smoke_run, capsys):
+    out, board, _ = smoke_run
+    lines = []
+    again, _ = run_suite(load_suite("smoke"), out, limit=5, progress=lines.append)
+    assert all("0 played, 5 resumed" in line for line in lines if "played" in line)
+    assert [c["metrics"]["em"] for c in again["cells"]] == [
+        c["metrics"]["em"] for c in board["cells"]
+    ]
+
+
+class Exploding:
+    name = "exploding"
+
+    def begin(self, example):
+        self.boom = example.id.endswith(("1", "3", "5", "7", "9"))
+
+    def act(self, observation):
+        if self.boom:
+            raise RuntimeError("agent bug")
+        return Answer("yes")
+
+
+def test_crashed_items_stay_in_the_denominator(tmp_path, monkeypatch):
+    from agents.base import PolicyAgent
+
+    monkeypatch.setattr(runner, "build_agent", lambda *a, **k: PolicyAgent(Exploding()))
+    suite = parse_suite(
+        {"name": "crash", "datasets": [{"task": "hotpotqa", "select": "first:10"}],
+         "agents": [{"agent": "heuristic"}]}
+    )  # fmt: skip
+    board, episodes = run_suite(suite, tmp_path, progress=None, reports=False)
+    (cell,) = board["cells"]
+    crashed = [r for r in episodes[("hotpotqa", "heuristic")] if r.error]
+    assert crashed and cell["selected"] == 10
+    assert cell["metrics"]["failures"] == len(crashed)
+    assert cell["finished"] == 10 - len(crashed)
+    assert all("RuntimeError: agent bug" in e["error"] for e in cell["errors"])
+
+
+def test_llm_agents_need_a_backend(tmp_path):
+    suite = parse_suite(
+        {"name": "llm", "datasets": [{"task": "hotpotqa"}], "agents": [{"agent": "react"}]}
+    )
+    with pytest.raises(ValueError, match="--llm openai:URL:MODEL"):
+        run_suite(suite, tmp_path, progress=None)
+
+
+def react_script(messages, index):
+    prompt = messages[-1]["content"]
+    if "Search[" not in prompt:
+        return "Thought: look it up.\nAction: Search[" + prompt.splitlines()[0][:60] + "]"
+    return "Thought: done.\nAction: Finish[yes]"
+
+
+def test_bench_command_with_an_llm_suite_over_http(tmp_path, capsys):
+    suite_file = tmp_path / "llm.toml"
+    suite_file.write_text(
+        'name = "llm"\nbatch_size = 4\n'
+        '[[datasets]]\ntask = "hotpotqa"\nselect = "first:6"\n'
+        '[[agents]]\nagent = "react"\n[[agents]]\nagent = "heuristic"\n'
+    )
+    with BackgroundServer(create_fake_openai_app(react_script)) as server:
+        code = main(
+            ["bench", str(suite_file), "--llm", f"openai:{server.url}/v1:fake",
+             "--out", str(tmp_path / "run")]
+        )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "HTML report:" in out and "react" in out
+    board = load_leaderboard(tmp_path / "run")
+    react = next(c for c in board["cells"] if c["agent"] == "react")
+    assert react["finished"] == 6 and react["metrics"]["tokens_per_q"] > 0
+    assert react["metrics"]["steps"] == 2.0 and react["metrics"]["latency_step_p95"] > 0
+    assert board["llm"].endswith(":fake")
+
+
+def test_compare_shows_per_cell_and_per_dataset_deltas(smoke_run, tmp_path, capsys):
+    out, board, _ = smoke_run
+    changed = copy.deepcopy(board)
+    for cell in changed["cells"]:
+        if cell["agent"] == "heuristic" and cell["metrics"]["em"] is not None:
+            cell["metrics"]["em"] += 0.1
+    (tmp_path / "leaderboard.json").write_text(json.dumps(changed))
+    text = compare_runs(board, changed)
+    assert "| hotpotqa | heuristic | 5/5 |" in text
+    assert "+0.100" in text and "Per-dataset mean delta" in text
+    assert main(["compare", str(out), str(tmp_path)]) == 0
+    assert "+0.050" in capsys.readouterr().out  # hotpotqa: mean of +0.1 and +0.0
+
+
+def test_load_leaderboard_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="raggym bench"):
+        load_leaderboard(tmp_path)
+    (tmp_path / "leaderboard.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a raggym leaderboard"):
+        load_leaderboard(tmp_path)
+
+
+def test_wandb_offline_logging(smoke_run, tmp_path, monkeypatch):
+    pytest.importorskip("wandb", reason="wandb is not installed (pip install 'raggym[track]')")
+    from benchmarks.tracking import episode_rows, log_to_wandb
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    _, board, episodes = smoke_run
+    run_dir = log_to_wandb(
+        board, episodes, project="raggym-test", mode="offline", directory=str(tmp_path)
+    )
+    assert (tmp_path / "wandb").is_dir() and run_dir
+    offline = list((tmp_path / "wandb").glob("offline-run-*/*.wandb"))
+    assert offline, "the offline run file was not written"
+    columns, rows = episode_rows(episodes)
+    assert len(rows) == 40 and columns[0] == "dataset"
