@@ -167,8 +167,9 @@ def _run_cell(
         todo = [by_id[i] for i in store.pending(selected)]
         if todo:
             runner = BatchedRunner(
-                factory, agent, batch_size=suite.batch_size, store=store, run_card=card
-            )
+                factory, agent, batch_size=suite.batch_size, store=store, run_card=card,
+                on_episode=_progress_printer(spec.name, len(todo), say),
+            )  # fmt: skip
             runner.run(todo, seed=seed)
     wall = time.perf_counter() - tick
     records = [r for r in final_episodes(read_episodes(path)) if r.example_id in by_id]
@@ -184,6 +185,27 @@ def _run_cell(
         f"{failures} failed, {wall:.1f}s"
     )
     return result, records
+
+
+def _progress_printer(
+    name: str, total: int, say: Progress, every_s: float = 10.0
+) -> Callable[[EpisodeRecord], None]:
+    """A callback that reports a cell's progress at most every ``every_s`` seconds."""
+    done = failed = 0
+    start = last = time.perf_counter()
+
+    def report(record: EpisodeRecord) -> None:
+        nonlocal done, failed, last
+        done += 1
+        failed += record.error is not None
+        now = time.perf_counter()
+        if now - last >= every_s:
+            last = now
+            rate = done / (now - start)
+            left = (total - done) / rate if rate else float("nan")
+            say(f"    {name}: {done}/{total} ({failed} failed, {rate:.1f}/s, ~{left:.0f}s left)")
+
+    return report
 
 
 def load_leaderboard(run: str | Path) -> dict[str, Any]:

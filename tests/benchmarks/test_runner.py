@@ -151,3 +151,21 @@ def test_wandb_offline_logging(smoke_run, tmp_path, monkeypatch):
     assert offline, "the offline run file was not written"
     columns, rows = episode_rows(episodes)
     assert len(rows) == 40 and columns[0] == "dataset"
+
+
+def test_progress_lines_report_counts_failures_and_rate():
+    import dataclasses as dc
+
+    from benchmarks.runner import _progress_printer
+
+    lines = []
+    report = _progress_printer("react", 3, lines.append, every_s=0.0)
+    env = __import__("raggym_env").RAGEnv("hotpotqa", limit=1)
+    from agents.baselines import GoldEvidenceOracle
+    from agents.rollout import run_episode
+
+    record = run_episode(env, GoldEvidenceOracle(), options={"index": 0})
+    report(record)
+    report(dc.replace(record, error="RuntimeError: x"))
+    assert lines[0].startswith("    react: 1/3 (0 failed")
+    assert lines[1].startswith("    react: 2/3 (1 failed") and "left)" in lines[1]
