@@ -41,8 +41,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for ep in sorted(entry_points(group="raggym.commands"), key=lambda e: e.name):
-        ep.load()(sub)
+        try:
+            register = ep.load()
+        except ImportError as exc:  # a command whose module or dependency is missing
+            _unavailable(sub, ep.name, exc)
+            continue
+        register(sub)
     return parser
+
+
+def _unavailable(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, exc: ImportError
+) -> None:
+    """Register ``name`` as a command that explains why it cannot run (the rest still work)."""
+    reason = f"{type(exc).__name__}: {exc}"
+    # No option prefix: every argument (even "--help") lands in `rest`, so the user sees why
+    # the command is unavailable instead of an argument error.
+    parser = sub.add_parser(
+        name, help=f"(unavailable: {reason})", prefix_chars="\0", add_help=False
+    )
+    parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+
+    def fail(_args: argparse.Namespace) -> int:
+        raise ImportError(f"the {name!r} command cannot be loaded ({reason})")
+
+    parser.set_defaults(func=fail)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -264,3 +264,22 @@ def test_serve_argument_errors() -> None:
     with pytest.raises(ValueError, match="--option needs --task or --corpus"):
         retriever_factory_from_args(_serve_args("--index-dir", "x", "--option", "k1=1"))
     assert serve_cli.parse_options is parse_options  # one shared parser
+
+
+def test_a_command_that_cannot_load_is_reported_and_the_rest_work(monkeypatch, capsys):
+    from importlib.metadata import EntryPoint
+
+    import raggym_env.cli as cli
+
+    real = cli.entry_points
+
+    def with_broken(group):
+        broken = EntryPoint("broken", "raggym_no_such_module:command", group)
+        return [*real(group=group), broken]
+
+    monkeypatch.setattr(cli, "entry_points", with_broken)
+    assert cli.main(["broken", "--anything"]) == 2
+    err = capsys.readouterr().err
+    assert "the 'broken' command cannot be loaded" in err and "raggym_no_such_module" in err
+    args = cli.build_parser().parse_args(["index", "--task", "hotpotqa", "--out", "x"])
+    assert args.command == "index"
