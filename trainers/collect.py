@@ -1,0 +1,418 @@
+r"""Process-supervision collection: sample N actions per step, score them, follow the best.
+
+:func:`collect` wraps an LLM agent (the actor) in a
+:class:`~agents.critic_guided.CriticGuidedAgent`: at every step the actor samples ``n``
+candidate actions (default 10 at temperature 1.0, as in the RAG-Gym paper), a scorer (an
+LLM judge, Monte-Carlo rollouts or the gold-evidence scorer, see
+:mod:`trainers.scorers`) scores all candidates of all live episodes in one call, and the
+best is taken. Episodes run through the batched runner and are appended to an
+:class:`~raggym_env.store.EpisodeStore` as they end, so an interrupted collection resumes
+where it stopped.
+
+Every step records all its candidates with score, scorer name, the scorer's raw output
+and any error, plus the chosen index (``step.extra["chosen"]``). Every episode is written,
+marked in ``extra`` before it is written:
+
+* ``kept``: the outcome (token F1, or accuracy for multiple choice) reaches the threshold
+  (default 0.75) and the episode did not fail; unkept episodes stay for analysis;
+* ``outcome`` / ``outcome_metric``: the outcome and its metric (``None`` for a failure);
+* ``threshold`` and ``scorer``: the rule and the scorer name;
+* ``excluded_steps``: indices of steps where the scorer failed on a candidate (score
+  ``None`` with an error). Such a step is left out of training data, never read as 0.
+
+Command line::
+
+    raggym collect --task hotpotqa --agent react \
+        --llm openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct --scorer judge
+    raggym collect --task hotpotqa --agent re2search --llm ... --scorer mc:4 --limit 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.base import Agent, LLMAgent
+from agents.critic_guided import CriticGuidedAgent
+from agents.critics.base import Critic
+from agents.registry import AGENTS, make_agent, make_llm
+from agents.rollout import BatchedRunner
+from raggym_env.cli import add_option_argument, parse_options
+from raggym_env.env import EnvFactory, RAGEnv
+from raggym_env.episode import Candidate, EpisodeRecord
+from raggym_env.registration import ENV_IDS
+from raggym_env.runcard import make_run_card
+from raggym_env.store import EpisodeStore, final_episodes
+from raggym_env.types import QAExample
+from trainers.scorers import make_scorer
+
+__all__ = [
+    "CollectConfig",
+    "CollectSummary",
+    "collect",
+    "collect_command",
+    "is_scorer_failure",
+    "mark_episode",
+]
+
+TASKS = sorted(task for task in ENV_IDS.values() if task != "custom")
+Progress = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Settings of a collection run, with the RAG-Gym paper's defaults.
+
+    Attributes:
+        n: candidate actions sampled per step.
+        temperature: sampling temperature of the candidates.
+        threshold: an episode is kept when its outcome (F1, or accuracy for multiple
+            choice) is at least this.
+        batch_size: episodes live at once (each step samples ``n`` candidates for each).
+        seed: seed passed to every environment reset.
+        retry_failed: on resume, play again the questions whose episode failed.
+        progress_every_s: seconds between progress lines.
+    """
+
+    n: int = field(default=10, metadata={"help": "candidate actions sampled per step"})
+    temperature: float = field(default=1.0, metadata={"help": "candidate sampling temperature"})
+    threshold: float = field(
+        default=0.75, metadata={"help": "keep episodes whose F1 (MC: accuracy) is at least this"}
+    )
+    batch_size: int = field(default=16, metadata={"help": "episodes live at once"})
+    seed: int | None = field(default=0, metadata={"help": "seed passed to every reset"})
+    retry_failed: bool = field(
+        default=False, metadata={"help": "on resume, replay questions whose episode failed"}
+    )
+    progress_every_s: float = field(
+        default=10.0, metadata={"help": "seconds between progress lines"}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("n", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"CollectConfig.{name} must be a positive int, got {value!r}")
+        if not 0.0 <= float(self.temperature) <= 5.0:
+            raise ValueError(f"CollectConfig.temperature must be in [0, 5], got {self.temperature}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ValueError(f"CollectConfig.threshold must be in [0, 1], got {self.threshold}")
+        if float(self.progress_every_s) < 0:
+            raise ValueError(
+                f"CollectConfig.progress_every_s must be >= 0, got {self.progress_every_s}"
+            )
+
+
+def is_scorer_failure(candidate: Candidate) -> bool:
+    """Whether the scorer failed on a parsed candidate (no score, an error recorded)."""
+    return candidate.action is not None and candidate.score is None and candidate.error is not None
+
+
+def _outcome(record: EpisodeRecord) -> tuple[str, float | None]:
+    metric = "accuracy" if record.options is not None else "f1"
+    if record.error is not None:
+        return metric, None
+    value = record.metrics.get(metric)
+    return metric, None if value is None else float(value)
+
+
+def mark_episode(record: EpisodeRecord, *, threshold: float, scorer: str) -> EpisodeRecord:
+    """A copy of ``record`` with the collection marks in ``extra`` (see the module doc)."""
+    metric, outcome = _outcome(record)
+    excluded = [
+        step.index for step in record.steps if any(is_scorer_failure(c) for c in step.candidates)
+    ]
+    marks = {
+        "kept": outcome is not None and outcome >= threshold,
+        "outcome": outcome,
+        "outcome_metric": metric,
+        "threshold": threshold,
+        "scorer": scorer,
+        "excluded_steps": excluded,
+    }
+    return dataclasses.replace(record, extra={**record.extra, **marks})
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    """What a collection run produced, over every selected question's final episode.
+
+    Attributes:
+        questions: questions selected.
+        played: episodes played by this run.
+        resumed: questions already done by an earlier run (skipped).
+        steps: steps over all episodes.
+        candidates: candidates over all steps.
+        kept: episodes marked kept.
+        scorer_failures: parsed candidates the scorer could not score (``None`` + error).
+        excluded_steps: steps with at least one scorer failure (left out of training).
+        failed: failed episodes, plus selected questions without any episode.
+        wall_s: seconds this run took.
+        scorer: the scorer's name.
+        threshold: the keep threshold.
+    """
+
+    questions: int
+    played: int
+    resumed: int
+    steps: int
+    candidates: int
+    kept: int
+    scorer_failures: int
+    excluded_steps: int
+    failed: int
+    wall_s: float
+    scorer: str = ""
+    threshold: float = 0.75
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[EpisodeRecord],
+        *,
+        questions: int,
+        played: int,
+        wall_s: float,
+        scorer: str,
+        threshold: float,
+    ) -> CollectSummary:
+        """Count ``records`` (one final episode per question); unmarked ones are marked."""
+        marked = [
+            r if "kept" in r.extra else mark_episode(r, threshold=threshold, scorer=scorer)
+            for r in records
+        ]
+        steps = [step for r in marked for step in r.steps]
+        return cls(
+            questions=questions,
+            played=played,
+            resumed=questions - played,
+            steps=len(steps),
+            candidates=sum(len(s.candidates) for s in steps),
+            kept=sum(bool(r.extra["kept"]) for r in marked),
+            scorer_failures=sum(is_scorer_failure(c) for s in steps for c in s.candidates),
+            excluded_steps=sum(any(is_scorer_failure(c) for c in s.candidates) for s in steps),
+            failed=sum(r.error is not None for r in marked) + questions - len(marked),
+            wall_s=wall_s,
+            scorer=scorer,
+            threshold=threshold,
+        )
+
+    def format(self) -> str:
+        """One paragraph: questions, steps, candidates, kept episodes, scorer failures."""
+        return (
+            f"{self.questions} questions ({self.played} played, {self.resumed} resumed, "
+            f"{self.failed} failed) scored by {self.scorer}: {self.steps} steps, "
+            f"{self.candidates} candidates, {self.kept} of {self.questions} episodes kept "
+            f"(outcome >= {self.threshold:g}), {self.scorer_failures} scorer failures "
+            f"excluding {self.excluded_steps} steps from training data; {self.wall_s:.1f}s."
+        )
+
+
+class _Reporter:
+    """Prints a progress line at most every ``every_s`` seconds as episodes end."""
+
+    def __init__(self, total: int, say: Progress | None, every_s: float) -> None:
+        self.total, self.say, self.every_s = total, say, every_s
+        self.done = self.kept = self.failed = self.scorer_failures = 0
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, record: EpisodeRecord) -> None:
+        self.done += 1
+        self.kept += bool(record.extra.get("kept"))
+        self.failed += record.error is not None
+        self.scorer_failures += sum(
+            is_scorer_failure(c) for step in record.steps for c in step.candidates
+        )
+        now = time.perf_counter()
+        if self.say is None or (now - self.last < self.every_s and self.done < self.total):
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-9)
+        left = (self.total - self.done) / rate if rate else float("nan")
+        self.say(
+            f"  collect: {self.done}/{self.total} episodes ({self.kept} kept, {self.failed} "
+            f"failed, {self.scorer_failures} scorer failures, {rate:.2f}/s, ~{left:.0f}s left)"
+        )
+
+
+def collect(
+    env_factory: Callable[[], RAGEnv],
+    actor: LLMAgent,
+    scorer: Critic,
+    examples: Iterable[QAExample],
+    *,
+    store: EpisodeStore,
+    config: CollectConfig | None = None,
+    run_card: Mapping[str, Any] | None = None,
+    progress: Progress | None = print,
+) -> CollectSummary:
+    """Collect scored, critic-guided episodes for ``examples`` into ``store`` (resumable).
+
+    Questions ``store`` already holds are skipped (failed ones too, unless
+    ``config.retry_failed``). Each finished episode is marked (see the module docstring)
+    and appended the moment it ends.
+
+    Args:
+        env_factory: builds the environments (copies sharing one retriever, e.g. an
+            :class:`~raggym_env.env.EnvFactory`).
+        actor: the LLM agent proposing candidates.
+        scorer: scores candidates (:func:`trainers.scorers.make_scorer` builds one).
+        examples: the questions.
+        store: where episodes are appended (and read on resume).
+        config: sampling, keep threshold, batching (default :class:`CollectConfig`).
+        run_card: provenance attached to records (else the store's run card is used).
+        progress: receives a start line and periodic progress lines (``None``: silent).
+
+    Returns:
+        The :class:`CollectSummary` over the final episode of every selected question.
+
+    Raises:
+        TypeError: ``actor`` is not an LLM agent, ``scorer`` has no ``score`` method or an
+            example is not a ``QAExample``.
+    """
+    config = config or CollectConfig()
+    agent = CriticGuidedAgent(actor, scorer, n=config.n, temperature=config.temperature)
+    scorer_name = str(getattr(scorer, "name", type(scorer).__name__))
+    selected: dict[str, QAExample] = {}
+    for example in examples:
+        if not isinstance(example, QAExample):
+            raise TypeError(f"examples must be QAExample objects, got {type(example).__name__}")
+        selected.setdefault(example.id, example)
+    todo = [selected[i] for i in store.pending(selected, retry_failed=config.retry_failed)]
+    if progress is not None:
+        progress(
+            f"collect: {len(selected)} questions, {len(selected) - len(todo)} already done, "
+            f"playing {len(todo)} with {agent.name} (n={config.n}, "
+            f"temperature={config.temperature:g}), scored by {scorer_name} -> {store.path}"
+        )
+    reporter = _Reporter(len(todo), progress, config.progress_every_s)
+
+    def write(record: EpisodeRecord) -> None:
+        marked = mark_episode(record, threshold=config.threshold, scorer=scorer_name)
+        store.append(marked)
+        reporter(marked)
+
+    tick = time.perf_counter()
+    runner = BatchedRunner(
+        env_factory, agent, batch_size=config.batch_size, run_card=run_card, on_episode=write
+    )
+    runner.run(todo, seed=config.seed)
+    wall = time.perf_counter() - tick
+    records = [r for r in final_episodes(store.read()) if r.example_id in selected]
+    return CollectSummary.from_records(
+        records, questions=len(selected), played=len(todo), wall_s=wall,
+        scorer=scorer_name, threshold=config.threshold,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- CLI
+def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``raggym collect``."""
+    defaults = CollectConfig()
+    parser = sub.add_parser(
+        "collect",
+        help="collect process-supervision episodes: N scored candidates per step (resumable)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--task", required=True, choices=TASKS, help="benchmark")
+    parser.add_argument("--data", help="dataset file in its official format (default: bundled)")
+    parser.add_argument("--corpus", help="corpus file or folder (default: the task's own)")
+    parser.add_argument("--limit", type=int, help="first N questions")
+    parser.add_argument("--select", help="first:N, last:N or sample:N@SEED")
+    parser.add_argument(
+        "--agent", required=True, choices=sorted(AGENTS), help="the LLM agent proposing actions"
+    )
+    parser.add_argument("--llm", required=True, help="openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    parser.add_argument(
+        "--scorer", default="gold", help="gold (default), judge, mc or mc:N (N rollouts)"
+    )
+    parser.add_argument("--judge-llm", help="a separate backend for the judge (default: --llm)")
+    parser.add_argument(
+        "--api-key-env", help="environment variable holding the API key (never logged)"
+    )
+    parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
+    parser.add_argument("--n", type=int, default=defaults.n, help="candidates per step")
+    parser.add_argument(
+        "--temperature", type=float, default=defaults.temperature,
+        help="sampling temperature of candidates and Monte-Carlo rollouts",
+    )  # fmt: skip
+    parser.add_argument(
+        "--threshold", type=float, default=defaults.threshold,
+        help="keep episodes whose F1 (multiple choice: accuracy) is at least this",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="episodes live at once"
+    )
+    parser.add_argument("--retry-failed", action="store_true", help="replay failed questions")
+    parser.add_argument("--retriever", default="bm25", help="bm25, dense, hybrid, remote, ...")
+    add_option_argument(parser)
+    parser.add_argument("--k", type=int, default=5, help="documents per search (default 5)")
+    parser.add_argument("--max-steps", type=int, default=10, help="action budget (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed passed to every reset")
+    parser.add_argument(
+        "--out", type=Path, help="episode file (default runs/collect/TASK.AGENT.SCORER.jsonl)"
+    )
+    parser.set_defaults(func=_run)
+
+
+def _llm_options(spec: str, args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if spec.startswith("openai:"):
+        options["concurrency"] = args.concurrency
+        if args.api_key_env:
+            options["api_key_env"] = args.api_key_env
+    return options
+
+
+def _llm_agent(name: str, llm: Any, temperature: float | None = None) -> LLMAgent:
+    options = {"temperature": temperature} if temperature is not None else None
+    agent: Agent = make_agent(name, llm, options=options)
+    if not isinstance(agent, LLMAgent):
+        raise ValueError(f"agent {name!r} is not an LLM agent; collection needs one")
+    return agent
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = CollectConfig(
+        n=args.n, temperature=args.temperature, threshold=args.threshold,
+        batch_size=args.batch_size, seed=args.seed, retry_failed=args.retry_failed,
+    )  # fmt: skip
+    env_factory = EnvFactory(
+        args.task, data_path=args.data, corpus=args.corpus, limit=args.limit,
+        select=args.select, retriever=args.retriever,
+        retriever_options=parse_options(args.options), k=args.k, max_steps=args.max_steps,
+    )  # fmt: skip
+    template = env_factory()
+    llm = make_llm(args.llm, **_llm_options(args.llm, args))
+    judge_llm = (
+        make_llm(args.judge_llm, **_llm_options(args.judge_llm, args)) if args.judge_llm else llm
+    )
+    actor = _llm_agent(args.agent, llm)
+    scorer = make_scorer(
+        args.scorer, llm=judge_llm, env_factory=env_factory, retriever=template.retriever,
+        k=template.k, rollout_agent=_llm_agent(args.agent, llm, args.temperature),
+    )  # fmt: skip
+    slug = args.scorer.strip().replace(":", "")
+    out = args.out or Path("runs/collect") / f"{args.task}.{args.agent}.{slug}.jsonl"
+    card = make_run_card(
+        config={
+            "command": "collect", "task": args.task, "agent": actor.describe(), "llm": args.llm,
+            "judge_llm": args.judge_llm, "scorer": args.scorer, "n": config.n,
+            "temperature": config.temperature, "threshold": config.threshold, "k": args.k,
+            "max_steps": args.max_steps, "retriever": args.retriever, "limit": args.limit,
+            "select": args.select,
+        },
+        corpus_hash=template.corpus.content_hash,
+        seeds=args.seed,
+    )  # fmt: skip
+    with EpisodeStore(out, run_card=card) as store:
+        summary = collect(env_factory, actor, scorer, template.examples, store=store, config=config)
+    print(summary.format())
+    print(f"episodes: {out}")
+    return 0

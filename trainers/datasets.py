@@ -1,0 +1,941 @@
+"""Episode records -> training rows: SFT, DPO pairs and pairwise reward-model data.
+
+Process-supervision collection (a critic-guided agent sampling N candidates per step, a
+scorer ranking them, the best followed) writes :class:`~raggym_env.episode.EpisodeRecord`
+files. The pure functions here turn those records into rows in the formats TRL's trainers
+read, write them as JSONL and load them as a ``datasets.Dataset``:
+
+* :func:`sft_rows`: one row per model-decided step of each kept episode, in TRL's
+  conversational prompt-completion format::
+
+      {"prompt": [<the exact messages sent to the LLM at that step>],
+       "completion": [{"role": "assistant", "content": <the followed model text>}],
+       "meta": {...}}
+
+* :func:`dpo_rows`: preference pairs between the best candidate of a step and each
+  candidate ranked ``rejected_rank`` or lower (default 3: rank 1 vs rank >= 3, as in the
+  RAG-Gym paper), conversational::
+
+      {"prompt": [...], "chosen": [{"role": "assistant", "content": <best text>}],
+       "rejected": [{"role": "assistant", "content": <worse text>}], "meta": {...}}
+
+* :func:`reward_rows`: pairwise reward-model (critic) data in TRL's implicit-prompt
+  format, plain strings, each the exact text a reward-model critic scores at inference
+  (:func:`agents.critics.base.critic_input` of the rebuilt observation and the action)::
+
+      {"chosen": "Question: ... Next action: Search: ...", "rejected": "...",
+       "meta": {...}}
+
+``meta`` says where a row came from (episode, step, scores, ranks, scorer); it is kept in
+JSONL and dropped by :func:`to_dataset`, which keeps exactly the columns TRL reads (TRL
+treats some column names, e.g. ``tools`` or ``images``, specially, so no extra column is
+passed on).
+
+Ranking (:func:`rank_candidates`). A candidate is *usable* when it parsed into a search or
+an answer (``action`` set) and its scorer gave it a number (``score`` not ``None``, not
+NaN). Candidates with the same text are one candidate, ranked once with the highest score
+any copy of it received (a text sampled twice is one completion, and counting copies would
+push other texts down the ranking). Ranks are 1-based competition ranks over the distinct
+usable texts: ties share a rank and the next rank skips (scores ``3, 3, 1`` rank
+``1, 1, 3``), so rank ``r`` means ``r - 1`` texts scored strictly higher.
+
+Exclusion (:func:`step_excluded`). A failure is never read as a low score: a step where
+the scorer failed on any parsed candidate (``score`` ``None`` or NaN; the agent records the
+scorer's error) gives no training data at all, since the missing candidate might have been
+the best or the worst. A candidate that did not parse is merely unusable (it has no action
+to prefer or reject). Steps without a model text (scripted steps), without a recorded
+prompt, whose followed text was replaced by a forced answer (the budget ran out and the
+text was not an answer), without candidates, or with fewer than two distinct scores give no
+preference data either. Every skip is counted by reason in :class:`DatasetStats`.
+
+Duplicates: identical DPO or reward rows (same prompt and texts) are written once; SFT
+rows are not de-duplicated (pass :func:`raggym_env.store.final_episodes` output so that a
+retried question counts once).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from agents.critics.base import critic_input
+from raggym_env.actions import Action, Answer, Search
+from raggym_env.corpus import Corpus
+from raggym_env.episode import Candidate, EpisodeRecord, StepRecord
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+__all__ = [
+    "COLUMNS",
+    "DOCUMENT_MISMATCH",
+    "DUPLICATE",
+    "EPISODE_FAILED",
+    "EPISODE_NOT_KEPT",
+    "FORCED_ANSWER",
+    "INVALID_ACTION",
+    "MISSING_DOCUMENT",
+    "NO_CANDIDATES",
+    "NO_KEPT_FLAG",
+    "NO_MODEL_TEXT",
+    "NO_PROMPT",
+    "NO_REJECTED",
+    "SAME_ACTION",
+    "SCORER_FAILURE",
+    "TOO_FEW_SCORES",
+    "CorpusMismatchError",
+    "DatasetStats",
+    "Kind",
+    "dpo_rows",
+    "observation_at",
+    "rank_candidates",
+    "read_jsonl",
+    "reward_rows",
+    "sft_rows",
+    "step_excluded",
+    "to_dataset",
+    "write_jsonl",
+]
+
+Kind = Literal["sft", "dpo", "reward"]
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "sft": ("prompt", "completion"),
+    "dpo": ("prompt", "chosen", "rejected"),
+    "reward": ("chosen", "rejected"),
+}
+"""The columns :func:`to_dataset` keeps for each kind: exactly those TRL's trainers read."""
+
+_INSTALL_HINT = "to_dataset needs the 'datasets' package: pip install 'raggym[train]'"
+
+# Reasons an episode is skipped.
+EPISODE_FAILED = "episode failed"
+"""The episode crashed (``error`` set); its steps are not imitated (SFT only)."""
+NO_KEPT_FLAG = "episode has no 'kept' flag"
+"""``kept_only`` was asked but the record has no ``extra["kept"]`` (not from collection)."""
+EPISODE_NOT_KEPT = "episode not kept"
+"""``kept_only`` was asked and collection did not keep the episode."""
+
+# Reasons a step is skipped.
+NO_MODEL_TEXT = "no model text (scripted step)"
+"""The step's action came from code, not from the model (``raw_text`` is ``None``)."""
+NO_PROMPT = "no prompt recorded"
+"""The step has no valid ``extra["prompt"]`` message list to train on."""
+INVALID_ACTION = "invalid action"
+"""The followed text did not parse into an action (SFT never imitates it)."""
+FORCED_ANSWER = "forced answer"
+"""The budget ran out and the followed text, not an answer, was replaced by one."""
+NO_CANDIDATES = "no candidates"
+"""The agent did not sample and score several candidates at this step."""
+SCORER_FAILURE = "scorer failure"
+"""The scorer (critic, judge, rollouts) failed on a parsed candidate of the step."""
+TOO_FEW_SCORES = "fewer than 2 distinct scores"
+"""Fewer than two usable candidates with different scores: nothing to prefer."""
+NO_REJECTED = "no candidate at the rejected rank"
+"""No usable candidate ranked ``rejected_rank`` or lower."""
+MISSING_DOCUMENT = "document missing from corpus"
+"""A document the episode retrieved before the step is not in the corpus given."""
+DOCUMENT_MISMATCH = "document differs from corpus"
+"""A retrieved document's title differs from the corpus's: the corpus is not the one used."""
+SAME_ACTION = "pairs propose the same action"
+"""Reward data: every pair's two texts propose the same action (identical critic inputs)."""
+DUPLICATE = "duplicate rows"
+"""Every row of the step repeats a row made earlier (same prompt and texts)."""
+
+
+class CorpusMismatchError(LookupError):
+    """A document an episode retrieved is missing from the corpus, or differs from it.
+
+    Attributes:
+        reason: :data:`MISSING_DOCUMENT` or :data:`DOCUMENT_MISMATCH`.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class DatasetStats:
+    """What a conversion made and what it skipped, by reason (for CLIs and logs).
+
+    Pass one to :func:`sft_rows`, :func:`dpo_rows` or :func:`reward_rows` as ``stats=``;
+    the function adds its counts (so one object can sum over several calls).
+
+    Attributes:
+        kind: ``"sft"``, ``"dpo"`` or ``"reward"``.
+        episodes: episodes looked at.
+        episodes_used: episodes that gave at least one row.
+        steps: steps looked at (steps of skipped episodes are not counted).
+        steps_used: steps that gave at least one row.
+        rows: rows made.
+        duplicates: rows dropped because an identical row was already made.
+        skipped_episodes: reason -> episodes skipped for it.
+        skipped_steps: reason -> steps skipped for it.
+    """
+
+    kind: str
+    episodes: int = 0
+    episodes_used: int = 0
+    steps: int = 0
+    steps_used: int = 0
+    rows: int = 0
+    duplicates: int = 0
+    skipped_episodes: Counter[str] = field(default_factory=Counter)
+    skipped_steps: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready mapping (reasons sorted by count, most frequent first)."""
+        return {
+            "kind": self.kind,
+            "episodes": self.episodes,
+            "episodes_used": self.episodes_used,
+            "steps": self.steps,
+            "steps_used": self.steps_used,
+            "rows": self.rows,
+            "duplicates": self.duplicates,
+            "skipped_episodes": dict(self.skipped_episodes.most_common()),
+            "skipped_steps": dict(self.skipped_steps.most_common()),
+        }
+
+    def summary(self) -> str:
+        """A few readable lines: rows made, then every skip reason with its count."""
+        lines = [
+            f"{self.kind}: {self.rows} rows from {self.steps_used}/{self.steps} steps of "
+            f"{self.episodes_used}/{self.episodes} episodes"
+            + (f" ({self.duplicates} duplicate rows dropped)" if self.duplicates else "")
+        ]
+        for title, counts in (
+            ("episodes skipped", self.skipped_episodes),
+            ("steps skipped", self.skipped_steps),
+        ):
+            if counts:
+                lines.append(f"  {title}:")
+                lines.extend(f"    {n:>6}  {reason}" for reason, n in counts.most_common())
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading steps
+# --------------------------------------------------------------------------------------------
+
+
+def _action(data: Mapping[str, Any] | None) -> Action | None:
+    """The action a recorded ``{"type", "text"}`` mapping describes (``None`` if none)."""
+    if not isinstance(data, Mapping):
+        return None
+    kind, text = data.get("type"), data.get("text")
+    if not isinstance(text, str):
+        return None
+    try:
+        if kind == "search":
+            return Search(text)
+        if kind == "answer":
+            return Answer(text)
+    except ValueError:  # blank text: not an action the env would take
+        return None
+    return None
+
+
+def _has_score(candidate: Candidate) -> bool:
+    return candidate.score is not None and not math.isnan(candidate.score)
+
+
+def _usable(candidate: Candidate) -> bool:
+    """Parsed into a search or an answer and scored with a number."""
+    return _has_score(candidate) and _action(candidate.action) is not None
+
+
+def _scorer_failed(candidate: Candidate) -> bool:
+    """A parsed candidate the scorer gave no number (an unparsed one is merely unusable)."""
+    return _action(candidate.action) is not None and not _has_score(candidate)
+
+
+def _prompt(step: StepRecord) -> list[dict[str, str]] | None:
+    """The recorded chat messages of the step (role and content only), if valid."""
+    prompt = step.extra.get("prompt")
+    if not isinstance(prompt, list) or not prompt:
+        return None
+    messages = []
+    for message in prompt:
+        if not isinstance(message, Mapping):
+            return None
+        role, content = message.get("role"), message.get("content")
+        if not isinstance(role, str) or not isinstance(content, str):
+            return None
+        messages.append({"role": role, "content": content})
+    return messages
+
+
+def _followed(step: StepRecord) -> int | None:
+    """Index of the candidate the agent followed (``extra["chosen"]``), if valid."""
+    chosen = step.extra.get("chosen")
+    if isinstance(chosen, bool) or not isinstance(chosen, int):
+        return None
+    return chosen if 0 <= chosen < len(step.candidates) else None
+
+
+def _forced(step: StepRecord) -> bool:
+    """Whether the followed text was replaced by a forced answer (budget rule)."""
+    fields = step.extra.get("fields")
+    return isinstance(fields, Mapping) and str(fields.get("forced_answer", "")).lower() == "true"
+
+
+def rank_candidates(step: StepRecord) -> list[tuple[int, Candidate, int]]:
+    """Rank the usable candidates of a step, best first.
+
+    Usable: parsed into a search or an answer and given a numeric score. Candidates with
+    the same text count once, at the highest score any copy received, represented by the
+    earliest copy with that score. Ranks are 1-based competition ranks (ties share a rank,
+    the next rank skips); within a rank, earlier candidates come first.
+
+    Args:
+        step: the recorded step.
+
+    Returns:
+        ``(index in step.candidates, candidate, rank)`` for each distinct usable text.
+    """
+    best: dict[str, tuple[float, int]] = {}
+    for index, candidate in enumerate(step.candidates):
+        if not _usable(candidate) or candidate.score is None:
+            continue
+        previous = best.get(candidate.text)
+        if previous is None or candidate.score > previous[0]:
+            best[candidate.text] = (candidate.score, index)
+    ordered = sorted(best.values(), key=lambda entry: (-entry[0], entry[1]))
+    ranked: list[tuple[int, Candidate, int]] = []
+    for position, (score, index) in enumerate(ordered):
+        tied = position > 0 and score == ordered[position - 1][0]
+        rank = ranked[-1][2] if tied else position + 1
+        ranked.append((index, step.candidates[index], rank))
+    return ranked
+
+
+def step_excluded(step: StepRecord, *, for_policy: bool = True) -> str | None:
+    """Why a step gives no preference data, or ``None`` when it gives some.
+
+    Checked in order (the first that applies is returned):
+
+    1. :data:`NO_MODEL_TEXT`, :data:`NO_PROMPT`, :data:`FORCED_ANSWER`: only with
+       ``for_policy``, since policy data (DPO) trains on the recorded prompt and texts.
+       Reward-model data is built from states and actions, which forced steps have too.
+    2. :data:`NO_CANDIDATES`: the agent did not sample candidates.
+    3. :data:`SCORER_FAILURE`: a parsed candidate has no numeric score (a failed judge call,
+       a crashed rollout, an unreadable judgment). The whole step is excluded: a failure
+       is never counted as a low score.
+    4. :data:`TOO_FEW_SCORES`: fewer than two distinct scores among usable candidates.
+
+    Args:
+        step: the recorded step.
+        for_policy: check what policy training needs (model text, prompt, no forcing).
+
+    Returns:
+        One of the reason constants of this module, or ``None``.
+    """
+    if for_policy:
+        if step.raw_text is None:
+            return NO_MODEL_TEXT
+        if _prompt(step) is None:
+            return NO_PROMPT
+        if _forced(step):
+            return FORCED_ANSWER
+    if not step.candidates:
+        return NO_CANDIDATES
+    if any(_scorer_failed(c) for c in step.candidates):
+        return SCORER_FAILURE
+    if len({c.score for _, c, _ in rank_candidates(step)}) < 2:
+        return TOO_FEW_SCORES
+    return None
+
+
+def _pairs(
+    step: StepRecord, rejected_rank: int
+) -> list[tuple[tuple[int, Candidate, int], tuple[int, Candidate, int]]]:
+    """(best, worse) entries of a step: the best against each text ranked low enough.
+
+    The best is the candidate the agent followed when it is ranked first, else the first
+    of the rank-1 texts. Each worse text has ``rank >= rejected_rank`` and a score strictly
+    below the best's (implied by the ranking; checked anyway).
+    """
+    ranked = rank_candidates(step)
+    if not ranked:
+        return []
+    followed = _followed(step)
+    followed_text = step.candidates[followed].text if followed is not None else None
+    top = [entry for entry in ranked if entry[2] == 1]
+    best = next((entry for entry in top if entry[1].text == followed_text), top[0])
+    best_score = best[1].score
+    if best_score is None:  # usable candidates are scored; keeps the type checker informed
+        return []
+    return [
+        (best, entry)
+        for entry in ranked
+        if entry[2] >= rejected_rank
+        and entry[1].score is not None
+        and entry[1].score < best_score
+        and entry[1].text != best[1].text
+    ]
+
+
+def _check_rank(rejected_rank: int) -> None:
+    if isinstance(rejected_rank, bool) or not isinstance(rejected_rank, int) or rejected_rank < 2:
+        raise ValueError(f"rejected_rank must be an int >= 2, got {rejected_rank!r}")
+
+
+def _stats(stats: DatasetStats | None, kind: str) -> DatasetStats:
+    if stats is None:
+        return DatasetStats(kind)
+    if not isinstance(stats, DatasetStats):
+        raise TypeError(f"stats must be a DatasetStats, got {type(stats).__name__}")
+    if stats.kind != kind:
+        raise ValueError(f"stats is for {stats.kind!r} rows, not {kind!r}")
+    return stats
+
+
+def _episode_skipped(record: EpisodeRecord, *, kept_only: bool, allow_failed: bool) -> str | None:
+    if not isinstance(record, EpisodeRecord):
+        raise TypeError(f"expected EpisodeRecord objects, got {type(record).__name__}")
+    if record.error is not None and not allow_failed:
+        return EPISODE_FAILED
+    if kept_only:
+        if "kept" not in record.extra:
+            return NO_KEPT_FLAG
+        if record.extra["kept"] is not True:
+            return EPISODE_NOT_KEPT
+    return None
+
+
+def _meta(record: EpisodeRecord, position: int, step: StepRecord) -> dict[str, Any]:
+    return {
+        "example_id": record.example_id,
+        "env_id": record.env_id,
+        "agent": record.extra.get("agent"),
+        "step": position,
+        "action": dict(step.action),
+    }
+
+
+def _pair_meta(
+    record: EpisodeRecord,
+    position: int,
+    step: StepRecord,
+    best: tuple[int, Candidate, int],
+    worse: tuple[int, Candidate, int],
+) -> dict[str, Any]:
+    return {
+        **_meta(record, position, step),
+        "scorer": best[1].scorer,
+        "chosen_index": best[0],
+        "rejected_index": worse[0],
+        "chosen_score": best[1].score,
+        "rejected_score": worse[1].score,
+        "chosen_rank": best[2],
+        "rejected_rank": worse[2],
+        "chosen_action": dict(best[1].action or {}),
+        "rejected_action": dict(worse[1].action or {}),
+    }
+
+
+def _assistant(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+# --------------------------------------------------------------------------------------------
+# Row builders
+# --------------------------------------------------------------------------------------------
+
+
+def _sft_skipped(step: StepRecord) -> str | None:
+    if step.raw_text is None:
+        return NO_MODEL_TEXT
+    if _prompt(step) is None:
+        return NO_PROMPT
+    if step.action_type == "invalid":
+        return INVALID_ACTION
+    if _forced(step):
+        return FORCED_ANSWER
+    if any(_scorer_failed(c) for c in step.candidates):
+        return SCORER_FAILURE
+    return None
+
+
+def sft_rows(
+    episodes: Iterable[EpisodeRecord],
+    *,
+    kept_only: bool = True,
+    stats: DatasetStats | None = None,
+) -> list[dict[str, Any]]:
+    """Supervised fine-tuning rows: the followed model text of every usable step.
+
+    One row per step of each used episode, in TRL's conversational prompt-completion
+    format: ``prompt`` is the exact message list the agent sent the LLM at that step and
+    ``completion`` the model text it followed (the candidate at ``extra["chosen"]`` when
+    the agent sampled several, else the step's ``raw_text``).
+
+    Episodes: crashed ones (:data:`EPISODE_FAILED`) never contribute; with ``kept_only``
+    (default) only those collection kept (``extra["kept"] is True``) do, and a record
+    without the flag is skipped as :data:`NO_KEPT_FLAG`. Steps are skipped for
+    :data:`NO_MODEL_TEXT`, :data:`NO_PROMPT`, :data:`INVALID_ACTION` (unparseable output
+    is never imitated), :data:`FORCED_ANSWER` and :data:`SCORER_FAILURE` (the choice was
+    not judged).
+
+    Args:
+        episodes: the episode records (e.g. ``final_episodes(read_episodes(path))``).
+        kept_only: use only episodes collection marked as kept.
+        stats: a :class:`DatasetStats` of kind ``"sft"`` to add counts to.
+
+    Returns:
+        ``{"prompt", "completion", "meta"}`` rows; ``meta`` holds ``example_id``,
+        ``env_id``, ``agent``, ``step``, ``action`` and the followed ``score``.
+    """
+    stats = _stats(stats, "sft")
+    rows: list[dict[str, Any]] = []
+    for record in episodes:
+        stats.episodes += 1
+        reason = _episode_skipped(record, kept_only=kept_only, allow_failed=False)
+        if reason is not None:
+            stats.skipped_episodes[reason] += 1
+            continue
+        made = len(rows)
+        for position, step in enumerate(record.steps):
+            stats.steps += 1
+            reason = _sft_skipped(step)
+            prompt = _prompt(step)
+            if reason is not None or prompt is None or step.raw_text is None:
+                stats.skipped_steps[reason or NO_PROMPT] += 1
+                continue
+            followed = _followed(step)
+            candidate = step.candidates[followed] if followed is not None else None
+            text = candidate.text if candidate is not None else step.raw_text
+            meta = _meta(record, position, step)
+            meta["score"] = candidate.score if candidate is not None else None
+            rows.append({"prompt": prompt, "completion": _assistant(text), "meta": meta})
+            stats.steps_used += 1
+        stats.episodes_used += len(rows) > made
+    stats.rows += len(rows)
+    return rows
+
+
+def dpo_rows(
+    episodes: Iterable[EpisodeRecord],
+    *,
+    rejected_rank: int = 3,
+    kept_only: bool = False,
+    stats: DatasetStats | None = None,
+) -> list[dict[str, Any]]:
+    """DPO preference pairs: each step's best candidate against each one ranked low enough.
+
+    For every step that :func:`step_excluded` accepts, the best candidate (the followed
+    one when it ranks first, else the earliest rank-1 text) is paired with every distinct
+    usable text ranked ``rejected_rank`` or lower (see :func:`rank_candidates`), whose score
+    is strictly below the best's. The default 3 is the paper's rank 1 vs rank >= 3, which
+    leaves out near ties. A step with scored candidates but none ranked low enough is
+    skipped as :data:`NO_REJECTED`. Identical rows are kept once.
+
+    Episodes: by default every episode contributes, kept or not, crashed or not, because a
+    step's preference is the scorer's judgment of the candidates at that state and does
+    not depend on how the episode ended; ``kept_only=True`` keeps only the episodes
+    collection kept (the outcome-filtered variant).
+
+    Args:
+        episodes: the episode records.
+        rejected_rank: the highest rank (>= 2) a rejected candidate may have.
+        kept_only: use only episodes collection marked as kept.
+        stats: a :class:`DatasetStats` of kind ``"dpo"`` to add counts to.
+
+    Returns:
+        ``{"prompt", "chosen", "rejected", "meta"}`` rows in TRL's conversational
+        preference format; ``meta`` adds the scorer, indexes, scores and ranks of both.
+
+    Raises:
+        ValueError: ``rejected_rank`` is not an int >= 2.
+    """
+    _check_rank(rejected_rank)
+    stats = _stats(stats, "dpo")
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for record in episodes:
+        stats.episodes += 1
+        reason = _episode_skipped(record, kept_only=kept_only, allow_failed=True)
+        if reason is not None:
+            stats.skipped_episodes[reason] += 1
+            continue
+        made = len(rows)
+        for position, step in enumerate(record.steps):
+            stats.steps += 1
+            reason = step_excluded(step)
+            prompt = _prompt(step)
+            pairs = _pairs(step, rejected_rank) if reason is None else []
+            if reason is not None or prompt is None or not pairs:
+                stats.skipped_steps[reason or NO_REJECTED] += 1
+                continue
+            before = len(rows)
+            for best, worse in pairs:
+                row: dict[str, Any] = {
+                    "prompt": prompt,
+                    "chosen": _assistant(best[1].text),
+                    "rejected": _assistant(worse[1].text),
+                }
+                key = json.dumps(row, sort_keys=True)
+                if key in seen:
+                    stats.duplicates += 1
+                    continue
+                seen.add(key)
+                row["meta"] = _pair_meta(record, position, step, best, worse)
+                rows.append(row)
+            if len(rows) > before:
+                stats.steps_used += 1
+            else:
+                stats.skipped_steps[DUPLICATE] += 1
+        stats.episodes_used += len(rows) > made
+    stats.rows += len(rows)
+    return rows
+
+
+def _max_steps(record: EpisodeRecord, max_steps: int | None) -> int | None:
+    """The episode's step budget: given, else the run card's config, else known if truncated."""
+    if max_steps is not None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        return max_steps
+    config = (record.run_card or {}).get("config")
+    if isinstance(config, Mapping):
+        value = config.get("max_steps")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return len(record.steps) if record.truncated else None
+
+
+def _retrieval_failed(step: StepRecord) -> bool:
+    """A search whose retrieval raised: nothing retrieved and an error recorded.
+
+    The environment adds a search to the history unless its retrieval failed; an empty but
+    successful retrieval still adds an entry with no documents.
+    """
+    return not step.retrieved and step.action_error is not None
+
+
+def observation_at(
+    record: EpisodeRecord,
+    step_index: int,
+    corpus: Corpus,
+    *,
+    max_steps: int | None = None,
+) -> dict[str, Any]:
+    """Rebuild the observation the environment gave the agent before a step.
+
+    ``question`` and ``options`` come from the record; ``history`` holds the earlier
+    search steps whose retrieval succeeded, each with its query and its documents, looked
+    up in ``corpus`` by id in the recorded order (as the environment built it);
+    ``steps_remaining`` is ``max_steps - step_index``. The budget is ``max_steps`` when
+    given, else the run card's ``config["max_steps"]``, else the number of steps of a
+    truncated episode; when none is known, the steps the episode actually took from this
+    one on (a lower bound). :func:`agents.critics.base.state_text` does not read it, so
+    critic inputs are exact either way.
+
+    Args:
+        record: the episode.
+        step_index: position of the step in ``record.steps`` (``len(record.steps)`` gives
+            the observation after the last step).
+        corpus: the corpus the episode retrieved from.
+        max_steps: the environment's step budget, if known.
+
+    Returns:
+        ``{"question", "options", "history", "steps_remaining"}`` with the environment's
+        types (tuples of mappings).
+
+    Raises:
+        IndexError: ``step_index`` is out of range.
+        CorpusMismatchError: a retrieved document is missing from ``corpus`` or has another
+            title there (the wrong corpus).
+        ValueError: ``max_steps`` is not a positive int.
+    """
+    if isinstance(step_index, bool) or not isinstance(step_index, int):
+        raise TypeError(f"step_index must be an int, got {type(step_index).__name__}")
+    if not 0 <= step_index <= len(record.steps):
+        raise IndexError(
+            f"step_index {step_index} is out of range for episode {record.example_id!r} "
+            f"with {len(record.steps)} steps"
+        )
+    if not isinstance(corpus, Corpus):
+        raise TypeError(f"corpus must be a Corpus, got {type(corpus).__name__}")
+    budget = _max_steps(record, max_steps)
+    history = []
+    for step in record.steps[:step_index]:
+        if step.action_type != "search" or _retrieval_failed(step):
+            continue
+        documents = []
+        for retrieved in step.retrieved:
+            if retrieved.id not in corpus:
+                raise CorpusMismatchError(
+                    f"episode {record.example_id!r} step {step.index}: document "
+                    f"{retrieved.id!r} is not in corpus {corpus.name!r}",
+                    MISSING_DOCUMENT,
+                )
+            document = corpus.get(retrieved.id)
+            if retrieved.title and document.title != retrieved.title:
+                raise CorpusMismatchError(
+                    f"episode {record.example_id!r} step {step.index}: document "
+                    f"{retrieved.id!r} is titled {retrieved.title!r} in the episode but "
+                    f"{document.title!r} in corpus {corpus.name!r}",
+                    DOCUMENT_MISMATCH,
+                )
+            documents.append({"id": document.id, "title": document.title, "text": document.text})
+        history.append({"query": str(step.action["text"]), "documents": tuple(documents)})
+    options = tuple(
+        {"letter": letter, "text": text} for letter, text in (record.options or {}).items()
+    )
+    remaining = (budget if budget is not None else len(record.steps)) - step_index
+    return {
+        "question": record.question,
+        "options": options,
+        "history": tuple(history),
+        "steps_remaining": remaining,
+    }
+
+
+def reward_rows(
+    episodes: Iterable[EpisodeRecord],
+    corpus: Corpus,
+    *,
+    rejected_rank: int = 2,
+    kept_only: bool = False,
+    stats: DatasetStats | None = None,
+) -> list[dict[str, Any]]:
+    """Pairwise reward-model (critic) data: the best action of a step against worse ones.
+
+    Pairs are chosen as in :func:`dpo_rows` (default ``rejected_rank`` 2: the best against
+    every strictly worse candidate) from the steps :func:`step_excluded` accepts with
+    ``for_policy=False`` (no prompt or model text is needed, and forced answers are kept:
+    the critic scored the forced actions). Each side is
+    :func:`~agents.critics.base.critic_input` of the observation rebuilt by
+    :func:`observation_at` and the candidate's action, the exact string a
+    :class:`~agents.critics.reward_model.RewardModelCritic` scores at inference. Two texts
+    proposing the same action give the same string, so such pairs are dropped, and
+    identical rows are kept once. A step whose history names a document missing from
+    ``corpus`` (or titled differently there) is skipped as :data:`MISSING_DOCUMENT` (or
+    :data:`DOCUMENT_MISMATCH`). Episodes are used as in :func:`dpo_rows`.
+
+    Args:
+        episodes: the episode records.
+        corpus: the corpus the episodes retrieved from (documents are looked up by id).
+        rejected_rank: the highest rank (>= 2) a rejected candidate may have.
+        kept_only: use only episodes collection marked as kept.
+        stats: a :class:`DatasetStats` of kind ``"reward"`` to add counts to.
+
+    Returns:
+        ``{"chosen", "rejected", "meta"}`` rows (plain strings: TRL's implicit-prompt
+        preference format); ``meta`` as in :func:`dpo_rows`.
+
+    Raises:
+        ValueError: ``rejected_rank`` is not an int >= 2.
+    """
+    _check_rank(rejected_rank)
+    if not isinstance(corpus, Corpus):
+        raise TypeError(f"corpus must be a Corpus, got {type(corpus).__name__}")
+    stats = _stats(stats, "reward")
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for record in episodes:
+        stats.episodes += 1
+        reason = _episode_skipped(record, kept_only=kept_only, allow_failed=True)
+        if reason is not None:
+            stats.skipped_episodes[reason] += 1
+            continue
+        made = len(rows)
+        for position, step in enumerate(record.steps):
+            stats.steps += 1
+            reason = step_excluded(step, for_policy=False)
+            pairs = _pairs(step, rejected_rank) if reason is None else []
+            if reason is not None or not pairs:
+                stats.skipped_steps[reason or NO_REJECTED] += 1
+                continue
+            try:
+                observation = observation_at(record, position, corpus)
+            except CorpusMismatchError as exc:
+                stats.skipped_steps[exc.reason] += 1
+                continue
+            before, repeated = len(rows), False
+            for best, worse in pairs:
+                chosen = critic_input(observation, _action(best[1].action), best[1].text)
+                rejected = critic_input(observation, _action(worse[1].action), worse[1].text)
+                if chosen == rejected:
+                    continue
+                if (chosen, rejected) in seen:
+                    stats.duplicates += 1
+                    repeated = True
+                    continue
+                seen.add((chosen, rejected))
+                meta = _pair_meta(record, position, step, best, worse)
+                rows.append({"chosen": chosen, "rejected": rejected, "meta": meta})
+            if len(rows) > before:
+                stats.steps_used += 1
+            else:
+                stats.skipped_steps[DUPLICATE if repeated else SAME_ACTION] += 1
+        stats.episodes_used += len(rows) > made
+    stats.rows += len(rows)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Files and datasets
+# --------------------------------------------------------------------------------------------
+
+
+def _encode(row: Mapping[str, Any], number: int) -> bytes:
+    try:
+        line = json.dumps(row, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"row {number} is not JSON-serializable: {exc}") from exc
+    try:
+        return (line + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from model output: keep them as \u escapes
+        return (json.dumps(row) + "\n").encode("ascii")
+
+
+def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write rows as JSON lines, atomically: a reader sees the old file or the whole new one.
+
+    The rows go to a temporary file in the same directory, which is flushed to disk and
+    then renamed over ``path``; on any error the temporary file is removed and ``path`` is
+    left as it was. Parent directories are created.
+
+    Args:
+        rows: JSON-serializable mappings (e.g. from :func:`sft_rows`).
+        path: the ``.jsonl`` file to write.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        TypeError: a row is not a mapping or not JSON-serializable.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for number, row in enumerate(rows):
+                if not isinstance(row, Mapping):
+                    raise TypeError(f"row {number} is a {type(row).__name__}, not a mapping")
+                handle.write(_encode(row, number))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return target
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read the rows of a JSON-lines file (blank lines are ignored).
+
+    Args:
+        path: a file written by :func:`write_jsonl` (or any JSONL of objects).
+
+    Returns:
+        The rows in file order.
+
+    Raises:
+        ValueError: a line is not valid JSON or not a JSON object (file and line named).
+    """
+    source = Path(path)
+    rows: list[dict[str, Any]] = []
+    with source.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+                raise ValueError(f"{source}:{lineno}: not a valid JSON line ({exc})") from exc
+            if not isinstance(row, dict):
+                raise ValueError(
+                    f"{source}:{lineno}: expected a JSON object, got {type(row).__name__}"
+                )
+            rows.append(row)
+    return rows
+
+
+def _messages(value: Any, where: str) -> list[dict[str, str]]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"{where}: expected a non-empty list of messages, got {value!r:.80}")
+    out = []
+    for message in value:
+        role = message.get("role") if isinstance(message, Mapping) else None
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise ValueError(
+                f"{where}: expected messages with string 'role' and 'content', got {message!r:.80}"
+            )
+        out.append({"role": role, "content": content})
+    return out
+
+
+def to_dataset(rows: Sequence[Mapping[str, Any]], kind: Kind) -> Dataset:
+    """Load rows into a ``datasets.Dataset`` with exactly the columns TRL reads for ``kind``.
+
+    * ``"sft"``: ``prompt`` and ``completion``, lists of ``{"role", "content"}`` messages
+      (``SFTTrainer``'s conversational prompt-completion format).
+    * ``"dpo"``: ``prompt``, ``chosen`` and ``rejected`` message lists (``DPOTrainer``).
+    * ``"reward"``: ``chosen`` and ``rejected`` strings (``RewardTrainer``'s
+      implicit-prompt format).
+
+    Other keys (``meta``) are dropped, as are message keys other than role and content.
+    The features are declared, so an empty list of rows gives an empty dataset with the
+    right columns.
+
+    Args:
+        rows: rows from :func:`sft_rows`, :func:`dpo_rows`, :func:`reward_rows` or
+            :func:`read_jsonl`.
+        kind: ``"sft"``, ``"dpo"`` or ``"reward"``.
+
+    Returns:
+        The dataset.
+
+    Raises:
+        ImportError: ``datasets`` is not installed.
+        ValueError: an unknown ``kind``, or a row lacks a column or has the wrong type.
+    """
+    if kind not in COLUMNS:
+        raise ValueError(f"kind must be one of {sorted(COLUMNS)}, got {kind!r}")
+    try:
+        import datasets
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    columns = COLUMNS[kind]
+    data: dict[str, list[Any]] = {name: [] for name in columns}
+    for number, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"row {number}: expected a mapping, got {type(row).__name__}")
+        for name in columns:
+            if name not in row:
+                raise ValueError(f"row {number}: missing column {name!r} for {kind} data")
+            value = row[name]
+            where = f"row {number} column {name!r}"
+            if kind == "reward":
+                if not isinstance(value, str):
+                    raise ValueError(f"{where}: expected a string, got {type(value).__name__}")
+                data[name].append(value)
+            else:
+                data[name].append(_messages(value, where))
+    if kind == "reward":
+        feature: Any = datasets.Value("string")
+    else:
+        feature = datasets.List(
+            {"role": datasets.Value("string"), "content": datasets.Value("string")}
+        )
+    features = datasets.Features({name: feature for name in columns})
+    return datasets.Dataset.from_dict(data, features=features)
