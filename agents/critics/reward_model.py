@@ -7,12 +7,19 @@ optionally with a PEFT LoRA adapter, and scores each candidate's
 built from. The score is the single logit of a one-label head, or ``logit[1] - logit[0]``
 (the log-odds of "good") of a two-label head.
 
+A trained critic loads by its path alone: when ``path`` is a PEFT adapter directory (the
+``OUT/final`` folder of :func:`trainers.critic.train_critic`), the base model named in its
+``raggym_train.json`` (or ``adapter_config.json``) is loaded as a sequence classifier with
+the recorded number of labels and the adapter (LoRA plus the trained score head) applied on
+top; the recorded ``max_length`` is the default truncation length.
+
 Long inputs: the action is never cut. When the text is longer than ``max_length`` tokens
 the critic keeps the start of the state (the question line, at most a quarter of the
 budget), then as much of the *end* of the state as fits (the most recent searches), then
 the whole action; the oldest search history in the middle is dropped. A candidate whose
 action alone does not fit gets ``score=None`` with the error. Inputs that fit are
-tokenized exactly as a plain ``tokenizer(text)`` call would, so scores match training.
+tokenized exactly as a plain ``tokenizer(text)`` call would; :func:`critic_token_ids` is
+the one implementation, used by critic training too, so scores match training.
 
 Batches are right-padded, so each text is scored from its own last token and batched
 scores equal one-by-one scores (up to float rounding). torch, transformers and peft are
@@ -23,31 +30,87 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from agents.critics.base import CriticItem, CriticScore, critic_input
+from agents.llm.hf import resolve_adapter_dir
 
-__all__ = ["RewardModelCritic"]
+__all__ = ["DEFAULT_MAX_LENGTH", "RewardModelCritic", "critic_token_ids"]
 
 _INSTALL_HINT = "RewardModelCritic needs torch and transformers: pip install 'raggym[train]'"
 _PEFT_HINT = "loading a LoRA adapter needs peft: pip install 'raggym[train]'"
 _ACTION_MARKER = "\n\nNext action: "
+
+DEFAULT_MAX_LENGTH = 1024
+"""Tokens per scored text when neither the caller nor a training record says otherwise."""
+
+
+def critic_token_ids(tokenizer: Any, text: str, max_length: int) -> list[int]:
+    """The token ids a reward-model critic scores for ``text``, truncated keeping the action.
+
+    When the text is longer than ``max_length`` tokens, keeps the start of the state (the
+    question line, at most a quarter of the budget), then as much of the end of the state as
+    fits, then the whole action (everything from the last "Next action:" marker that
+    :func:`~agents.critics.base.critic_input` writes).
+
+    Args:
+        tokenizer: a fast ``transformers`` tokenizer (offsets are needed).
+        text: a :func:`~agents.critics.base.critic_input` text.
+        max_length: the most tokens to keep.
+
+    Returns:
+        The token ids, exactly ``tokenizer(text)["input_ids"]`` when they fit.
+
+    Raises:
+        ValueError: the action part alone (plus the tokenizer's special tokens) is longer
+            than ``max_length``.
+    """
+    encoded = tokenizer(text, return_offsets_mapping=True, truncation=False)
+    ids: list[int] = list(encoded["input_ids"])
+    if len(ids) <= max_length:
+        return ids
+    offsets = encoded["offset_mapping"]
+    special = tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
+    marker = text.rfind(_ACTION_MARKER)
+    action_char = marker if marker >= 0 else len(text)
+    newline = text.find("\n")
+    head_char = newline if 0 <= newline < action_char else action_char
+    # First token of the action: the first non-special token ending past the marker;
+    # trailing special tokens (an eos the tokenizer appends) stay with the action.
+    action_tok = next(
+        (k for k, (s, e) in enumerate(offsets) if not special[k] and e > action_char and e > s),
+        len(ids),
+    )
+    tail = len(ids) - action_tok
+    if tail > max_length:
+        raise ValueError(f"the action alone takes {tail} tokens, more than max_length={max_length}")
+    head = 0
+    while head < action_tok and (special[head] or offsets[head][1] <= head_char):
+        head += 1
+    head = min(head, max_length // 4, max_length - tail)
+    middle = max_length - tail - head
+    return ids[:head] + ids[action_tok - middle : action_tok] + ids[action_tok:]
 
 
 class RewardModelCritic:
     """Scores candidates with a sequence-classification reward model.
 
     Args:
-        path: the model directory (or hub name) holding the classifier and its tokenizer.
+        path: the model directory (or hub name) holding the classifier and its tokenizer,
+            or a trained critic's adapter directory (see the module docstring).
         adapter: a PEFT LoRA adapter directory applied on top (unmerged).
         device: where to run; default CUDA when available, else CPU.
         batch_size: texts per forward pass.
-        max_length: most tokens per scored text (see the module docstring for truncation).
+        max_length: most tokens per scored text (see the module docstring for truncation);
+            default: the ``max_length`` a trained critic was trained with, else
+            :data:`DEFAULT_MAX_LENGTH`.
         name: the critic name recorded in episodes.
 
     Raises:
         ImportError: torch/transformers (or peft, for ``adapter``) is not installed.
         ValueError: a bad argument, a head with more than two labels, a slow tokenizer
-            (truncation needs offsets) or a tokenizer with neither pad nor eos token.
+            (truncation needs offsets), a tokenizer with neither pad nor eos token, or both
+            an adapter directory as ``path`` and ``adapter``.
         FileNotFoundError: ``adapter`` is not a directory.
 
     ``output`` is ``None`` for a one-label head and the raw logits (``"[l0, l1]"``) for a
@@ -61,9 +124,27 @@ class RewardModelCritic:
         adapter: str | Path | None = None,
         device: str | None = None,
         batch_size: int = 16,
-        max_length: int = 1024,
+        max_length: int | None = None,
         name: str = "reward_model",
     ) -> None:
+        trained = resolve_adapter_dir(path)
+        model_kwargs: dict[str, Any] = {}
+        tokenizer_source = str(path)
+        if trained is not None:
+            if adapter is not None:
+                raise ValueError(
+                    f"{str(path)!r} is already a trained adapter directory (base "
+                    f"{trained.base_model!r}); pass the base model as path to use adapter="
+                )
+            adapter = trained.path
+            path = trained.base_model
+            tokenizer_source = str(trained.path if trained.has_tokenizer else trained.base_model)
+            if isinstance(trained.record.get("num_labels"), int):
+                model_kwargs["num_labels"] = trained.record["num_labels"]
+            if max_length is None and isinstance(trained.record.get("max_length"), int):
+                max_length = trained.record["max_length"]
+        if max_length is None:
+            max_length = DEFAULT_MAX_LENGTH
         for label, value, low in (("batch_size", batch_size, 1), ("max_length", max_length, 8)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
@@ -77,7 +158,7 @@ class RewardModelCritic:
         self.batch_size = batch_size
         self.max_length = max_length
 
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_source)
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(
                 f"RewardModelCritic needs a fast tokenizer (offsets for truncation); "
@@ -89,7 +170,9 @@ class RewardModelCritic:
             tokenizer.pad_token = tokenizer.eos_token
         self.tokenizer = tokenizer
 
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(str(path))
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            str(path), **model_kwargs
+        )
         self.num_labels = int(model.config.num_labels)
         if self.num_labels not in (1, 2):
             raise ValueError(
@@ -118,37 +201,13 @@ class RewardModelCritic:
     def encode(self, text: str) -> list[int]:
         """Token ids scored for ``text``: all of it if it fits, else truncated keeping the action.
 
+        See :func:`critic_token_ids`.
+
         Raises:
             ValueError: the action part alone (plus the tokenizer's special tokens) is
                 longer than ``max_length``.
         """
-        encoded = self.tokenizer(text, return_offsets_mapping=True, truncation=False)
-        ids: list[int] = list(encoded["input_ids"])
-        if len(ids) <= self.max_length:
-            return ids
-        offsets = encoded["offset_mapping"]
-        special = self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
-        marker = text.rfind(_ACTION_MARKER)
-        action_char = marker if marker >= 0 else len(text)
-        newline = text.find("\n")
-        head_char = newline if 0 <= newline < action_char else action_char
-        # First token of the action: the first non-special token ending past the marker;
-        # trailing special tokens (an eos the tokenizer appends) stay with the action.
-        action_tok = next(
-            (k for k, (s, e) in enumerate(offsets) if not special[k] and e > action_char and e > s),
-            len(ids),
-        )
-        tail = len(ids) - action_tok
-        if tail > self.max_length:
-            raise ValueError(
-                f"the action alone takes {tail} tokens, more than max_length={self.max_length}"
-            )
-        head = 0
-        while head < action_tok and (special[head] or offsets[head][1] <= head_char):
-            head += 1
-        head = min(head, self.max_length // 4, self.max_length - tail)
-        middle = self.max_length - tail - head
-        return ids[:head] + ids[action_tok - middle : action_tok] + ids[action_tok:]
+        return critic_token_ids(self.tokenizer, text, self.max_length)
 
     def score(self, groups: Sequence[Sequence[CriticItem]]) -> list[list[CriticScore]]:
         """Score every candidate of every group, ``batch_size`` texts per forward pass."""

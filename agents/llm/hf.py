@@ -21,23 +21,118 @@ end-of-sequence token, before stop strings are cut; greedy copies count like sam
 ``RuntimeError`` during a batch (out of memory, a device fault) is recorded in that
 batch's completions' ``error``; the other batches still run.
 
+A trained adapter directory loads by its path alone: when ``model`` is a PEFT adapter
+directory (``adapter_config.json``, e.g. the ``OUT/final`` folder written by
+:func:`trainers.sft.train_sft` or :func:`trainers.dpo.train_dpo`), the base model named in
+its ``raggym_train.json`` (or, failing that, in ``adapter_config.json``) is loaded and the
+adapter applied on top; see :func:`resolve_adapter_dir`.
+
 torch, transformers and peft are imported lazily (``pip install 'raggym[train]'``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agents.llm.base import Completion, Message, SamplingParams, check_messages, truncate_at_stop
 
-__all__ = ["TransformersLLM", "render_conversation"]
+__all__ = [
+    "ADAPTER_CONFIG",
+    "TRAIN_RECORD",
+    "AdapterDir",
+    "TransformersLLM",
+    "render_conversation",
+    "resolve_adapter_dir",
+]
 
 _INSTALL_HINT = "TransformersLLM needs torch and transformers: pip install 'raggym[train]'"
 _PEFT_HINT = "loading a LoRA adapter needs peft: pip install 'raggym[train]'"
+
+ADAPTER_CONFIG = "adapter_config.json"
+"""The file that marks a directory as a PEFT adapter."""
+
+TRAIN_RECORD = "raggym_train.json"
+"""The file the trainers write next to a trained adapter: base model, method, config."""
+
+_TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
+
+
+@dataclass(frozen=True)
+class AdapterDir:
+    """A trained PEFT adapter directory and what is needed to load it.
+
+    Attributes:
+        path: the adapter directory.
+        base_model: the base model's directory or hub name.
+        record: the parsed ``raggym_train.json`` (empty when the directory has none).
+        has_tokenizer: the directory also holds a tokenizer (the trainers save one there).
+    """
+
+    path: Path
+    base_model: str
+    record: dict[str, Any]
+    has_tokenizer: bool
+
+    @property
+    def label(self) -> str:
+        """A short name for the adapter: its folder, with the run folder for ``.../final``."""
+        resolved = self.path.resolve()
+        if resolved.name == "final" and resolved.parent.name:
+            return f"{resolved.parent.name}/{resolved.name}"
+        return resolved.name
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{str(path)!r} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def resolve_adapter_dir(path: str | Path) -> AdapterDir | None:
+    """Recognise a trained PEFT adapter directory and find its base model.
+
+    The base model is ``base_model`` of the directory's ``raggym_train.json`` (written by
+    the trainers, an absolute path for a local base) or else ``base_model_name_or_path`` of
+    its ``adapter_config.json``.
+
+    Args:
+        path: a model directory, adapter directory or hub name.
+
+    Returns:
+        The adapter's description, or ``None`` when ``path`` is not a directory holding an
+        ``adapter_config.json`` (a full model directory or a hub name).
+
+    Raises:
+        ValueError: the directory is an adapter but neither file names its base model, or
+            one of them is not a JSON object.
+    """
+    directory = Path(path)
+    config_file = directory / ADAPTER_CONFIG
+    if not config_file.is_file():
+        return None
+    record_file = directory / TRAIN_RECORD
+    record = _read_json_object(record_file) if record_file.is_file() else {}
+    base = record.get("base_model")
+    if not isinstance(base, str) or not base:
+        base = _read_json_object(config_file).get("base_model_name_or_path")
+    if not isinstance(base, str) or not base:
+        raise ValueError(
+            f"adapter directory {str(directory)!r} does not name its base model (no "
+            f"'base_model' in {TRAIN_RECORD}, no 'base_model_name_or_path' in {ADAPTER_CONFIG});"
+            " load the base model and pass this directory as adapter="
+        )
+    has_tokenizer = any((directory / name).is_file() for name in _TOKENIZER_FILES)
+    return AdapterDir(directory, base, record, has_tokenizer)
 
 
 def render_conversation(conversation: Sequence[Message], tokenizer: Any) -> tuple[str, bool]:
@@ -98,10 +193,13 @@ class TransformersLLM:
     """A batched chat backend running a ``transformers`` causal LM in this process.
 
     Args:
-        model: a model directory or hub name, or an already loaded causal LM
-            (``PreTrainedModel`` or ``PeftModel``; used as is, never copied).
+        model: a model directory or hub name, a trained adapter directory (its base model
+            is loaded and the adapter applied; see :func:`resolve_adapter_dir`), or an
+            already loaded causal LM (``PreTrainedModel`` or ``PeftModel``; used as is,
+            never copied).
         tokenizer: a tokenizer, or where to load one from; default: the model's own
-            directory/name (``model.name_or_path`` for a loaded model).
+            directory/name (``model.name_or_path`` for a loaded model; the adapter
+            directory for a trained adapter that saved its tokenizer, else its base).
         adapter: a PEFT LoRA adapter directory applied on top of ``model`` (unmerged, so
             the base weights stay untouched; a loaded ``model`` gets the adapter injected
             in place, as peft does).
@@ -115,7 +213,8 @@ class TransformersLLM:
 
     Raises:
         ImportError: torch/transformers (or peft, for ``adapter``) is not installed.
-        ValueError: a bad argument, or a tokenizer with neither pad nor eos token.
+        ValueError: a bad argument, a tokenizer with neither pad nor eos token, or both an
+            adapter directory as ``model`` and ``adapter``.
         FileNotFoundError: ``adapter`` is not a directory.
 
     A tokenizer without a pad token gets ``pad_token = eos_token`` (set on the object).
@@ -138,6 +237,17 @@ class TransformersLLM:
         self._torch = torch
         self.batch_size = batch_size
 
+        trained = resolve_adapter_dir(model) if isinstance(model, (str, Path)) else None
+        if trained is not None:
+            if adapter is not None:
+                raise ValueError(
+                    f"{str(model)!r} is already a trained adapter directory (base "
+                    f"{trained.base_model!r}); pass the base model as model= to use adapter="
+                )
+            adapter = trained.path
+            if tokenizer is None:
+                tokenizer = trained.path if trained.has_tokenizer else trained.base_model
+            model = trained.base_model
         if isinstance(model, (str, Path)):
             model_id = str(model)
             loaded = transformers.AutoModelForCausalLM.from_pretrained(
@@ -184,7 +294,8 @@ class TransformersLLM:
             except ImportError as exc:
                 raise ImportError(f"{_PEFT_HINT} ({exc})") from exc
             loaded = PeftModel.from_pretrained(loaded, str(adapter_dir), is_trainable=False)
-            model_id = f"{model_id}+{adapter_dir.resolve().name}"
+            label = trained.label if trained is not None else adapter_dir.resolve().name
+            model_id = f"{model_id}+{label}"
         self.model = loaded.eval()
         self.device = next(self.model.parameters()).device
         self.name = name or model_id

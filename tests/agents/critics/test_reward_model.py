@@ -125,6 +125,29 @@ def test_two_labels_score_the_logit_difference(pair_dir):
     assert critic.name == "rm2"
 
 
+def test_a_trained_critic_directory_loads_by_its_path(scalar_dir, adapter_dir, tmp_path):
+    import json
+    import shutil
+
+    run = tmp_path / "critic-run" / "final"
+    shutil.copytree(adapter_dir, run)
+    transformers.AutoTokenizer.from_pretrained(scalar_dir).save_pretrained(run)
+    record = {"method": "critic", "base_model": str(scalar_dir), "num_labels": 1, "max_length": 48}
+    (run / "raggym_train.json").write_text(json.dumps(record))
+    auto = RewardModelCritic(run)
+    explicit = RewardModelCritic(scalar_dir, adapter=adapter_dir, max_length=48)
+    assert isinstance(auto.model, peft.PeftModel)
+    assert auto.max_length == 48  # the recorded training length
+    assert RewardModelCritic(run, max_length=64).max_length == 64  # unless given
+    assert flat_scores(auto.score(GROUPS)) == pytest.approx(flat_scores(explicit.score(GROUPS)))
+    with pytest.raises(ValueError, match="already a trained adapter"):
+        RewardModelCritic(run, adapter=adapter_dir)
+
+
+def test_default_max_length_without_a_record(scalar_dir, critic):
+    assert critic.max_length == 1024
+
+
 def test_lora_adapter_changes_scores(scalar_dir, adapter_dir, critic):
     tuned = RewardModelCritic(scalar_dir, adapter=adapter_dir)
     assert isinstance(tuned.model, peft.PeftModel)

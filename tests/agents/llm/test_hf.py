@@ -11,7 +11,12 @@ transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
 from agents.llm.base import LLM, SamplingParams  # noqa: E402
-from agents.llm.hf import TransformersLLM, render_conversation  # noqa: E402
+from agents.llm.hf import (  # noqa: E402
+    TRAIN_RECORD,
+    TransformersLLM,
+    render_conversation,
+    resolve_adapter_dir,
+)
 from agents.llm.tiny import build_tiny_causal_lm  # noqa: E402
 
 # peft calls a transformers API that v5 deprecates; not ours to fix.
@@ -184,6 +189,68 @@ def test_lora_adapter_is_loaded_and_changes_outputs(lm_dir, adapter_dir, llm):
     tuned_texts = [c.texts for c in tuned.generate(CONVERSATIONS, GREEDY)]
     assert tuned_texts != base_texts
     assert [c.texts for c in tuned.generate(CONVERSATIONS, GREEDY)] == tuned_texts
+
+
+def copy_adapter(adapter_dir, dest, *, record=None, base_in_config="keep", tokenizer_from=None):
+    """A copy of the adapter directory, with an optional training record and tokenizer."""
+    import json
+    import shutil
+
+    shutil.copytree(adapter_dir, dest)
+    config_file = dest / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    if base_in_config != "keep":
+        config["base_model_name_or_path"] = base_in_config
+    config_file.write_text(json.dumps(config))
+    if record is not None:
+        (dest / TRAIN_RECORD).write_text(json.dumps(record))
+    if tokenizer_from is not None:
+        transformers.AutoTokenizer.from_pretrained(tokenizer_from).save_pretrained(dest)
+    return dest
+
+
+def test_a_trained_adapter_directory_loads_by_its_path(lm_dir, adapter_dir, tmp_path):
+    run = tmp_path / "sft-run" / "final"
+    copy_adapter(
+        adapter_dir,
+        run,
+        record={"method": "sft", "base_model": str(lm_dir)},
+        base_in_config="somewhere/else",  # the record wins over adapter_config.json
+        tokenizer_from=lm_dir,
+    )
+    resolved = resolve_adapter_dir(run)
+    assert resolved.base_model == str(lm_dir) and resolved.has_tokenizer
+    auto = TransformersLLM(run)
+    explicit = TransformersLLM(lm_dir, adapter=adapter_dir)
+    assert isinstance(auto.model, peft.PeftModel)
+    assert auto.name == f"{lm_dir}+sft-run/final"
+    assert [c.texts for c in auto.generate(CONVERSATIONS, GREEDY)] == [
+        c.texts for c in explicit.generate(CONVERSATIONS, GREEDY)
+    ]
+
+
+def test_an_adapter_without_record_uses_adapter_config_base(lm_dir, adapter_dir, tmp_path):
+    bare = copy_adapter(adapter_dir, tmp_path / "bare", base_in_config=str(lm_dir))
+    resolved = resolve_adapter_dir(bare)
+    assert resolved.base_model == str(lm_dir) and not resolved.has_tokenizer
+    assert resolved.record == {}
+    llm = TransformersLLM(bare)  # tokenizer from the base, since the adapter has none
+    assert isinstance(llm.model, peft.PeftModel) and llm.tokenizer.chat_template
+    assert resolve_adapter_dir(lm_dir) is None  # a full model directory is not an adapter
+    assert resolve_adapter_dir("org/hub-name") is None
+
+
+def test_adapter_directory_errors(lm_dir, adapter_dir, tmp_path):
+    nameless = copy_adapter(adapter_dir, tmp_path / "nameless", base_in_config=None)
+    with pytest.raises(ValueError, match="base model"):
+        TransformersLLM(nameless)
+    run = copy_adapter(adapter_dir, tmp_path / "run", record={"base_model": str(lm_dir)})
+    with pytest.raises(ValueError, match="already a trained adapter"):
+        TransformersLLM(run, adapter=adapter_dir)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "adapter_config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        resolve_adapter_dir(tmp_path / "broken")
 
 
 def test_runtime_error_is_recorded_for_its_batch_only(llm, monkeypatch):
