@@ -72,6 +72,12 @@ class VLLMLLM:
         except ImportError as exc:
             raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
         self._vllm = vllm
+        if adapter is None:  # a trained adapter folder given as the model: load its base
+            from agents.llm.hf import resolve_adapter_dir
+
+            found = resolve_adapter_dir(model)
+            if found is not None:
+                model, adapter = found.base_model, found.path
         model_id = str(model)
         self.lora_request: Any = None
         if adapter is not None:

@@ -185,3 +185,14 @@ def test_real_generation_on_gpu(tmp_path):
     for completion in first:
         assert completion.ok and len(completion.texts) == 2
         assert completion.prompt_tokens > 0 and 2 <= completion.completion_tokens <= 16
+
+
+def test_a_trained_adapter_folder_loads_its_base_with_the_adapter(fake_vllm, tmp_path):
+    adapter = tmp_path / "final"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 8}))
+    (adapter / "raggym_train.json").write_text(json.dumps({"base_model": "org/base"}))
+    llm = VLLMLLM(adapter)
+    engine = FakeEngine.instances[0]
+    assert engine.model == "org/base" and engine.kwargs["enable_lora"] is True
+    assert llm.lora_request.args == ("final", 1, str(adapter))
