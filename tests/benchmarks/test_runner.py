@@ -139,13 +139,19 @@ def test_load_leaderboard_errors(tmp_path):
 
 def test_wandb_offline_logging(smoke_run, tmp_path, monkeypatch):
     pytest.importorskip("wandb", reason="wandb is not installed (pip install 'raggym[track]')")
+    import wandb
+
     from benchmarks.tracking import episode_rows, log_to_wandb
 
     monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_MODE", "offline")
     _, board, episodes = smoke_run
-    run_dir = log_to_wandb(
-        board, episodes, project="raggym-test", mode="offline", directory=str(tmp_path)
-    )
+    try:
+        run_dir = log_to_wandb(
+            board, episodes, project="raggym-test", mode="offline", directory=str(tmp_path)
+        )
+    finally:
+        wandb.teardown()  # wandb's process-wide settings must not leak into later tests
     assert (tmp_path / "wandb").is_dir() and run_dir
     offline = list((tmp_path / "wandb").glob("offline-run-*/*.wandb"))
     assert offline, "the offline run file was not written"

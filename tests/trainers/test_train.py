@@ -251,11 +251,13 @@ def test_data_from_lists_jsonl_and_datasets_keeps_only_trainer_columns(tmp_path)
         to_dataset(tmp_path / "missing.jsonl", required=SFT_COLUMNS)
 
 
-@pytest.mark.skipif(
-    any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")),
-    reason="tensorboard is installed",
-)
-def test_tensorboard_without_the_package_names_what_to_install(lm_dir, tmp_path):
+def test_tensorboard_without_the_package_names_what_to_install(lm_dir, tmp_path, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+
+    def hide_tensorboard(name, *args):
+        return None if name in ("tensorboard", "tensorboardX") else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", hide_tensorboard)
     config = SFTRunConfig(model=str(lm_dir), output_dir=str(tmp_path), report_to="tensorboard")
     with pytest.raises(ImportError, match="pip install tensorboard"):
         train_sft(config, sft_rows())
