@@ -30,7 +30,15 @@ from raggym_env.registration import ENV_IDS
 from raggym_env.runcard import make_run_card
 from raggym_env.store import EpisodeStore, final_episodes
 
-__all__ = ["AgentRecipe", "rollout_command", "summary_line"]
+__all__ = [
+    "AgentRecipe",
+    "add_env_arguments",
+    "add_llm_arguments",
+    "env_factory_from_args",
+    "llm_options",
+    "rollout_command",
+    "summary_line",
+]
 
 TASKS = sorted(task for task in ENV_IDS.values() if task != "custom")
 
@@ -43,29 +51,58 @@ def rollout_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_env_arguments(parser)
+    parser.add_argument("--agent", required=True, choices=agent_names(), help="agent to play")
+    add_llm_arguments(parser)
+    parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
+    parser.add_argument("--critic", help="for NAME++ agents: gold, judge or rm:PATH")
+    parser.add_argument("--n", type=int, default=10, help="candidates per step with a critic")
+    parser.add_argument("--batch-size", type=int, default=32, help="episodes live at once")
+    parser.add_argument("--workers", type=int, default=0, help="Ray workers (0: in-process)")
+    parser.add_argument("--out", type=Path, help="episode file (default runs/rollouts/...)")
+    parser.set_defaults(func=_run)
+
+
+def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    """Environment flags shared by ``rollout`` and ``collect`` (read by env_factory_from_args)."""
     parser.add_argument("--task", required=True, choices=TASKS, help="benchmark")
     parser.add_argument("--data", help="dataset file in its official format (default: bundled)")
     parser.add_argument("--corpus", help="corpus file or folder (default: the task's own)")
     parser.add_argument("--limit", type=int, help="first N questions")
     parser.add_argument("--select", help="first:N, last:N or sample:N@SEED")
-    parser.add_argument("--agent", required=True, choices=agent_names(), help="agent to play")
-    parser.add_argument("--llm", help="openai:URL:MODEL, hf:PATH or vllm:MODEL")
-    parser.add_argument(
-        "--api-key-env", help="environment variable holding the API key (never logged)"
-    )
-    parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
-    parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
-    parser.add_argument("--critic", help="for NAME++ agents: gold, judge or rm:PATH")
-    parser.add_argument("--n", type=int, default=10, help="candidates per step with a critic")
     parser.add_argument("--retriever", default="bm25", help="bm25, dense, hybrid, remote, ...")
     add_option_argument(parser)
     parser.add_argument("--k", type=int, default=5, help="documents per search (default 5)")
     parser.add_argument("--max-steps", type=int, default=10, help="action budget (default 10)")
-    parser.add_argument("--batch-size", type=int, default=32, help="episodes live at once")
-    parser.add_argument("--workers", type=int, default=0, help="Ray workers (0: in-process)")
     parser.add_argument("--seed", type=int, default=0, help="seed passed to every reset")
-    parser.add_argument("--out", type=Path, help="episode file (default runs/rollouts/...)")
-    parser.set_defaults(func=_run)
+
+
+def env_factory_from_args(args: argparse.Namespace) -> EnvFactory:
+    """The environments :func:`add_env_arguments`' flags describe."""
+    return EnvFactory(
+        args.task, data_path=args.data, corpus=args.corpus, limit=args.limit,
+        select=args.select, retriever=args.retriever,
+        retriever_options=parse_options(args.options), k=args.k, max_steps=args.max_steps,
+    )  # fmt: skip
+
+
+def add_llm_arguments(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """The backend flags shared by ``rollout`` and ``collect`` (see :func:`llm_options`)."""
+    parser.add_argument("--llm", required=required, help="openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    parser.add_argument(
+        "--api-key-env", help="environment variable holding the API key (never logged)"
+    )
+    parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
+
+
+def llm_options(spec: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    """Constructor options for the backend ``spec`` from :func:`add_llm_arguments`' flags."""
+    options: dict[str, Any] = {}
+    if spec and spec.startswith("openai:"):
+        options["concurrency"] = args.concurrency
+        if args.api_key_env:
+            options["api_key_env"] = args.api_key_env
+    return options
 
 
 @dataclass(frozen=True)
@@ -94,20 +131,12 @@ class AgentRecipe:
 
 
 def _run(args: argparse.Namespace) -> int:
-    env_factory = EnvFactory(
-        args.task, data_path=args.data, corpus=args.corpus, limit=args.limit,
-        select=args.select, retriever=args.retriever,
-        retriever_options=parse_options(args.options), k=args.k, max_steps=args.max_steps,
-    )  # fmt: skip
-    template = env_factory()
-    llm_options: dict[str, Any] = {}
-    if args.llm and args.llm.startswith("openai:"):
-        llm_options["concurrency"] = args.concurrency
-        if args.api_key_env:
-            llm_options["api_key_env"] = args.api_key_env
+    envs = env_factory_from_args(args)
+    template = envs()
     recipe = AgentRecipe(
-        args.agent, args.llm, llm_options, args.critic, args.n, args.temperature, env_factory
-    )
+        args.agent, args.llm, llm_options(args.llm, args), args.critic, args.n,
+        args.temperature, envs,
+    )  # fmt: skip
     agent = recipe()
     out = args.out or Path("runs/rollouts") / f"{args.task}.{agent.name}.jsonl"
     card = make_run_card(
@@ -131,12 +160,12 @@ def _run(args: argparse.Namespace) -> int:
             from agents.distributed import ray_rollout
 
             ray_rollout(
-                env_factory, recipe, todo, num_workers=args.workers, batch_size=args.batch_size,
+                envs, recipe, todo, num_workers=args.workers, batch_size=args.batch_size,
                 store=store, run_card=card, seed=args.seed,
             )  # fmt: skip
         else:
             runner = BatchedRunner(
-                env_factory, agent, batch_size=args.batch_size, store=store, run_card=card
+                envs, agent, batch_size=args.batch_size, store=store, run_card=card
             )
             runner.run(todo, seed=args.seed)
         episodes = [r for r in final_episodes(store.read()) if r.example_id in by_id]

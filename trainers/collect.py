@@ -38,14 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import Agent, LLMAgent
+from agents.cli import add_env_arguments, add_llm_arguments, env_factory_from_args, llm_options
 from agents.critic_guided import CriticGuidedAgent
 from agents.critics.base import Critic
 from agents.registry import AGENTS, make_agent, make_llm
 from agents.rollout import BatchedRunner
-from raggym_env.cli import add_option_argument, parse_options
-from raggym_env.env import EnvFactory, RAGEnv
+from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
-from raggym_env.registration import ENV_IDS
 from raggym_env.runcard import make_run_card
 from raggym_env.store import EpisodeStore, final_episodes
 from raggym_env.types import QAExample
@@ -60,7 +59,6 @@ __all__ = [
     "mark_episode",
 ]
 
-TASKS = sorted(task for task in ENV_IDS.values() if task != "custom")
 Progress = Callable[[str], Any]
 
 
@@ -320,23 +318,15 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--task", required=True, choices=TASKS, help="benchmark")
-    parser.add_argument("--data", help="dataset file in its official format (default: bundled)")
-    parser.add_argument("--corpus", help="corpus file or folder (default: the task's own)")
-    parser.add_argument("--limit", type=int, help="first N questions")
-    parser.add_argument("--select", help="first:N, last:N or sample:N@SEED")
+    add_env_arguments(parser)
     parser.add_argument(
         "--agent", required=True, choices=sorted(AGENTS), help="the LLM agent proposing actions"
     )
-    parser.add_argument("--llm", required=True, help="openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    add_llm_arguments(parser, required=True)
     parser.add_argument(
         "--scorer", default="gold", help="gold (default), judge, mc or mc:N (N rollouts)"
     )
     parser.add_argument("--judge-llm", help="a separate backend for the judge (default: --llm)")
-    parser.add_argument(
-        "--api-key-env", help="environment variable holding the API key (never logged)"
-    )
-    parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
     parser.add_argument("--n", type=int, default=defaults.n, help="candidates per step")
     parser.add_argument(
         "--temperature", type=float, default=defaults.temperature,
@@ -350,24 +340,10 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--batch-size", type=int, default=defaults.batch_size, help="episodes live at once"
     )
     parser.add_argument("--retry-failed", action="store_true", help="replay failed questions")
-    parser.add_argument("--retriever", default="bm25", help="bm25, dense, hybrid, remote, ...")
-    add_option_argument(parser)
-    parser.add_argument("--k", type=int, default=5, help="documents per search (default 5)")
-    parser.add_argument("--max-steps", type=int, default=10, help="action budget (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed passed to every reset")
     parser.add_argument(
         "--out", type=Path, help="episode file (default runs/collect/TASK.AGENT.SCORER.jsonl)"
     )
     parser.set_defaults(func=_run)
-
-
-def _llm_options(spec: str, args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if spec.startswith("openai:"):
-        options["concurrency"] = args.concurrency
-        if args.api_key_env:
-            options["api_key_env"] = args.api_key_env
-    return options
 
 
 def _llm_agent(name: str, llm: Any, temperature: float | None = None) -> LLMAgent:
@@ -383,19 +359,15 @@ def _run(args: argparse.Namespace) -> int:
         n=args.n, temperature=args.temperature, threshold=args.threshold,
         batch_size=args.batch_size, seed=args.seed, retry_failed=args.retry_failed,
     )  # fmt: skip
-    env_factory = EnvFactory(
-        args.task, data_path=args.data, corpus=args.corpus, limit=args.limit,
-        select=args.select, retriever=args.retriever,
-        retriever_options=parse_options(args.options), k=args.k, max_steps=args.max_steps,
-    )  # fmt: skip
-    template = env_factory()
-    llm = make_llm(args.llm, **_llm_options(args.llm, args))
+    envs = env_factory_from_args(args)
+    template = envs()
+    llm = make_llm(args.llm, **llm_options(args.llm, args))
     judge_llm = (
-        make_llm(args.judge_llm, **_llm_options(args.judge_llm, args)) if args.judge_llm else llm
+        make_llm(args.judge_llm, **llm_options(args.judge_llm, args)) if args.judge_llm else llm
     )
     actor = _llm_agent(args.agent, llm)
     scorer = make_scorer(
-        args.scorer, llm=judge_llm, env_factory=env_factory, retriever=template.retriever,
+        args.scorer, llm=judge_llm, env_factory=envs, retriever=template.retriever,
         k=template.k, rollout_agent=_llm_agent(args.agent, llm, args.temperature),
     )  # fmt: skip
     slug = args.scorer.strip().replace(":", "")
@@ -412,7 +384,7 @@ def _run(args: argparse.Namespace) -> int:
         seeds=args.seed,
     )  # fmt: skip
     with EpisodeStore(out, run_card=card) as store:
-        summary = collect(env_factory, actor, scorer, template.examples, store=store, config=config)
+        summary = collect(envs, actor, scorer, template.examples, store=store, config=config)
     print(summary.format())
     print(f"episodes: {out}")
     return 0
