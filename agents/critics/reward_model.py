@@ -33,12 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.critics.base import CriticItem, CriticScore, critic_input
-from agents.llm.hf import resolve_adapter_dir
+from agents.llm.hf import apply_adapter, resolve_adapter_dir
 
 __all__ = ["DEFAULT_MAX_LENGTH", "RewardModelCritic", "critic_token_ids"]
 
 _INSTALL_HINT = "RewardModelCritic needs torch and transformers: pip install 'raggym[train]'"
-_PEFT_HINT = "loading a LoRA adapter needs peft: pip install 'raggym[train]'"
 _ACTION_MARKER = "\n\nNext action: "
 
 DEFAULT_MAX_LENGTH = 1024
@@ -182,14 +181,7 @@ class RewardModelCritic:
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
         if adapter is not None:
-            adapter_dir = Path(adapter)
-            if not adapter_dir.is_dir():
-                raise FileNotFoundError(f"adapter directory {str(adapter_dir)!r} does not exist")
-            try:
-                from peft import PeftModel
-            except ImportError as exc:
-                raise ImportError(f"{_PEFT_HINT} ({exc})") from exc
-            model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+            model = apply_adapter(model, adapter)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = model.to(device).eval()
         self.device = next(self.model.parameters()).device

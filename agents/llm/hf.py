@@ -47,6 +47,7 @@ __all__ = [
     "TRAIN_RECORD",
     "AdapterDir",
     "TransformersLLM",
+    "apply_adapter",
     "render_conversation",
     "resolve_adapter_dir",
 ]
@@ -96,6 +97,18 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{str(path)!r} must hold a JSON object, got {type(data).__name__}")
     return data
+
+
+def apply_adapter(model: Any, adapter: str | Path) -> Any:
+    """Wrap a loaded model with the PEFT (LoRA) adapter saved in ``adapter``, for inference."""
+    adapter_dir = Path(adapter)
+    if not adapter_dir.is_dir():
+        raise FileNotFoundError(f"adapter directory {str(adapter_dir)!r} does not exist")
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ImportError(f"{_PEFT_HINT} ({exc})") from exc
+    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
 
 
 def resolve_adapter_dir(path: str | Path) -> AdapterDir | None:
@@ -286,15 +299,8 @@ class TransformersLLM:
         self.tokenizer: Any = tok
 
         if adapter is not None:
-            adapter_dir = Path(adapter)
-            if not adapter_dir.is_dir():
-                raise FileNotFoundError(f"adapter directory {str(adapter_dir)!r} does not exist")
-            try:
-                from peft import PeftModel
-            except ImportError as exc:
-                raise ImportError(f"{_PEFT_HINT} ({exc})") from exc
-            loaded = PeftModel.from_pretrained(loaded, str(adapter_dir), is_trainable=False)
-            label = trained.label if trained is not None else adapter_dir.resolve().name
+            loaded = apply_adapter(loaded, adapter)
+            label = trained.label if trained is not None else Path(adapter).resolve().name
             model_id = f"{model_id}+{label}"
         self.model = loaded.eval()
         self.device = next(self.model.parameters()).device
