@@ -54,7 +54,11 @@ class MockLLM:
             self.calls.append(([list(c) for c in conversations], params))
         if self.latency_s:
             time.sleep(self.latency_s)
-        return [self._complete(c, self.respond(c), params) for c in conversations]
+        return [self._complete(c, self._replies(c, params.n), params) for c in conversations]
+
+    def _replies(self, conversation: Sequence[Message], n: int) -> str | Sequence[str]:
+        """What ``respond`` says for one conversation (the pool its ``n`` samples cycle)."""
+        return self.respond(conversation)
 
     def _complete(
         self, conversation: Sequence[Message], reply: str | Sequence[str], params: SamplingParams
@@ -89,15 +93,6 @@ class ScriptedLLM(MockLLM):
         self._next += 1
         return reply
 
-    def generate(
-        self, conversations: Sequence[Sequence[Message]], params: SamplingParams
-    ) -> list[Completion]:
-        """Each of the ``n`` samples of each conversation takes the next reply."""
-        for i, conversation in enumerate(conversations):
-            check_messages(conversation, f"conversation {i}")
-        with self._lock:
-            self.calls.append(([list(c) for c in conversations], params))
-        return [
-            self._complete(c, [self._reply(c) for _ in range(params.n)], params)
-            for c in conversations
-        ]
+    def _replies(self, conversation: Sequence[Message], n: int) -> list[str]:
+        """Each of the ``n`` samples of a conversation takes the next reply."""
+        return [self._reply(conversation) for _ in range(n)]
