@@ -14,6 +14,7 @@ episodes go on.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,15 @@ from raggym_env.episode import EpisodeRecord, RetrievedDoc, StepRecord, gold_fro
 from raggym_env.store import EpisodeStore
 from raggym_env.types import QAExample
 
-__all__ = ["BatchedRunner", "EpisodeBuilder", "as_agent", "rollout", "run_episode"]
+__all__ = [
+    "BatchedRunner",
+    "EpisodeBuilder",
+    "as_agent",
+    "decide_each",
+    "rollout",
+    "run_episode",
+    "step_each",
+]
 
 
 def _now() -> str:
@@ -291,7 +300,7 @@ class BatchedRunner:
                 free.append(index)
             envs = [live[i].env for i, _ in acting]
             actions = [d.env_action() for _, d in acting]
-            results = self._step(envs, actions)
+            results = step_each(envs, actions)
             for (index, decision), result in zip(acting, results, strict=True):
                 if isinstance(result, str):
                     self._emit(live.pop(index).builder.finish(error=result), records)
@@ -310,42 +319,51 @@ class BatchedRunner:
         return records
 
     def _decide(self, slots: Sequence[_Slot]) -> list[Decision | str]:
-        """One agent batch for all live episodes; on an exception, ask each alone."""
+        """One agent batch for all live episodes (see :func:`decide_each`)."""
         self.stats["agent_calls"] += 1
-        try:
-            decisions: list[Decision | str] = list(
-                self.agent.act_batch(
-                    [s.observation for s in slots], [s.builder.memory for s in slots]
-                )
-            )
-        except Exception:  # noqa: BLE001 - isolate the culprit episode by episode
-            return [self._act_alone(slot) for slot in slots]
-        if len(decisions) != len(slots):
-            raise RuntimeError(
-                f"agent {self.agent.name!r} returned {len(decisions)} decisions for "
-                f"{len(slots)} observations"
-            )
-        return decisions
+        return decide_each(
+            self.agent, [s.observation for s in slots], [s.builder.memory for s in slots]
+        )
 
-    def _act_alone(self, slot: _Slot) -> Decision | str:
-        """Ask for one episode's decision alone; an exception becomes its error text."""
-        try:
-            return self.agent.act_batch([slot.observation], [slot.builder.memory])[0]
-        except Exception as exc:  # noqa: BLE001 - a crashed item is data
-            return _error_text(exc)
 
-    @staticmethod
-    def _step(envs: Sequence[RAGEnv], actions: Sequence[Any]) -> list[Any]:
-        """Step every env after one batched retrieval; a step that raises fails alone."""
-        try:
-            prefetch_searches(envs, actions)
-        except Exception:  # noqa: BLE001 - fall back to per-env searches inside step()
-            for env in envs:
-                env._prefetched = None
-        out: list[Any] = []
-        for env, action in zip(envs, actions, strict=True):
+def decide_each(
+    agent: Agent, observations: Sequence[Mapping[str, Any]], memories: Sequence[Memory]
+) -> list[Decision | str]:
+    """One ``act_batch`` for every episode; if it raises, ask each alone so only the culprit fails.
+
+    Returns one decision per episode, or the ``"ErrorType: message"`` of an episode whose
+    decision raised.
+    """
+    try:
+        decisions: list[Decision | str] = list(agent.act_batch(observations, memories))
+    except Exception:  # noqa: BLE001 - isolate the culprit episode by episode
+        decisions = []
+        for observation, memory in zip(observations, memories, strict=True):
             try:
-                out.append(env.step(action))
+                decisions.append(agent.act_batch([observation], [memory])[0])
             except Exception as exc:  # noqa: BLE001 - a crashed item is data
-                out.append(_error_text(exc))
-        return out
+                decisions.append(_error_text(exc))
+    if len(decisions) != len(observations):
+        raise RuntimeError(
+            f"agent {agent.name!r} returned {len(decisions)} decisions for "
+            f"{len(observations)} observations"
+        )
+    return decisions
+
+
+def step_each(envs: Sequence[RAGEnv], actions: Sequence[Any]) -> list[Any]:
+    """Step every env after one batched retrieval; a step that raises fails alone.
+
+    Returns each env's ``(observation, reward, terminated, truncated, info)``, or the
+    ``"ErrorType: message"`` of a step that raised.
+    """
+    # If the batched search fails, step() searches alone and records its own error.
+    with contextlib.suppress(Exception):
+        prefetch_searches(envs, actions)
+    out: list[Any] = []
+    for env, action in zip(envs, actions, strict=True):
+        try:
+            out.append(env.step(action))
+        except Exception as exc:  # noqa: BLE001 - a crashed item is data
+            out.append(_error_text(exc))
+    return out

@@ -17,7 +17,6 @@ across up to 640 live episodes, and one batched retrieval call per step.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +30,9 @@ from agents.critics.base import Critic, CriticItem, CriticScore
 from agents.critics.gold import UNPARSED_SCORE
 from agents.llm.base import LLM
 from agents.registry import make_critic
-from agents.rollout import as_agent
+from agents.rollout import as_agent, decide_each, step_each
 from raggym_env import Action, Answer, QAExample, Search
-from raggym_env.env import RAGEnv, prefetch_searches
+from raggym_env.env import RAGEnv
 from raggym_env.metrics import score_answer
 
 __all__ = ["DEFAULT_ROLLOUTS", "MonteCarloScorer", "make_scorer", "outcome_metric"]
@@ -300,47 +299,21 @@ class MonteCarloScorer:
         memory.notes.append({"scripted": "search", "text": job.action.query})
 
     def _decide(self, runs: Sequence[_Rollout]) -> list[Decision | str]:
-        """One agent batch for every live rollout; on an exception, ask each alone."""
+        """One agent batch for every live rollout (a raising one fails alone)."""
         states = [run.state() for run in runs]
-        observations = [observation for observation, _ in states]
-        memories = [memory for _, memory in states]
-        try:
-            decisions: list[Decision | str] = list(
-                self.rollout_agent.act_batch(observations, memories)
-            )
-        except Exception:  # noqa: BLE001 - isolate the failing rollout, one at a time below
-            decisions = []
-            for observation, memory in zip(observations, memories, strict=True):
-                try:
-                    decisions.append(self.rollout_agent.act_batch([observation], [memory])[0])
-                except Exception as exc:  # noqa: BLE001 - one rollout's failure is data
-                    decisions.append(_error_text(exc))
-        if len(decisions) != len(runs):
-            raise RuntimeError(
-                f"rollout agent {self.rollout_agent.name!r} returned {len(decisions)} "
-                f"decisions for {len(runs)} observations"
-            )
-        return decisions
+        return decide_each(self.rollout_agent, [o for o, _ in states], [m for _, m in states])
 
     def _step(
         self, runs: Sequence[_Rollout], actions: Sequence[Action | str]
     ) -> list[dict[str, Any] | None]:
         """Step every run after one batched retrieval; a finished run gets its outcome."""
-        if not runs:
-            return []
-        envs = [run.env for run in runs]
-        # A failed batched search is not final: each env then searches alone inside
-        # step(), where a failure is recorded on that rollout only.
-        with contextlib.suppress(Exception):
-            prefetch_searches(envs, actions)
         infos: list[dict[str, Any] | None] = []
-        for run, action in zip(runs, actions, strict=True):
-            try:
-                observation, _, terminated, truncated, info = run.env.step(action)
-            except Exception as exc:  # noqa: BLE001 - one rollout's failure is data
-                run.error = _error_text(exc)
+        for run, result in zip(runs, step_each([run.env for run in runs], actions), strict=True):
+            if isinstance(result, str):
+                run.error = result
                 infos.append(None)
                 continue
+            observation, _, terminated, truncated, info = result
             run.observation = observation
             if terminated or truncated:
                 example = run.env.current_example
