@@ -60,7 +60,7 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -469,6 +469,33 @@ def _sft_skipped(step: StepRecord) -> str | None:
     return None
 
 
+def _steps(
+    episodes: Iterable[EpisodeRecord],
+    stats: DatasetStats,
+    rows: list[dict[str, Any]],
+    *,
+    kept_only: bool,
+    allow_failed: bool,
+) -> Iterator[tuple[EpisodeRecord, int, StepRecord]]:
+    """Every step of the usable episodes, with the episode, step and row counts kept.
+
+    An episode that :func:`_episode_skipped` rejects is counted with its reason; an episode
+    whose steps added to ``rows`` counts as used; the rows made are added when done.
+    """
+    for record in episodes:
+        stats.episodes += 1
+        reason = _episode_skipped(record, kept_only=kept_only, allow_failed=allow_failed)
+        if reason is not None:
+            stats.skipped_episodes[reason] += 1
+            continue
+        made = len(rows)
+        for position, step in enumerate(record.steps):
+            stats.steps += 1
+            yield record, position, step
+        stats.episodes_used += len(rows) > made
+    stats.rows += len(rows)
+
+
 def sft_rows(
     episodes: Iterable[EpisodeRecord],
     *,
@@ -500,29 +527,21 @@ def sft_rows(
     """
     stats = _stats(stats, "sft")
     rows: list[dict[str, Any]] = []
-    for record in episodes:
-        stats.episodes += 1
-        reason = _episode_skipped(record, kept_only=kept_only, allow_failed=False)
-        if reason is not None:
-            stats.skipped_episodes[reason] += 1
+    for record, position, step in _steps(
+        episodes, stats, rows, kept_only=kept_only, allow_failed=False
+    ):
+        reason = _sft_skipped(step)
+        prompt = _prompt(step)
+        if reason is not None or prompt is None or step.raw_text is None:
+            stats.skipped_steps[reason or NO_PROMPT] += 1
             continue
-        made = len(rows)
-        for position, step in enumerate(record.steps):
-            stats.steps += 1
-            reason = _sft_skipped(step)
-            prompt = _prompt(step)
-            if reason is not None or prompt is None or step.raw_text is None:
-                stats.skipped_steps[reason or NO_PROMPT] += 1
-                continue
-            followed = _followed(step)
-            candidate = step.candidates[followed] if followed is not None else None
-            text = candidate.text if candidate is not None else step.raw_text
-            meta = _meta(record, position, step)
-            meta["score"] = candidate.score if candidate is not None else None
-            rows.append({"prompt": prompt, "completion": _assistant(text), "meta": meta})
-            stats.steps_used += 1
-        stats.episodes_used += len(rows) > made
-    stats.rows += len(rows)
+        followed = _followed(step)
+        candidate = step.candidates[followed] if followed is not None else None
+        text = candidate.text if candidate is not None else step.raw_text
+        meta = _meta(record, position, step)
+        meta["score"] = candidate.score if candidate is not None else None
+        rows.append({"prompt": prompt, "completion": _assistant(text), "meta": meta})
+        stats.steps_used += 1
     return rows
 
 
@@ -564,41 +583,33 @@ def dpo_rows(
     stats = _stats(stats, "dpo")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for record in episodes:
-        stats.episodes += 1
-        reason = _episode_skipped(record, kept_only=kept_only, allow_failed=True)
-        if reason is not None:
-            stats.skipped_episodes[reason] += 1
+    for record, position, step in _steps(
+        episodes, stats, rows, kept_only=kept_only, allow_failed=True
+    ):
+        reason = step_excluded(step)
+        prompt = _prompt(step)
+        pairs = _pairs(step, rejected_rank) if reason is None else []
+        if reason is not None or prompt is None or not pairs:
+            stats.skipped_steps[reason or NO_REJECTED] += 1
             continue
-        made = len(rows)
-        for position, step in enumerate(record.steps):
-            stats.steps += 1
-            reason = step_excluded(step)
-            prompt = _prompt(step)
-            pairs = _pairs(step, rejected_rank) if reason is None else []
-            if reason is not None or prompt is None or not pairs:
-                stats.skipped_steps[reason or NO_REJECTED] += 1
+        before = len(rows)
+        for best, worse in pairs:
+            row: dict[str, Any] = {
+                "prompt": prompt,
+                "chosen": _assistant(best[1].text),
+                "rejected": _assistant(worse[1].text),
+            }
+            key = json.dumps(row, sort_keys=True)
+            if key in seen:
+                stats.duplicates += 1
                 continue
-            before = len(rows)
-            for best, worse in pairs:
-                row: dict[str, Any] = {
-                    "prompt": prompt,
-                    "chosen": _assistant(best[1].text),
-                    "rejected": _assistant(worse[1].text),
-                }
-                key = json.dumps(row, sort_keys=True)
-                if key in seen:
-                    stats.duplicates += 1
-                    continue
-                seen.add(key)
-                row["meta"] = _pair_meta(record, position, step, best, worse)
-                rows.append(row)
-            if len(rows) > before:
-                stats.steps_used += 1
-            else:
-                stats.skipped_steps[DUPLICATE] += 1
-        stats.episodes_used += len(rows) > made
-    stats.rows += len(rows)
+            seen.add(key)
+            row["meta"] = _pair_meta(record, position, step, best, worse)
+            rows.append(row)
+        if len(rows) > before:
+            stats.steps_used += 1
+        else:
+            stats.skipped_steps[DUPLICATE] += 1
     return rows
 
 
@@ -746,44 +757,36 @@ def reward_rows(
     stats = _stats(stats, "reward")
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
-    for record in episodes:
-        stats.episodes += 1
-        reason = _episode_skipped(record, kept_only=kept_only, allow_failed=True)
-        if reason is not None:
-            stats.skipped_episodes[reason] += 1
+    for record, position, step in _steps(
+        episodes, stats, rows, kept_only=kept_only, allow_failed=True
+    ):
+        reason = step_excluded(step, for_policy=False)
+        pairs = _pairs(step, rejected_rank) if reason is None else []
+        if reason is not None or not pairs:
+            stats.skipped_steps[reason or NO_REJECTED] += 1
             continue
-        made = len(rows)
-        for position, step in enumerate(record.steps):
-            stats.steps += 1
-            reason = step_excluded(step, for_policy=False)
-            pairs = _pairs(step, rejected_rank) if reason is None else []
-            if reason is not None or not pairs:
-                stats.skipped_steps[reason or NO_REJECTED] += 1
+        try:
+            observation = observation_at(record, position, corpus)
+        except CorpusMismatchError as exc:
+            stats.skipped_steps[exc.reason] += 1
+            continue
+        before, repeated = len(rows), False
+        for best, worse in pairs:
+            chosen = critic_input(observation, _action(best[1].action), best[1].text)
+            rejected = critic_input(observation, _action(worse[1].action), worse[1].text)
+            if chosen == rejected:
                 continue
-            try:
-                observation = observation_at(record, position, corpus)
-            except CorpusMismatchError as exc:
-                stats.skipped_steps[exc.reason] += 1
+            if (chosen, rejected) in seen:
+                stats.duplicates += 1
+                repeated = True
                 continue
-            before, repeated = len(rows), False
-            for best, worse in pairs:
-                chosen = critic_input(observation, _action(best[1].action), best[1].text)
-                rejected = critic_input(observation, _action(worse[1].action), worse[1].text)
-                if chosen == rejected:
-                    continue
-                if (chosen, rejected) in seen:
-                    stats.duplicates += 1
-                    repeated = True
-                    continue
-                seen.add((chosen, rejected))
-                meta = _pair_meta(record, position, step, best, worse)
-                rows.append({"chosen": chosen, "rejected": rejected, "meta": meta})
-            if len(rows) > before:
-                stats.steps_used += 1
-            else:
-                stats.skipped_steps[DUPLICATE if repeated else SAME_ACTION] += 1
-        stats.episodes_used += len(rows) > made
-    stats.rows += len(rows)
+            seen.add((chosen, rejected))
+            meta = _pair_meta(record, position, step, best, worse)
+            rows.append({"chosen": chosen, "rejected": rejected, "meta": meta})
+        if len(rows) > before:
+            stats.steps_used += 1
+        else:
+            stats.skipped_steps[DUPLICATE if repeated else SAME_ACTION] += 1
     return rows
 
 
