@@ -1,28 +1,27 @@
 """LLM agents for the RAGGym environments: backends, prompts, designs, critics, runners.
 
 The names most notebooks need are importable from here; backends that need optional
-dependencies (``agents.llm.openai_compat``, ``agents.llm.hf``, ``agents.llm.vllm_backend``)
-and the critics are imported from their modules, or built by name with
-:mod:`agents.registry`.
+dependencies (``raggym.agents.llm.openai_compat``, ``raggym.agents.llm.hf``,
+``raggym.agents.llm.vllm_backend``) and the critics are imported from their modules, or
+built by name with :mod:`raggym.agents.registry`.
 """
 
-from agents.base import Agent, Decision, LLMAgent, Memory, Parsed, PolicyAgent
-from agents.baselines import (
+from raggym.agents.base import Agent, Decision, LLMAgent, Memory, Parsed, PolicyAgent
+from raggym.agents.baselines import (
     CallablePolicy,
     GoldEvidenceOracle,
     QuestionSearchHeuristic,
     ReplayPolicy,
 )
-from agents.critic_guided import CriticGuidedAgent
-from agents.direct import CoTAgent, DirectAgent
-from agents.llm.base import LLM, Completion, SamplingParams
-from agents.llm.mock import MockLLM, ScriptedLLM
-from agents.rag import RAGAgent
-from agents.re2search import Re2SearchAgent
-from agents.react import ReActAgent
-from agents.registry import make_agent, make_critic, make_llm
-from agents.rollout import BatchedRunner, rollout, run_episode
-from agents.search_o1 import SearchO1Agent
+from raggym.agents.critic_guided import CriticGuidedAgent
+from raggym.agents.direct import CoTAgent, DirectAgent
+from raggym.agents.llm.base import LLM, Completion, SamplingParams
+from raggym.agents.rag import RAGAgent
+from raggym.agents.re2search import Re2SearchAgent
+from raggym.agents.react import ReActAgent
+from raggym.agents.registry import make_agent, make_critic, make_llm
+from raggym.agents.rollout import BatchedRunner, rollout, run_episode
+from raggym.agents.search_o1 import SearchO1Agent
 
 __all__ = [
     "LLM",
@@ -37,7 +36,6 @@ __all__ = [
     "GoldEvidenceOracle",
     "LLMAgent",
     "Memory",
-    "MockLLM",
     "Parsed",
     "PolicyAgent",
     "QuestionSearchHeuristic",
@@ -46,7 +44,6 @@ __all__ = [
     "ReActAgent",
     "ReplayPolicy",
     "SamplingParams",
-    "ScriptedLLM",
     "SearchO1Agent",
     "make_agent",
     "make_critic",

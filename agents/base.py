@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from agents.llm.base import LLM, Completion, SamplingParams
-from agents.prompting import PromptTemplate, load_prompt
+from raggym.agents.llm.base import LLM, Completion, SamplingParams
+from raggym.agents.prompting import PromptTemplate, load_prompt
 from raggym_env import Action, Answer, QAExample
 from raggym_env.actions import action_to_dict
 from raggym_env.episode import Candidate
 
 if TYPE_CHECKING:
-    from agents.baselines import ScriptedPolicy
+    from raggym.agents.baselines import ScriptedPolicy
     from raggym_env.corpus import Corpus
     from raggym_env.episode import EpisodeRecord
 
@@ -177,7 +177,7 @@ class Agent(ABC):
         list of ``{"title", "text"}`` mappings. Give ``answers`` to have the answer scored.
         The returned record prints as a readable trajectory.
         """
-        from agents.rollout import run_episode
+        from raggym.agents.rollout import run_episode
         from raggym_env.corpus import Corpus
         from raggym_env.env import RAGEnv
 
@@ -205,7 +205,7 @@ class Agent(ABC):
 
 
 class PolicyAgent(Agent):
-    """Runs a :class:`~agents.baselines.ScriptedPolicy` as an agent, one copy per episode.
+    """Runs a :class:`~raggym.agents.baselines.ScriptedPolicy` as an agent, one copy per episode.
 
     Policies keep per-episode state (the oracle's query list), so each episode gets its
     own deep copy of the template policy, which lets many episodes run in one batch.

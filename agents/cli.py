@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.base import Agent
-from agents.registry import AGENTS, agent_names, make_agent, make_critic, make_llm
-from agents.rollout import BatchedRunner
+from raggym.agents.base import Agent
+from raggym.agents.registry import AGENTS, agent_names, make_agent, make_critic, make_llm
+from raggym.agents.rollout import BatchedRunner
 from raggym_env.cli import add_option_argument, parse_options
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
             f"playing {len(todo)} with {agent.name} -> {out}"
         )
         if args.workers:
-            from agents.distributed import ray_rollout
+            from raggym.agents.distributed import ray_rollout
 
             ray_rollout(
                 envs, recipe, todo, num_workers=args.workers, batch_size=args.batch_size,

@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.base import Agent, Decision, LLMAgent, Memory, Proposal
-from agents.critics.base import Critic, CriticItem, CriticScore, action_text
+from raggym.agents.base import Agent, Decision, LLMAgent, Memory, Proposal
+from raggym.agents.critics.base import Critic, CriticItem, CriticScore, action_text
 from raggym_env.actions import action_to_dict
 from raggym_env.episode import Candidate
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic, ScriptedPolicy
-from agents.rollout import run_episode
+from raggym.agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic, ScriptedPolicy
+from raggym.agents.rollout import run_episode
 from raggym_env.env import RAGEnv
 from raggym_env.episode import EpisodeRecord
 from raggym_env.registration import ENV_IDS

@@ -8,7 +8,7 @@ cap on each document shown in a prompt.
 
 Output formats asked for here: Direct replies with one line ``Answer: <answer>``; CoT
 reasons first and ends with that line. Both are read by
-:func:`agents.parsing.parse_answer` (the last ``Answer:`` line wins); on a
+:func:`raggym.agents.parsing.parse_answer` (the last ``Answer:`` line wins); on a
 multiple-choice question the answer must name an option, and the action is its letter.
 """
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from agents.base import LLMAgent, Memory, Observation, Parsed
-from agents.llm.base import LLM
-from agents.parsing import fallback_answer_text, parse_answer, parse_choice
-from agents.rendering import (
+from raggym.agents.base import LLMAgent, Memory, Observation, Parsed
+from raggym.agents.llm.base import LLM
+from raggym.agents.parsing import fallback_answer_text, parse_answer, parse_choice
+from raggym.agents.rendering import (
     DEFAULT_DOC_WORDS,
     answer_format,
     check_doc_words,
@@ -84,7 +84,7 @@ class DocumentQAAgent(QAAgent):
         llm: the backend.
         doc_words: most words of each document's text shown in a prompt (default 150);
             retrieved passages can be long and a trajectory shows many of them.
-        **kwargs: the :class:`~agents.base.LLMAgent` arguments (``prompt``,
+        **kwargs: the :class:`~raggym.agents.base.LLMAgent` arguments (``prompt``,
             ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``).
     """
 
@@ -112,7 +112,7 @@ class DirectAgent(QAAgent):
         return self.common_values(observation, memory)
 
     def parse(self, text: str, observation: Observation, memory: Memory) -> Parsed:
-        """Read the last ``Answer:`` line (see :func:`agents.parsing.parse_answer`)."""
+        """Read the last ``Answer:`` line (see :func:`raggym.agents.parsing.parse_answer`)."""
         return parse_answer(text, self.options(observation))
 
 

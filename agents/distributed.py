@@ -1,7 +1,7 @@
 """The batched runner across Ray workers: each worker holds its own environments and agent.
 
 The driver splits the questions into chunks, hands them to a pool of Ray actors (each a
-:class:`~agents.rollout.BatchedRunner` built from the factories you pass), and appends
+:class:`~raggym.agents.rollout.BatchedRunner` built from the factories you pass), and appends
 each chunk's episodes to the store as soon as that chunk comes back, so a run that dies
 keeps every finished chunk. Models are shared through an OpenAI-compatible server (give
 the workers an agent factory that builds an ``OpenAICompatibleLLM``) and retrieval runs
@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agents.base import Agent
-from agents.baselines import ScriptedPolicy
-from agents.rollout import BatchedRunner, EpisodeBuilder, _unwrap
+from raggym.agents.base import Agent
+from raggym.agents.baselines import ScriptedPolicy
+from raggym.agents.rollout import BatchedRunner, EpisodeBuilder, _unwrap
 from raggym_env.env import RAGEnv
 from raggym_env.episode import EpisodeRecord
 from raggym_env.store import EpisodeStore
@@ -145,8 +145,8 @@ def _failed_chunk(
     run_card: Mapping[str, Any] | None,
 ) -> list[EpisodeRecord]:
     """One failed record per question of a chunk whose worker died."""
-    from agents.base import Memory
-    from agents.rollout import as_agent
+    from raggym.agents.base import Memory
+    from raggym.agents.rollout import as_agent
 
     env = _unwrap(env_factory())
     name = as_agent(agent_factory()).name

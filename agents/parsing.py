@@ -1,7 +1,7 @@
 """Pure parsers from model text to actions, shared by every agent design.
 
 Nothing here calls ``eval``: text is read with regular expressions and ``json.loads``.
-Every ``parse_*`` function returns a :class:`~agents.base.Parsed` and never raises on any
+Every ``parse_*`` function returns a :class:`~raggym.agents.base.Parsed` and never raises on any
 text: when no action can be read, ``Parsed.action`` is ``None`` and ``Parsed.error`` says
 what was expected and what came instead (truncated).
 
@@ -35,8 +35,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agents.base import Parsed
-from agents.rendering import excerpt, truncate_words
+from raggym.agents.base import Parsed
+from raggym.agents.rendering import excerpt, truncate_words
 from raggym_env import Answer, Search
 from raggym_env.actions import ActionParseError, parse_action
 from raggym_env.metrics import extract_choice

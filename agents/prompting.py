@@ -133,7 +133,7 @@ class PromptTemplate:
 
 def available_prompts() -> list[str]:
     """Names of the prompts shipped with the package."""
-    folder = resources.files("agents") / "prompts"
+    folder = resources.files("raggym.agents") / "prompts"
     return sorted(p.name[: -len(".txt")] for p in folder.iterdir() if p.name.endswith(".txt"))
 
 
@@ -146,7 +146,7 @@ def load_prompt(prompt: str | Path | PromptTemplate) -> PromptTemplate:
         if not path.is_file():
             raise FileNotFoundError(f"prompt file {str(path)!r} does not exist")
         return PromptTemplate.parse(path.read_text(encoding="utf-8"), str(path))
-    resource = resources.files("agents") / "prompts" / f"{prompt}.txt"
+    resource = resources.files("raggym.agents") / "prompts" / f"{prompt}.txt"
     if not resource.is_file():
         raise PromptError(
             f"no packaged prompt named {prompt!r}; available: {available_prompts()} "

@@ -3,7 +3,7 @@
 Step 1 is :meth:`RAGAgent.scripted_action`, a ``Search`` of the question text that needs no
 model call. From step 2 on the model sees the retrieved documents (each capped at
 ``doc_words`` words), reasons step by step and ends with ``Answer: <answer>`` (an option
-letter for multiple choice), read by :func:`agents.parsing.parse_answer`. If the reply
+letter for multiple choice), read by :func:`raggym.agents.parsing.parse_answer`. If the reply
 cannot be read, the next step asks again with the same documents; the question is never
 searched twice.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from agents.base import Memory, Observation, Parsed
-from agents.direct import DocumentQAAgent
-from agents.parsing import parse_answer
-from agents.rendering import render_documents
+from raggym.agents.base import Memory, Observation, Parsed
+from raggym.agents.direct import DocumentQAAgent
+from raggym.agents.parsing import parse_answer
+from raggym.agents.rendering import render_documents
 from raggym_env import Action, Search
 
 __all__ = ["RAGAgent"]
@@ -53,5 +53,5 @@ class RAGAgent(DocumentQAAgent):
         }
 
     def parse(self, text: str, observation: Observation, memory: Memory) -> Parsed:
-        """Read the last ``Answer:`` line (see :func:`agents.parsing.parse_answer`)."""
+        """Read the last ``Answer:`` line (see :func:`raggym.agents.parsing.parse_answer`)."""
         return parse_answer(text, self.options(observation))

@@ -10,7 +10,7 @@ Each step the model writes four labelled lines (or a JSON object with those keys
 It searches the query; when the claim or the query is "none" (everything verified) it
 answers the predicted answer. The history is shown as in Search-o1 (query/answer pairs
 condensed from each search's documents by a separate batched call, shared through
-:class:`~agents.search_o1.CondensingAgent`). The predicted answer is kept in the parsed
+:class:`~raggym.agents.search_o1.CondensingAgent`). The predicted answer is kept in the parsed
 fields and in ``memory.data``, so when the budget ends on a search the forced answer is
 the latest prediction.
 """
@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from agents.base import Parsed
-from agents.parsing import parse_re2search
-from agents.search_o1 import CondensingAgent
+from raggym.agents.base import Parsed
+from raggym.agents.parsing import parse_re2search
+from raggym.agents.search_o1 import CondensingAgent
 
 __all__ = ["Re2SearchAgent"]
 
@@ -38,5 +38,5 @@ class Re2SearchAgent(CondensingAgent):
     default_max_tokens: ClassVar[int] = 512
 
     def read_output(self, text: str, options: Mapping[str, str]) -> Parsed:
-        """Read the structured output (see :func:`agents.parsing.parse_re2search`)."""
+        """Read the structured output (see :func:`raggym.agents.parsing.parse_re2search`)."""
         return parse_re2search(text, options)

@@ -8,7 +8,7 @@ capped at ``doc_words`` words) or the reason a reply could not be read. The mode
     Action: Search[<query>]      or      Action: Finish[<answer>]
 
 (``Search: q`` and ``Answer: a`` lines are accepted too; see
-:func:`agents.parsing.parse_react`). Generation stops at a newline followed by
+:func:`raggym.agents.parsing.parse_react`). Generation stops at a newline followed by
 ``Observation`` so the model does not invent the search results; should a backend ignore
 the stop string, the first action still wins.
 """
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from agents.base import Memory, Observation, Parsed
-from agents.direct import DocumentQAAgent
-from agents.parsing import parse_react
-from agents.rendering import render_trajectory
+from raggym.agents.base import Memory, Observation, Parsed
+from raggym.agents.direct import DocumentQAAgent
+from raggym.agents.parsing import parse_react
+from raggym.agents.rendering import render_trajectory
 
 __all__ = ["ReActAgent"]
 
@@ -42,5 +42,5 @@ class ReActAgent(DocumentQAAgent):
         return {**self.common_values(observation, memory), "trajectory": trajectory}
 
     def parse(self, text: str, observation: Observation, memory: Memory) -> Parsed:
-        """Read the first action (see :func:`agents.parsing.parse_react`)."""
+        """Read the first action (see :func:`raggym.agents.parsing.parse_react`)."""
         return parse_react(text, self.options(observation))

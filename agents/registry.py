@@ -17,24 +17,24 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agents.base import Agent, LLMAgent, PolicyAgent
-from agents.llm.base import LLM
+from raggym.agents.base import Agent, LLMAgent, PolicyAgent
+from raggym.agents.llm.base import LLM
 
 __all__ = ["AGENTS", "POLICIES", "agent_names", "make_agent", "make_critic", "make_llm"]
 
 AGENTS: dict[str, str] = {
-    "direct": "agents.direct:DirectAgent",
-    "cot": "agents.direct:CoTAgent",
-    "rag": "agents.rag:RAGAgent",
-    "react": "agents.react:ReActAgent",
-    "search_o1": "agents.search_o1:SearchO1Agent",
-    "re2search": "agents.re2search:Re2SearchAgent",
+    "direct": "raggym.agents.direct:DirectAgent",
+    "cot": "raggym.agents.direct:CoTAgent",
+    "rag": "raggym.agents.rag:RAGAgent",
+    "react": "raggym.agents.react:ReActAgent",
+    "search_o1": "raggym.agents.search_o1:SearchO1Agent",
+    "re2search": "raggym.agents.re2search:Re2SearchAgent",
 }
 """LLM agent names -> ``module:Class``."""
 
 POLICIES: dict[str, str] = {
-    "heuristic": "agents.baselines:QuestionSearchHeuristic",
-    "oracle": "agents.baselines:GoldEvidenceOracle",
+    "heuristic": "raggym.agents.baselines:QuestionSearchHeuristic",
+    "oracle": "raggym.agents.baselines:GoldEvidenceOracle",
 }
 """Model-free baseline names -> ``module:Class``."""
 
@@ -68,15 +68,15 @@ def make_llm(spec: str, **kwargs: Any) -> LLM:
                 f"bad LLM spec {spec!r}: expected openai:URL:MODEL, e.g. "
                 "openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct"
             )
-        from agents.llm.openai_compat import OpenAICompatibleLLM
+        from raggym.agents.llm.openai_compat import OpenAICompatibleLLM
 
         return OpenAICompatibleLLM(base_url=match["url"], model=match["model"], **kwargs)
     if kind == "hf" and rest:
-        from agents.llm.hf import TransformersLLM
+        from raggym.agents.llm.hf import TransformersLLM
 
         return TransformersLLM(rest, **kwargs)
     if kind == "vllm" and rest:
-        from agents.llm.vllm_backend import VLLMLLM
+        from raggym.agents.llm.vllm_backend import VLLMLLM
 
         return VLLMLLM(rest, **kwargs)
     raise ValueError(f"bad LLM spec {spec!r}: expected openai:URL:MODEL, hf:PATH or vllm:MODEL")
@@ -88,19 +88,19 @@ def make_critic(
     """Build a critic: ``rm:PATH``, ``judge`` (needs ``llm``) or ``gold`` (needs ``retriever``)."""
     kind, _, rest = spec.partition(":")
     if kind == "rm" and rest:
-        from agents.critics.reward_model import RewardModelCritic
+        from raggym.agents.critics.reward_model import RewardModelCritic
 
         return RewardModelCritic(rest, **kwargs)
     if kind == "judge":
         if llm is None:
             raise ValueError("the 'judge' critic needs an LLM backend (llm=...)")
-        from agents.critics.llm_judge import LLMJudgeCritic
+        from raggym.agents.critics.llm_judge import LLMJudgeCritic
 
         return LLMJudgeCritic(llm, **kwargs)
     if kind == "gold":
         if retriever is None:
             raise ValueError("the 'gold' critic needs the environment's retriever (retriever=...)")
-        from agents.critics.gold import GoldEvidenceCritic
+        from raggym.agents.critics.gold import GoldEvidenceCritic
 
         return GoldEvidenceCritic(retriever, k=k, **kwargs)
     raise ValueError(f"bad critic spec {spec!r}: expected rm:PATH, judge or gold")
@@ -131,6 +131,6 @@ def make_agent(
         return actor
     if critic is None:
         raise ValueError(f"agent {name!r} needs a critic (critic=...)")
-    from agents.critic_guided import CriticGuidedAgent
+    from raggym.agents.critic_guided import CriticGuidedAgent
 
     return CriticGuidedAgent(actor, critic, n=n, name=name)

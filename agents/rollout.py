@@ -23,8 +23,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.base import Agent, Decision, Memory, PolicyAgent
-from agents.baselines import ScriptedPolicy
+from raggym.agents.base import Agent, Decision, Memory, PolicyAgent
+from raggym.agents.baselines import ScriptedPolicy
 from raggym_env.env import ENV_VERSION, RAGEnv, prefetch_searches
 from raggym_env.episode import EpisodeRecord, RetrievedDoc, StepRecord, gold_from_example
 from raggym_env.store import EpisodeStore

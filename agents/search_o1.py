@@ -8,7 +8,7 @@ to its episode's step, and keeps the results in ``memory.data["condensed"]`` (on
 per history search: ``query``, ``answer`` (one line, at most 120 words), ``source`` and,
 after a failure, ``error``).
 The main prompt shows the history as ``Query: ... / Answer (from documents): ...`` pairs
-instead of raw documents. Re2Search (:mod:`agents.re2search`) shares this base.
+instead of raw documents. Re2Search (:mod:`raggym.agents.re2search`) shares this base.
 
 Condensation fallback: when the condensation request fails or returns empty text, the
 answer becomes the first ``fallback_chars`` (300) characters of the top documents
@@ -18,7 +18,7 @@ note) carry ``condensed`` (the new answer), ``condense_source`` and, after a fai
 ``condense_error``.
 
 Search-o1's output: ``Reasoning: ...`` then one line ``Search: <query>`` or
-``Answer: <answer>`` (read by :func:`agents.parsing.parse_search_or_answer`).
+``Answer: <answer>`` (read by :func:`raggym.agents.parsing.parse_search_or_answer`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agents.base import Memory, Observation, Parsed
-from agents.direct import DocumentQAAgent
-from agents.llm.base import LLM, Completion, SamplingParams
-from agents.parsing import clean_condensed, parse_search_or_answer
-from agents.prompting import PromptTemplate, load_prompt
-from agents.rendering import (
+from raggym.agents.base import Memory, Observation, Parsed
+from raggym.agents.direct import DocumentQAAgent
+from raggym.agents.llm.base import LLM, Completion, SamplingParams
+from raggym.agents.parsing import clean_condensed, parse_search_or_answer
+from raggym.agents.prompting import PromptTemplate, load_prompt
+from raggym.agents.rendering import (
     DEFAULT_DOC_WORDS,
     documents_excerpt,
     render_documents,
@@ -60,7 +60,7 @@ class CondensingAgent(DocumentQAAgent):
         condense_max_tokens: most tokens of a condensed answer.
         fallback_chars: characters of the top documents used when condensation fails.
         doc_words: most words of each document's text shown to the condenser.
-        **kwargs: the :class:`~agents.base.LLMAgent` arguments for the main call.
+        **kwargs: the :class:`~raggym.agents.base.LLMAgent` arguments for the main call.
     """
 
     condense_prompt_name: ClassVar[str] = "search_o1_condense"
@@ -199,5 +199,5 @@ class SearchO1Agent(CondensingAgent):
     default_max_tokens: ClassVar[int] = 512
 
     def read_output(self, text: str, options: Mapping[str, str]) -> Parsed:
-        """Read the first action (see :func:`agents.parsing.parse_search_or_answer`)."""
+        """Read the first action (see :func:`raggym.agents.parsing.parse_search_or_answer`)."""
         return parse_search_or_answer(text, options)

@@ -18,7 +18,7 @@ __all__ = ["bench_command", "compare_command", "compare_runs"]
 
 def bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``raggym bench``."""
-    from benchmarks.suite import available_suites
+    from raggym.benchmarks.suite import available_suites
 
     parser = sub.add_parser(
         "bench",
@@ -44,9 +44,9 @@ def bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from benchmarks.report import format_markdown, png_available
-    from benchmarks.runner import run_suite
-    from benchmarks.suite import load_suite
+    from raggym.benchmarks.report import format_markdown, png_available
+    from raggym.benchmarks.runner import run_suite
+    from raggym.benchmarks.suite import load_suite
 
     suite = load_suite(args.suite, data_dir=args.data_dir)
     options: dict[str, Any] = dict(suite.llm.options)
@@ -63,7 +63,7 @@ def _bench(args: argparse.Namespace) -> int:
     print()
     print(format_markdown(leaderboard))
     if args.wandb:
-        from benchmarks.tracking import log_to_wandb
+        from raggym.benchmarks.tracking import log_to_wandb
 
         log_to_wandb(leaderboard, episodes, project=args.wandb)
     if not png_available():
@@ -87,7 +87,7 @@ def compare_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from benchmarks.runner import load_leaderboard
+    from raggym.benchmarks.runner import load_leaderboard
 
     print(compare_runs(load_leaderboard(args.baseline), load_leaderboard(args.candidate)))
     return 0

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from benchmarks.report import (
+from raggym.benchmarks.report import (
     Episodes,
     Table,
     full_table,
@@ -164,7 +164,7 @@ def report_data(leaderboard: Mapping[str, Any], episodes: Episodes) -> dict[str,
     """Everything the page shows, as one JSON-ready mapping (what :func:`render_html` embeds).
 
     Keys: ``header`` (``[label, value]`` pairs), ``summary`` and ``full`` (the tables of
-    :mod:`benchmarks.report`), ``groups`` (``[dataset, agent, multiple_choice]`` per cell)
+    :mod:`raggym.benchmarks.report`), ``groups`` (``[dataset, agent, multiple_choice]`` per cell)
     and ``episodes`` (each with ``g``, the index of its group).
     """
     cells = leaderboard_cells(leaderboard)
@@ -200,7 +200,7 @@ def render_html(leaderboard: Mapping[str, Any], episodes: Episodes) -> str:
     """The run as one self-contained HTML page (no network, opens from ``file://``).
 
     Args:
-        leaderboard: the leaderboard mapping (see :mod:`benchmarks.report`).
+        leaderboard: the leaderboard mapping (see :mod:`raggym.benchmarks.report`).
         episodes: the episode records by ``(dataset, agent)`` for the episode browser.
 
     Returns:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks.aggregate import METRIC_COLUMNS, CellResult
+from raggym.benchmarks.aggregate import METRIC_COLUMNS, CellResult
 from raggym_env.episode import EpisodeRecord
 
 __all__ = [
@@ -565,7 +565,7 @@ def write_reports(
                 continue
         else:
             # Imported here: html_report builds on this module's tables.
-            from benchmarks.html_report import render_html
+            from raggym.benchmarks.html_report import render_html
 
             _write_text(path, render_html(leaderboard, episodes or {}))
         written[fmt] = path

@@ -3,7 +3,7 @@
 Episodes are appended to ``OUT/episodes/<dataset>.<agent>.jsonl`` as they end, so a
 rerun of the same suite into the same folder resumes and plays only what is missing.
 Each dataset's retrieval index is kept under ``OUT/indexes/<dataset>`` and reloaded. The
-result is a leaderboard (one :class:`~benchmarks.aggregate.CellResult` per cell plus the
+result is a leaderboard (one :class:`~raggym.benchmarks.aggregate.CellResult` per cell plus the
 suite and the run card), written as Markdown, CSV, JSON, a PNG chart and an HTML report.
 """
 
@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from agents.base import Agent
-from agents.registry import AGENTS, make_agent, make_critic, make_llm
-from agents.rollout import BatchedRunner
-from benchmarks.aggregate import CellResult, aggregate_cell
-from benchmarks.suite import AgentSpec, DatasetSpec, Suite
+from raggym.agents.base import Agent
+from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
+from raggym.agents.rollout import BatchedRunner
+from raggym.benchmarks.aggregate import CellResult, aggregate_cell
+from raggym.benchmarks.suite import AgentSpec, DatasetSpec, Suite
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
 from raggym_env.runcard import make_run_card
@@ -140,7 +140,7 @@ def run_suite(
         "cells": [cell.to_dict() for cell in cells],
     }
     if reports:
-        from benchmarks.report import write_reports
+        from raggym.benchmarks.report import write_reports
 
         write_reports(leaderboard, episodes, out)
     return leaderboard, episodes

@@ -37,7 +37,7 @@ Schema (``Suite`` fields; every key is optional unless marked *required*)::
     retriever_options = {}       # alone with its own retriever, else merged over the suite's
 
     [[agents]]                   # required, at least one
-    agent = "re2search++"        # required: a name from agents.registry.agent_names()
+    agent = "re2search++"        # required: a name from raggym.agents.registry.agent_names()
     name = "<agent>"             # unique within the suite
     critic = "rm:runs/critic"    # NAME++ agents only (required there): gold, judge, rm:PATH
     n = 10                       # NAME++ agents only: candidates sampled per step
@@ -62,7 +62,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agents.registry import AGENTS, agent_names
+from raggym.agents.registry import AGENTS, agent_names
 from raggym_env.retrieval.factory import available_retrievers
 from raggym_env.tasks import resolve_task_name, select_examples
 from raggym_env.tasks.hub import is_hub_path
@@ -203,8 +203,8 @@ class AgentSpec:
 
     Attributes:
         name: the agent's name in results and leaderboards (default: ``agent``).
-        agent: a name accepted by :func:`agents.registry.make_agent`.
-        critic: for ``NAME++`` agents, a :func:`agents.registry.make_critic` spec
+        agent: a name accepted by :func:`raggym.agents.registry.make_agent`.
+        critic: for ``NAME++`` agents, a :func:`raggym.agents.registry.make_critic` spec
             (``gold``, ``judge`` or ``rm:PATH``); ``None`` otherwise.
         n: for ``NAME++`` agents, candidates sampled per step (``None``: the registry's
             default).
@@ -244,7 +244,7 @@ class LLMSpec:
     """The language-model backend of a suite.
 
     Attributes:
-        spec: an :func:`agents.registry.make_llm` spec, or ``None`` when the runner's
+        spec: an :func:`raggym.agents.registry.make_llm` spec, or ``None`` when the runner's
             ``--llm`` must supply it.
         options: keyword arguments for the backend's constructor.
     """

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from benchmarks.aggregate import METRIC_COLUMNS
+from raggym.benchmarks.aggregate import METRIC_COLUMNS
 from raggym_env.episode import EpisodeRecord
 
 __all__ = ["episode_rows", "leaderboard_rows", "log_to_wandb"]
@@ -62,7 +62,7 @@ def log_to_wandb(
     """Log the leaderboard and episodes as wandb tables; return the run's local folder.
 
     Args:
-        leaderboard: as written by :func:`benchmarks.runner.run_suite`.
+        leaderboard: as written by :func:`raggym.benchmarks.runner.run_suite`.
         episodes: the records per (dataset, agent).
         project: the wandb project.
         run_name: the run's name (default: the suite name and creation time).

@@ -1,6 +1,6 @@
 """Chain-of-thought agent: reason step by step from the model's own knowledge, then answer.
 
-Shows how to build ``agents.direct.CoTAgent`` on a model backend, answer an ad-hoc question
+Shows how to build ``raggym.agents.direct.CoTAgent`` on a model backend, answer an ad-hoc question
 with ``agent.run``, play one episode of the bundled HotpotQA sample, and answer a
 multiple-choice MedQA question: an answer that names an option by its text is read as the
 option's letter.
@@ -18,10 +18,10 @@ Run: python examples/agent_cot.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
-from agents.direct import CoTAgent
-from agents.llm.mock import MockLLM
-from agents.registry import make_llm
-from agents.rollout import run_episode
+from raggym.agents.direct import CoTAgent
+from raggym.agents.registry import make_llm
+from raggym.agents.rollout import run_episode
+from raggym.testing.llms import MockLLM
 from raggym_env import RAGEnv
 
 QUESTION = "Which city is home to the museum where the Mona Lisa hangs?"

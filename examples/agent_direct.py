@@ -1,6 +1,6 @@
 """Direct agent: answer at once from the model's own knowledge (no retrieval, no reasoning).
 
-Shows how to build ``agents.direct.DirectAgent`` on a model backend, answer an ad-hoc
+Shows how to build ``raggym.agents.direct.DirectAgent`` on a model backend, answer an ad-hoc
 question with ``agent.run``, play one episode of the bundled HotpotQA sample, and answer a
 multiple-choice MedQA question (the answer is an option letter).
 
@@ -17,10 +17,10 @@ Run: python examples/agent_direct.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
-from agents.direct import DirectAgent
-from agents.llm.mock import MockLLM
-from agents.registry import make_llm
-from agents.rollout import run_episode
+from raggym.agents.direct import DirectAgent
+from raggym.agents.registry import make_llm
+from raggym.agents.rollout import run_episode
+from raggym.testing.llms import MockLLM
 from raggym_env import RAGEnv
 
 QUESTION = "Which city is home to the museum where the Mona Lisa hangs?"

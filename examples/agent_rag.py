@@ -1,6 +1,6 @@
 """RAG agent: search the question once, then reason over the retrieved documents and answer.
 
-Shows how to build ``agents.rag.RAGAgent`` on a model backend, answer an ad-hoc question
+Shows how to build ``raggym.agents.rag.RAGAgent`` on a model backend, answer an ad-hoc question
 over a few documents with ``agent.run``, and play one episode of the bundled HotpotQA
 sample. Step 1 is a scripted ``Search`` of the question (no model call); from step 2 the
 model sees the documents and ends its reply with ``Answer: ...``.
@@ -18,10 +18,10 @@ Run: python examples/agent_rag.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
-from agents.llm.mock import MockLLM
-from agents.rag import RAGAgent
-from agents.registry import make_llm
-from agents.rollout import run_episode
+from raggym.agents.rag import RAGAgent
+from raggym.agents.registry import make_llm
+from raggym.agents.rollout import run_episode
+from raggym.testing.llms import MockLLM
 from raggym_env import RAGEnv
 
 QUESTION = "Which city is home to the museum where the Mona Lisa hangs?"

@@ -1,6 +1,6 @@
 """Re2Search agent: reason to an answer, then search for the first claim not yet verified.
 
-Shows how to build ``agents.re2search.Re2SearchAgent`` on a model backend, answer an ad-hoc
+Shows how to build ``raggym.agents.re2search.Re2SearchAgent`` on a model backend, answer an ad-hoc
 question over a few documents with ``agent.run``, and play one episode of the bundled
 HotpotQA sample. Each step the model writes four labelled lines::
 
@@ -25,10 +25,10 @@ Run: python examples/agent_re2search.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
-from agents.llm.mock import MockLLM
-from agents.re2search import Re2SearchAgent
-from agents.registry import make_llm
-from agents.rollout import run_episode
+from raggym.agents.re2search import Re2SearchAgent
+from raggym.agents.registry import make_llm
+from raggym.agents.rollout import run_episode
+from raggym.testing.llms import MockLLM
 from raggym_env import RAGEnv
 
 QUESTION = "Which city is home to the museum where the Mona Lisa hangs?"

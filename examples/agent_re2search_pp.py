@@ -1,17 +1,17 @@
 """Re2Search++: Re2Search sampling several outputs per step, a critic choosing among them.
 
-Shows how to wrap ``agents.re2search.Re2SearchAgent`` in
-``agents.critic_guided.CriticGuidedAgent``: each step samples ``n`` candidate outputs
+Shows how to wrap ``raggym.agents.re2search.Re2SearchAgent`` in
+``raggym.agents.critic_guided.CriticGuidedAgent``: each step samples ``n`` candidate outputs
 (10 at temperature 1.0 by default; 4 here), a critic scores the parsed candidates, and the
 best-scoring one is taken. Every candidate is kept in the step record with its score. The
 critic is your choice:
 
-* ``agents.critics.gold.GoldEvidenceCritic(env.retriever, k=env.k)``: an oracle that reads
+* ``raggym.agents.critics.gold.GoldEvidenceCritic(env.retriever, k=env.k)``: an oracle that reads
   the gold answer and evidence (a search scores the gold documents it adds, an answer its
   F1). Not deployable: it gives an upper bound, and targets for training a critic.
-* ``agents.critics.reward_model.RewardModelCritic(path)``: a trained reward model (a
+* ``raggym.agents.critics.reward_model.RewardModelCritic(path)``: a trained reward model (a
   sequence classifier; needs torch and transformers). Pass ``--reward-model PATH``.
-* ``agents.critics.llm_judge.LLMJudgeCritic(llm)``: an LLM ranks the candidates.
+* ``raggym.agents.critics.llm_judge.LLMJudgeCritic(llm)``: an LLM ranks the candidates.
 
 The ad-hoc question below uses the LLM judge (on the same backend); the HotpotQA episode
 uses the gold-evidence critic, or the reward model given with ``--reward-model``.
@@ -30,14 +30,14 @@ Run: python examples/agent_re2search_pp.py [--llm openai:URL:MODEL] [--reward-mo
 import argparse
 import re
 
-from agents.critic_guided import CriticGuidedAgent
-from agents.critics.gold import GoldEvidenceCritic
-from agents.critics.llm_judge import LLMJudgeCritic
-from agents.critics.reward_model import RewardModelCritic
-from agents.llm.mock import MockLLM
-from agents.re2search import Re2SearchAgent
-from agents.registry import make_llm
-from agents.rollout import run_episode
+from raggym.agents.critic_guided import CriticGuidedAgent
+from raggym.agents.critics.gold import GoldEvidenceCritic
+from raggym.agents.critics.llm_judge import LLMJudgeCritic
+from raggym.agents.critics.reward_model import RewardModelCritic
+from raggym.agents.re2search import Re2SearchAgent
+from raggym.agents.registry import make_llm
+from raggym.agents.rollout import run_episode
+from raggym.testing.llms import MockLLM
 from raggym_env import RAGEnv
 
 QUESTION = "Which city is home to the museum where the Mona Lisa hangs?"

@@ -1,6 +1,6 @@
 """ReAct agent: a thought and one action per step, with the trajectory so far in the prompt.
 
-Shows how to build ``agents.react.ReActAgent`` on a model backend, answer an ad-hoc
+Shows how to build ``raggym.agents.react.ReActAgent`` on a model backend, answer an ad-hoc
 question over a few documents with ``agent.run``, and play one episode of the bundled
 HotpotQA sample. The model writes ``Thought: ...`` then ``Action: Search[query]`` or
 ``Action: Finish[answer]``; the next prompt shows every earlier thought, action and
@@ -19,10 +19,10 @@ Run: python examples/agent_react.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
-from agents.llm.mock import MockLLM
-from agents.react import ReActAgent
-from agents.registry import make_llm
-from agents.rollout import run_episode
+from raggym.agents.react import ReActAgent
+from raggym.agents.registry import make_llm
+from raggym.agents.rollout import run_episode
+from raggym.testing.llms import MockLLM
 from raggym_env import RAGEnv
 
 QUESTION = "Which city is home to the museum where the Mona Lisa hangs?"

@@ -1,6 +1,6 @@
 """Search-o1 agent: reason, search when a fact is missing, and read results condensed.
 
-Shows how to build ``agents.search_o1.SearchO1Agent`` on a model backend, answer an ad-hoc
+Shows how to build ``raggym.agents.search_o1.SearchO1Agent`` on a model backend, answer an ad-hoc
 question over a few documents with ``agent.run``, and play one episode of the bundled
 HotpotQA sample. The model writes ``Reasoning: ...`` then ``Search: <query>`` or
 ``Answer: <answer>``. After each search a second call to the same backend (the
@@ -20,10 +20,10 @@ Run: python examples/agent_search_o1.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
-from agents.llm.mock import MockLLM
-from agents.registry import make_llm
-from agents.rollout import run_episode
-from agents.search_o1 import SearchO1Agent
+from raggym.agents.registry import make_llm
+from raggym.agents.rollout import run_episode
+from raggym.agents.search_o1 import SearchO1Agent
+from raggym.testing.llms import MockLLM
 from raggym_env import RAGEnv
 
 QUESTION = "Which city is home to the museum where the Mona Lisa hangs?"

@@ -1,6 +1,6 @@
 """Batched rollouts: many episodes in lockstep, one model call per step for all of them.
 
-Shows ``agents.rollout.BatchedRunner``: it keeps up to ``batch_size`` environments live,
+Shows ``raggym.agents.rollout.BatchedRunner``: it keeps up to ``batch_size`` environments live,
 asks the agent for all their next actions in one batched call, runs all their searches as
 one retrieval call, appends each episode to an ``EpisodeStore`` (a JSONL file) the moment
 it ends, and refills the freed slot with the next question. ``raggym_env.env.EnvFactory``
@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents.llm.mock import MockLLM
-from agents.registry import AGENTS, make_agent, make_llm
-from agents.rollout import BatchedRunner
+from raggym.agents.registry import AGENTS, make_agent, make_llm
+from raggym.agents.rollout import BatchedRunner
+from raggym.testing.llms import MockLLM
 from raggym_env.env import EnvFactory
 from raggym_env.store import EpisodeStore, final_episodes
 
@@ -57,7 +57,7 @@ def main(llm_spec=None, agent_name="react", batch_size=8, store_path=None):
         llm = MockLLM(scripted_react, name="scripted-react", latency_s=0.05)
     else:
         raise SystemExit("the offline stand-in speaks only ReAct; pass --llm for other agents")
-    agent = make_agent(agent_name, llm)  # or e.g. agents.react.ReActAgent(llm)
+    agent = make_agent(agent_name, llm)  # or e.g. raggym.agents.react.ReActAgent(llm)
 
     factory = EnvFactory("hotpotqa", limit=20, k=3)
     examples = factory().examples

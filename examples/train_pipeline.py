@@ -21,20 +21,20 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from agents.critic_guided import CriticGuidedAgent
-from agents.critics.gold import GoldEvidenceCritic
-from agents.critics.reward_model import RewardModelCritic
-from agents.llm.mock import MockLLM
-from agents.llm.tiny import build_tiny_causal_lm, build_tiny_classifier
-from agents.react import ReActAgent
-from agents.registry import make_llm
-from agents.rollout import BatchedRunner
+from raggym.agents.critic_guided import CriticGuidedAgent
+from raggym.agents.critics.gold import GoldEvidenceCritic
+from raggym.agents.critics.reward_model import RewardModelCritic
+from raggym.agents.react import ReActAgent
+from raggym.agents.registry import make_llm
+from raggym.agents.rollout import BatchedRunner
+from raggym.testing.llms import MockLLM
+from raggym.testing.tiny import build_tiny_causal_lm, build_tiny_classifier
+from raggym.trainers.collect import CollectConfig, collect
+from raggym.trainers.critic import CriticRunConfig, train_critic
+from raggym.trainers.datasets import dpo_rows, reward_rows
+from raggym.trainers.dpo import DPORunConfig, train_dpo
 from raggym_env.env import EnvFactory
 from raggym_env.store import EpisodeStore, read_episodes
-from trainers.collect import CollectConfig, collect
-from trainers.critic import CriticRunConfig, train_critic
-from trainers.datasets import dpo_rows, reward_rows
-from trainers.dpo import DPORunConfig, train_dpo
 
 
 def scripted_actor(factory):

@@ -3,8 +3,8 @@
 ``--episodes`` takes either an episode JSONL file (records with ``schema_version``, as
 ``raggym collect`` and the rollout runners write) or a rows JSONL file (``prompt`` /
 ``completion`` rows for SFT, ``chosen`` / ``rejected`` rows for DPO and the critic, as
-:func:`trainers.datasets.write_jsonl` writes). Episodes are converted with
-:mod:`trainers.datasets`; critic rows need the corpus the episodes retrieved from
+:func:`raggym.trainers.datasets.write_jsonl` writes). Episodes are converted with
+:mod:`raggym.trainers.datasets`; critic rows need the corpus the episodes retrieved from
 (``--task`` with its ``--data-path``, or ``--corpus``) to rebuild what the critic saw.
 
 Every field of the method's config dataclass is a flag, generated from the dataclass with
@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trainers.common import TrainResult, TrainRunConfig
-from trainers.critic import CRITIC_COLUMNS, CriticRunConfig, train_critic
-from trainers.dpo import DPO_COLUMNS, DPORunConfig, train_dpo
-from trainers.sft import SFT_COLUMNS, SFTRunConfig, train_sft
+from raggym.trainers.common import TrainResult, TrainRunConfig
+from raggym.trainers.critic import CRITIC_COLUMNS, CriticRunConfig, train_critic
+from raggym.trainers.dpo import DPO_COLUMNS, DPORunConfig, train_dpo
+from raggym.trainers.sft import SFT_COLUMNS, SFTRunConfig, train_sft
 
 __all__ = [
     "METHODS",
@@ -178,7 +178,7 @@ def _corpus(args: argparse.Namespace) -> Any:
 def load_training_rows(method: str, args: argparse.Namespace) -> tuple[Any, str]:
     """The training rows of ``--episodes`` for ``method``, and a line saying where they came from.
 
-    An episode file is converted with :mod:`trainers.datasets` (``--kept-only`` and
+    An episode file is converted with :mod:`raggym.trainers.datasets` (``--kept-only`` and
     ``--rejected-rank`` are passed on when given); a rows file is returned as its path.
 
     Raises:
@@ -197,8 +197,8 @@ def load_training_rows(method: str, args: argparse.Namespace) -> tuple[Any, str]
             )
         return path, f"rows file {path}"
 
+    from raggym.trainers import datasets as converters
     from raggym_env.store import final_episodes, read_episodes
-    from trainers import datasets as converters
 
     episodes = final_episodes(read_episodes(path))
     stats = converters.DatasetStats(spec.kind)
@@ -225,7 +225,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser, method: str) -> None:
         "--episodes",
         required=True,
         metavar="FILE",
-        help="an episode JSONL (converted with trainers.datasets) or a rows JSONL "
+        help="an episode JSONL (converted with raggym.trainers.datasets) or a rows JSONL "
         "(prompt/completion rows for sft, chosen/rejected rows for dpo and critic)",
     )
     group.add_argument(

@@ -1,10 +1,10 @@
 r"""Process-supervision collection: sample N actions per step, score them, follow the best.
 
 :func:`collect` wraps an LLM agent (the actor) in a
-:class:`~agents.critic_guided.CriticGuidedAgent`: at every step the actor samples ``n``
+:class:`~raggym.agents.critic_guided.CriticGuidedAgent`: at every step the actor samples ``n``
 candidate actions (default 10 at temperature 1.0, as in the RAG-Gym paper), a scorer (an
 LLM judge, Monte-Carlo rollouts or the gold-evidence scorer, see
-:mod:`trainers.scorers`) scores all candidates of all live episodes in one call, and the
+:mod:`raggym.trainers.scorers`) scores all candidates of all live episodes in one call, and the
 best is taken. Episodes run through the batched runner and are appended to an
 :class:`~raggym_env.store.EpisodeStore` as they end, so an interrupted collection resumes
 where it stopped.
@@ -37,18 +37,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.base import Agent, LLMAgent
-from agents.cli import add_env_arguments, add_llm_arguments, env_factory_from_args, llm_options
-from agents.critic_guided import CriticGuidedAgent
-from agents.critics.base import Critic
-from agents.registry import AGENTS, make_agent, make_llm
-from agents.rollout import BatchedRunner
+from raggym.agents.base import Agent, LLMAgent
+from raggym.agents.cli import (
+    add_env_arguments,
+    add_llm_arguments,
+    env_factory_from_args,
+    llm_options,
+)
+from raggym.agents.critic_guided import CriticGuidedAgent
+from raggym.agents.critics.base import Critic
+from raggym.agents.registry import AGENTS, make_agent, make_llm
+from raggym.agents.rollout import BatchedRunner
+from raggym.trainers.scorers import make_scorer
 from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
 from raggym_env.runcard import make_run_card
 from raggym_env.store import EpisodeStore, final_episodes
 from raggym_env.types import QAExample
-from trainers.scorers import make_scorer
 
 __all__ = [
     "CollectConfig",
@@ -259,7 +264,7 @@ def collect(
         env_factory: builds the environments (copies sharing one retriever, e.g. an
             :class:`~raggym_env.env.EnvFactory`).
         actor: the LLM agent proposing candidates.
-        scorer: scores candidates (:func:`trainers.scorers.make_scorer` builds one).
+        scorer: scores candidates (:func:`raggym.trainers.scorers.make_scorer` builds one).
         examples: the questions.
         store: where episodes are appended (and read on resume).
         config: sampling, keep threshold, batching (default :class:`CollectConfig`).

@@ -1,17 +1,18 @@
 """What the SFT, DPO and critic trainers share: the run config, data loading, LoRA, results.
 
-Every method has one config dataclass (:class:`~trainers.sft.SFTRunConfig`,
-:class:`~trainers.dpo.DPORunConfig`, :class:`~trainers.critic.CriticRunConfig`) deriving
-from :class:`TrainRunConfig`, whose fields carry their help text (``metadata["help"]``, what
-``raggym train`` shows). The defaults are the RAG-Gym paper's LoRA setting (``r=256``,
-``alpha=512``, dropout 0.05 on the attention projections) with each method's learning rate
-and epochs; batch size, length and logging defaults are this package's.
+Every method has one config dataclass (:class:`~raggym.trainers.sft.SFTRunConfig`,
+:class:`~raggym.trainers.dpo.DPORunConfig`,
+:class:`~raggym.trainers.critic.CriticRunConfig`) deriving from :class:`TrainRunConfig`,
+whose fields carry their help text (``metadata["help"]``, what ``raggym train`` shows). The
+defaults are the RAG-Gym paper's LoRA setting (``r=256``, ``alpha=512``, dropout 0.05 on the
+attention projections) with each method's learning rate and epochs; batch size, length and
+logging defaults are this package's.
 
 A run loads the base model, wraps it with LoRA through TRL, trains, keeps the checkpoints
 its ``save_strategy`` asks for under ``output_dir``, and saves the final adapter with the
 tokenizer to ``output_dir/final`` along with ``raggym_train.json`` (base model, method,
-config), so :class:`agents.llm.hf.TransformersLLM` and
-:class:`agents.critics.reward_model.RewardModelCritic` load it by that path alone.
+config), so :class:`raggym.agents.llm.hf.TransformersLLM` and
+:class:`raggym.agents.critics.reward_model.RewardModelCritic` load it by that path alone.
 
 Device and precision are automatic unless set: no CUDA means CPU and no bf16; CUDA with
 bf16 support means bf16 weights and mixed precision. torch, transformers, trl, peft and
@@ -32,8 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from agents.llm.hf import TRAIN_RECORD
-from trainers.datasets import read_jsonl
+from raggym.agents.llm.hf import TRAIN_RECORD
+from raggym.trainers.datasets import read_jsonl
 
 __all__ = [
     "FINAL_DIR",
@@ -428,7 +429,7 @@ def to_dataset(
             ``datasets.Dataset``.
         required: alternative column sets; the data must hold every column of at least one.
         optional: further columns kept when present. Any other column (the ``meta`` of
-            :mod:`trainers.datasets` rows, say) is dropped, since TRL treats some column
+            :mod:`raggym.trainers.datasets` rows, say) is dropped, since TRL treats some column
             names specially.
         what: how to name the data in errors.
 

@@ -1,7 +1,7 @@
 """Critic (process reward model) training: a sequence classifier scoring (state, action) texts.
 
-Rows are pairwise reward rows, as :mod:`trainers.datasets` writes them: two
-:func:`~agents.critics.base.critic_input` texts of the same state, the better action's and
+Rows are pairwise reward rows, as :mod:`raggym.trainers.datasets` writes them: two
+:func:`~raggym.agents.critics.base.critic_input` texts of the same state, the better action's and
 the worse one's::
 
     {"chosen": "Question: ...<blank line>Next action: Search: ...",
@@ -12,8 +12,8 @@ the worse one's::
 scalar head), wrapped with LoRA, and the head is trained in full (``modules_to_save``); TRL's
 ``RewardTrainer`` minimises ``-log sigmoid(r(chosen) - r(rejected))``.
 
-Texts are tokenized here with :func:`agents.critics.reward_model.critic_token_ids`, the very
-function :class:`~agents.critics.reward_model.RewardModelCritic` scores with (same special
+Texts are tokenized here with :func:`raggym.agents.critics.reward_model.critic_token_ids`, the very
+function :class:`~raggym.agents.critics.reward_model.RewardModelCritic` scores with (same special
 tokens, no end-of-sequence token added, the same truncation of long histories that keeps the
 action), so training and inference see the same token ids. A pair whose action alone is
 longer than ``max_length`` is dropped. ``RewardModelCritic(result.adapter_dir)`` loads the
@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.critics.reward_model import critic_token_ids
-from trainers.common import (
+from raggym.agents.critics.reward_model import critic_token_ids
+from raggym.trainers.common import (
     MethodSpec,
     TrainResult,
     TrainRunConfig,
@@ -50,7 +50,7 @@ CRITIC_COLUMNS: tuple[tuple[str, ...], ...] = (("chosen", "rejected"),)
 class CriticRunConfig(TrainRunConfig):
     """Critic settings; the RAG-Gym paper's defaults: learning rate 1e-5, 1 epoch, LoRA 256/512.
 
-    See :class:`~trainers.common.TrainRunConfig` for the shared fields.
+    See :class:`~raggym.trainers.common.TrainRunConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(1e-5, "peak learning rate (AdamW)", "--lr")
@@ -116,7 +116,7 @@ def train_critic(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
         ``metrics["dropped_pairs"]`` counts pairs whose action did not fit ``max_length``.
 
     Raises:

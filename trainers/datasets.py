@@ -21,7 +21,7 @@ read, write them as JSONL and load them as a ``datasets.Dataset``:
 
 * :func:`reward_rows`: pairwise reward-model (critic) data in TRL's implicit-prompt
   format, plain strings, each the exact text a reward-model critic scores at inference
-  (:func:`agents.critics.base.critic_input` of the rebuilt observation and the action)::
+  (:func:`raggym.agents.critics.base.critic_input` of the rebuilt observation and the action)::
 
       {"chosen": "Question: ... Next action: Search: ...", "rejected": "...",
        "meta": {...}}
@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from agents.critics.base import critic_input
+from raggym.agents.critics.base import critic_input
 from raggym_env.actions import Action, Answer, Search
 from raggym_env.corpus import Corpus
 from raggym_env.episode import Candidate, EpisodeRecord, StepRecord
@@ -651,7 +651,7 @@ def observation_at(
     ``steps_remaining`` is ``max_steps - step_index``. The budget is ``max_steps`` when
     given, else the run card's ``config["max_steps"]``, else the number of steps of a
     truncated episode; when none is known, the steps the episode actually took from this
-    one on (a lower bound). :func:`agents.critics.base.state_text` does not read it, so
+    one on (a lower bound). :func:`raggym.agents.critics.base.state_text` does not read it, so
     critic inputs are exact either way.
 
     Args:
@@ -729,9 +729,9 @@ def reward_rows(
     every strictly worse candidate) from the steps :func:`step_excluded` accepts with
     ``for_policy=False`` (no prompt or model text is needed, and forced answers are kept:
     the critic scored the forced actions). Each side is
-    :func:`~agents.critics.base.critic_input` of the observation rebuilt by
+    :func:`~raggym.agents.critics.base.critic_input` of the observation rebuilt by
     :func:`observation_at` and the candidate's action, the exact string a
-    :class:`~agents.critics.reward_model.RewardModelCritic` scores at inference. Two texts
+    :class:`~raggym.agents.critics.reward_model.RewardModelCritic` scores at inference. Two texts
     proposing the same action give the same string, so such pairs are dropped, and
     identical rows are kept once. A step whose history names a document missing from
     ``corpus`` (or titled differently there) is skipped as :data:`MISSING_DOCUMENT` (or

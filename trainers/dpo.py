@@ -1,6 +1,6 @@
 """Direct preference optimisation of the actor, with LoRA through TRL's ``DPOTrainer``.
 
-Rows are TRL preference rows, as :mod:`trainers.datasets` writes them: the state as chat
+Rows are TRL preference rows, as :mod:`raggym.trainers.datasets` writes them: the state as chat
 messages and the better / worse action sampled there::
 
     {"prompt": [{"role": "user", ...}],
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trainers.common import (
+from raggym.trainers.common import (
     MethodSpec,
     TrainResult,
     TrainRunConfig,
@@ -39,7 +39,7 @@ DPO_COLUMNS: tuple[tuple[str, ...], ...] = (("chosen", "rejected"),)
 class DPORunConfig(TrainRunConfig):
     """DPO settings; the RAG-Gym paper's defaults: learning rate 2e-6, 1 epoch, beta 0.1.
 
-    See :class:`~trainers.common.TrainRunConfig` for the shared fields.
+    See :class:`~raggym.trainers.common.TrainRunConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(2e-6, "peak learning rate (AdamW)", "--lr")
@@ -70,7 +70,7 @@ def train_dpo(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
 
     Raises:
         TypeError: ``config`` is not a :class:`DPORunConfig`, or ``data`` of a bad type.

@@ -1,8 +1,8 @@
 """Scorers for process-supervision collection: Monte-Carlo rollouts, and scorers by name.
 
-A scorer is a :class:`~agents.critics.base.Critic`: it scores the candidate actions of
+A scorer is a :class:`~raggym.agents.critics.base.Critic`: it scores the candidate actions of
 many steps at once. Besides the LLM judge and the gold-evidence scorer (both in
-:mod:`agents.critics`), collection can score a candidate by where it leads:
+:mod:`raggym.agents.critics`), collection can score a candidate by where it leads:
 
 :class:`MonteCarloScorer` rebuilds each step's state in fresh environments, applies the
 candidate, lets a rollout agent play to the end several times and scores the candidate by
@@ -24,13 +24,13 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.base import INVALID_ACTION_TEXT, Agent, Decision, LLMAgent, Memory, Proposal
-from agents.baselines import ScriptedPolicy
-from agents.critics.base import Critic, CriticItem, CriticScore
-from agents.critics.gold import UNPARSED_SCORE
-from agents.llm.base import LLM
-from agents.registry import make_critic
-from agents.rollout import as_agent, decide_each, step_each
+from raggym.agents.base import INVALID_ACTION_TEXT, Agent, Decision, LLMAgent, Memory, Proposal
+from raggym.agents.baselines import ScriptedPolicy
+from raggym.agents.critics.base import Critic, CriticItem, CriticScore
+from raggym.agents.critics.gold import UNPARSED_SCORE
+from raggym.agents.llm.base import LLM
+from raggym.agents.registry import make_critic
+from raggym.agents.rollout import as_agent, decide_each, step_each
 from raggym_env import Action, Answer, QAExample, Search
 from raggym_env.env import RAGEnv
 from raggym_env.metrics import score_answer

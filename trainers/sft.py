@@ -1,6 +1,6 @@
 """Supervised fine-tuning of the actor on chosen actions, with LoRA through TRL's ``SFTTrainer``.
 
-Rows are TRL prompt-completion rows, as :mod:`trainers.datasets` writes them::
+Rows are TRL prompt-completion rows, as :mod:`raggym.trainers.datasets` writes them::
 
     {"prompt": [{"role": "system", ...}, {"role": "user", ...}],
      "completion": [{"role": "assistant", "content": "Search: ..."}]}
@@ -11,7 +11,7 @@ the RAG-Gym paper's: LoRA ``r=256``, ``alpha=512``, learning rate ``5e-5``, 3 ep
 
 Example::
 
-    from trainers.sft import SFTRunConfig, train_sft
+    from raggym.trainers.sft import SFTRunConfig, train_sft
 
     result = train_sft(SFTRunConfig(model="meta-llama/Llama-3.1-8B-Instruct",
                                     output_dir="runs/sft"), "sft_rows.jsonl")
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trainers.common import (
+from raggym.trainers.common import (
     MethodSpec,
     TrainResult,
     TrainRunConfig,
@@ -43,7 +43,7 @@ SFT_COLUMNS: tuple[tuple[str, ...], ...] = (("prompt", "completion"), ("messages
 class SFTRunConfig(TrainRunConfig):
     """SFT settings; the RAG-Gym paper's defaults: learning rate 5e-5, 3 epochs, LoRA 256/512.
 
-    See :class:`~trainers.common.TrainRunConfig` for the shared fields.
+    See :class:`~raggym.trainers.common.TrainRunConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(5e-5, "peak learning rate (AdamW)", "--lr")
@@ -61,7 +61,7 @@ def train_sft(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
 
     Raises:
         TypeError: ``config`` is not an :class:`SFTRunConfig`, or ``data`` of a bad type.

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.critics.base import CriticItem, CriticScore
+from raggym.agents.critics.base import CriticItem, CriticScore
 from raggym_env import Answer, QAExample, Search
 from raggym_env.metrics import score_answer
 from raggym_env.retrieval.base import RetrievalError, Retriever

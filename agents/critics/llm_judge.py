@@ -1,10 +1,10 @@
 """An LLM-as-judge critic: one call per step ranks that step's candidate actions.
 
-:class:`LLMJudgeCritic` shows an LLM the state (:func:`~agents.critics.base.state_text`)
+:class:`LLMJudgeCritic` shows an LLM the state (:func:`~raggym.agents.critics.base.state_text`)
 and the step's *distinct* candidate actions, numbered from 1, using the packaged
 ``judge`` prompt (or the user's), and asks for a final line such as
 ``Ranking: 3 > 1 > 2``. Candidates are distinct by their canonical action text
-(:func:`~agents.critics.base.action_text`), so two samples that parse to the same action
+(:func:`~raggym.agents.critics.base.action_text`), so two samples that parse to the same action
 are shown once and share the verdict. Every group of a :meth:`~LLMJudgeCritic.score` call
 that needs judging goes to the LLM in one batched ``generate`` call.
 
@@ -25,9 +25,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.critics.base import CriticItem, CriticScore, action_text, state_text
-from agents.llm.base import LLM, Completion, SamplingParams
-from agents.prompting import PromptError, PromptTemplate, load_prompt
+from raggym.agents.critics.base import CriticItem, CriticScore, action_text, state_text
+from raggym.agents.llm.base import LLM, Completion, SamplingParams
+from raggym.agents.prompting import PromptError, PromptTemplate, load_prompt
 
 __all__ = ["LLMJudgeCritic", "RankingParseError", "parse_ranking"]
 
@@ -99,7 +99,7 @@ class LLMJudgeCritic:
     """Ranks each step's distinct candidates with one LLM call per step.
 
     Args:
-        llm: any :class:`~agents.llm.base.LLM` backend.
+        llm: any :class:`~raggym.agents.llm.base.LLM` backend.
         prompt: a packaged prompt name, a prompt file path or a loaded template; it may use
             the placeholders ``state``, ``candidates`` (the numbered list) and ``count``.
         max_tokens: the judge's token budget (room for reasoning and the ranking line).

@@ -1,14 +1,14 @@
 """A reward-model critic: a sequence classifier scores ``critic_input(state, action)``.
 
 :class:`RewardModelCritic` loads any ``AutoModelForSequenceClassification`` checkpoint (the
-tiny one of :func:`agents.llm.tiny.build_tiny_classifier`, or one trained on critic data),
+tiny one of :func:`raggym.testing.tiny.build_tiny_classifier`, or one trained on critic data),
 optionally with a PEFT LoRA adapter, and scores each candidate's
-:func:`~agents.critics.base.critic_input` text, the same string critic training data is
+:func:`~raggym.agents.critics.base.critic_input` text, the same string critic training data is
 built from. The score is the single logit of a one-label head, or ``logit[1] - logit[0]``
 (the log-odds of "good") of a two-label head.
 
 A trained critic loads by its path alone: when ``path`` is a PEFT adapter directory (the
-``OUT/final`` folder of :func:`trainers.critic.train_critic`), the base model named in its
+``OUT/final`` folder of :func:`raggym.trainers.critic.train_critic`), the base model named in its
 ``raggym_train.json`` (or ``adapter_config.json``) is loaded as a sequence classifier with
 the recorded number of labels and the adapter (LoRA plus the trained score head) applied on
 top; the recorded ``max_length`` is the default truncation length.
@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.critics.base import CriticItem, CriticScore, critic_input
-from agents.llm.hf import apply_adapter, resolve_adapter_dir
+from raggym.agents.critics.base import CriticItem, CriticScore, critic_input
+from raggym.agents.llm.hf import apply_adapter, resolve_adapter_dir
 
 __all__ = ["DEFAULT_MAX_LENGTH", "RewardModelCritic", "critic_token_ids"]
 
@@ -50,11 +50,11 @@ def critic_token_ids(tokenizer: Any, text: str, max_length: int) -> list[int]:
     When the text is longer than ``max_length`` tokens, keeps the start of the state (the
     question line, at most a quarter of the budget), then as much of the end of the state as
     fits, then the whole action (everything from the last "Next action:" marker that
-    :func:`~agents.critics.base.critic_input` writes).
+    :func:`~raggym.agents.critics.base.critic_input` writes).
 
     Args:
         tokenizer: a fast ``transformers`` tokenizer (offsets are needed).
-        text: a :func:`~agents.critics.base.critic_input` text.
+        text: a :func:`~raggym.agents.critics.base.critic_input` text.
         max_length: the most tokens to keep.
 
     Returns:

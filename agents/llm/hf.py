@@ -3,9 +3,9 @@
 :class:`TransformersLLM` renders each conversation with the tokenizer's chat template
 (or a plain ``role: content`` transcript when the tokenizer has none), left-pads batches
 of ``batch_size`` prompts and calls ``model.generate``. It is the backend for training
-loops and small models on one machine; :mod:`agents.llm.vllm_backend` is the fast one.
+loops and small models on one machine; :mod:`raggym.agents.llm.vllm_backend` is the fast one.
 
-Sampling follows :class:`~agents.llm.base.SamplingParams`: ``temperature == 0`` is greedy
+Sampling follows :class:`~raggym.agents.llm.base.SamplingParams`: ``temperature == 0`` is greedy
 (one sequence per prompt, copied ``n`` times since greedy samples are identical), any other
 temperature samples with ``top_p`` (top-k filtering is switched off so the knobs mean what
 they mean in vLLM). Stop strings end generation early (``transformers``' stop-string
@@ -23,8 +23,8 @@ batch's completions' ``error``; the other batches still run.
 
 A trained adapter directory loads by its path alone: when ``model`` is a PEFT adapter
 directory (``adapter_config.json``, e.g. the ``OUT/final`` folder written by
-:func:`trainers.sft.train_sft` or :func:`trainers.dpo.train_dpo`), the base model named in
-its ``raggym_train.json`` (or, failing that, in ``adapter_config.json``) is loaded and the
+:func:`raggym.trainers.sft.train_sft` or :func:`raggym.trainers.dpo.train_dpo`), the base model
+named in its ``raggym_train.json`` (or, failing that, in ``adapter_config.json``) is loaded and the
 adapter applied on top; see :func:`resolve_adapter_dir`.
 
 torch, transformers and peft are imported lazily (``pip install 'raggym[train]'``).
@@ -40,7 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.llm.base import Completion, Message, SamplingParams, check_messages, truncate_at_stop
+from raggym.agents.llm.base import (
+    Completion,
+    Message,
+    SamplingParams,
+    check_messages,
+    truncate_at_stop,
+)
 
 __all__ = [
     "ADAPTER_CONFIG",

@@ -1,4 +1,4 @@
-"""A batched :class:`~agents.llm.base.LLM` over any OpenAI-compatible chat-completions server.
+"""A batched :class:`~raggym.agents.llm.base.LLM` over any OpenAI-compatible chat server.
 
 Works with a vLLM server, OpenAI, or anything else that speaks ``POST
 {base}/v1/chat/completions``. A batch of conversations becomes one HTTP request per
@@ -9,7 +9,7 @@ Retry policy: connection failures, timeouts, dropped connections, HTTP 429 and 5
 200 whose body is not JSON or has no non-empty ``choices`` list are retried up to
 ``max_retries`` times with jittered exponential backoff (a numeric ``Retry-After`` on
 429/503 is honoured, both capped at ``max_backoff_s``). Other 4xx replies are not retried.
-A request that still fails does not raise: its :class:`~agents.llm.base.Completion`
+A request that still fails does not raise: its :class:`~raggym.agents.llm.base.Completion`
 carries ``error="ErrorType: message"``, so one bad request never sinks the batch.
 
 The API key is sent as ``Authorization: Bearer``; it never appears in ``repr``, logs,
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from agents.llm.base import Completion, Message, SamplingParams, check_messages
+from raggym.agents.llm.base import Completion, Message, SamplingParams, check_messages
 
 if TYPE_CHECKING:
     import httpx

@@ -22,7 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.llm.base import Completion, Message, SamplingParams, check_messages, truncate_at_stop
+from raggym.agents.llm.base import (
+    Completion,
+    Message,
+    SamplingParams,
+    check_messages,
+    truncate_at_stop,
+)
 
 __all__ = ["VLLMLLM"]
 
@@ -73,7 +79,7 @@ class VLLMLLM:
             raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
         self._vllm = vllm
         if adapter is None:  # a trained adapter folder given as the model: load its base
-            from agents.llm.hf import resolve_adapter_dir
+            from raggym.agents.llm.hf import resolve_adapter_dir
 
             found = resolve_adapter_dir(model)
             if found is not None:

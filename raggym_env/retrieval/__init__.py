@@ -12,12 +12,10 @@ from raggym_env.retrieval.base import (
     check_search_args,
 )
 from raggym_env.retrieval.factory import available_retrievers, make_retriever, register_retriever
-from raggym_env.retrieval.fake import FakeRetriever
 
 __all__ = [
     "BM25Params",
     "BM25Retriever",
-    "FakeRetriever",
     "IndexMismatchError",
     "RetrievalError",
     "Retriever",

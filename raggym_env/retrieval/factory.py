@@ -8,7 +8,6 @@ Built-in names and their options:
 
 - ``"bm25"``: :func:`raggym_env.retrieval.bm25.load_or_build` options (``index_dir``,
   ``k1``, ``b``, ...).
-- ``"fake"``: :class:`~raggym_env.retrieval.fake.FakeRetriever` options.
 - ``"dense"``: ``load_or_build_dense`` options of :mod:`raggym_env.retrieval.dense`.
 - ``"hybrid"``: BM25 and dense fused by weighted reciprocal rank fusion. Options:
   ``weights`` (``[bm25, dense]``), ``rrf_k``, ``depth``, ``bm25={...}`` and ``dense={...}``
@@ -23,7 +22,7 @@ Built-in names and their options:
 Every builder also accepts ``cache``: ``False`` (no cache), ``True`` (an LRU cache of
 100,000 results) or an int (the cache size). It defaults to on for the model-backed names
 (``"dense"``, ``"hybrid"``, ``"hybrid+rerank"``), whose searches cost a forward pass, and
-off for ``"bm25"`` and ``"fake"``. A cached retriever is shared process-wide (see
+off for ``"bm25"``. A cached retriever is shared process-wide (see
 :func:`~raggym_env.retrieval.cache.shared_cache`): every ``make_retriever`` call with the
 same name, corpus and options returns the same object, so all environments of a process
 share one model and one cache.
@@ -45,11 +44,17 @@ RetrieverBuilder = Callable[..., Retriever]
 _BUILDERS: dict[str, RetrieverBuilder] = {}
 
 
-def register_retriever(name: str, builder: RetrieverBuilder, *, overwrite: bool = False) -> None:
-    """Make ``make_retriever(name, corpus, **options)`` call ``builder(corpus, **options)``."""
+def register_retriever(
+    name: str, builder: RetrieverBuilder, *, cache_default: bool = False, overwrite: bool = False
+) -> None:
+    """Make ``make_retriever(name, corpus, **options)`` call ``builder(corpus, **options)``.
+
+    The registered name also accepts the ``cache`` option every name takes (see the module
+    docstring); ``cache_default`` is its value when a caller does not give it.
+    """
     if name in _BUILDERS and not overwrite:
         raise ValueError(f"a retriever named {name!r} is already registered")
-    _BUILDERS[name] = builder
+    _BUILDERS[name] = _with_cache(name, builder, cache_default=cache_default)
 
 
 def available_retrievers() -> list[str]:
@@ -106,13 +111,6 @@ def _bm25(corpus: Corpus, **options: Any) -> Retriever:
     from raggym_env.retrieval.bm25 import load_or_build
 
     return load_or_build(corpus, **options)
-
-
-def _fake(corpus: Corpus, **options: Any) -> Retriever:
-    """The test retriever; options go to ``FakeRetriever``."""
-    from raggym_env.retrieval.fake import FakeRetriever
-
-    return FakeRetriever(corpus, **options)
 
 
 def _dense(corpus: Corpus, **options: Any) -> Retriever:
@@ -188,11 +186,8 @@ def _remote(corpus: Corpus, **options: Any) -> Retriever:
     return RemoteRetriever(**options)
 
 
-register_retriever("bm25", _with_cache("bm25", _bm25, cache_default=False))
-register_retriever("fake", _with_cache("fake", _fake, cache_default=False))
-register_retriever("dense", _with_cache("dense", _dense, cache_default=True))
-register_retriever("hybrid", _with_cache("hybrid", _hybrid, cache_default=True))
-register_retriever(
-    "hybrid+rerank", _with_cache("hybrid+rerank", _hybrid_rerank, cache_default=True)
-)
-register_retriever("remote", _with_cache("remote", _remote, cache_default=False))
+register_retriever("bm25", _bm25, cache_default=False)
+register_retriever("dense", _dense, cache_default=True)
+register_retriever("hybrid", _hybrid, cache_default=True)
+register_retriever("hybrid+rerank", _hybrid_rerank, cache_default=True)
+register_retriever("remote", _remote, cache_default=False)

@@ -2,8 +2,8 @@ import gymnasium as gym
 import pytest
 
 import raggym_env  # noqa: F401  (registers the ids)
-from agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic, ScriptedPolicy
-from agents.rollout import run_episode
+from raggym.agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic, ScriptedPolicy
+from raggym.agents.rollout import run_episode
 from raggym_env import Answer, Search
 from raggym_env.episode import EpisodeRecord
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from agents.base import LLMAgent, Parsed
-from agents.critic_guided import CriticGuidedAgent
-from agents.critics.base import CallableCritic, CriticScore, critic_input
-from agents.llm.mock import MockLLM
-from agents.rollout import BatchedRunner, run_episode
+from raggym.agents.base import LLMAgent, Parsed
+from raggym.agents.critic_guided import CriticGuidedAgent
+from raggym.agents.critics.base import CallableCritic, CriticScore, critic_input
+from raggym.agents.rollout import BatchedRunner, run_episode
+from raggym.testing.llms import MockLLM
 from raggym_env import Answer, RAGEnv, Search
 from raggym_env.actions import ActionParseError, parse_action
 

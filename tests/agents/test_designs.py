@@ -5,16 +5,16 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from agents.base import Memory
-from agents.direct import CoTAgent, DirectAgent
-from agents.llm.base import Completion, SamplingParams
-from agents.llm.mock import MockLLM
-from agents.prompting import load_prompt
-from agents.rag import RAGAgent
-from agents.re2search import Re2SearchAgent
-from agents.react import ReActAgent
-from agents.rollout import BatchedRunner, run_episode
-from agents.search_o1 import SearchO1Agent
+from raggym.agents.base import Memory
+from raggym.agents.direct import CoTAgent, DirectAgent
+from raggym.agents.llm.base import Completion, SamplingParams
+from raggym.agents.prompting import load_prompt
+from raggym.agents.rag import RAGAgent
+from raggym.agents.re2search import Re2SearchAgent
+from raggym.agents.react import ReActAgent
+from raggym.agents.rollout import BatchedRunner, run_episode
+from raggym.agents.search_o1 import SearchO1Agent
+from raggym.testing.llms import MockLLM
 from raggym_env import Answer, RAGEnv, Search
 
 DESIGNS = {

@@ -2,9 +2,9 @@
 
 import pytest
 
-from agents.baselines import GoldEvidenceOracle
-from agents.distributed import ray_rollout
-from agents.rollout import rollout
+from raggym.agents.baselines import GoldEvidenceOracle
+from raggym.agents.distributed import ray_rollout
+from raggym.agents.rollout import rollout
 from raggym_env import RAGEnv
 from raggym_env.store import EpisodeStore, read_episodes
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.base import Parsed
-from agents.parsing import (
+from raggym.agents.base import Parsed
+from raggym.agents.parsing import (
     clean_condensed,
     fallback_answer_text,
     find_labels,

@@ -4,15 +4,15 @@ import re
 
 import pytest
 
-from agents.base import Memory
-from agents.direct import CoTAgent, DirectAgent
-from agents.llm.mock import MockLLM
-from agents.parsing import parse_answer, parse_re2search, parse_react, parse_search_or_answer
-from agents.prompting import PromptError, available_prompts, load_prompt
-from agents.rag import RAGAgent
-from agents.re2search import Re2SearchAgent
-from agents.react import ReActAgent
-from agents.search_o1 import SearchO1Agent
+from raggym.agents.base import Memory
+from raggym.agents.direct import CoTAgent, DirectAgent
+from raggym.agents.parsing import parse_answer, parse_re2search, parse_react, parse_search_or_answer
+from raggym.agents.prompting import PromptError, available_prompts, load_prompt
+from raggym.agents.rag import RAGAgent
+from raggym.agents.re2search import Re2SearchAgent
+from raggym.agents.react import ReActAgent
+from raggym.agents.search_o1 import SearchO1Agent
+from raggym.testing.llms import MockLLM
 from raggym_env import QAExample
 
 AGENTS = {

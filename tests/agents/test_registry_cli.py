@@ -2,12 +2,12 @@
 
 import pytest
 
-from agents.base import PolicyAgent
-from agents.critic_guided import CriticGuidedAgent
-from agents.critics.base import CallableCritic
-from agents.llm.fake_server import create_fake_openai_app
-from agents.llm.mock import MockLLM
-from agents.registry import AGENTS, make_agent, make_critic, make_llm
+from raggym.agents.base import PolicyAgent
+from raggym.agents.critic_guided import CriticGuidedAgent
+from raggym.agents.critics.base import CallableCritic
+from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
+from raggym.testing.fake_server import create_fake_openai_app
+from raggym.testing.llms import MockLLM
 from raggym_env.cli import main
 from raggym_env.retrieval.server import BackgroundServer
 from raggym_env.store import read_episodes
@@ -40,7 +40,7 @@ def test_bad_llm_specs_name_the_expected_forms(spec):
 
 
 def test_hf_spec_loads_a_local_model(tmp_path):
-    from agents.llm.tiny import build_tiny_causal_lm
+    from raggym.testing.tiny import build_tiny_causal_lm
 
     path = build_tiny_causal_lm(tmp_path / "tiny")
     llm = make_llm(f"hf:{path}")
@@ -70,7 +70,7 @@ def test_policies_and_critic_guided_agents_by_name():
 
 
 def test_critics_by_name(tiny_corpus):
-    from raggym_env.retrieval.fake import FakeRetriever
+    from raggym.testing.retriever import FakeRetriever
 
     assert make_critic("gold", retriever=FakeRetriever(tiny_corpus)).name == "gold_evidence"
     assert make_critic("judge", llm=MockLLM(lambda c: "Ranking: 1")).name == "llm_judge"

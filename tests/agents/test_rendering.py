@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.rendering import (
+from raggym.agents.rendering import (
     answer_format,
     check_doc_words,
     documents_excerpt,

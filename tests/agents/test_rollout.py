@@ -4,21 +4,21 @@ from pathlib import Path
 
 import pytest
 
-from agents.base import Decision, LLMAgent, Memory, Parsed, PolicyAgent
-from agents.baselines import (
+from raggym.agents.base import Decision, LLMAgent, Memory, Parsed, PolicyAgent
+from raggym.agents.baselines import (
     CallablePolicy,
     GoldEvidenceOracle,
     QuestionSearchHeuristic,
     ReplayPolicy,
 )
-from agents.llm.base import Completion, SamplingParams
-from agents.llm.mock import MockLLM
-from agents.rollout import BatchedRunner, rollout, run_episode
+from raggym.agents.llm.base import Completion, SamplingParams
+from raggym.agents.rollout import BatchedRunner, rollout, run_episode
+from raggym.testing.llms import MockLLM
+from raggym.testing.retriever import FakeRetriever
 from raggym_env import Answer, RAGEnv, Search
 from raggym_env.actions import ActionParseError, parse_action
 from raggym_env.env import step_batch
 from raggym_env.retrieval.bm25 import BM25Retriever
-from raggym_env.retrieval.fake import FakeRetriever
 from raggym_env.store import EpisodeStore, read_episodes
 
 PROMPT = """# placeholders: question, history, budget_note

@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
-from agents.rollout import rollout
-from benchmarks.aggregate import METRIC_COLUMNS, CellResult, aggregate_cell, percentile
+from raggym.agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
+from raggym.agents.rollout import rollout
+from raggym.benchmarks.aggregate import METRIC_COLUMNS, CellResult, aggregate_cell, percentile
 from raggym_env import RAGEnv
 
 

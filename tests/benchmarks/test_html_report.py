@@ -10,10 +10,10 @@ import shutil
 
 import pytest
 
-from agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
-from agents.rollout import rollout
-from benchmarks.aggregate import aggregate_cell
-from benchmarks.report import write_reports
+from raggym.agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
+from raggym.agents.rollout import rollout
+from raggym.benchmarks.aggregate import aggregate_cell
+from raggym.benchmarks.report import write_reports
 from raggym_env import RAGEnv
 from raggym_env.episode import Candidate, StepRecord
 

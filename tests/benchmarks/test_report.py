@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
-from agents.rollout import rollout
-from benchmarks import report
-from benchmarks.aggregate import METRIC_COLUMNS, aggregate_cell
-from benchmarks.html_report import render_html, report_data
-from benchmarks.report import (
+from raggym.agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
+from raggym.agents.rollout import rollout
+from raggym.benchmarks import report
+from raggym.benchmarks.aggregate import METRIC_COLUMNS, aggregate_cell
+from raggym.benchmarks.html_report import render_html, report_data
+from raggym.benchmarks.report import (
     REPORT_FILES,
     format_markdown,
     format_metric,

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from agents.llm.fake_server import create_fake_openai_app
-from benchmarks import runner
-from benchmarks.cli import compare_runs
-from benchmarks.runner import load_leaderboard, run_suite
-from benchmarks.suite import load_suite, parse_suite
+from raggym.benchmarks import runner
+from raggym.benchmarks.cli import compare_runs
+from raggym.benchmarks.runner import load_leaderboard, run_suite
+from raggym.benchmarks.suite import load_suite, parse_suite
+from raggym.testing.fake_server import create_fake_openai_app
 from raggym_env import Answer
 from raggym_env.cli import main
 from raggym_env.retrieval.server import BackgroundServer
@@ -62,7 +62,7 @@ class Exploding:
 
 
 def test_crashed_items_stay_in_the_denominator(tmp_path, monkeypatch):
-    from agents.base import PolicyAgent
+    from raggym.agents.base import PolicyAgent
 
     monkeypatch.setattr(runner, "build_agent", lambda *a, **k: PolicyAgent(Exploding()))
     suite = parse_suite(
@@ -141,7 +141,7 @@ def test_wandb_offline_logging(smoke_run, tmp_path, monkeypatch):
     pytest.importorskip("wandb", reason="wandb is not installed (pip install 'raggym[track]')")
     import wandb
 
-    from benchmarks.tracking import episode_rows, log_to_wandb
+    from raggym.benchmarks.tracking import episode_rows, log_to_wandb
 
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -162,13 +162,13 @@ def test_wandb_offline_logging(smoke_run, tmp_path, monkeypatch):
 def test_progress_lines_report_counts_failures_and_rate():
     import dataclasses as dc
 
-    from benchmarks.runner import _progress_printer
+    from raggym.benchmarks.runner import _progress_printer
 
     lines = []
     report = _progress_printer("react", 3, lines.append, every_s=0.0)
     env = __import__("raggym_env").RAGEnv("hotpotqa", limit=1)
-    from agents.baselines import GoldEvidenceOracle
-    from agents.rollout import run_episode
+    from raggym.agents.baselines import GoldEvidenceOracle
+    from raggym.agents.rollout import run_episode
 
     record = run_episode(env, GoldEvidenceOracle(), options={"index": 0})
     report(record)

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.baselines import GoldEvidenceOracle
-from agents.registry import AGENTS
-from agents.rollout import run_episode
-from benchmarks.suite import (
+from raggym.agents.baselines import GoldEvidenceOracle
+from raggym.agents.registry import AGENTS
+from raggym.agents.rollout import run_episode
+from raggym.benchmarks.suite import (
     SUITES_DIR,
     AgentSpec,
     DatasetSpec,

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from raggym.testing.retriever import FakeRetriever
 from raggym_env.corpus import Corpus
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.retrieval.cache import (
@@ -12,7 +13,6 @@ from raggym_env.retrieval.cache import (
     clear_shared_caches,
     shared_cache,
 )
-from raggym_env.retrieval.fake import FakeRetriever
 from raggym_env.types import Document
 
 

@@ -331,7 +331,7 @@ def test_hotpotqa_first20_recall(shared_data_dir):
 
 _SLOW_OPT_IN = pytest.mark.skipif(
     os.environ.get("RAGGYM_SLOW_TESTS") != "1",
-    reason="encodes 4,937 paragraphs (minutes on 2 CPU cores; benchmarks/retrieval_recall.py "
+    reason="encodes 4,937 paragraphs (minutes on 2 CPU cores; perf/retrieval_recall.py "
     "measures it); set RAGGYM_SLOW_TESTS=1",
 )
 

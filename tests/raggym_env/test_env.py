@@ -7,10 +7,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import raggym_env
+from raggym.testing.retriever import FakeRetriever
 from raggym_env import Answer, QAExample, Search
 from raggym_env.env import RAGEnv
 from raggym_env.retrieval.base import RetrievalError
-from raggym_env.retrieval.fake import FakeRetriever
 from raggym_env.types import Evidence
 
 BENCHMARK_IDS = [

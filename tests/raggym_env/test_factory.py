@@ -8,11 +8,11 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+from raggym.testing.retriever import FakeRetriever
 from raggym_env.env import RAGEnv
 from raggym_env.retrieval.base import Retriever
 from raggym_env.retrieval.cache import CachedRetriever, clear_shared_caches
 from raggym_env.retrieval.factory import available_retrievers, make_retriever
-from raggym_env.retrieval.fake import FakeRetriever
 from raggym_env.retrieval.hybrid import HybridRetriever
 from raggym_env.retrieval.rerank import RerankedRetriever
 from raggym_env.types import Evidence, QAExample

@@ -21,10 +21,10 @@ pytest.importorskip("prometheus_client")
 
 import httpx
 
+from raggym.testing.retriever import FakeRetriever
 from raggym_env.corpus import Corpus
 from raggym_env.retrieval.base import RetrievalError
 from raggym_env.retrieval.bm25 import BM25Retriever, load_or_build
-from raggym_env.retrieval.fake import FakeRetriever
 from raggym_env.retrieval.remote import RemoteRetriever
 from raggym_env.retrieval.server import BackgroundServer, create_app
 from raggym_env.serve_cli import (
@@ -293,8 +293,8 @@ def test_concurrent_requests_are_micro_batched(bm25: BM25Retriever):
         assert as_tuples(got) == as_tuples(bm25.search([QUERIES[i % len(QUERIES)]], 1 + i % 4))
 
 
-def test_bounded_load_test_has_no_errors(bm25: BM25Retriever):
-    from benchmarks.server_load import run_load
+def test_bounded_load_test_has_no_errors(bm25: BM25Retriever, perf_script):
+    run_load = perf_script("server_load").run_load
 
     questions = [ex.question for ex in load_task("hotpotqa").examples]
     retriever = load_or_build(load_task("hotpotqa").corpus)

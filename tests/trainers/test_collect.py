@@ -5,18 +5,18 @@ import re
 
 import pytest
 
-from agents.critics.base import CriticItem
-from agents.llm.base import Completion
-from agents.llm.fake_server import create_fake_openai_app
-from agents.llm.mock import MockLLM
-from agents.react import ReActAgent
+from raggym.agents.critics.base import CriticItem
+from raggym.agents.llm.base import Completion
+from raggym.agents.react import ReActAgent
+from raggym.testing.fake_server import create_fake_openai_app
+from raggym.testing.llms import MockLLM
+from raggym.trainers.collect import CollectConfig, CollectSummary, collect, is_scorer_failure
+from raggym.trainers.scorers import MonteCarloScorer, make_scorer
 from raggym_env import Answer, Search
 from raggym_env.cli import main
 from raggym_env.env import EnvFactory
 from raggym_env.retrieval.server import BackgroundServer
 from raggym_env.store import EpisodeStore, read_episodes
-from trainers.collect import CollectConfig, CollectSummary, collect, is_scorer_failure
-from trainers.scorers import MonteCarloScorer, make_scorer
 
 NONSENSE = "zzqx nonsense"
 GARBAGE = "I will not follow the format."

@@ -9,19 +9,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.baselines import CallablePolicy
-from agents.critic_guided import CriticGuidedAgent
-from agents.critics.base import critic_input
-from agents.critics.gold import GoldEvidenceCritic
-from agents.llm.mock import MockLLM
-from agents.react import ReActAgent
-from agents.rollout import run_episode
+from raggym.agents.baselines import CallablePolicy
+from raggym.agents.critic_guided import CriticGuidedAgent
+from raggym.agents.critics.base import critic_input
+from raggym.agents.critics.gold import GoldEvidenceCritic
+from raggym.agents.react import ReActAgent
+from raggym.agents.rollout import run_episode
+from raggym.testing.llms import MockLLM
+from raggym.testing.retriever import FakeRetriever
+from raggym.trainers import datasets as td
 from raggym_env import Answer, Corpus, Document, RAGEnv, Search
 from raggym_env.episode import Candidate, EpisodeRecord, RetrievedDoc, StepRecord
 from raggym_env.retrieval.base import RetrievalError
-from raggym_env.retrieval.fake import FakeRetriever
 from raggym_env.store import EpisodeStore, read_episodes
-from trainers import datasets as td
 
 MAX_STEPS = 4
 PROMPT = [

@@ -9,12 +9,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 import pytest
 
-from raggym_env.corpus import Corpus
-from raggym_env.retrieval.bm25 import BM25Retriever
-from raggym_env.retrieval.dense import document_text
-from raggym_env.retrieval.fake import FakeRetriever
-from raggym_env.types import Document, Evidence, QAExample
-from trainers.retriever import (
+from raggym.testing.retriever import FakeRetriever
+from raggym.trainers.retriever import (
     MinedPairs,
     RetrieverTuneConfig,
     TrainingPair,
@@ -22,6 +18,10 @@ from trainers.retriever import (
     mine_training_pairs,
     recall_at_k,
 )
+from raggym_env.corpus import Corpus
+from raggym_env.retrieval.bm25 import BM25Retriever
+from raggym_env.retrieval.dense import document_text
+from raggym_env.types import Document, Evidence, QAExample
 
 DOCS = [
     Document("g1", "Scott Derrickson", "Scott Derrickson is an American film director."),

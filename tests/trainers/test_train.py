@@ -17,29 +17,29 @@ peft = pytest.importorskip("peft")
 pytest.importorskip("trl")
 hf_datasets = pytest.importorskip("datasets")
 
-from agents.critic_guided import CriticGuidedAgent  # noqa: E402
-from agents.critics.base import CriticItem, critic_input  # noqa: E402
-from agents.critics.gold import GoldEvidenceCritic  # noqa: E402
-from agents.critics.reward_model import RewardModelCritic  # noqa: E402
-from agents.llm.base import SamplingParams  # noqa: E402
-from agents.llm.hf import TRAIN_RECORD, TransformersLLM  # noqa: E402
-from agents.llm.mock import MockLLM  # noqa: E402
-from agents.llm.tiny import build_tiny_causal_lm, build_tiny_classifier  # noqa: E402
-from agents.react import ReActAgent  # noqa: E402
-from agents.rollout import run_episode  # noqa: E402
-from raggym_env import RAGEnv, Search  # noqa: E402
-from raggym_env.cli import main  # noqa: E402
-from raggym_env.store import EpisodeStore  # noqa: E402
-from trainers.common import (  # noqa: E402
+from raggym.agents.critic_guided import CriticGuidedAgent  # noqa: E402
+from raggym.agents.critics.base import CriticItem, critic_input  # noqa: E402
+from raggym.agents.critics.gold import GoldEvidenceCritic  # noqa: E402
+from raggym.agents.critics.reward_model import RewardModelCritic  # noqa: E402
+from raggym.agents.llm.base import SamplingParams  # noqa: E402
+from raggym.agents.llm.hf import TRAIN_RECORD, TransformersLLM  # noqa: E402
+from raggym.agents.react import ReActAgent  # noqa: E402
+from raggym.agents.rollout import run_episode  # noqa: E402
+from raggym.testing.llms import MockLLM  # noqa: E402
+from raggym.testing.tiny import build_tiny_causal_lm, build_tiny_classifier  # noqa: E402
+from raggym.trainers.common import (  # noqa: E402
     TrainRunConfig,
     config_help,
     resolve_precision,
     to_dataset,
 )
-from trainers.critic import CriticRunConfig, train_critic  # noqa: E402
-from trainers.datasets import write_jsonl  # noqa: E402
-from trainers.dpo import DPORunConfig, train_dpo  # noqa: E402
-from trainers.sft import SFT_COLUMNS, SFTRunConfig, train_sft  # noqa: E402
+from raggym.trainers.critic import CriticRunConfig, train_critic  # noqa: E402
+from raggym.trainers.datasets import write_jsonl  # noqa: E402
+from raggym.trainers.dpo import DPORunConfig, train_dpo  # noqa: E402
+from raggym.trainers.sft import SFT_COLUMNS, SFTRunConfig, train_sft  # noqa: E402
+from raggym_env import RAGEnv, Search  # noqa: E402
+from raggym_env.cli import main  # noqa: E402
+from raggym_env.store import EpisodeStore  # noqa: E402
 
 # peft calls a transformers API that v5 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")

@@ -1,10 +1,10 @@
 import pytest
 
-from agents.critics.base import Critic, CriticItem
-from agents.critics.gold import UNPARSED_SCORE, GoldEvidenceCritic
+from raggym.agents.critics.base import Critic, CriticItem
+from raggym.agents.critics.gold import UNPARSED_SCORE, GoldEvidenceCritic
+from raggym.testing.retriever import FakeRetriever
 from raggym_env import Answer, Evidence, QAExample, Search
 from raggym_env.retrieval.base import RetrievalError
-from raggym_env.retrieval.fake import FakeRetriever
 
 COMPARISON = QAExample(
     id="q1",

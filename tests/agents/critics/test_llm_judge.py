@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from agents.critics.base import Critic, CriticItem, state_text
-from agents.critics.llm_judge import LLMJudgeCritic, RankingParseError, parse_ranking
-from agents.llm.base import Completion, SamplingParams
-from agents.llm.mock import MockLLM
-from agents.prompting import PromptError
+from raggym.agents.critics.base import Critic, CriticItem, state_text
+from raggym.agents.critics.llm_judge import LLMJudgeCritic, RankingParseError, parse_ranking
+from raggym.agents.llm.base import Completion, SamplingParams
+from raggym.agents.prompting import PromptError
+from raggym.testing.llms import MockLLM
 from raggym_env import Answer, Search
 
 OBS = {

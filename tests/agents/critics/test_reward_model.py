@@ -11,9 +11,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
-from agents.critics.base import Critic, CriticItem, critic_input  # noqa: E402
-from agents.critics.reward_model import RewardModelCritic  # noqa: E402
-from agents.llm.tiny import build_tiny_classifier  # noqa: E402
+from raggym.agents.critics.base import Critic, CriticItem, critic_input  # noqa: E402
+from raggym.agents.critics.reward_model import RewardModelCritic  # noqa: E402
+from raggym.testing.tiny import build_tiny_classifier  # noqa: E402
 from raggym_env import Answer, Search  # noqa: E402
 
 # peft calls a transformers API that v5 deprecates; not ours to fix.

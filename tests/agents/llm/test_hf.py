@@ -10,14 +10,14 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
-from agents.llm.base import LLM, SamplingParams  # noqa: E402
-from agents.llm.hf import (  # noqa: E402
+from raggym.agents.llm.base import LLM, SamplingParams  # noqa: E402
+from raggym.agents.llm.hf import (  # noqa: E402
     TRAIN_RECORD,
     TransformersLLM,
     render_conversation,
     resolve_adapter_dir,
 )
-from agents.llm.tiny import build_tiny_causal_lm  # noqa: E402
+from raggym.testing.tiny import build_tiny_causal_lm  # noqa: E402
 
 # peft calls a transformers API that v5 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")

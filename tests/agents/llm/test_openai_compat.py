@@ -18,9 +18,9 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from agents.llm.base import LLM, Completion, LLMError, SamplingParams
-from agents.llm.fake_server import FakeServerStats, FaultPlan, create_fake_openai_app
-from agents.llm.openai_compat import OpenAICompatibleLLM
+from raggym.agents.llm.base import LLM, Completion, LLMError, SamplingParams
+from raggym.agents.llm.openai_compat import OpenAICompatibleLLM
+from raggym.testing.fake_server import FakeServerStats, FaultPlan, create_fake_openai_app
 from raggym_env.retrieval.server import BackgroundServer
 
 KEY = "sk-test-0123456789abcdef"

@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import pytest
 
-from agents.llm.base import LLM, SamplingParams
-from agents.llm.vllm_backend import VLLMLLM
+from raggym.agents.llm.base import LLM, SamplingParams
+from raggym.agents.llm.vllm_backend import VLLMLLM
 
 ROOT = Path(__file__).resolve().parents[3]
 CONVERSATIONS = [
@@ -23,7 +23,7 @@ CONVERSATIONS = [
 
 
 def test_importing_the_module_does_not_import_vllm():
-    code = "import sys, agents.llm.vllm_backend; print('vllm' in sys.modules)"
+    code = "import sys, raggym.agents.llm.vllm_backend; print('vllm' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
@@ -171,7 +171,7 @@ def test_real_generation_on_gpu(tmp_path):
     ready, reason = _gpu_ready()
     if not ready:
         pytest.skip(reason)
-    from agents.llm.tiny import build_tiny_causal_lm
+    from raggym.testing.tiny import build_tiny_causal_lm
 
     # vLLM's attention kernels want a head size of 32 or more.
     path = build_tiny_causal_lm(tmp_path / "lm", hidden_size=128, num_heads=2)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/server_load.py [--clients 32] [--requests 20] [--k 5]
+    python perf/server_load.py [--clients 32] [--requests 20] [--k 5]
 
 The bundled HotpotQA questions (repeated to fill the load) are searched against the
 bundled HotpotQA corpus with BM25: first in-process (one query per call, then one batched

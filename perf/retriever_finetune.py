@@ -2,7 +2,7 @@
 
 For each direction (train on 2WikiMultihopQA, test on HotpotQA; and the reverse) the
 bundled all-MiniLM-L6-v2 is fine-tuned on ``(question, gold paragraph, hard negative)``
-triplets (:mod:`trainers.retriever`) and gold-evidence recall@5/@10, with the question as
+triplets (:mod:`raggym.trainers.retriever`) and gold-evidence recall@5/@10, with the question as
 the query against the pooled paragraphs of the test file, is measured before (bundled
 model) and after (fine-tuned model). Two held-out settings per training dataset:
 
@@ -14,7 +14,7 @@ Hard negatives are the miner's own mistakes: by default the bundled MiniLM dense
 (the model being fine-tuned, so training targets exactly the confusions it makes);
 ``--miner bm25`` mines lexical near-misses instead.
 
-    python benchmarks/retriever_finetune.py [--quick] [--data-dir DIR] [--out DIR]
+    python perf/retriever_finetune.py [--quick] [--data-dir DIR] [--out DIR]
                                             [--miner dense|bm25] [--epochs 1] ...
 
 ``--quick`` uses the first 30 questions of each file (split 20/10) and a corpus pooled from
@@ -37,12 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from raggym_env.corpora import pooled_corpus, read_json_records
-from raggym_env.corpus import Corpus
-from raggym_env.retrieval.base import Retriever
-from raggym_env.tasks import load_task
-from raggym_env.types import QAExample
-from trainers.retriever import (
+from raggym.trainers.retriever import (
     MinedPairs,
     RetrieverTuneConfig,
     TrainingPair,
@@ -50,6 +45,11 @@ from trainers.retriever import (
     mine_training_pairs,
     recall_at_k,
 )
+from raggym_env.corpora import pooled_corpus, read_json_records
+from raggym_env.corpus import Corpus
+from raggym_env.retrieval.base import Retriever
+from raggym_env.tasks import load_task
+from raggym_env.types import QAExample
 
 if TYPE_CHECKING:
     from raggym_env.retrieval.dense import DenseRetriever

@@ -1,8 +1,8 @@
 import pytest
 
+from raggym.testing.retriever import FakeRetriever
 from raggym_env.corpus import Corpus
 from raggym_env.retrieval.base import RetrievalError, Retriever
-from raggym_env.retrieval.fake import FakeRetriever
 from raggym_env.types import Document
 
 DOCS = [

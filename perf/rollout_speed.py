@@ -2,16 +2,17 @@
 
 Usage::
 
-    python benchmarks/rollout_speed.py [--latency-ms 50] [--concurrency 1 8 32 64]
+    python perf/rollout_speed.py [--latency-ms 50] [--concurrency 1 8 32 64]
                                        [--episodes 256] [--quick]
 
-A fake OpenAI-compatible server runs in its own process and answers every request after
-a fixed delay (``--latency-ms``), playing a three-step ReAct script (search, search,
-finish). The ReAct agent talks to it through :class:`~agents.llm.openai_compat.OpenAICompatibleLLM`
-with BM25 over the bundled HotpotQA corpus. Concurrency 1 is the sequential baseline
-(:func:`~agents.rollout.rollout`, one episode after another); higher levels run
-:class:`~agents.rollout.BatchedRunner` with that many live episodes, i.e. one HTTP batch
-of that size per step. Every level runs in this one invocation and is reported as a
+A fake OpenAI-compatible server runs in its own process and answers every request after a
+fixed delay (``--latency-ms``), playing a three-step ReAct script (search, search, finish).
+The ReAct agent talks to it through
+:class:`~raggym.agents.llm.openai_compat.OpenAICompatibleLLM` with BM25 over the bundled
+HotpotQA corpus. Concurrency 1 is the sequential baseline
+(:func:`~raggym.agents.rollout.rollout`, one episode after another); higher levels run
+:class:`~raggym.agents.rollout.BatchedRunner` with that many live episodes, i.e. one HTTP
+batch of that size per step. Every level runs in this one invocation and is reported as a
 ratio to the sequential throughput.
 
 The second table is the cost of the package itself: env + agent (prompt rendering,
@@ -22,16 +23,18 @@ mock backend, sequential and batched.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from agents.llm.mock import MockLLM
-from agents.llm.openai_compat import OpenAICompatibleLLM
-from agents.react import ReActAgent
-from agents.rollout import BatchedRunner, rollout
+from raggym.agents.llm.openai_compat import OpenAICompatibleLLM
+from raggym.agents.react import ReActAgent
+from raggym.agents.rollout import BatchedRunner, rollout
+from raggym.testing.llms import MockLLM
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
 from raggym_env.types import QAExample
@@ -54,11 +57,15 @@ def react_script(messages: Sequence[Mapping[str, Any]], sample_index: int = 0) -
 def _start_server(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "agents.llm.fake_server", "--port", "0",
-            "--latency-ms", str(latency_ms), "--respond", "benchmarks.rollout_speed:react_script",
+            sys.executable, "-m", "raggym.testing.fake_server", "--port", "0",
+            "--latency-ms", str(latency_ms), "--respond", "rollout_speed:react_script",
         ],
         stdout=subprocess.PIPE,
         text=True,
+        # the server imports react_script from this script's folder
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])
+        )},
     )  # fmt: skip
     line = process.stdout.readline() if process.stdout else ""
     if not line.startswith("READY "):

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from agents.llm.tiny import (  # noqa: E402
+from raggym.testing.tiny import (  # noqa: E402
     SPECIAL_TOKENS,
     build_tiny_causal_lm,
     build_tiny_classifier,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from agents.llm.base import LLM, SamplingParams
-from agents.llm.mock import MockLLM, ScriptedLLM
+from raggym.agents.llm.base import LLM, SamplingParams
+from raggym.testing.llms import MockLLM, ScriptedLLM
 
 CONVERSATION = [{"role": "user", "content": "Who wrote Hamlet?"}]
 

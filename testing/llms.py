@@ -1,6 +1,6 @@
 """Backends without a model: a callable from the conversation to text, and a fixed script.
 
-They implement the :class:`~agents.llm.base.LLM` protocol exactly, so agents, runners and
+They implement the :class:`~raggym.agents.llm.base.LLM` protocol exactly, so agents, runners and
 critics are tested through the same code paths a real backend uses. Token counts are
 whitespace words, a stand-in that keeps usage figures non-zero and deterministic.
 """
@@ -11,7 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from agents.llm.base import Completion, Message, SamplingParams, check_messages, truncate_at_stop
+from raggym.agents.llm.base import (
+    Completion,
+    Message,
+    SamplingParams,
+    check_messages,
+    truncate_at_stop,
+)
 
 __all__ = ["MockLLM", "ScriptedLLM"]
 

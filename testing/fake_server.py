@@ -12,7 +12,7 @@ asked), slow replies, malformed JSON and dropped connections, for the next K req
 every Nth request, or requests matching a predicate. :class:`FakeServerStats`
 (``app.state.stats``) counts what arrived. Run it in its own process with::
 
-    python -m agents.llm.fake_server --port 0 --latency-ms 50
+    python -m raggym.testing.fake_server --port 0 --latency-ms 50
 
 which prints ``READY http://127.0.0.1:PORT/v1`` on its first stdout line and serves until
 killed. Needs the ``serve`` extra: ``pip install 'raggym[serve]'``.
@@ -30,11 +30,11 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from agents.llm.base import truncate_at_stop
+from raggym.agents.llm.base import truncate_at_stop
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -43,11 +43,13 @@ if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
 __all__ = [
+    "FakeOpenAIServer",
     "FakeServerStats",
     "Fault",
     "FaultPlan",
     "create_fake_openai_app",
     "default_respond",
+    "fake_openai_server",
     "main",
 ]
 
@@ -549,6 +551,45 @@ def create_fake_openai_app(
     return app
 
 
+@dataclass(frozen=True)
+class FakeOpenAIServer:
+    """A fake server running on loopback: where to reach it and how to steer it.
+
+    Attributes:
+        url: the OpenAI base URL (``http://127.0.0.1:PORT/v1``), ready for
+            ``OpenAICompatibleLLM(base_url=url, model=...)`` or ``make_llm(f"openai:{url}:m")``.
+        stats: what arrived (requests, bodies, statuses), for assertions.
+        faults: the fault plan; schedule failures with ``faults.next(...)`` and friends.
+        app: the Starlette app being served.
+    """
+
+    url: str
+    stats: FakeServerStats
+    faults: FaultPlan
+    app: Any
+
+
+@contextlib.contextmanager
+def fake_openai_server(
+    respond: Respond | None = None,
+    *,
+    latency_s: float = 0.0,
+    faults: FaultPlan | None = None,
+    model: str = "fake-model",
+) -> Iterator[FakeOpenAIServer]:
+    """Serve :func:`create_fake_openai_app` on an ephemeral 127.0.0.1 port for a block.
+
+    ``with fake_openai_server(lambda messages, i: "Answer: Paris") as server:`` then point
+    a backend at ``server.url``; the server stops when the block ends. Arguments are those
+    of :func:`create_fake_openai_app`.
+    """
+    from raggym_env.retrieval.server import BackgroundServer
+
+    app = create_fake_openai_app(respond, latency_s=latency_s, faults=faults, model=model)
+    with BackgroundServer(app) as server:
+        yield FakeOpenAIServer(f"{server.url}/v1", app.state.stats, app.state.faults, app)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the fake server until killed; print ``READY <url>`` on the first stdout line.
 
@@ -559,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m agents.llm.fake_server",
+        prog="python -m raggym.testing.fake_server",
         description="Serve a fake OpenAI-compatible /v1/chat/completions endpoint.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind")

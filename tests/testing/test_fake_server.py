@@ -19,7 +19,7 @@ pytest.importorskip("httpx")
 
 import httpx
 
-from agents.llm.fake_server import (
+from raggym.testing.fake_server import (
     FakeServerStats,
     Fault,
     FaultPlan,
@@ -348,7 +348,15 @@ def test_fault_plan_is_thread_safe():
 
 
 def test_cli_prints_ready_and_serves_until_killed():
-    command = [sys.executable, "-m", "agents.llm.fake_server", "--port", "0", "--latency-ms", "30"]
+    command = [
+        sys.executable,
+        "-m",
+        "raggym.testing.fake_server",
+        "--port",
+        "0",
+        "--latency-ms",
+        "30",
+    ]
     with subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     ) as process:
@@ -371,7 +379,7 @@ def test_cli_prints_ready_and_serves_until_killed():
 
 def test_cli_rejects_a_negative_latency():
     result = subprocess.run(
-        [sys.executable, "-m", "agents.llm.fake_server", "--latency-ms", "-5"],
+        [sys.executable, "-m", "raggym.testing.fake_server", "--latency-ms", "-5"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -225,7 +225,7 @@ def build_tiny_causal_lm(
     ``o_proj``), its embedding matches the tokenizer's actual size, and its weights depend
     only on ``seed`` (the global torch RNG is left untouched). Load it back with
     ``AutoModelForCausalLM.from_pretrained(path)`` / ``AutoTokenizer.from_pretrained(path)``
-    or :class:`agents.llm.hf.TransformersLLM`.
+    or :class:`raggym.agents.llm.hf.TransformersLLM`.
 
     Args:
         path: the directory to write (created if missing).

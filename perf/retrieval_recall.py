@@ -5,7 +5,7 @@ against the pooled context paragraphs of the whole file. Reported per retriever 
 recall@k (share of gold documents in the top k, averaged over questions) and all@k (share
 of questions with every gold document in the top k: multi-hop completeness).
 
-    python benchmarks/retrieval_recall.py [--hotpotqa PATH] [--twowiki PATH] [--ks 2 5 10 20]
+    python perf/retrieval_recall.py [--hotpotqa PATH] [--twowiki PATH] [--ks 2 5 10 20]
 
 Defaults read ``../shared/data`` beside the repository, else the bundled samples.
 """

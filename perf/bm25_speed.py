@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/bm25_speed.py [--docs 200000] [--big-docs 1000000] [--queries 1000]
-    python benchmarks/bm25_speed.py --quick      # 20k docs, 100 queries, ~20 s
+    python perf/bm25_speed.py [--docs 200000] [--big-docs 1000000] [--queries 1000]
+    python perf/bm25_speed.py --quick      # 20k docs, 100 queries, ~20 s
 
 A synthetic corpus (Zipf-distributed vocabulary of pseudo-words, fixed seed) is generated
 identically in every worker process. Each backend and phase runs in its own subprocess
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.measure import (
+from measure import (
     cpu_model,
     current_rss_mib,
     dir_size_mib,
@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(scale(args, Path(tmp)))
     report = "\n\n".join(
         [
-            f"## BM25 speed (`{' '.join(['python', 'benchmarks/bm25_speed.py', *sys.argv[1:]])}`)",
+            f"## BM25 speed (`{' '.join(['python', 'perf/bm25_speed.py', *sys.argv[1:]])}`)",
             f"Machine: {_machine()}.",
             f"Corpus: Zipf(s={ZIPF_EXPONENT}) over {VOCAB_SIZE:,} pseudo-words, titles of "
             f"{TITLE_WORDS[0]}-{TITLE_WORDS[1]} and texts of {DOC_WORDS[0]}-{DOC_WORDS[1]} words, "

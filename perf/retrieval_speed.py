@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/retrieval_speed.py [--questions 500] [--limit-docs N]
+    python perf/retrieval_speed.py [--questions 500] [--limit-docs N]
         [--vectors 1000000] [--hnsw-budget 480]
 
 Part 1: the pooled context paragraphs of a HotpotQA file (4,937 documents for the bundled
@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.measure import (
+from measure import (
     cpu_model,
     current_rss_mib,
     dir_size_mib,
@@ -62,7 +62,14 @@ THREAD_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
     "DISABLE_TQDM": "1",
 }
-DEFAULT_HOTPOTQA = Path("/work/shared/data/hotpotqa/hotpot_dev_distractor_first500.json")
+# ../shared/data beside the repository (see its README); --hotpotqa names another file
+DEFAULT_HOTPOTQA = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "hotpotqa"
+    / "hotpot_dev_distractor_first500.json"
+)
 TOP_K = 10
 DIM = 384
 HNSW_M = 32
@@ -643,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n\n".join(
         [
             "## Retrieval speed "
-            f"(`{' '.join(['python', 'benchmarks/retrieval_speed.py', *sys.argv[1:]])}`)",
+            f"(`{' '.join(['python', 'perf/retrieval_speed.py', *sys.argv[1:]])}`)",
             f"Machine: {_machine()}.",
             *sections,
             f"Total wall time {time.perf_counter() - started:.0f} s.",
