@@ -30,7 +30,7 @@ from raggym_env.episode import Candidate
 
 if TYPE_CHECKING:
     from raggym.agents.baselines import ScriptedPolicy
-    from raggym_env.corpus import Corpus
+    from raggym_env.corpora import Corpus
     from raggym_env.episode import EpisodeRecord
 
 __all__ = [
@@ -173,12 +173,12 @@ class Agent(ABC):
     ) -> EpisodeRecord:
         """Answer one ad-hoc question over ``corpus`` and return the episode (notebook use).
 
-        ``corpus`` is a :class:`~raggym_env.corpus.Corpus`, a corpus file or folder, or a
+        ``corpus`` is a :class:`~raggym_env.corpora.Corpus`, a corpus file or folder, or a
         list of ``{"title", "text"}`` mappings. Give ``answers`` to have the answer scored.
         The returned record prints as a readable trajectory.
         """
         from raggym.agents.rollout import run_episode
-        from raggym_env.corpus import Corpus
+        from raggym_env.corpora import Corpus
         from raggym_env.env import RAGEnv
 
         if not isinstance(corpus, (Corpus, str, Path)):

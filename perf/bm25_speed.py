@@ -40,7 +40,7 @@ from measure import (
 )
 
 if TYPE_CHECKING:
-    from raggym_env.corpus import Corpus
+    from raggym_env.corpora import Corpus
 
 SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -101,7 +101,7 @@ def _zipf_texts(n: int, length_range: tuple[int, int], seed: int) -> list[str]:
 
 def make_corpus(n_docs: int, seed: int) -> Corpus:
     """The benchmark corpus: ids ``d0..``, 1-3 word titles, 40-120 word texts."""
-    from raggym_env.corpus import Corpus
+    from raggym_env.corpora import Corpus
     from raggym_env.types import Document
 
     titles = _zipf_texts(n_docs, TITLE_WORDS, seed + 1)

@@ -50,7 +50,7 @@ from measure import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from raggym_env.corpus import Corpus
+    from raggym_env.corpora import Corpus
 
 THREADS = 2
 THREAD_ENV = {
@@ -104,7 +104,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def load_hotpotqa(args: argparse.Namespace) -> tuple[Corpus, list[str]]:
     """The pooled corpus (first ``--limit-docs`` documents) and the first ``--questions``."""
-    from raggym_env.corpus import Corpus
+    from raggym_env.corpora import Corpus
     from raggym_env.tasks import load_task
 
     task = load_task("hotpotqa", path=args.hotpotqa)

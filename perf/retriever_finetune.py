@@ -45,8 +45,7 @@ from raggym.trainers.retriever import (
     mine_training_pairs,
     recall_at_k,
 )
-from raggym_env.corpora import pooled_corpus, read_json_records
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus, pooled_corpus, read_json_records
 from raggym_env.retrieval.base import Retriever
 from raggym_env.tasks import load_task
 from raggym_env.types import QAExample

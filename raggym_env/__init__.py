@@ -5,7 +5,7 @@ gymnasium and numpy; retrieval backends load their dependencies when first used.
 """
 
 from raggym_env.actions import Action, ActionParseError, Answer, Search, parse_action
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.registration import ENV_IDS, register_envs
 from raggym_env.rewards import RewardConfig
 from raggym_env.types import Document, Evidence, QAExample, ScoredDocument

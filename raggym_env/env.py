@@ -17,7 +17,7 @@ from raggym_env.actions import (
     action_to_dict,
     parse_action,
 )
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.retrieval.factory import make_retriever
 from raggym_env.rewards import RewardConfig
@@ -79,7 +79,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
       ``data_path``.
     - ``limit`` / ``select``: keep the first ``limit`` questions, or ``"first:N"``,
       ``"last:N"``, ``"sample:N@SEED"``.
-    - ``corpus``: a :class:`~raggym_env.corpus.Corpus` or a corpus file or folder (default:
+    - ``corpus``: a :class:`~raggym_env.corpora.Corpus` or a corpus file or folder (default:
       the task's pooled context paragraphs).
     - ``retriever``: a backend name (``"bm25"``, ...) or any object with the ``Retriever``
       protocol; ``retriever_options`` go to the backend builder (e.g. ``index_dir``).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import check_search_args
 from raggym_env.retrieval.factory import available_retrievers, register_retriever
 from raggym_env.types import Document, ScoredDocument

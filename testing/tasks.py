@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.env import RAGEnv
 from raggym_env.types import Document, Evidence, QAExample
 

@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from raggym.agents.critics.base import critic_input
 from raggym_env.actions import Action, Answer, Search
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.episode import Candidate, EpisodeRecord, StepRecord
 
 if TYPE_CHECKING:

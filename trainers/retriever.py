@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.metrics import evidence_recall
 from raggym_env.retrieval.base import Retriever
 from raggym_env.retrieval.dense import BUNDLED_MODEL, document_text

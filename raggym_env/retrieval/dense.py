@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
     MANIFEST_NAME,

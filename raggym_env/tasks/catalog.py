@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raggym_env.corpora import load_corpus, pooled_corpus, read_json_records
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
 from raggym_env.tasks.bamboogle import (
     BAMBOOGLE_HUB,
     bamboogle_examples,
@@ -322,7 +321,7 @@ def load_task(
         path: the question source (see :func:`load_examples`).
         limit: keep at most the first ``limit`` examples (after ``select``).
         select: a subset spec (see :func:`load_examples`).
-        corpus: a :class:`~raggym_env.corpus.Corpus`, a corpus file or directory (read by
+        corpus: a :class:`~raggym_env.corpora.Corpus`, a corpus file or directory (read by
             :func:`~raggym_env.corpora.load_corpus`), or ``None`` for
             :func:`default_corpus`.
 

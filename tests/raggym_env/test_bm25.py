@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval import bm25 as bm25_module
 from raggym_env.retrieval.base import IndexMismatchError, Retriever
 from raggym_env.retrieval.bm25 import (

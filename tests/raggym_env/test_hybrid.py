@@ -5,7 +5,7 @@ import math
 import pytest
 
 from raggym.testing.retriever import FakeRetriever
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import Retriever
 from raggym_env.retrieval.hybrid import FusedHit, HybridRetriever, reciprocal_rank_fusion
 from raggym_env.types import Document, ScoredDocument

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("httpx")
 
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.env import RAGEnv
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.retrieval.remote import RemoteRetriever

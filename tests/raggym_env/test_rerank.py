@@ -7,7 +7,7 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 from raggym.testing.retriever import FakeRetriever
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import Retriever
 from raggym_env.retrieval.rerank import RerankedRetriever
 from raggym_env.types import Document

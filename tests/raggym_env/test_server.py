@@ -22,7 +22,7 @@ pytest.importorskip("prometheus_client")
 import httpx
 
 from raggym.testing.retriever import FakeRetriever
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import RetrievalError
 from raggym_env.retrieval.bm25 import BM25Retriever, load_or_build
 from raggym_env.retrieval.remote import RemoteRetriever

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from raggym_env.corpora import load_corpus, pooled_corpus, read_json_records
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
 from raggym_env.tasks import (
     DATA_DIR,
     TASK_NAMES,

@@ -1,7 +1,7 @@
 import pytest
 
 from raggym.testing.retriever import FakeRetriever
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.types import Document
 

@@ -18,7 +18,7 @@ from raggym.trainers.retriever import (
     mine_training_pairs,
     recall_at_k,
 )
-from raggym_env.corpus import Corpus
+from raggym_env.corpora import Corpus
 from raggym_env.retrieval.bm25 import BM25Retriever
 from raggym_env.retrieval.dense import document_text
 from raggym_env.types import Document, Evidence, QAExample

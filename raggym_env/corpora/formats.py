@@ -3,8 +3,8 @@
 HotpotQA and 2WikiMultihopQA records carry their own context paragraphs; pooling them over a
 whole split gives a retrieval corpus whose gold documents are known (see
 :func:`pooled_corpus`). Users bring their own collection as JSON/JSONL passages or plain text
-files (see :func:`load_corpus`). Every builder returns a :class:`~raggym_env.corpus.Corpus`
-whose ids are content hashes (:func:`~raggym_env.corpus.document_id`) unless the file gives
+files (see :func:`load_corpus`). Every builder returns a :class:`~raggym_env.corpora.Corpus`
+whose ids are content hashes (:func:`~raggym_env.corpora.document_id`) unless the file gives
 explicit ids, so the same passage keeps the same id across runs and machines.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from raggym_env.corpus import Corpus, document_id
+from raggym_env.corpora.memory import Corpus, document_id
 from raggym_env.types import Document
 
 __all__ = [
