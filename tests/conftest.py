@@ -8,7 +8,8 @@ from types import ModuleType
 
 import pytest
 
-from raggym_env import Corpus, Document
+from raggym.testing import TINY_DOCUMENTS
+from raggym_env import Corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA_DIR = ROOT.parent / "shared" / "data"
@@ -54,12 +55,4 @@ def shared_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_corpus() -> Corpus:
     """Four short documents: two people of a comparison question, a city, a planet."""
-    return Corpus(
-        [
-            Document("d1", "Scott Derrickson", "Scott Derrickson is an American director."),
-            Document("d2", "Ed Wood", "Ed Wood was an American filmmaker."),
-            Document("d3", "Paris", "Paris is the capital of France."),
-            Document("d4", "Uranus", "Voyager 2 approached Uranus; it launched on a Titan IIIE."),
-        ],
-        name="tiny",
-    )
+    return Corpus(TINY_DOCUMENTS[:4], name="tiny")

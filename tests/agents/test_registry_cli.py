@@ -6,10 +6,9 @@ from raggym.agents.base import PolicyAgent
 from raggym.agents.critic_guided import CriticGuidedAgent
 from raggym.agents.critics.base import CallableCritic
 from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
-from raggym.testing.fake_server import create_fake_openai_app
+from raggym.testing.fake_server import fake_openai_server
 from raggym.testing.llms import MockLLM
 from raggym_env.cli import main
-from raggym_env.retrieval.server import BackgroundServer
 from raggym_env.store import read_episodes
 
 
@@ -89,7 +88,7 @@ def react_script(messages, index):
 
 @pytest.fixture(scope="module")
 def fake_llm_url():
-    with BackgroundServer(create_fake_openai_app(react_script)) as server:
+    with fake_openai_server(react_script) as server:
         yield server.url
 
 
@@ -97,7 +96,7 @@ def test_rollout_command_plays_resumes_and_summarises(fake_llm_url, tmp_path, ca
     out = tmp_path / "react.jsonl"
     args = [
         "rollout", "--task", "hotpotqa", "--agent", "react", "--limit", "6",
-        "--llm", f"openai:{fake_llm_url}/v1:fake", "--batch-size", "4", "--out", str(out),
+        "--llm", f"openai:{fake_llm_url}:fake", "--batch-size", "4", "--out", str(out),
     ]  # fmt: skip
     assert main(args) == 0
     first = capsys.readouterr().out

@@ -9,10 +9,9 @@ from raggym.benchmarks import runner
 from raggym.benchmarks.cli import compare_runs
 from raggym.benchmarks.runner import load_leaderboard, run_suite
 from raggym.benchmarks.suite import load_suite, parse_suite
-from raggym.testing.fake_server import create_fake_openai_app
+from raggym.testing.fake_server import fake_openai_server
 from raggym_env import Answer
 from raggym_env.cli import main
-from raggym_env.retrieval.server import BackgroundServer
 from raggym_env.store import read_episodes
 
 
@@ -100,9 +99,9 @@ def test_bench_command_with_an_llm_suite_over_http(tmp_path, capsys):
         '[[datasets]]\ntask = "hotpotqa"\nselect = "first:6"\n'
         '[[agents]]\nagent = "react"\n[[agents]]\nagent = "heuristic"\n'
     )
-    with BackgroundServer(create_fake_openai_app(react_script)) as server:
+    with fake_openai_server(react_script) as server:
         code = main(
-            ["bench", str(suite_file), "--llm", f"openai:{server.url}/v1:fake",
+            ["bench", str(suite_file), "--llm", f"openai:{server.url}:fake",
              "--out", str(tmp_path / "run")]
         )  # fmt: skip
     assert code == 0

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -20,7 +20,10 @@ pytest.importorskip("httpx")
 
 from raggym.agents.llm.base import LLM, Completion, LLMError, SamplingParams
 from raggym.agents.llm.openai_compat import OpenAICompatibleLLM
-from raggym.testing.fake_server import FakeServerStats, FaultPlan, create_fake_openai_app
+from raggym.testing.fake_server import (
+    FakeOpenAIServer,
+    fake_openai_server,
+)
 from raggym_env.retrieval.server import BackgroundServer
 
 KEY = "sk-test-0123456789abcdef"
@@ -35,21 +38,11 @@ def echo(messages: list[dict[str, Any]], index: int) -> str:
     return f"{messages[-1]['content']} #{index}"
 
 
-class Fake:
-    """A running fake server: its URL, stats and fault plan."""
-
-    def __init__(self, url: str, app: Any) -> None:
-        self.url = url
-        self.app = app
-        self.stats: FakeServerStats = app.state.stats
-        self.faults: FaultPlan = app.state.faults
+Fake = FakeOpenAIServer
 
 
-@contextmanager
-def serving(respond: Any = echo, **options: Any) -> Iterator[Fake]:
-    app = create_fake_openai_app(respond, **options)
-    with BackgroundServer(app) as server:
-        yield Fake(server.url, app)
+def serving(respond: Any = echo, **options: Any) -> AbstractContextManager[Fake]:
+    return fake_openai_server(respond, **options)
 
 
 @pytest.fixture
@@ -451,10 +444,11 @@ def test_base_url_is_normalised_to_end_in_v1(base_url: str):
 
 
 def test_base_url_without_v1_reaches_the_server(fake: Fake):
-    for url in (fake.url, f"{fake.url}/v1/"):
+    root = fake.url.removesuffix("/v1")
+    for url in (root, f"{root}/v1/", f"{root}/v1/chat/completions"):
         with make_llm(url) as backend:
             assert backend.generate([conversation("q")], GREEDY)[0].ok
-    assert fake.stats.requests == 2
+    assert fake.stats.requests == 3
 
 
 @pytest.mark.parametrize(
