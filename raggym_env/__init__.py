@@ -6,6 +6,13 @@ gymnasium and numpy; retrieval backends load their dependencies when first used.
 
 from raggym_env.actions import Action, ActionParseError, Answer, Search, parse_action
 from raggym_env.corpora import Corpus
+from raggym_env.observation import (
+    FinalInfo,
+    Observation,
+    ResetInfo,
+    StepInfo,
+    build_observation,
+)
 from raggym_env.registration import ENV_IDS, register_envs
 from raggym_env.rewards import RewardConfig
 from raggym_env.types import Document, Evidence, QAExample, ScoredDocument
@@ -20,12 +27,17 @@ __all__ = [
     "Corpus",
     "Document",
     "Evidence",
+    "FinalInfo",
+    "Observation",
     "QAExample",
     "RAGEnv",
+    "ResetInfo",
     "RewardConfig",
     "ScoredDocument",
     "Search",
+    "StepInfo",
     "__version__",
+    "build_observation",
     "parse_action",
 ]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, SupportsFloat
+from typing import Any, SupportsFloat, cast
 
 import gymnasium as gym
+from gymnasium import spaces
 
 from raggym_env import metrics
 from raggym_env.actions import (
@@ -18,6 +19,14 @@ from raggym_env.actions import (
     parse_action,
 )
 from raggym_env.corpora import Corpus
+from raggym_env.observation import (
+    FinalInfo,
+    Observation,
+    ResetInfo,
+    RetrievedInfo,
+    StepInfo,
+    build_observation,
+)
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.retrieval.factory import make_retriever
 from raggym_env.rewards import RewardConfig
@@ -30,7 +39,7 @@ __all__ = ["ENV_VERSION", "EnvFactory", "RAGEnv", "prefetch_searches", "step_bat
 ENV_VERSION = 0
 
 
-class RAGEnv(gym.Env[dict[str, Any], Any]):
+class RAGEnv(gym.Env[Observation, Any]):
     """Multi-hop question answering with a search tool.
 
     ## Description
@@ -48,10 +57,12 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
     an object of any other type raises ``TypeError``.
 
     ## Observation Space
-    A ``Dict`` with ``question`` (str), ``options`` (tuple of ``{"letter", "text"}``, empty
-    for open QA), ``history`` (tuple of ``{"query", "documents"}``, each document an
-    ``{"id", "title", "text"}`` mapping in rank order) and ``steps_remaining`` (int). Gold
-    answers and evidence are never observed; they appear in ``info`` once the episode ends.
+    A ``Dict`` (typed as :class:`~raggym_env.observation.Observation`, built by
+    :func:`~raggym_env.observation.build_observation`) with ``question`` (str), ``options``
+    (tuple of ``{"letter", "text"}``, empty for open QA), ``history`` (tuple of
+    ``{"query", "documents"}``, each document an ``{"id", "title", "text"}`` mapping in
+    rank order) and ``steps_remaining`` (int). Gold answers and evidence are never
+    observed; they appear in ``info`` once the episode ends.
 
     ## Rewards
     On the answering step, the outcome metric: exact match (open QA, the paper's choice)
@@ -59,6 +70,13 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
     earn 0 unless process rewards (gold-evidence gain, search cost, repeated-query penalty,
     invalid-action penalty) are switched on in :class:`~raggym_env.rewards.RewardConfig`.
     EM, F1 and cover-EM (and accuracy for multiple choice) are always in the final ``info``.
+
+    ## Info
+    ``reset`` returns a :class:`~raggym_env.observation.ResetInfo`, every ``step`` a
+    :class:`~raggym_env.observation.StepInfo` (the action, its parse or retrieval error,
+    the retrieved documents with scores, evidence recall, the reward's components), and
+    the step that ends the episode a :class:`~raggym_env.observation.FinalInfo`, which adds
+    the answer, the gold answers and evidence, and the metrics.
 
     ## Starting State
     ``reset(seed=...)`` draws a question uniformly with ``self.np_random``; the same seed
@@ -140,7 +158,8 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         self.retriever_name = retriever if isinstance(retriever, str) else type(retriever).__name__
         self._example_index = {ex.id: i for i, ex in enumerate(self.task.examples)}
         self.action_space = ActionSpace()
-        self.observation_space = observation_space(max_steps)
+        # the Dict space's members are dicts with exactly the Observation keys
+        self.observation_space = cast("spaces.Space[Observation]", observation_space(max_steps))
         self._example: QAExample | None = None
         self._history: list[tuple[str, list[ScoredDocument]]] = []
         self._retrieved_ids: set[str] = set()
@@ -150,6 +169,29 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         self._answer: str | None = None
         self._last_error: str | None = None
         self._prefetched: tuple[str, list[ScoredDocument]] | None = None
+
+    def accept_prefetched(self, query: str, results: Sequence[ScoredDocument]) -> None:
+        """Hand over the results of a search done for this env's next step elsewhere.
+
+        Batched runners search the queries of many environments in one retriever call
+        (:func:`prefetch_searches`) and give each environment its results here. The next
+        ``step`` uses them if it searches exactly ``query``; any other next step discards
+        them and behaves as usual (a wrapper that rewrites the action simply makes the
+        environment search for itself). ``results`` must come from this environment's
+        retriever with its ``k``, or the episode would differ from an unbatched one.
+
+        Raises:
+            TypeError: ``query`` is not text or ``results`` holds non-``ScoredDocument``s.
+            RuntimeError: no episode is running.
+        """
+        if self._done:
+            raise RuntimeError("no episode is running; call reset() before accept_prefetched()")
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        kept = list(results)
+        if not all(isinstance(r, ScoredDocument) for r in kept):
+            raise TypeError("results must be ScoredDocument objects, as Retriever.search returns")
+        self._prefetched = (query, kept)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -173,9 +215,10 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         return self.spec.id if self.spec is not None else f"RAGGym/{self.task.name}-v{ENV_VERSION}"
 
     # ------------------------------------------------------------------ gymnasium API
-    def reset(
+    # Gymnasium types ``info`` as ``dict[str, Any]``; ours are dicts with declared keys.
+    def reset(  # type: ignore[override]
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[Observation, ResetInfo]:
         """Start an episode on a seeded random question or the one ``options`` names."""
         super().reset(seed=seed)
         self._example = self._choose_example(options or {})
@@ -187,7 +230,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         self._answer = None
         self._last_error = None
         self._prefetched = None
-        info = {
+        info: ResetInfo = {
             "example_id": self._example.id,
             "multiple_choice": self._example.is_multiple_choice,
             "max_steps": self.max_steps,
@@ -195,24 +238,31 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         }
         return self._observation(), info
 
-    def step(
+    def step(  # type: ignore[override]
         self, action: Action | str
-    ) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
-        """Apply one search or answer; see the class docstring for the dynamics."""
+    ) -> tuple[Observation, SupportsFloat, bool, bool, StepInfo]:
+        """Apply one search or answer; see the class docstring for the dynamics.
+
+        The ``info`` of the step that ends the episode is a
+        :class:`~raggym_env.observation.FinalInfo`.
+        """
         if self._done or self._example is None:
             raise RuntimeError(
                 "the episode has ended (or never started); call reset() before step()"
             )
         example = self._example
         parsed, action_error = _coerce_action(action)
+        prefetched, self._prefetched = self._prefetched, None  # good for this step only
         self._steps += 1
-        info: dict[str, Any] = {
+        info: StepInfo = {
             "example_id": example.id,
             "step": self._steps,
             "action": action_to_dict(parsed),
             "action_error": action_error,
             "retrieval_error": None,
             "retrieved": [],
+            "evidence_recall": None,
+            "reward_components": {},
         }
         components: dict[str, float] = {}
         terminated = False
@@ -220,7 +270,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
             if self.reward_config.invalid_action_penalty:
                 components["invalid_action_penalty"] = -self.reward_config.invalid_action_penalty
         elif isinstance(parsed, Search):
-            components = self._search(parsed.query, info)
+            components = self._search(parsed.query, info, prefetched)
         else:
             self._answer = parsed.text
             terminated = True
@@ -236,7 +286,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         info["reward_components"] = components
         if terminated or truncated:
             self._done = True
-            info.update(self._final_info(example))
+            info = self._final_info(example, info)
         reward = float(sum(components.values()))
         return self._observation(), reward, terminated, truncated, info
 
@@ -291,11 +341,15 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
             return self.task.examples[index]
         return self.task.examples[int(self.np_random.integers(len(self.task.examples)))]
 
-    def _search(self, query: str, info: dict[str, Any]) -> dict[str, float]:
+    def _search(
+        self,
+        query: str,
+        info: StepInfo,
+        prefetched: tuple[str, list[ScoredDocument]] | None,
+    ) -> dict[str, float]:
         example = self._example
         if example is None:  # unreachable: step() checks first
             raise RuntimeError("no active episode")
-        prefetched, self._prefetched = self._prefetched, None
         try:
             if prefetched is not None and prefetched[0] == query:
                 results = prefetched[1]
@@ -307,7 +361,7 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
         else:
             self._history.append((query, list(results)))
         info["retrieved"] = [
-            {"id": r.document.id, "title": r.document.title, "score": float(r.score)}
+            RetrievedInfo(id=r.document.id, title=r.document.title, score=float(r.score))
             for r in results
         ]
         gold = example.evidence.doc_ids
@@ -327,10 +381,11 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
             answer_letter=example.answer_letter,
         )
 
-    def _final_info(self, example: QAExample) -> dict[str, Any]:
+    def _final_info(self, example: QAExample, info: StepInfo) -> FinalInfo:
         scores = self._score(example, self._answer)
         gold_ids = example.evidence.doc_ids
         return {
+            **info,
             "answer": self._answer,
             "gold": {
                 "answers": list(example.answers),
@@ -347,29 +402,16 @@ class RAGEnv(gym.Env[dict[str, Any], Any]):
             },
         }
 
-    def _observation(self) -> dict[str, Any]:
+    def _observation(self) -> Observation:
         example = self._example
         if example is None:
             raise RuntimeError("no active episode")
-        options = tuple(
-            {"letter": letter, "text": text} for letter, text in (example.options or {}).items()
+        return build_observation(
+            example.question,
+            example.options,
+            ((query, (r.document for r in docs)) for query, docs in self._history),
+            self.max_steps - self._steps,
         )
-        history = tuple(
-            {
-                "query": query,
-                "documents": tuple(
-                    {"id": r.document.id, "title": r.document.title, "text": r.document.text}
-                    for r in docs
-                ),
-            }
-            for query, docs in self._history
-        )
-        return {
-            "question": example.question,
-            "options": options,
-            "history": history,
-            "steps_remaining": self.max_steps - self._steps,
-        }
 
 
 class EnvFactory:
@@ -417,43 +459,58 @@ class EnvFactory:
         return f"EnvFactory({self.task!r}{args})"
 
 
-StepResult = tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]
+StepResult = tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]
+"""What ``step`` returns, for an environment that may be wrapped."""
 
 
-def step_batch(envs: Sequence[RAGEnv], actions: Sequence[Action | str]) -> list[StepResult]:
+def step_batch(
+    envs: Sequence[gym.Env[Any, Any]], actions: Sequence[Action | str]
+) -> list[StepResult]:
     """Step many environments at once with one retrieval call per shared retriever.
 
     Equivalent to ``[env.step(a) for env, a in zip(envs, actions)]`` (same observations,
     rewards and infos), except that the searches of all environments sharing a retriever
     object and ``k`` go to it as one batched ``search`` call (:func:`prefetch_searches`),
-    which is what makes lockstep rollouts of many episodes fast.
+    which is what makes lockstep rollouts of many episodes fast. Each environment may be
+    wrapped: it is stepped through its outermost wrapper, so user wrappers apply.
     """
     prefetch_searches(envs, actions)
     return [env.step(action) for env, action in zip(envs, actions, strict=True)]
 
 
-def prefetch_searches(envs: Sequence[RAGEnv], actions: Sequence[Action | str]) -> int:
+def prefetch_searches(envs: Sequence[gym.Env[Any, Any]], actions: Sequence[Action | str]) -> int:
     """Run the searches ``actions`` will make as one batched call per shared retriever.
 
-    Each environment keeps its results for its next ``step`` with that query; stepping
-    is left to the caller (so one failing step can be isolated). If a batched call fails
-    with ``RetrievalError``, those environments search on their own when stepped, so the
-    error is recorded only where it occurs. Returns the number of retriever calls made.
+    Each environment receives its results through :meth:`RAGEnv.accept_prefetched` for
+    its next ``step`` with that query; stepping is left to the caller (so one failing step
+    can be isolated). Environments may be wrapped: the :class:`RAGEnv` inside
+    (``env.unwrapped``) gives the retriever and ``k`` and keeps the results; if a wrapper
+    rewrites the action, the query differs and the environment searches for itself. If
+    a batched call fails with ``RetrievalError``, those environments search on their own
+    when stepped, so the error is recorded only where it occurs. Returns the number of
+    retriever calls made.
+
+    Raises:
+        ValueError: ``envs`` and ``actions`` differ in length.
+        TypeError: an environment is not a (wrapped) :class:`RAGEnv`.
     """
     if len(envs) != len(actions):
         raise ValueError(f"got {len(envs)} environments but {len(actions)} actions")
     groups: dict[tuple[int, int], list[tuple[RAGEnv, str]]] = {}
     for env, action in zip(envs, actions, strict=True):
-        if not isinstance(env, RAGEnv):
-            raise TypeError(f"expected RAGEnv instances, got {type(env).__name__}")
-        if env._done:
+        base = env.unwrapped
+        if not isinstance(base, RAGEnv):
+            raise TypeError(
+                f"expected RAGEnv instances (wrapped or not), got {type(base).__name__}"
+            )
+        if base._done:
             continue  # step() raises the usual error
         parsed = action if isinstance(action, (Search, Answer)) else None
         if isinstance(action, str):
             parsed, _ = _coerce_action(action)
         if isinstance(parsed, Search):
-            key = (id(env.retriever), env.k)
-            groups.setdefault(key, []).append((env, parsed.query))
+            key = (id(base.retriever), base.k)
+            groups.setdefault(key, []).append((base, parsed.query))
     for members in groups.values():
         queries = list(dict.fromkeys(query for _, query in members))
         try:
@@ -461,8 +518,8 @@ def prefetch_searches(envs: Sequence[RAGEnv], actions: Sequence[Action | str]) -
         except RetrievalError:
             continue  # each env retries alone and records its own error
         by_query = dict(zip(queries, found, strict=True))
-        for env, query in members:
-            env._prefetched = (query, list(by_query[query]))
+        for base, query in members:
+            base.accept_prefetched(query, by_query[query])
     return len(groups)
 
 
