@@ -27,6 +27,7 @@ from raggym.agents.prompting import PromptTemplate, load_prompt
 from raggym_env import Action, Answer, QAExample
 from raggym_env.actions import action_to_dict
 from raggym_env.episode import Candidate
+from raggym_env.observation import Observation
 
 if TYPE_CHECKING:
     from raggym.agents.baselines import ScriptedPolicy
@@ -44,7 +45,6 @@ __all__ = [
     "Proposal",
 ]
 
-Observation = Mapping[str, Any]
 Chooser = Callable[
     [Sequence[Observation], Sequence["Memory"], Sequence[Sequence["Proposal"]]],
     list[tuple[int, Sequence[Candidate]]],

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from raggym.agents.base import Agent, Decision, LLMAgent, Memory, Proposal
 from raggym.agents.critics.base import Critic, CriticItem, CriticScore, action_text
 from raggym_env.actions import action_to_dict
 from raggym_env.episode import Candidate
+from raggym_env.observation import Observation
 
 __all__ = ["CriticGuidedAgent"]
-
-Observation = Mapping[str, Any]
 
 
 class CriticGuidedAgent(Agent):

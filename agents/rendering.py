@@ -69,12 +69,12 @@ def truncate_words(text: str, max_words: int) -> str:
     return " ".join(words[:max_words]) + " ..."
 
 
-def options_map(options: Sequence[Mapping[str, str]]) -> dict[str, str]:
+def options_map(options: Sequence[Mapping[str, object]]) -> dict[str, str]:
     """The observation's option tuple as ``{letter: text}`` (empty for open questions)."""
     return {str(o["letter"]): str(o["text"]) for o in options}
 
 
-def render_options(options: Sequence[Mapping[str, str]]) -> str:
+def render_options(options: Sequence[Mapping[str, object]]) -> str:
     """One ``"A. text"`` line per option."""
     return "\n".join(f"{o['letter']}. {o['text']}" for o in options)
 
@@ -101,7 +101,7 @@ def answer_format(observation: Mapping[str, Any]) -> str:
 
 
 def render_documents(
-    documents: Sequence[Mapping[str, str]], doc_words: int = DEFAULT_DOC_WORDS, start: int = 1
+    documents: Sequence[Mapping[str, object]], doc_words: int = DEFAULT_DOC_WORDS, start: int = 1
 ) -> str:
     """Numbered documents with their titles, each text capped at ``doc_words`` words."""
     if not documents:
@@ -179,7 +179,7 @@ def pair_steps(
     return out
 
 
-def documents_excerpt(documents: Sequence[Mapping[str, str]], max_chars: int = 300) -> str:
+def documents_excerpt(documents: Sequence[Mapping[str, object]], max_chars: int = 300) -> str:
     """The opening ``max_chars`` characters of the top documents (``"Title: text | ..."``).
 
     Used in place of a condensed answer when the condensation call fails.

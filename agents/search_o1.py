@@ -40,6 +40,7 @@ from raggym.agents.rendering import (
     render_qa_pairs,
     render_question,
 )
+from raggym_env.observation import SearchStep
 
 __all__ = ["CondensingAgent", "SearchO1Agent"]
 
@@ -106,7 +107,7 @@ class CondensingAgent(DocumentQAAgent):
 
     def prepare(self, observations: Sequence[Observation], memories: Sequence[Memory]) -> None:
         """Condense every search not condensed yet, all episodes in one batched call."""
-        pending: list[tuple[Memory, Mapping[str, Any], dict[str, str]]] = []
+        pending: list[tuple[Memory, SearchStep, dict[str, str]]] = []
         conversations: list[list[dict[str, str]]] = []
         for observation, memory in zip(observations, memories, strict=True):
             condensed: list[dict[str, str]] = memory.data.setdefault("condensed", [])

@@ -69,6 +69,8 @@ from raggym.agents.critics.base import critic_input
 from raggym_env.actions import Action, Answer, Search
 from raggym_env.corpora import Corpus
 from raggym_env.episode import Candidate, EpisodeRecord, StepRecord
+from raggym_env.observation import Observation, build_observation
+from raggym_env.types import Document
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -642,7 +644,7 @@ def observation_at(
     corpus: Corpus,
     *,
     max_steps: int | None = None,
-) -> dict[str, Any]:
+) -> Observation:
     """Rebuild the observation the environment gave the agent before a step.
 
     ``question`` and ``options`` come from the record; ``history`` holds the earlier
@@ -662,8 +664,8 @@ def observation_at(
         max_steps: the environment's step budget, if known.
 
     Returns:
-        ``{"question", "options", "history", "steps_remaining"}`` with the environment's
-        types (tuples of mappings).
+        The :class:`~raggym_env.observation.Observation`, built by the environment's own
+        :func:`~raggym_env.observation.build_observation`.
 
     Raises:
         IndexError: ``step_index`` is out of range.
@@ -681,7 +683,7 @@ def observation_at(
     if not isinstance(corpus, Corpus):
         raise TypeError(f"corpus must be a Corpus, got {type(corpus).__name__}")
     budget = _max_steps(record, max_steps)
-    history = []
+    history: list[tuple[str, list[Document]]] = []
     for step in record.steps[:step_index]:
         if step.action_type != "search" or _retrieval_failed(step):
             continue
@@ -701,18 +703,10 @@ def observation_at(
                     f"{document.title!r} in corpus {corpus.name!r}",
                     DOCUMENT_MISMATCH,
                 )
-            documents.append({"id": document.id, "title": document.title, "text": document.text})
-        history.append({"query": str(step.action["text"]), "documents": tuple(documents)})
-    options = tuple(
-        {"letter": letter, "text": text} for letter, text in (record.options or {}).items()
-    )
+            documents.append(document)
+        history.append((str(step.action["text"]), documents))
     remaining = (budget if budget is not None else len(record.steps)) - step_index
-    return {
-        "question": record.question,
-        "options": options,
-        "history": tuple(history),
-        "steps_remaining": remaining,
-    }
+    return build_observation(record.question, record.options, history, remaining)
 
 
 def reward_rows(

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from raggym_env import Action, Answer, QAExample, Search
+from raggym_env.observation import Observation
 
 __all__ = [
     "CallableCritic",
@@ -26,8 +27,6 @@ __all__ = [
     "critic_input",
     "state_text",
 ]
-
-Observation = Mapping[str, Any]
 
 _DOC_CHARS = 300
 
