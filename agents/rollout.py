@@ -6,6 +6,12 @@ every iteration asks the agent for all their decisions in one batch (one LLM cal
 them with one batched retrieval call (:func:`raggym_env.env.step_batch`), writes each
 episode to the store the moment it ends, and refills the freed slot from the queue.
 
+Every runner steps the environment it was given through its outermost wrapper, so a
+user's Gymnasium wrappers (observation, reward, action) apply the same way in
+:func:`run_episode` and in :class:`BatchedRunner`; the :class:`~raggym_env.env.RAGEnv`
+inside (``env.unwrapped``) is read only for the question, the env id, and the retriever
+and ``k`` that group the batched search.
+
 A decision whose model request failed ends its episode with the error recorded, and an
 exception raised while playing one question (a bug in an agent, say) is recorded as that
 episode's error: either way the item is kept as a failure, never dropped, and the other
@@ -27,6 +33,7 @@ from raggym.agents.base import Agent, Decision, Memory, PolicyAgent
 from raggym.agents.baselines import ScriptedPolicy
 from raggym_env.env import ENV_VERSION, RAGEnv, prefetch_searches
 from raggym_env.episode import EpisodeRecord, RetrievedDoc, StepRecord, gold_from_example
+from raggym_env.observation import Observation
 from raggym_env.store import EpisodeStore
 from raggym_env.types import QAExample
 
@@ -57,6 +64,7 @@ def as_agent(agent: Agent | ScriptedPolicy) -> Agent:
 
 
 def _unwrap(env: gym.Env[Any, Any] | RAGEnv) -> RAGEnv:
+    """The :class:`RAGEnv` inside ``env`` (read only; stepping goes through ``env``)."""
     base = env.unwrapped
     if not isinstance(base, RAGEnv):
         raise TypeError(f"a RAGGym environment is needed, got {type(base).__name__}")
@@ -205,11 +213,11 @@ def rollout(
 
 @dataclass
 class _Slot:
-    """One live episode in the batched runner."""
+    """One live episode in the batched runner (``env`` as built, wrappers included)."""
 
-    env: RAGEnv
+    env: gym.Env[Any, Any]
     builder: EpisodeBuilder
-    observation: Mapping[str, Any]
+    observation: Observation
 
 
 class BatchedRunner:
@@ -219,6 +227,8 @@ class BatchedRunner:
         env_factory: builds one environment (called ``batch_size`` times; the copies should
             share one retriever object so their searches batch together, which
             :class:`~raggym_env.env.RAGEnv` given the same ``retriever`` instance does).
+            It may return a wrapped environment: episodes are stepped through the
+            wrappers, exactly as :func:`run_episode` steps them.
         agent: the agent (or a scripted policy).
         batch_size: most episodes live at once.
         store: where each finished episode is appended.
@@ -244,12 +254,14 @@ class BatchedRunner:
         self.store = store
         self.run_card = run_card
         self.on_episode = on_episode
-        self._envs: list[RAGEnv] = []
+        self._envs: list[gym.Env[Any, Any]] = []
         self.stats: dict[str, float] = {"agent_calls": 0, "steps": 0, "episodes": 0}
 
-    def _env(self, index: int) -> RAGEnv:
+    def _env(self, index: int) -> gym.Env[Any, Any]:
         while len(self._envs) <= index:
-            self._envs.append(_unwrap(self.env_factory()))
+            env = self.env_factory()
+            _unwrap(env)  # fails early on anything but a (wrapped) RAGEnv
+            self._envs.append(env)
         return self._envs[index]
 
     def _emit(self, record: EpisodeRecord, records: list[EpisodeRecord]) -> None:
@@ -260,10 +272,14 @@ class BatchedRunner:
         if self.on_episode is not None:
             self.on_episode(record)
 
-    def _start(self, env: RAGEnv, example: QAExample, seed: int | None) -> _Slot | EpisodeRecord:
+    def _start(
+        self, env: gym.Env[Any, Any], example: QAExample, seed: int | None
+    ) -> _Slot | EpisodeRecord:
         """Reset ``env`` on ``example``; a failure to start becomes a failed record."""
         memory = Memory(example)
-        builder = EpisodeBuilder(env, example, memory, self.agent.name, seed, self.run_card)
+        builder = EpisodeBuilder(
+            _unwrap(env), example, memory, self.agent.name, seed, self.run_card
+        )
         try:
             observation, _ = env.reset(seed=seed, options={"example": example})
             builder.memory = self.agent.start(example)
@@ -327,7 +343,7 @@ class BatchedRunner:
 
 
 def decide_each(
-    agent: Agent, observations: Sequence[Mapping[str, Any]], memories: Sequence[Memory]
+    agent: Agent, observations: Sequence[Observation], memories: Sequence[Memory]
 ) -> list[Decision | str]:
     """One ``act_batch`` for every episode; if it raises, ask each alone so only the culprit fails.
 
@@ -351,11 +367,12 @@ def decide_each(
     return decisions
 
 
-def step_each(envs: Sequence[RAGEnv], actions: Sequence[Any]) -> list[Any]:
+def step_each(envs: Sequence[gym.Env[Any, Any]], actions: Sequence[Any]) -> list[Any]:
     """Step every env after one batched retrieval; a step that raises fails alone.
 
-    Returns each env's ``(observation, reward, terminated, truncated, info)``, or the
-    ``"ErrorType: message"`` of a step that raised.
+    Environments may be wrapped; each is stepped through its wrappers (see
+    :func:`raggym_env.env.prefetch_searches`). Returns each env's ``(observation, reward,
+    terminated, truncated, info)``, or the ``"ErrorType: message"`` of a step that raised.
     """
     # If the batched search fails, step() searches alone and records its own error.
     with contextlib.suppress(Exception):

@@ -34,13 +34,13 @@ from raggym.agents.rollout import as_agent, decide_each, step_each
 from raggym_env import Action, Answer, QAExample, Search
 from raggym_env.env import RAGEnv
 from raggym_env.metrics import score_answer
+from raggym_env.observation import Observation
 
 __all__ = ["DEFAULT_ROLLOUTS", "MonteCarloScorer", "make_scorer", "outcome_metric"]
 
 DEFAULT_ROLLOUTS = 4
 """Rollouts per candidate of ``mc`` without a count."""
 
-Observation = Mapping[str, Any]
 EnvFactoryLike = Callable[[], "RAGEnv | gym.Env[Any, Any]"]
 
 
@@ -68,7 +68,7 @@ class _Rollout:
     """One live rollout: its environment, the rollout agent's memory and its fate."""
 
     job: int
-    env: RAGEnv
+    env: gym.Env[Any, Any]
     memory: Memory | None = None
     observation: Observation | None = None
     outcome: float | None = None
@@ -115,6 +115,12 @@ class MonteCarloScorer:
     The rollout agent samples at its own temperature; with greedy or seeded sampling the
     rollouts of a candidate repeat each other.
 
+    Rollouts are stepped through the wrappers of the environments ``env_factory`` builds,
+    as :class:`~raggym.agents.rollout.BatchedRunner` steps them, so wrap them as the
+    collecting environments were wrapped. The scorer reads the observation's
+    ``history`` and ``steps_remaining``: an observation wrapper must keep those keys
+    (adding keys is fine), and one that drops them is refused with a ``TypeError``.
+
     Args:
         env_factory: builds environments sharing the collecting environments' retriever,
             ``k`` and step budget (an :class:`~raggym_env.env.EnvFactory` does).
@@ -146,7 +152,7 @@ class MonteCarloScorer:
         self.rollouts = rollouts
         self.seed = seed
         self.name = name
-        self._envs: list[RAGEnv] = []
+        self._envs: list[gym.Env[Any, Any]] = []
 
     def __repr__(self) -> str:
         return (
@@ -160,6 +166,9 @@ class MonteCarloScorer:
 
         Raises:
             ValueError: a candidate has no ``example`` (rollouts need the question).
+            TypeError: ``env_factory`` builds something other than a (wrapped)
+                :class:`~raggym_env.env.RAGEnv`, or its wrappers drop the observation keys
+                the replay reads.
         """
         verdicts: list[list[CriticScore | None]] = [[None] * len(group) for group in groups]
         jobs: dict[tuple[int, str], _Job] = {}
@@ -228,14 +237,11 @@ class MonteCarloScorer:
             self._verdict(job, runs[i * per_job : (i + 1) * per_job]) for i, job in enumerate(jobs)
         ]
 
-    def _env(self, index: int) -> RAGEnv:
+    def _env(self, index: int) -> gym.Env[Any, Any]:
         """The ``index``-th pooled environment (built on first use, reused across calls)."""
         while len(self._envs) <= index:
-            env = self.env_factory().unwrapped
-            if not isinstance(env, RAGEnv):
-                raise TypeError(
-                    f"env_factory must build RAGGym environments, got {type(env).__name__}"
-                )
+            env = self.env_factory()
+            _base(env)  # fails early on anything but a (wrapped) RAGEnv
             self._envs.append(env)
         return self._envs[index]
 
@@ -247,6 +253,7 @@ class MonteCarloScorer:
         except Exception as exc:  # noqa: BLE001 - one rollout's failure is recorded as data
             run.error = f"could not start the rollout: {_error_text(exc)}"
             return
+        _check_observation(run.env, observation)
         run.observation, run.memory = observation, memory
 
     def _replay_step(self, runs: Sequence[_Rollout], jobs: Sequence[_Job], d: int) -> None:
@@ -316,7 +323,7 @@ class MonteCarloScorer:
             observation, _, terminated, truncated, info = result
             run.observation = observation
             if terminated or truncated:
-                example = run.env.current_example
+                example = _base(run.env).current_example
                 metric = outcome_metric(example) if example is not None else "f1"
                 run.outcome = float(info["metrics"][metric])
                 run.answer = info.get("answer")
@@ -343,6 +350,34 @@ class MonteCarloScorer:
             )
         outcomes = [run.outcome for run in runs if run.outcome is not None]
         return CriticScore(sum(outcomes) / len(outcomes), output=output)
+
+
+_REPLAY_KEYS = ("history", "steps_remaining")
+
+
+def _base(env: gym.Env[Any, Any]) -> RAGEnv:
+    """The :class:`RAGEnv` inside ``env``'s wrappers (read only; steps go through ``env``)."""
+    base = env.unwrapped
+    if not isinstance(base, RAGEnv):
+        raise TypeError(f"env_factory must build RAGGym environments (wrapped or not), got {env}")
+    return base
+
+
+def _check_observation(env: gym.Env[Any, Any], observation: object) -> None:
+    """Refuse an environment whose wrappers hide what the replay reads, naming them."""
+    missing = (
+        list(_REPLAY_KEYS)
+        if not isinstance(observation, Mapping)
+        else [key for key in _REPLAY_KEYS if key not in observation]
+    )
+    if missing:
+        raise TypeError(
+            f"MonteCarloScorer reads {', '.join(repr(key) for key in _REPLAY_KEYS)} from "
+            f"observations, but {env} returns one without "
+            f"{', '.join(repr(key) for key in missing)}; keep the environment's "
+            "observation keys in your ObservationWrapper (adding keys is fine) or give the "
+            "scorer an env_factory without that wrapper"
+        )
 
 
 def _direct_verdict(action: Action | None, example: QAExample) -> CriticScore:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
 from raggym.agents.base import Decision, LLMAgent, Memory, Parsed, PolicyAgent
@@ -326,3 +327,51 @@ def test_bm25_shared_by_factory_envs_batches_searches(tiny_corpus):
     factory = lambda: RAGEnv("hotpotqa", limit=5, corpus=tiny_corpus, retriever=bm25)  # noqa: E731
     BatchedRunner(factory, QuestionSearchHeuristic(), batch_size=5).run(factory().examples)
     assert len(bm25.calls) == 1 and len(bm25.calls[0]) == 5
+
+
+# ---------------------------------------------------------------------------- wrappers
+class TenfoldReward(gym.RewardWrapper):
+    def reward(self, reward):
+        return 10.0 * reward
+
+
+class Hinted(gym.ObservationWrapper):
+    """Adds a key the policy below depends on."""
+
+    def observation(self, observation):
+        return {**observation, "hint": observation["question"].rstrip("?")}
+
+
+def hint_policy(observation):
+    if not observation["history"]:
+        return Search(observation["hint"])
+    return Answer(observation["history"][0]["documents"][0]["title"])
+
+
+def test_user_wrappers_apply_alike_in_run_episode_and_the_batched_runner(hotpot_retriever):
+    counting = CountingRetriever(hotpot_retriever)
+    wrapped = lambda: TenfoldReward(Hinted(hotpot_env(counting)))  # noqa: E731
+    examples = hotpot_env(hotpot_retriever).examples[:12]
+    policy = CallablePolicy(hint_policy)
+    alone = [run_episode(wrapped(), policy, options={"example": ex}) for ex in examples]
+    counting.calls.clear()
+    runner = BatchedRunner(wrapped, policy, batch_size=6)
+    batched = {r.example_id: r for r in runner.run(examples)}
+    assert all(r.error is None for r in alone) and len(batched) == len(examples)
+    assert any(r.steps[-1].reward == 10.0 for r in alone)  # the reward wrapper applied
+    for record in alone:
+        other = batched[record.example_id]
+        assert other.error is None
+        assert [s.action for s in other.steps] == [s.action for s in record.steps]
+        assert [s.reward for s in other.steps] == [s.reward for s in record.steps]
+        assert other.metrics == record.metrics
+        assert record.steps[0].action["text"] == record.question.rstrip("?")
+    # the searches still went out as one batched retrieval call per lockstep step
+    assert [len(batch) for batch in counting.calls] == [6, 6]
+
+
+def test_batched_runner_refuses_an_environment_that_is_not_raggym(hotpot_retriever):
+    runner = BatchedRunner(lambda: gym.make("CartPole-v1"), GoldEvidenceOracle())
+    examples = hotpot_env(hotpot_retriever).examples[:1]
+    with pytest.raises(TypeError, match="a RAGGym environment is needed, got CartPoleEnv"):
+        runner.run(examples)

@@ -3,6 +3,7 @@
 import json
 import re
 
+import gymnasium as gym
 import pytest
 
 from raggym.agents.critics.base import CriticItem
@@ -320,6 +321,47 @@ def test_monte_carlo_needs_the_example_and_valid_specs(factory):
         make_scorer("mc")
     with pytest.raises(ValueError, match="expected gold, judge, mc or mc:N"):
         make_scorer("prm")
+
+
+class CountedSteps(gym.Wrapper):
+    """Counts the steps that go through it and adds a key to the observation."""
+
+    steps = 0
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        return {**observation, "wrapped": True}, info
+
+    def step(self, action):
+        CountedSteps.steps += 1
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        return {**observation, "wrapped": True}, 10 * reward, terminated, truncated, info
+
+
+class NoHistory(gym.ObservationWrapper):
+    def observation(self, observation):
+        return {"question": observation["question"]}
+
+
+def test_monte_carlo_rollouts_step_through_user_wrappers(factory, plan):
+    group = items_at(factory(), factory.examples[0], [], [
+        ("Action: Search[Ed Wood]", Search("Ed Wood")), ("n", Search(NONSENSE)),
+    ])  # fmt: skip
+    agent = ReActAgent(MockLLM(lambda c: rollout_reply(plan, c)))
+    plain = MonteCarloScorer(factory, agent, rollouts=2).score([group])
+    CountedSteps.steps = 0
+    wrapped = MonteCarloScorer(lambda: CountedSteps(factory()), agent, rollouts=2)
+    assert wrapped.score([group]) == plain
+    assert [s.score for s in plain[0]] == [1.0, 0.0]
+    # 2 rollouts x (the candidate's search, then an answer) + 2 x (nonsense, search, answer)
+    assert CountedSteps.steps == 2 * 2 + 2 * 3
+
+
+def test_monte_carlo_refuses_a_wrapper_that_hides_the_replayed_keys(factory):
+    group = items_at(factory(), factory.examples[0], [], [("s", Search("Ed Wood"))])
+    scorer = MonteCarloScorer(lambda: NoHistory(factory()), ReActAgent(MockLLM(lambda c: "x")))
+    with pytest.raises(TypeError, match=r"NoHistory.*without 'history', 'steps_remaining'"):
+        scorer.score([group])
 
 
 def test_monte_carlo_collection_batches_rollouts(tmp_path, factory, plan):
