@@ -20,22 +20,13 @@ from typing import Any
 from raggym.agents.base import Agent
 from raggym.agents.baselines import ScriptedPolicy
 from raggym.agents.rollout import BatchedRunner, EpisodeBuilder, _unwrap
+from raggym_env.availability import require
 from raggym_env.env import RAGEnv
 from raggym_env.episode import EpisodeRecord
 from raggym_env.store import EpisodeStore
 from raggym_env.types import QAExample
 
 __all__ = ["ray_rollout"]
-
-_INSTALL_HINT = "distributed rollouts need Ray: pip install 'raggym[dist]'"
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    return ray
 
 
 class _Worker:
@@ -100,7 +91,7 @@ def ray_rollout(
     size = chunk_size or batch_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
-    ray = _import_ray()
+    ray = require("ray", feature="ray_rollout")
     if not ray.is_initialized():
         ray.init(num_cpus=num_workers, include_dashboard=False, log_to_driver=False)
     remote_worker = ray.remote(_Worker).options(**dict(worker_options or {"num_cpus": 1}))

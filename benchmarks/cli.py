@@ -44,7 +44,7 @@ def bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from raggym.benchmarks.report import format_markdown, png_available
+    from raggym.benchmarks.report import INSTALL_HINT, format_markdown, png_available
     from raggym.benchmarks.runner import run_suite
     from raggym.benchmarks.suite import load_suite
 
@@ -67,7 +67,7 @@ def _bench(args: argparse.Namespace) -> int:
 
         log_to_wandb(leaderboard, episodes, project=args.wandb)
     if not png_available():
-        print("(no PNG chart: pip install 'raggym[report]' for matplotlib)")
+        print(f"(no PNG chart: {INSTALL_HINT} for matplotlib)")
     print(f"\nHTML report: {out / 'report.html'}")
     print(f"episodes:    {out / 'episodes'}/")
     return 0

@@ -11,7 +11,6 @@ without it the chart is skipped and everything else is still written.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import math
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from raggym.benchmarks.aggregate import METRIC_COLUMNS, CellResult
+from raggym_env.availability import install_hint, is_matplotlib_available, require
 from raggym_env.episode import EpisodeRecord
 
 __all__ = [
@@ -55,7 +55,7 @@ REPORT_FILES: dict[str, str] = {
 FORMATS: tuple[str, ...] = tuple(REPORT_FILES)
 """Every format :func:`write_reports` can write."""
 
-INSTALL_HINT = "pip install 'raggym[report]'"
+INSTALL_HINT = install_hint("matplotlib")
 
 _RATES = frozenset({"em", "f1", "cover_em", "accuracy", "evidence_recall"})
 _PER_QUESTION = frozenset({"searches", "steps"})
@@ -426,10 +426,7 @@ def format_json(leaderboard: Mapping[str, Any]) -> str:
 
 def png_available() -> bool:
     """Whether matplotlib is installed, i.e. whether :func:`write_reports` can draw the PNG."""
-    try:
-        return importlib.util.find_spec("matplotlib") is not None
-    except (ImportError, ValueError):
-        return False
+    return is_matplotlib_available()
 
 
 def plot_leaderboard(leaderboard: Mapping[str, Any], handle: IO[bytes]) -> None:
@@ -440,13 +437,12 @@ def plot_leaderboard(leaderboard: Mapping[str, Any], handle: IO[bytes]) -> None:
         handle: a binary file to write the PNG to.
 
     Raises:
-        ImportError: matplotlib is not installed (the message says how to install it).
+        MissingDependencyError: matplotlib is not installed (an ``ImportError`` whose
+            message says how to install it).
     """
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError(f"the PNG chart needs matplotlib: {INSTALL_HINT}") from exc
+    backend_agg = require("matplotlib.backends.backend_agg", feature="the PNG chart")
+    Figure = require("matplotlib.figure", feature="the PNG chart").Figure
+    FigureCanvasAgg = backend_agg.FigureCanvasAgg
 
     cells = leaderboard_cells(leaderboard)
     datasets = _ordered(cell.dataset for cell in cells)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from raggym.benchmarks.aggregate import METRIC_COLUMNS
+from raggym_env.availability import require
 from raggym_env.episode import EpisodeRecord
 
 __all__ = ["episode_rows", "leaderboard_rows", "log_to_wandb"]
@@ -69,10 +70,7 @@ def log_to_wandb(
         mode: ``"online"``, ``"offline"`` or ``"disabled"`` (default: wandb's own setting).
         directory: where wandb writes its files (default: wandb's own setting).
     """
-    try:
-        import wandb
-    except ImportError as exc:
-        raise ImportError("wandb logging needs wandb: pip install 'raggym[track]'") from exc
+    wandb = require("wandb", feature="wandb logging")
     suite = leaderboard["suite"]
     run = wandb.init(
         project=project,

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from raggym.agents.llm.base import truncate_at_stop
+from raggym_env.availability import require
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -53,7 +54,7 @@ __all__ = [
     "main",
 ]
 
-_INSTALL_HINT = "the fake OpenAI server needs starlette and uvicorn: pip install 'raggym[serve]'"
+_FEATURE = "the fake OpenAI server"
 _NAMED_FAULTS = ("slow", "malformed", "drop")
 _ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 _DROP_KEY = "raggym.drop_connection"
@@ -424,16 +425,15 @@ def create_fake_openai_app(
         ``state.faults`` the :class:`FaultPlan`.
 
     Raises:
-        ImportError: if starlette is not installed.
+        MissingDependencyError: if starlette is not installed (an ``ImportError`` naming
+            the extra).
         TypeError: ``respond`` is not callable or ``faults`` not a :class:`FaultPlan`.
         ValueError: ``latency_s`` is negative or ``model`` empty.
     """
-    try:
-        from starlette.applications import Starlette
-        from starlette.responses import JSONResponse, Response
-        from starlette.routing import Route
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+    require("starlette", feature=_FEATURE)
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
 
     respond_fn: Respond = default_respond if respond is None else respond
     if not callable(respond_fn):
@@ -618,10 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--latency-ms must be >= 0, got {args.latency_ms}")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in [0, 65535], got {args.port}")
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+    uvicorn = require("uvicorn", feature=_FEATURE)
 
     respond = None
     if args.respond:

@@ -8,7 +8,7 @@ batched generation, LoRA adapters (``q_proj``/``k_proj``/``v_proj``/``o_proj`` e
 sequence-classification heads and ``save_pretrained``/``from_pretrained`` round trips.
 
 Everything is deterministic for a given seed and text. transformers and tokenizers are
-imported lazily (``pip install 'raggym[train]'``).
+imported lazily (``pip install 'raggym[hf]'``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from raggym_env.availability import require
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -28,7 +30,7 @@ __all__ = [
     "build_tiny_tokenizer",
 ]
 
-_INSTALL_HINT = "tiny models need transformers and tokenizers: pip install 'raggym[train]'"
+_FEATURE = "raggym.testing.tiny"
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 _ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
@@ -86,14 +88,6 @@ Monday Tuesday Wednesday Thursday Friday Saturday Sunday; spring, summer, autumn
 """
 
 
-def _require_transformers() -> Any:
-    try:
-        import transformers
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
-    return transformers
-
-
 def build_tiny_tokenizer(
     texts: Iterable[str] | None = None, vocab_size: int = 512
 ) -> PreTrainedTokenizerFast:
@@ -116,17 +110,16 @@ def build_tiny_tokenizer(
 
     Raises:
         ValueError: ``vocab_size`` is too small for the byte alphabet and special tokens.
-        ImportError: transformers or tokenizers is not installed.
+        MissingDependencyError: transformers or tokenizers is not installed (an
+            ``ImportError`` naming the extra).
     """
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < _MIN_VOCAB:
         raise ValueError(f"vocab_size must be an int >= {_MIN_VOCAB}, got {vocab_size!r}")
     if isinstance(texts, str):
         raise ValueError("texts must be an iterable of strings, not a single string")
-    transformers = _require_transformers()
-    try:
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+    transformers = require("transformers", feature=_FEATURE)
+    require("tokenizers", feature=_FEATURE)
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     corpus = _BUILTIN_TEXT.splitlines() + [str(t) for t in (texts or ())]
     backend = Tokenizer(models.BPE(unk_token=UNK))
@@ -173,7 +166,7 @@ def _llama_config(
             f"hidden_size ({hidden_size}) must split into num_heads ({num_heads}) heads of "
             "even size (rotary embeddings need an even head dimension)"
         )
-    transformers = _require_transformers()
+    transformers = require("transformers", feature=_FEATURE)
     return transformers.LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -199,7 +192,7 @@ def _save(model: Any, tokenizer: PreTrainedTokenizerFast, path: str | Path) -> P
 
 
 def _seeded_model(factory: Any, config: Any, seed: int) -> Any:
-    import torch
+    torch = require("torch", feature=_FEATURE)
 
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
@@ -243,7 +236,7 @@ def build_tiny_causal_lm(
     config = _llama_config(
         tokenizer, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads
     )
-    transformers = _require_transformers()
+    transformers = require("transformers", feature=_FEATURE)
     model = _seeded_model(transformers.LlamaForCausalLM, config, seed)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return _save(model, tokenizer, path)
@@ -279,6 +272,6 @@ def build_tiny_classifier(
         num_heads=num_heads,
         num_labels=num_labels,
     )
-    transformers = _require_transformers()
+    transformers = require("transformers", feature=_FEATURE)
     model = _seeded_model(transformers.LlamaForSequenceClassification, config, seed)
     return _save(model, tokenizer, path)

@@ -22,9 +22,7 @@ datasets are imported lazily (``pip install 'raggym[train]'``).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import importlib.metadata
-import importlib.util
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +33,12 @@ from typing import Any
 
 from raggym.agents.llm.hf import TRAIN_RECORD
 from raggym.trainers.datasets import read_jsonl
+from raggym_env.availability import (
+    MissingDependencyError,
+    is_tensorboard_available,
+    is_wandb_available,
+    require,
+)
 
 __all__ = [
     "FINAL_DIR",
@@ -56,10 +60,6 @@ __all__ = [
     "trl_arguments",
 ]
 
-_INSTALL_HINT = (
-    "training needs torch, transformers, trl, peft and datasets: pip install 'raggym[train]'"
-)
-
 FINAL_DIR = "final"
 """The sub-folder of ``output_dir`` that receives the final adapter and tokenizer."""
 
@@ -69,10 +69,7 @@ REPORT_TO_CHOICES = ("none", "wandb", "tensorboard")
 SAVE_STRATEGIES = ("no", "steps", "epoch")
 """When intermediate checkpoints are written (``output_dir/checkpoint-<step>``)."""
 
-_TRACKER_HINTS = {
-    "wandb": (("wandb",), "pip install 'raggym[track]' (or pip install wandb)"),
-    "tensorboard": (("tensorboard", "tensorboardX"), "pip install tensorboard"),
-}
+_TRACKERS = {"wandb": is_wandb_available, "tensorboard": is_tensorboard_available}
 
 
 def config_field(default: Any, help: str, *flags: str, choices: Sequence[str] | None = None) -> Any:
@@ -303,11 +300,12 @@ class Precision:
 
 
 def require_module(name: str) -> Any:
-    """Import a training dependency, naming the extra to install when it is missing."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+    """Import a training dependency, naming the ``train`` extra when it is missing.
+
+    Raises:
+        MissingDependencyError: ``name`` cannot be imported (an ``ImportError``).
+    """
+    return require(name, feature="training", extra="train")
 
 
 def resolve_precision(config: TrainRunConfig) -> Precision:
@@ -331,9 +329,8 @@ def resolve_precision(config: TrainRunConfig) -> Precision:
 def _check_tracker(report_to: str) -> None:
     if report_to == "none":
         return
-    modules, hint = _TRACKER_HINTS[report_to]
-    if not any(importlib.util.find_spec(m) is not None for m in modules):
-        raise ImportError(f"report_to={report_to!r} needs {' or '.join(modules)}: {hint}")
+    if not _TRACKERS[report_to]():
+        raise MissingDependencyError(report_to, f"report_to={report_to!r}")
 
 
 def trl_arguments(
@@ -653,6 +650,6 @@ def _write_record(
 
 def _finish_wandb() -> None:
     """Close the wandb run the trainer opened, so its files are complete."""
-    wandb = require_module("wandb")
+    wandb = require("wandb", feature="report_to='wandb'")
     if getattr(wandb, "run", None) is not None:
         wandb.finish()

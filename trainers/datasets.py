@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from raggym.agents.critics.base import critic_input
 from raggym_env.actions import Action, Answer, Search
+from raggym_env.availability import require
 from raggym_env.corpora import Corpus
 from raggym_env.episode import Candidate, EpisodeRecord, StepRecord
 from raggym_env.observation import Observation, build_observation
@@ -114,8 +115,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "reward": ("chosen", "rejected"),
 }
 """The columns :func:`to_dataset` keeps for each kind: exactly those TRL's trainers read."""
-
-_INSTALL_HINT = "to_dataset needs the 'datasets' package: pip install 'raggym[train]'"
 
 # Reasons an episode is skipped.
 EPISODE_FAILED = "episode failed"
@@ -903,15 +902,13 @@ def to_dataset(rows: Sequence[Mapping[str, Any]], kind: Kind) -> Dataset:
         The dataset.
 
     Raises:
-        ImportError: ``datasets`` is not installed.
+        MissingDependencyError: ``datasets`` is not installed (an ``ImportError`` naming
+            the extra).
         ValueError: an unknown ``kind``, or a row lacks a column or has the wrong type.
     """
     if kind not in COLUMNS:
         raise ValueError(f"kind must be one of {sorted(COLUMNS)}, got {kind!r}")
-    try:
-        import datasets
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
+    datasets = require("datasets", feature="to_dataset", extra="train")
     columns = COLUMNS[kind]
     data: dict[str, list[Any]] = {name: [] for name in columns}
     for number, row in enumerate(rows):

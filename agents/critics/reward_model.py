@@ -23,7 +23,7 @@ the one implementation, used by critic training too, so scores match training.
 
 Batches are right-padded, so each text is scored from its own last token and batched
 scores equal one-by-one scores (up to float rounding). torch, transformers and peft are
-imported lazily (``pip install 'raggym[train]'``).
+imported lazily (``pip install 'raggym[hf]'``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from typing import Any
 
 from raggym.agents.critics.base import CriticItem, CriticScore, critic_input
 from raggym.agents.llm.hf import apply_adapter, resolve_adapter_dir
+from raggym_env.availability import require
 
 __all__ = ["DEFAULT_MAX_LENGTH", "RewardModelCritic", "critic_token_ids"]
 
-_INSTALL_HINT = "RewardModelCritic needs torch and transformers: pip install 'raggym[train]'"
 _ACTION_MARKER = "\n\nNext action: "
 
 DEFAULT_MAX_LENGTH = 1024
@@ -106,7 +106,8 @@ class RewardModelCritic:
         name: the critic name recorded in episodes.
 
     Raises:
-        ImportError: torch/transformers (or peft, for ``adapter``) is not installed.
+        MissingDependencyError: torch/transformers (or peft, for ``adapter``) is not
+            installed (an ``ImportError`` naming the extra).
         ValueError: a bad argument, a head with more than two labels, a slow tokenizer
             (truncation needs offsets), a tokenizer with neither pad nor eos token, or both
             an adapter directory as ``path`` and ``adapter``.
@@ -147,11 +148,8 @@ class RewardModelCritic:
         for label, value, low in (("batch_size", batch_size, 1), ("max_length", max_length, 8)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
-        try:
-            import torch
-            import transformers
-        except ImportError as exc:
-            raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+        torch = require("torch", feature="RewardModelCritic")
+        transformers = require("transformers", feature="RewardModelCritic")
         self._torch = torch
         self.name = name
         self.batch_size = batch_size

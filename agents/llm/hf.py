@@ -27,7 +27,7 @@ directory (``adapter_config.json``, e.g. the ``OUT/final`` folder written by
 named in its ``raggym_train.json`` (or, failing that, in ``adapter_config.json``) is loaded and the
 adapter applied on top; see :func:`resolve_adapter_dir`.
 
-torch, transformers and peft are imported lazily (``pip install 'raggym[train]'``).
+torch, transformers and peft are imported lazily (``pip install 'raggym[hf]'``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from raggym.agents.llm.base import (
     check_messages,
     truncate_at_stop,
 )
+from raggym_env.availability import require
 
 __all__ = [
     "ADAPTER_CONFIG",
@@ -58,8 +59,6 @@ __all__ = [
     "resolve_adapter_dir",
 ]
 
-_INSTALL_HINT = "TransformersLLM needs torch and transformers: pip install 'raggym[train]'"
-_PEFT_HINT = "loading a LoRA adapter needs peft: pip install 'raggym[train]'"
 
 ADAPTER_CONFIG = "adapter_config.json"
 """The file that marks a directory as a PEFT adapter."""
@@ -110,11 +109,8 @@ def apply_adapter(model: Any, adapter: str | Path) -> Any:
     adapter_dir = Path(adapter)
     if not adapter_dir.is_dir():
         raise FileNotFoundError(f"adapter directory {str(adapter_dir)!r} does not exist")
-    try:
-        from peft import PeftModel
-    except ImportError as exc:
-        raise ImportError(f"{_PEFT_HINT} ({exc})") from exc
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    peft = require("peft", feature="loading a LoRA adapter")
+    return peft.PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
 
 
 def resolve_adapter_dir(path: str | Path) -> AdapterDir | None:
@@ -178,15 +174,6 @@ def render_conversation(conversation: Sequence[Message], tokenizer: Any) -> tupl
     return "\n".join([*lines, "assistant:"]), True
 
 
-def _import_torch_transformers() -> tuple[Any, Any]:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
-    return torch, transformers
-
-
 def _dtype_keyword(transformers: Any) -> str:
     """``from_pretrained``'s dtype keyword: ``dtype`` (4.56+) or ``torch_dtype``."""
     try:
@@ -231,7 +218,8 @@ class TransformersLLM:
             ``+<adapter folder>`` when an adapter is used.
 
     Raises:
-        ImportError: torch/transformers (or peft, for ``adapter``) is not installed.
+        MissingDependencyError: torch/transformers (or peft, for ``adapter``) is not
+            installed (an ``ImportError`` naming the extra).
         ValueError: a bad argument, a tokenizer with neither pad nor eos token, or both an
             adapter directory as ``model`` and ``adapter``.
         FileNotFoundError: ``adapter`` is not a directory.
@@ -252,7 +240,8 @@ class TransformersLLM:
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        torch, transformers = _import_torch_transformers()
+        torch = require("torch", feature="TransformersLLM")
+        transformers = require("transformers", feature="TransformersLLM")
         self._torch = torch
         self.batch_size = batch_size
 

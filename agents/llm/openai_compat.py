@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from raggym.agents.llm.base import Completion, Message, SamplingParams, check_messages
+from raggym_env.availability import require
 
 if TYPE_CHECKING:
     import httpx
@@ -44,21 +45,11 @@ __all__ = ["OpenAICompatibleLLM"]
 
 logger = logging.getLogger(__name__)
 
-_INSTALL_HINT = "OpenAICompatibleLLM needs httpx: pip install 'raggym[llm]'"
 _RESERVED_BODY_KEYS = frozenset(
     {"model", "messages", "n", "temperature", "top_p", "max_tokens", "stop", "seed", "stream"}
 )
 _MESSAGE_CHARS = 300
 _T = TypeVar("_T")
-
-
-def _import_httpx() -> Any:
-    """Import httpx, or fail with the install hint."""
-    try:
-        import httpx
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
-    return httpx
 
 
 class _Secret:
@@ -472,7 +463,7 @@ class OpenAICompatibleLLM:
 
     Raises:
         ValueError: an argument is invalid, or ``api_key_env`` names an unset variable.
-        ImportError: httpx is not installed.
+        MissingDependencyError: httpx is not installed (an ``ImportError`` naming the extra).
     """
 
     def __init__(
@@ -508,7 +499,7 @@ class OpenAICompatibleLLM:
         self._secret = _resolve_key(api_key, api_key_env)
         self._url = f"{self.base_url}/chat/completions"
         self._rng = random.Random()
-        httpx = _import_httpx()
+        httpx = require("httpx", feature="OpenAICompatibleLLM")
         self._retryable_errors: tuple[type[BaseException], ...] = (
             httpx.TimeoutException,
             httpx.NetworkError,

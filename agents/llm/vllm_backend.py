@@ -29,10 +29,10 @@ from raggym.agents.llm.base import (
     check_messages,
     truncate_at_stop,
 )
+from raggym_env.availability import require
 
 __all__ = ["VLLMLLM"]
 
-_INSTALL_HINT = "VLLMLLM needs vllm (and a GPU): pip install 'raggym[vllm]'"
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
@@ -60,7 +60,7 @@ class VLLMLLM:
             ``max_model_len``, ``dtype``, ``tensor_parallel_size``, ...).
 
     Raises:
-        ImportError: vllm is not installed.
+        MissingDependencyError: vllm is not installed (an ``ImportError`` naming the extra).
         FileNotFoundError: ``adapter`` is not a directory.
     """
 
@@ -72,11 +72,8 @@ class VLLMLLM:
         name: str | None = None,
         **engine_kwargs: Any,
     ) -> None:
-        try:
-            import vllm
-            from vllm.lora.request import LoRARequest
-        except ImportError as exc:
-            raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+        vllm = require("vllm", feature="VLLMLLM (GPU only)")
+        LoRARequest = require("vllm.lora.request", feature="VLLMLLM").LoRARequest
         self._vllm = vllm
         if adapter is None:  # a trained adapter folder given as the model: load its base
             from raggym.agents.llm.hf import resolve_adapter_dir

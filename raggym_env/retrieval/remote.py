@@ -14,6 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from raggym_env.availability import require
 from raggym_env.retrieval.base import RetrievalError, check_search_args
 from raggym_env.types import Document, ScoredDocument
 
@@ -71,12 +72,7 @@ class RemoteRetriever:
             raise ValueError(
                 f"max_queries_per_request must be a positive int, got {max_queries_per_request!r}"
             )
-        try:
-            import httpx
-        except ImportError as exc:
-            raise ImportError(
-                f'RemoteRetriever needs httpx: pip install "raggym[serve]" ({exc})'
-            ) from exc
+        httpx = require("httpx", feature="RemoteRetriever")
         self.url = url.rstrip("/")
         self.timeout_s = float(timeout_s)
         self.max_retries = max_retries

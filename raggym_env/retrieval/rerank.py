@@ -14,12 +14,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from raggym_env.availability import require
 from raggym_env.retrieval.base import Retriever, check_search_args
 from raggym_env.types import Document, ScoredDocument
 
 __all__ = ["PairScorer", "RerankedRetriever", "load_cross_encoder"]
-
-_INSTALL_HINT = 'reranking needs sentence-transformers: pip install "raggym[dense]"'
 
 
 @runtime_checkable
@@ -47,17 +46,17 @@ def load_cross_encoder(
         max_length: truncate pairs to this many tokens.
 
     Raises:
-        ImportError: if sentence-transformers is not installed, with the install hint.
+        MissingDependencyError: if sentence-transformers is not installed (an
+            ``ImportError`` naming the extra).
     """
     key = (str(model), device, max_length)
     with _MODELS_LOCK:
         scorer = _MODELS.get(key)
         if scorer is None:
-            try:
-                from sentence_transformers import CrossEncoder
-            except ImportError as exc:
-                raise ImportError(_INSTALL_HINT) from exc
-            scorer = CrossEncoder(str(model), device=device, max_length=max_length)
+            sentence_transformers = require("sentence_transformers", feature="reranking")
+            scorer = sentence_transformers.CrossEncoder(
+                str(model), device=device, max_length=max_length
+            )
             _MODELS[key] = scorer
         return scorer
 

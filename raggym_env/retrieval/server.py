@@ -3,7 +3,7 @@
 ``POST /search`` answers ``{"queries": [...], "k": int}`` with ranked documents; concurrent
 requests are micro-batched into one ``Retriever.search`` call. ``GET /health`` says whether
 the index has loaded (it loads in a background thread at startup) and ``GET /metrics``
-serves Prometheus text. Needs the ``serve`` extra: ``pip install "raggym[serve]"``.
+serves Prometheus text. Needs the ``serve`` extra: ``pip install 'raggym[serve]'``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from raggym_env.availability import require
 from raggym_env.retrieval.base import Retriever
 from raggym_env.types import ScoredDocument
 
@@ -36,18 +37,13 @@ __all__ = ["BackgroundServer", "create_app", "run_server"]
 
 logger = logging.getLogger(__name__)
 
-_INSTALL_HINT = 'the retrieval server needs starlette, uvicorn and prometheus_client: pip install "raggym[serve]"'  # noqa: E501
-
 RetrieverSource = Callable[[], Retriever] | Retriever
 
 
 def _require_serve_deps() -> None:
-    try:
-        import prometheus_client  # noqa: F401
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+    """Fail early, naming the ``serve`` extra, when any of the server's packages is missing."""
+    for package in ("starlette", "uvicorn", "prometheus_client"):
+        require(package, feature="the retrieval server")
 
 
 class _BadRequest(Exception):
@@ -136,7 +132,7 @@ def create_app(
         max_k: largest accepted ``k``.
 
     Raises:
-        ImportError: if the ``serve`` extra is not installed.
+        MissingDependencyError: if the ``serve`` extra is not installed (an ``ImportError``).
         ValueError: if a limit is not positive.
     """
     _require_serve_deps()

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raggym_env.availability import install_hint, require
 from raggym_env.tasks.records import RecordLocation
 
 __all__ = ["HUB_INSTALL_HINT", "HubSource", "columns_to_rows", "is_hub_path", "load_hub_rows"]
 
-HUB_INSTALL_HINT = 'pip install "raggym[hub]"'
+HUB_INSTALL_HINT = install_hint("datasets")
 """How to install the optional hub dependency."""
 
 
@@ -89,14 +90,10 @@ def load_hub_rows(source: HubSource) -> list[dict[str, Any]]:
     """Load one split from the hub as a list of plain dicts (needs network or a warm cache).
 
     Raises:
-        ImportError: ``datasets`` is not installed (the message gives the install command).
+        MissingDependencyError: ``datasets`` is not installed (an ``ImportError`` whose
+            message gives the install command).
     """
-    try:
-        import datasets
-    except ImportError as exc:
-        raise ImportError(
-            f"loading {source.spec} needs the Hugging Face `datasets` package: {HUB_INSTALL_HINT}"
-        ) from exc
+    datasets = require("datasets", feature=f"loading {source.spec}")
     split = datasets.load_dataset(source.repo, source.config, split=source.split)
     return [dict(row) for row in split]
 

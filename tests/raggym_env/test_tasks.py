@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from raggym_env.availability import MissingDependencyError
 from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
 from raggym_env.tasks import (
     DATA_DIR,
@@ -597,7 +598,7 @@ def test_custom_from_hub(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_hub_without_datasets_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "datasets", None)
-    with pytest.raises(ImportError, match=r'pip install "raggym\[hub\]"'):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'raggym\[hub\]'"):
         load_examples("hotpotqa", "hub")
 
 

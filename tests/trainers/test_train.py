@@ -8,6 +8,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import sys
 
 import pytest
 
@@ -38,6 +39,7 @@ from raggym.trainers.datasets import write_jsonl  # noqa: E402
 from raggym.trainers.dpo import DPORunConfig, train_dpo  # noqa: E402
 from raggym.trainers.sft import SFT_COLUMNS, SFTRunConfig, train_sft  # noqa: E402
 from raggym_env import RAGEnv, Search  # noqa: E402
+from raggym_env.availability import MissingDependencyError  # noqa: E402
 from raggym_env.cli import main  # noqa: E402
 from raggym_env.store import EpisodeStore  # noqa: E402
 
@@ -252,14 +254,10 @@ def test_data_from_lists_jsonl_and_datasets_keeps_only_trainer_columns(tmp_path)
 
 
 def test_tensorboard_without_the_package_names_what_to_install(lm_dir, tmp_path, monkeypatch):
-    real_find_spec = importlib.util.find_spec
-
-    def hide_tensorboard(name, *args):
-        return None if name in ("tensorboard", "tensorboardX") else real_find_spec(name, *args)
-
-    monkeypatch.setattr(importlib.util, "find_spec", hide_tensorboard)
+    for name in ("tensorboard", "tensorboardX"):
+        monkeypatch.setitem(sys.modules, name, None)  # absent, even where it is installed
     config = SFTRunConfig(model=str(lm_dir), output_dir=str(tmp_path), report_to="tensorboard")
-    with pytest.raises(ImportError, match="pip install tensorboard"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'raggym\[track\]'"):
         train_sft(config, sft_rows())
 
 

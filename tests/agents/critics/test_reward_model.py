@@ -15,6 +15,7 @@ from raggym.agents.critics.base import Critic, CriticItem, critic_input  # noqa:
 from raggym.agents.critics.reward_model import RewardModelCritic  # noqa: E402
 from raggym.testing.tiny import build_tiny_classifier  # noqa: E402
 from raggym_env import Answer, Search  # noqa: E402
+from raggym_env.availability import MissingDependencyError  # noqa: E402
 
 # peft calls a transformers API that v5 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
@@ -197,5 +198,5 @@ def test_misconfiguration_raises(scalar_dir, tmp_path):
 
 def test_missing_transformers_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
-    with pytest.raises(ImportError, match=r"raggym\[train\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'raggym\[hf\]'"):
         RewardModelCritic("anything")

@@ -18,6 +18,7 @@ from raggym.agents.llm.hf import (  # noqa: E402
     resolve_adapter_dir,
 )
 from raggym.testing.tiny import build_tiny_causal_lm  # noqa: E402
+from raggym_env.availability import MissingDependencyError  # noqa: E402
 
 # peft calls a transformers API that v5 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
@@ -287,5 +288,5 @@ def test_misconfiguration_raises(lm_dir, llm, tmp_path):
 
 def test_missing_transformers_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
-    with pytest.raises(ImportError, match=r"raggym\[train\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'raggym\[hf\]'"):
         TransformersLLM("anything")
