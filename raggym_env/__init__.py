@@ -2,9 +2,11 @@
 
 Importing the package registers the ``RAGGym/...-v0`` ids with Gymnasium. It costs
 gymnasium and numpy; retrieval backends load their dependencies when first used.
+:func:`clear_caches` empties every process-wide cache (loaded tasks, indexes, models).
 """
 
 from raggym_env.actions import Action, ActionParseError, Answer, Search, parse_action
+from raggym_env.caches import clear_caches
 from raggym_env.corpora import Corpus
 from raggym_env.registration import ENV_IDS, register_envs
 from raggym_env.rewards import RewardConfig
@@ -26,6 +28,7 @@ __all__ = [
     "ScoredDocument",
     "Search",
     "__version__",
+    "clear_caches",
     "parse_action",
 ]
 
