@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from raggym_env import clear_caches
 from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
 from raggym_env.tasks import (
     DATA_DIR,
     TASK_NAMES,
     HubSource,
     Task,
-    clear_caches,
     default_corpus,
     load_bamboogle,
     load_custom,
