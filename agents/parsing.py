@@ -29,6 +29,7 @@ Multiple choice
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,7 @@ from raggym.agents.base import Parsed
 from raggym.agents.rendering import excerpt, truncate_words
 from raggym_env import Answer, Search
 from raggym_env.actions import ActionParseError, parse_action
+from raggym_env.caches import register_lru
 from raggym_env.metrics import extract_choice
 
 __all__ = [
@@ -91,24 +93,19 @@ def _normalise_label(label: str) -> str:
     return re.sub(r"[^a-z]", "", label.lower())
 
 
-_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
-
-
+@register_lru("agents.label_patterns")
+@functools.lru_cache(maxsize=128)
 def _label_pattern(labels: tuple[str, ...]) -> re.Pattern[str]:
     """A line pattern matching any of ``labels`` (longest first, so 'search query' wins)."""
-    pattern = _PATTERNS.get(labels)
-    if pattern is None:
-        alternatives = "|".join(
-            r"[ \t_-]*".join(re.escape(word) for word in label.split())
-            for label in sorted(labels, key=len, reverse=True)
-        )
-        pattern = re.compile(
-            r"[ \t]*(?:[-*>#]+[ \t]+)?(\*\*|__)?"
-            rf"({alternatives})(?:[ \t]*\d+)?(?:\1)?[ \t]*:(?:\1)?(.*)",
-            re.IGNORECASE | re.ASCII,  # ASCII: no Unicode case folding
-        )
-        _PATTERNS[labels] = pattern
-    return pattern
+    alternatives = "|".join(
+        r"[ \t_-]*".join(re.escape(word) for word in label.split())
+        for label in sorted(labels, key=len, reverse=True)
+    )
+    return re.compile(
+        r"[ \t]*(?:[-*>#]+[ \t]+)?(\*\*|__)?"
+        rf"({alternatives})(?:[ \t]*\d+)?(?:\1)?[ \t]*:(?:\1)?(.*)",
+        re.IGNORECASE | re.ASCII,  # ASCII: no Unicode case folding
+    )
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 Importing the package registers the ``RAGGym/...-v0`` ids with Gymnasium. It costs
 gymnasium and numpy; retrieval backends load their dependencies when first used.
+:func:`clear_caches` empties every process-wide cache (loaded tasks, indexes, models).
 """
 
 from raggym_env.actions import Action, ActionParseError, Answer, Search, parse_action
+from raggym_env.caches import clear_caches
 from raggym_env.corpora import Corpus
 from raggym_env.observation import (
     FinalInfo,
@@ -38,6 +40,7 @@ __all__ = [
     "StepInfo",
     "__version__",
     "build_observation",
+    "clear_caches",
     "parse_action",
 ]
 

@@ -381,7 +381,8 @@ def finetune_dense(config: RetrieverTuneConfig, pairs: Sequence[TrainingPair]) -
 
     The run is deterministic for a seed on a given machine and device. The saved model
     gets its own fingerprint in dense index manifests. The dense retriever caches loaded
-    models by path within a process, so give every run a new ``output_dir``.
+    models by path within a process, so give every run a new ``output_dir`` (or call
+    ``raggym_env.clear_caches()`` before loading a model rewritten in place).
 
     Args:
         config: model, output directory and optimisation settings.

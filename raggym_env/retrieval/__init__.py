@@ -21,12 +21,11 @@ __all__ = [
     "Retriever",
     "available_retrievers",
     "check_search_args",
-    "clear_index_cache",
     "load_or_build",
     "make_retriever",
     "register_retriever",
 ]
-_BM25_NAMES = {"BM25Params", "BM25Retriever", "clear_index_cache", "load_or_build"}
+_BM25_NAMES = {"BM25Params", "BM25Retriever", "load_or_build"}
 
 
 def __getattr__(name: str) -> object:

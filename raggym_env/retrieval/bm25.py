@@ -30,6 +30,7 @@ from typing import Any, Literal
 import bm25s
 import numpy as np
 
+from raggym_env.caches import LRUCache
 from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
@@ -43,10 +44,10 @@ from raggym_env.types import ScoredDocument
 
 __all__ = [
     "FORMAT_VERSION",
+    "INDEX_CACHE_SIZE",
     "MANIFEST_NAME",
     "BM25Params",
     "BM25Retriever",
-    "clear_index_cache",
     "load_or_build",
     "read_manifest",
 ]
@@ -458,15 +459,16 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     return manifest
 
 
+INDEX_CACHE_SIZE = 8
+"""How many retrievers :func:`load_or_build` keeps (the least recently used goes first).
+
+One index asked for with two ``n_threads`` takes two entries that share their arrays.
+:func:`raggym_env.clear_caches` empties the cache.
+"""
+
 _CacheKey = tuple[str, BM25Params, int]
-_CACHE: dict[_CacheKey, BM25Retriever] = {}
-_CACHE_LOCK = threading.RLock()
-
-
-def clear_index_cache() -> None:
-    """Forget every retriever held by :func:`load_or_build` (frees them once unused)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+_CACHE: LRUCache[_CacheKey, BM25Retriever] = LRUCache("bm25.indexes", INDEX_CACHE_SIZE)
+_CACHE_LOCK = threading.RLock()  # held while building, so one index is built once
 
 
 def _matches(directory: Path, corpus: Corpus, params: BM25Params) -> bool:
@@ -496,7 +498,8 @@ def load_or_build(
     """Return a BM25 retriever for ``corpus``, shared with every caller asking the same.
 
     Retrievers are cached in this process by (corpus content hash, params, n_threads), so
-    many environment copies share one index. With ``index_dir``, an index there that
+    many environment copies share one index; the cache keeps the :data:`INDEX_CACHE_SIZE`
+    most recently used. With ``index_dir``, an index there that
     matches the corpus and params is loaded (memory-mapped when ``mmap``); otherwise one
     is built and saved there, replacing a stale index. Concurrent processes wanting the
     same ``index_dir`` build it once (an exclusive file lock serialises them, on POSIX).
@@ -512,13 +515,13 @@ def load_or_build(
         retriever = _CACHE.get(key)
         if retriever is None:
             sibling = next(
-                (r for (h, p, _), r in _CACHE.items() if (h, p) == key[:2]),
+                (r for (h, p, _), r in reversed(_CACHE.items()) if (h, p) == key[:2]),
                 None,
             )
             if sibling is not None:
                 retriever = sibling.with_threads(n_threads)
         if retriever is not None and (directory is None or _matches(directory, corpus, params)):
-            _CACHE[key] = retriever
+            _CACHE.put(key, retriever)
             return retriever
         if directory is None:
             retriever = BM25Retriever._build(corpus, params, n_threads=n_threads)
@@ -532,5 +535,5 @@ def load_or_build(
                     if retriever is None:
                         retriever = BM25Retriever._build(corpus, params, n_threads=n_threads)
                     retriever.save(directory)
-        _CACHE[key] = retriever
+        _CACHE.put(key, retriever)
         return retriever

@@ -14,10 +14,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from raggym_env.caches import LRUCache
 from raggym_env.retrieval.base import Retriever, check_search_args
 from raggym_env.types import ScoredDocument
 
-__all__ = ["CacheStats", "CachedRetriever", "clear_shared_caches", "shared_cache"]
+__all__ = ["SHARED_CACHE_SIZE", "CacheStats", "CachedRetriever", "shared_cache"]
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,12 @@ class CachedRetriever:
             self._evictions += 1
 
 
-_SHARED: dict[Hashable, CachedRetriever] = {}
-_SHARED_LOCK = threading.Lock()
+SHARED_CACHE_SIZE = 8
+"""How many retrievers :func:`shared_cache` keeps (least recently used goes first);
+:func:`raggym_env.clear_caches` empties the registry."""
+
+_SHARED: LRUCache[Hashable, CachedRetriever] = LRUCache("retrieval.shared", SHARED_CACHE_SIZE)
+_SHARED_LOCK = threading.Lock()  # held while building, so one retriever is built once
 
 
 def shared_cache(
@@ -196,18 +201,13 @@ def shared_cache(
     The first call with a given ``(key, max_entries, reuse_prefix)`` calls ``factory()``
     and wraps the result; later calls return that same object, so its model, index and
     cache are shared. Choose a key that identifies everything the retriever depends on
-    (backend name, corpus content hash, options). :func:`clear_shared_caches` forgets them.
+    (backend name, corpus content hash, options). The :data:`SHARED_CACHE_SIZE` most
+    recently used stay registered; :func:`raggym_env.clear_caches` forgets them all.
     """
     registry_key = (key, max_entries, bool(reuse_prefix))
     with _SHARED_LOCK:
         cached = _SHARED.get(registry_key)
         if cached is None:
             cached = CachedRetriever(factory(), max_entries=max_entries, reuse_prefix=reuse_prefix)
-            _SHARED[registry_key] = cached
+            _SHARED.put(registry_key, cached)
         return cached
-
-
-def clear_shared_caches() -> None:
-    """Forget every retriever registered by :func:`shared_cache` (frees their memory)."""
-    with _SHARED_LOCK:
-        _SHARED.clear()

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from raggym_env.availability import require
+from raggym_env.caches import LRUCache
 from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
@@ -57,10 +58,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUNDLED_MODEL",
+    "ENCODER_CACHE_SIZE",
     "FORMAT_VERSION",
+    "INDEX_CACHE_SIZE",
     "DenseParams",
     "DenseRetriever",
-    "clear_dense_cache",
     "document_text",
     "load_or_build_dense",
     "model_fingerprint",
@@ -109,9 +111,16 @@ def _resolve_model(model: str | Path | None) -> tuple[str, str]:
     return str(model), str(model)
 
 
-_ENCODERS: dict[tuple[str, str | None, int | None], tuple[SentenceTransformer, threading.Lock]] = {}
-_FINGERPRINTS: dict[str, str] = {}
-_ENCODER_LOCK = threading.Lock()
+ENCODER_CACHE_SIZE = 4
+"""How many loaded sentence-transformers models the process keeps (least recently used
+goes first); :func:`raggym_env.clear_caches` empties the cache."""
+
+_EncoderKey = tuple[str, str | None, int | None]
+_ENCODERS: LRUCache[_EncoderKey, tuple[SentenceTransformer, threading.Lock]] = LRUCache(
+    "dense.encoders", ENCODER_CACHE_SIZE
+)
+_FINGERPRINTS: LRUCache[str, str] = LRUCache("dense.fingerprints", 256)
+_ENCODER_LOCK = threading.Lock()  # held while loading, so one model is loaded once
 
 
 def _encoder(
@@ -128,7 +137,7 @@ def _encoder(
             if max_seq_length is not None:
                 encoder.max_seq_length = max_seq_length
             entry = (encoder, threading.Lock())
-            _ENCODERS[key] = entry
+            _ENCODERS.put(key, entry)
         return entry
 
 
@@ -153,8 +162,9 @@ def model_fingerprint(location: str | Path, encoder: SentenceTransformer | None 
         ValueError: for a hub name without ``encoder``, or a directory with no model files.
     """
     key = str(location)
-    if key in _FINGERPRINTS:
-        return _FINGERPRINTS[key]
+    known = _FINGERPRINTS.get(key)
+    if known is not None:
+        return known
     h = hashlib.sha256()
     path = Path(location)
     if path.is_dir():
@@ -179,7 +189,7 @@ def model_fingerprint(location: str | Path, encoder: SentenceTransformer | None 
         for param in (params[0], params[-1]) if params else ():
             h.update(param.detach().float().cpu().numpy().tobytes())
     fingerprint = h.hexdigest()
-    _FINGERPRINTS[key] = fingerprint
+    _FINGERPRINTS.put(key, fingerprint)
     return fingerprint
 
 
@@ -784,17 +794,13 @@ def read_dense_manifest(directory: str | Path) -> dict[str, Any]:
 
 # -- the in-process cache -------------------------------------------------------------------
 
-_CACHE: dict[tuple[str, str, str | None, int | None, DenseParams], DenseRetriever] = {}
-_CACHE_LOCK = threading.RLock()
+INDEX_CACHE_SIZE = 4
+"""How many retrievers :func:`load_or_build_dense` keeps (least recently used goes first);
+:func:`raggym_env.clear_caches` empties the cache."""
 
-
-def clear_dense_cache() -> None:
-    """Forget every retriever held by :func:`load_or_build_dense` (and the shared encoders)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-    with _ENCODER_LOCK:
-        _ENCODERS.clear()
-        _FINGERPRINTS.clear()
+_CacheKey = tuple[str, str, str | None, int | None, DenseParams]
+_CACHE: LRUCache[_CacheKey, DenseRetriever] = LRUCache("dense.indexes", INDEX_CACHE_SIZE)
+_CACHE_LOCK = threading.RLock()  # held while building, so one index is built once
 
 
 def _matches(
@@ -829,10 +835,11 @@ def load_or_build_dense(
 ) -> DenseRetriever:
     """Return a dense retriever for ``corpus``, shared with every caller asking the same.
 
-    Cached in this process by (corpus hash, model fingerprint, max_seq_length, index
-    params). With ``index_dir``, an index there matching the corpus, model and params is
-    loaded; otherwise one is built (``build_options`` go to :meth:`DenseRetriever.build`)
-    and saved there, replacing a stale index.
+    Cached in this process by (corpus hash, model fingerprint, device, max_seq_length,
+    index params); the cache keeps the :data:`INDEX_CACHE_SIZE` most recently used. With
+    ``index_dir``, an index there matching the corpus, model and params is loaded;
+    otherwise one is built (``build_options`` go to :meth:`DenseRetriever.build`) and saved
+    there, replacing a stale index.
 
     Raises:
         FileExistsError: if ``index_dir`` is a non-empty directory that is not an index.
@@ -878,5 +885,5 @@ def load_or_build_dense(
                     if retriever is None:
                         retriever = DenseRetriever.build(corpus, **options)
                     retriever.save(directory)
-        _CACHE[key] = retriever
+        _CACHE.put(key, retriever)
         return retriever

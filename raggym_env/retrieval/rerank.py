@@ -15,10 +15,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from raggym_env.availability import require
+from raggym_env.caches import LRUCache
 from raggym_env.retrieval.base import Retriever, check_search_args
 from raggym_env.types import Document, ScoredDocument
 
-__all__ = ["PairScorer", "RerankedRetriever", "load_cross_encoder"]
+__all__ = ["MODEL_CACHE_SIZE", "PairScorer", "RerankedRetriever", "load_cross_encoder"]
 
 
 @runtime_checkable
@@ -30,14 +31,22 @@ class PairScorer(Protocol):
         ...
 
 
-_MODELS: dict[tuple[str, str | None, int | None], PairScorer] = {}
-_MODELS_LOCK = threading.Lock()
+MODEL_CACHE_SIZE = 4
+"""How many cross-encoders :func:`load_cross_encoder` keeps (least recently used goes first);
+:func:`raggym_env.clear_caches` empties the cache."""
+
+_MODELS: LRUCache[tuple[str, str | None, int | None], PairScorer] = LRUCache(
+    "rerank.cross_encoders", MODEL_CACHE_SIZE
+)
+_MODELS_LOCK = threading.Lock()  # held while loading, so one model is loaded once
 
 
 def load_cross_encoder(
     model: str | Path, *, device: str | None = None, max_length: int | None = 512
 ) -> PairScorer:
     """Load a sentence-transformers ``CrossEncoder`` once per process and settings.
+
+    The :data:`MODEL_CACHE_SIZE` most recently used models stay loaded.
 
     Args:
         model: a local directory or a Hugging Face hub name (resolved by
@@ -57,7 +66,7 @@ def load_cross_encoder(
             scorer = sentence_transformers.CrossEncoder(
                 str(model), device=device, max_length=max_length
             )
-            _MODELS[key] = scorer
+            _MODELS.put(key, scorer)
         return scorer
 
 

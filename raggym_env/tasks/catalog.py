@@ -4,7 +4,8 @@
 the Hugging Face hub; :func:`load_task` adds the corpus the environment retrieves from and
 links each question's gold evidence to document ids. Loaded examples and default corpora
 are cached in-process per (file, modification time) or hub spec, because many environment
-copies load the same task.
+copies load the same task (:func:`raggym_env.clear_caches` forgets them, e.g. after
+editing a file in place).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raggym_env.caches import register_lru
 from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
 from raggym_env.tasks.bamboogle import (
     BAMBOOGLE_HUB,
@@ -36,7 +38,6 @@ __all__ = [
     "TASK_ALIASES",
     "TASK_NAMES",
     "Task",
-    "clear_caches",
     "default_corpus",
     "load_examples",
     "load_task",
@@ -200,6 +201,7 @@ def _read_records(task: str, key: _SourceKey) -> tuple[list[Any], str, str]:
     return fmt.read(path), str(path), _FILE_SPLIT
 
 
+@register_lru("tasks.examples")
 @functools.lru_cache(maxsize=64)
 def _cached_examples(task: str, key: _SourceKey) -> tuple[tuple[QAExample, ...], str]:
     records, source, split = _read_records(task, key)
@@ -215,6 +217,7 @@ def _cached_examples(task: str, key: _SourceKey) -> tuple[tuple[QAExample, ...],
     return tuple(examples), source
 
 
+@register_lru("tasks.pooled_corpora")
 @functools.lru_cache(maxsize=16)
 def _cached_pooled_corpus(task: str, key: _SourceKey) -> Corpus:
     records, source, split = _read_records(task, key)
@@ -222,6 +225,7 @@ def _cached_pooled_corpus(task: str, key: _SourceKey) -> Corpus:
     return pooled_corpus(records, name=f"{task}:{label}")
 
 
+@register_lru("tasks.placeholder_corpora")
 @functools.lru_cache(maxsize=4)
 def _cached_placeholder_corpus(keys: tuple[_SourceKey, ...]) -> Corpus:
     records: list[Any] = []
@@ -230,6 +234,7 @@ def _cached_placeholder_corpus(keys: tuple[_SourceKey, ...]) -> Corpus:
     return pooled_corpus(records, name="placeholder:bundled-hotpotqa-2wiki-samples")
 
 
+@register_lru("tasks.corpus_files")
 @functools.lru_cache(maxsize=16)
 def _cached_corpus_file(key: _SourceKey) -> Corpus:
     return load_corpus(Path(key[0]))
@@ -242,17 +247,6 @@ def _file_key(path: str | Path) -> _SourceKey:
     file = file.resolve()
     stat = file.stat()
     return (str(file), stat.st_mtime_ns, stat.st_size)
-
-
-def clear_caches() -> None:
-    """Forget every cached example list and corpus (e.g. after editing a file in place)."""
-    for cached in (
-        _cached_examples,
-        _cached_pooled_corpus,
-        _cached_placeholder_corpus,
-        _cached_corpus_file,
-    ):
-        cached.cache_clear()
 
 
 def load_examples(

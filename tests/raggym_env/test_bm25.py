@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from raggym_env import clear_caches
 from raggym_env.corpora import Corpus
 from raggym_env.retrieval import bm25 as bm25_module
 from raggym_env.retrieval.base import IndexMismatchError, Retriever
@@ -12,7 +13,6 @@ from raggym_env.retrieval.bm25 import (
     MANIFEST_NAME,
     BM25Params,
     BM25Retriever,
-    clear_index_cache,
     load_or_build,
 )
 from raggym_env.types import Document
@@ -40,9 +40,9 @@ def retriever(corpus):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    clear_index_cache()
+    clear_caches()
     yield
-    clear_index_cache()
+    clear_caches()
 
 
 def ids(results):
@@ -349,7 +349,7 @@ def test_load_or_build_shares_one_index(corpus):
     assert threaded is not first and threaded.n_threads == 2
     assert threaded._model is first._model  # same index arrays, not a rebuild
     assert load_or_build(corpus, n_threads=2) is threaded
-    clear_index_cache()
+    clear_caches()
     assert load_or_build(corpus) is not first
 
 
@@ -358,7 +358,7 @@ def test_load_or_build_reuses_index_dir(corpus, tmp_path, monkeypatch):
     built = load_or_build(corpus, directory)
     assert (directory / MANIFEST_NAME).is_file()
     assert load_or_build(corpus, directory) is built
-    clear_index_cache()
+    clear_caches()
 
     def no_build(*args, **kwargs):
         raise AssertionError("should have loaded the saved index")

@@ -5,12 +5,12 @@ import threading
 import pytest
 
 from raggym.testing.retriever import FakeRetriever
+from raggym_env import clear_caches
 from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.retrieval.cache import (
     CachedRetriever,
     CacheStats,
-    clear_shared_caches,
     shared_cache,
 )
 from raggym_env.types import Document
@@ -159,7 +159,7 @@ def test_clear_resets(corpus):
 
 
 def test_shared_cache_builds_once(corpus):
-    clear_shared_caches()
+    clear_caches()
     built = []
 
     def factory():
@@ -174,6 +174,6 @@ def test_shared_cache_builds_once(corpus):
     assert len(built) == 2
     one.search(["apple"], 1)
     assert two.stats.misses == 1
-    clear_shared_caches()
+    clear_caches()
     assert shared_cache(("fake", corpus.content_hash), factory) is not one
-    clear_shared_caches()
+    clear_caches()

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from raggym_env import serve_cli
+from raggym_env import clear_caches, serve_cli
 from raggym_env.cli import _human_bytes, main, parse_option, parse_options
 from raggym_env.retrieval import dense, factory
-from raggym_env.retrieval.bm25 import BM25Retriever, clear_index_cache
+from raggym_env.retrieval.bm25 import BM25Retriever
 from raggym_env.serve_cli import retriever_factory_from_args, serve_command
 
 
@@ -184,8 +184,7 @@ def test_hybrid_writes_member_dirs_the_env_loads(tmp_path, capsys, monkeypatch) 
     assert (out / "dense" / "raggym_index.json").is_file()
 
     # The environment must load both saved members, not rebuild them.
-    clear_index_cache()
-    dense.clear_dense_cache()
+    clear_caches()
 
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the saved index must be loaded, not rebuilt")

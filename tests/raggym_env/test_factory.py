@@ -9,9 +9,10 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 from raggym.testing.retriever import FakeRetriever
+from raggym_env import clear_caches
 from raggym_env.env import RAGEnv
 from raggym_env.retrieval.base import Retriever
-from raggym_env.retrieval.cache import CachedRetriever, clear_shared_caches
+from raggym_env.retrieval.cache import CachedRetriever
 from raggym_env.retrieval.factory import available_retrievers, make_retriever
 from raggym_env.retrieval.hybrid import HybridRetriever
 from raggym_env.retrieval.rerank import RerankedRetriever
@@ -27,9 +28,9 @@ def corpus(tiny_corpus):
 
 @pytest.fixture(autouse=True)
 def _fresh_shared_caches():
-    clear_shared_caches()
+    clear_caches()
     yield
-    clear_shared_caches()
+    clear_caches()
 
 
 @pytest.fixture

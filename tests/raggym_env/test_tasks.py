@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from raggym_env import clear_caches
 from raggym_env.availability import MissingDependencyError
 from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
 from raggym_env.tasks import (
@@ -20,7 +21,6 @@ from raggym_env.tasks import (
     TASK_NAMES,
     HubSource,
     Task,
-    clear_caches,
     default_corpus,
     load_bamboogle,
     load_custom,
