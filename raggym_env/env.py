@@ -8,7 +8,7 @@ from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
-from raggym_env import metrics
+import raggym_env.metrics as metrics
 from raggym_env.actions import (
     Action,
     ActionParseError,
