@@ -6,6 +6,7 @@ dependencies (``raggym.agents.llm.openai_compat``, ``raggym.agents.llm.hf``,
 built by name with :mod:`raggym.agents.registry`.
 """
 
+from raggym.agents.adhoc import ask
 from raggym.agents.base import Agent, Decision, LLMAgent, Memory, Parsed, PolicyAgent
 from raggym.agents.baselines import (
     CallablePolicy,
@@ -45,6 +46,7 @@ __all__ = [
     "ReplayPolicy",
     "SamplingParams",
     "SearchO1Agent",
+    "ask",
     "make_agent",
     "make_critic",
     "make_llm",

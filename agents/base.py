@@ -14,10 +14,9 @@ episode with its error recorded). Subclasses supply the prompt and the parser.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,8 +30,6 @@ from raggym_env.observation import Observation
 
 if TYPE_CHECKING:
     from raggym.agents.baselines import ScriptedPolicy
-    from raggym_env.corpora import Corpus
-    from raggym_env.episode import EpisodeRecord
 
 __all__ = [
     "INVALID_ACTION_TEXT",
@@ -158,50 +155,6 @@ class Agent(ABC):
     def describe(self) -> dict[str, Any]:
         """A JSON-safe account of the agent's configuration, for run cards."""
         return {"agent": self.name, "class": type(self).__name__}
-
-    def run(
-        self,
-        question: str,
-        *,
-        corpus: Corpus | str | Path | Sequence[Mapping[str, str]],
-        answers: Sequence[str] = (),
-        options: Mapping[str, str] | None = None,
-        retriever: str = "bm25",
-        k: int = 5,
-        max_steps: int = 10,
-        seed: int | None = None,
-    ) -> EpisodeRecord:
-        """Answer one ad-hoc question over ``corpus`` and return the episode (notebook use).
-
-        ``corpus`` is a :class:`~raggym_env.corpora.Corpus`, a corpus file or folder, or a
-        list of ``{"title", "text"}`` mappings. Give ``answers`` to have the answer scored.
-        The returned record prints as a readable trajectory.
-        """
-        from raggym.agents.rollout import run_episode
-        from raggym_env.corpora import Corpus
-        from raggym_env.env import RAGEnv
-
-        if not isinstance(corpus, (Corpus, str, Path)):
-            corpus = Corpus.from_passages(((d["title"], d["text"]) for d in corpus), "adhoc")
-        letter = None
-        if options:
-            letter = answers[0] if answers and answers[0] in options else next(iter(options))
-        example = QAExample(
-            id="adhoc-0",
-            question=question,
-            answers=tuple(answers) or ("<no gold answer given>",),
-            options=dict(options) if options else None,
-            answer_letter=letter,
-        )
-        env = RAGEnv(
-            "custom", examples=[example], corpus=corpus, retriever=retriever, k=k,
-            max_steps=max_steps,
-        )  # fmt: skip
-        record = run_episode(env, self, seed=seed)
-        if not answers:  # nothing to score against: keep only the counts
-            kept = {k: v for k, v in record.metrics.items() if k in ("num_searches", "steps")}
-            record = dataclasses.replace(record, metrics=kept, gold={})
-        return record
 
 
 class PolicyAgent(Agent):

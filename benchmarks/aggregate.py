@@ -8,14 +8,13 @@ crashed, or that has no episode yet, counts 0 for the answer metrics and is coun
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
+from raggym.benchmarks.leaderboard import CellResult, FailedItem
 from raggym_env.episode import EpisodeRecord
 
-__all__ = ["METRIC_COLUMNS", "CellResult", "aggregate_cell", "percentile"]
+__all__ = ["METRIC_COLUMNS", "aggregate_cell", "percentile"]
 
 METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("em", "EM"),
@@ -37,7 +36,7 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("wall_s", "wall s"),
     ("throughput", "q/s"),
 )
-"""Metric keys of :attr:`CellResult.metrics` and their short column titles."""
+"""Metric keys of :attr:`.CellResult.metrics` and their short column titles."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -48,42 +47,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     rank = (len(ordered) - 1) * q / 100.0
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-@dataclass
-class CellResult:
-    """One leaderboard row: a dataset x agent cell of a suite run.
-
-    Attributes:
-        dataset: the dataset's name in the suite.
-        agent: the agent's name in the suite.
-        task: the task the dataset loads as (``hotpotqa``, ``medqa``, ...).
-        multiple_choice: whether accuracy (not EM/F1) is the headline metric.
-        selected: questions the suite selected (the denominator of every average).
-        finished: questions with an episode that ran to its end.
-        metrics: see :data:`METRIC_COLUMNS` (``None`` where a metric does not apply).
-        errors: ``{"example_id", "error"}`` of the failed questions (at most 50).
-        episodes_file: the cell's episode JSONL, relative to the run folder.
-    """
-
-    dataset: str
-    agent: str
-    task: str
-    multiple_choice: bool
-    selected: int
-    finished: int
-    metrics: dict[str, float | None] = field(default_factory=dict)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    episodes_file: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def _seconds(record: EpisodeRecord) -> float | None:
@@ -158,10 +121,8 @@ def aggregate_cell(
         "throughput": played / wall_s if wall_s and played else None,
     }
     missing = [i for i in selected_ids if i not in by_id]
-    errors = [
-        {"example_id": r.example_id, "error": str(r.error)} for r in by_id.values() if r.error
-    ]
-    errors += [{"example_id": i, "error": "no episode recorded"} for i in missing]
+    errors = [FailedItem(r.example_id, str(r.error)) for r in by_id.values() if r.error]
+    errors += [FailedItem(i, "no episode recorded") for i in missing]
     return CellResult(
         dataset=dataset,
         agent=agent,
@@ -170,6 +131,6 @@ def aggregate_cell(
         selected=n,
         finished=len(ok),
         metrics=metrics,
-        errors=errors[:50],
+        errors=tuple(errors[:50]),
         episodes_file=episodes_file,
     )

@@ -9,9 +9,11 @@ A rerun into the same ``--out`` resumes: finished questions are not played again
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from raggym.benchmarks.leaderboard import Leaderboard
 
 __all__ = ["bench_command", "compare_command", "compare_runs"]
 
@@ -87,7 +89,7 @@ def compare_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from raggym.benchmarks.runner import load_leaderboard
+    from raggym.benchmarks.leaderboard import load_leaderboard
 
     print(compare_runs(load_leaderboard(args.baseline), load_leaderboard(args.candidate)))
     return 0
@@ -103,8 +105,8 @@ _COMPARED = (
 )
 
 
-def _cells(board: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
-    return {(c["dataset"], c["agent"]): c for c in board["cells"]}
+def _run_line(label: str, board: Leaderboard) -> str:
+    return f"{label}: {board.suite_name or '?'} ({board.created_at or '?'}, llm {board.llm or '-'})"
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -113,15 +115,13 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
-def compare_runs(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> str:
+def compare_runs(baseline: Leaderboard, candidate: Leaderboard) -> str:
     """A Markdown comparison: A, B and B-A per shared cell, then per-dataset mean deltas."""
-    a_cells, b_cells = _cells(baseline), _cells(candidate)
+    a_cells, b_cells = baseline.by_key(), candidate.by_key()
     shared = [key for key in a_cells if key in b_cells]
     lines = [
-        f"A: {baseline['suite']['name']} ({baseline.get('created_at', '?')}, "
-        f"llm {baseline.get('llm') or '-'})",
-        f"B: {candidate['suite']['name']} ({candidate.get('created_at', '?')}, "
-        f"llm {candidate.get('llm') or '-'})",
+        _run_line("A", baseline),
+        _run_line("B", candidate),
         "",
         "| dataset | agent | n | "
         + " | ".join(f"{title} A | {title} B | {title} Δ" for _, title in _COMPARED)
@@ -130,8 +130,8 @@ def compare_runs(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> s
     ]
     deltas: dict[str, dict[str, list[float]]] = {}
     for key in shared:
-        a, b = a_cells[key]["metrics"], b_cells[key]["metrics"]
-        row = [key[0], key[1], f"{a_cells[key]['selected']}/{b_cells[key]['selected']}"]
+        a, b = a_cells[key].metrics, b_cells[key].metrics
+        row = [key[0], key[1], f"{a_cells[key].selected}/{b_cells[key].selected}"]
         for metric, _ in _COMPARED:
             va, vb = a.get(metric), b.get(metric)
             delta = vb - va if va is not None and vb is not None else None

@@ -16,14 +16,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from raggym.benchmarks.report import (
-    Episodes,
-    Table,
-    full_table,
-    leaderboard_cells,
-    run_header,
-    summary_table,
-)
+from raggym.benchmarks.leaderboard import Episodes, Leaderboard
+from raggym.benchmarks.tables import Table, full_table, run_header, summary_table
 from raggym_env.episode import EpisodeRecord, StepRecord
 
 __all__ = ["episode_status", "render_html", "report_data"]
@@ -160,15 +154,15 @@ def _table_data(table: Table) -> dict[str, Any]:
     }
 
 
-def report_data(leaderboard: Mapping[str, Any], episodes: Episodes) -> dict[str, Any]:
+def report_data(leaderboard: Leaderboard, episodes: Episodes) -> dict[str, Any]:
     """Everything the page shows, as one JSON-ready mapping (what :func:`render_html` embeds).
 
     Keys: ``header`` (``[label, value]`` pairs), ``summary`` and ``full`` (the tables of
-    :mod:`raggym.benchmarks.report`), ``groups`` (``[dataset, agent, multiple_choice]`` per cell)
+    :mod:`raggym.benchmarks.tables`), ``groups`` (``[dataset, agent, multiple_choice]`` per cell)
     and ``episodes`` (each with ``g``, the index of its group).
     """
-    cells = leaderboard_cells(leaderboard)
-    mc = {(c.dataset, c.agent): c.multiple_choice for c in cells}
+    cells = leaderboard.cells
+    mc = {c.key: c.multiple_choice for c in cells}
     keys = list(dict.fromkeys([*mc, *episodes]))
     groups: list[list[Any]] = []
     items: list[dict[str, Any]] = []
@@ -196,21 +190,18 @@ def _embed(data: Mapping[str, Any]) -> str:
     return text.replace("<", "\\u003c")
 
 
-def render_html(leaderboard: Mapping[str, Any], episodes: Episodes) -> str:
+def render_html(leaderboard: Leaderboard, episodes: Episodes) -> str:
     """The run as one self-contained HTML page (no network, opens from ``file://``).
 
     Args:
-        leaderboard: the leaderboard mapping (see :mod:`raggym.benchmarks.report`).
+        leaderboard: the run's leaderboard.
         episodes: the episode records by ``(dataset, agent)`` for the episode browser.
 
     Returns:
         The HTML document.
-
-    Raises:
-        ValueError: the leaderboard is malformed.
     """
     data = report_data(leaderboard, episodes)
-    suite = dict(run_header(leaderboard)).get("suite", "benchmark")
+    suite = leaderboard.suite_name or "benchmark"
     return (
         _TEMPLATE.replace("__TITLE__", html.escape(f"{suite}: RAGGym benchmark report"))
         .replace("__STYLE__", _STYLE)

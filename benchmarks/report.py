@@ -1,8 +1,8 @@
 """Write a benchmark run's reports: Markdown, CSV, JSON, a PNG chart and a self-contained HTML.
 
-The input is the leaderboard mapping the runner builds (``schema_version``, ``suite``,
-``run_card``, ``created_at``, ``llm`` and ``cells``, each a :meth:`CellResult.to_dict`) and,
-for the HTML episode browser, the episodes keyed by ``(dataset, agent)``. Every file is
+The input is the run's :class:`~raggym.benchmarks.leaderboard.Leaderboard` (validated once,
+when it was built or read) and, for the HTML episode browser, the episodes keyed by
+``(dataset, agent)``. The tables come from :mod:`raggym.benchmarks.tables`. Every file is
 written atomically (a temporary file in the same folder, then :func:`os.replace`), so a
 reader never sees half a report. The PNG needs matplotlib (``pip install 'raggym[report]'``);
 without it the chart is skipped and everything else is still written.
@@ -16,37 +16,31 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from raggym.benchmarks.aggregate import METRIC_COLUMNS, CellResult
+from raggym.benchmarks.aggregate import METRIC_COLUMNS
+from raggym.benchmarks.html_report import render_html
+from raggym.benchmarks.leaderboard import LEADERBOARD_FILE, CellResult, Episodes, Leaderboard
+from raggym.benchmarks.tables import Table, finite, full_table, headline, run_header, summary_table
 from raggym_env.availability import install_hint, is_matplotlib_available, require
-from raggym_env.episode import EpisodeRecord
 
 __all__ = [
     "FORMATS",
     "REPORT_FILES",
-    "Table",
     "format_csv",
     "format_json",
     "format_markdown",
-    "format_metric",
-    "full_table",
-    "headline",
-    "leaderboard_cells",
     "plot_leaderboard",
     "png_available",
-    "run_header",
-    "summary_table",
     "write_reports",
 ]
 
 REPORT_FILES: dict[str, str] = {
     "md": "leaderboard.md",
     "csv": "leaderboard.csv",
-    "json": "leaderboard.json",
+    "json": LEADERBOARD_FILE,
     "png": "leaderboard.png",
     "html": "report.html",
 }
@@ -57,234 +51,14 @@ FORMATS: tuple[str, ...] = tuple(REPORT_FILES)
 
 INSTALL_HINT = install_hint("matplotlib")
 
-_RATES = frozenset({"em", "f1", "cover_em", "accuracy", "evidence_recall"})
-_PER_QUESTION = frozenset({"searches", "steps"})
-_COUNTS = frozenset({"parse_failures", "failures"})
-_DURATIONS = frozenset(
-    {
-        "latency_q_p50",
-        "latency_q_p95",
-        "latency_q_p99",
-        "latency_step_p50",
-        "latency_step_p95",
-        "latency_step_p99",
-    }
-)
 _CELL_FIELDS = ("dataset", "agent", "task", "multiple_choice", "selected", "finished")
 _FAILURES_SHOWN = 5
 _ERROR_WIDTH = 240
 
-Episodes = Mapping[tuple[str, str], Sequence[EpisodeRecord]]
-"""A run's episode records keyed by ``(dataset, agent)``."""
-
 
 # --------------------------------------------------------------------------------------------
-# Reading the leaderboard
+# Markdown, CSV and JSON
 # --------------------------------------------------------------------------------------------
-
-
-def leaderboard_cells(leaderboard: Mapping[str, Any]) -> list[CellResult]:
-    """Parse the leaderboard's ``cells`` so every report reads the same typed rows.
-
-    Raises:
-        ValueError: ``cells`` is missing, not a list, or a cell lacks a required field.
-    """
-    raw = leaderboard.get("cells")
-    if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
-        raise ValueError("leaderboard['cells'] must be a list of cell mappings")
-    cells = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, Mapping):
-            raise ValueError(f"leaderboard cell {i} is a {type(item).__name__}, not a mapping")
-        missing = [name for name in _CELL_FIELDS if name not in item]
-        if missing:
-            raise ValueError(f"leaderboard cell {i} lacks the fields {missing}")
-        cells.append(CellResult.from_dict(item))
-    return cells
-
-
-def _finite(value: Any) -> float | None:
-    """``value`` as a float, or ``None`` when it is missing, not a number, or not finite."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def headline(cell: CellResult) -> tuple[str, str]:
-    """The metric a cell is ranked by, as ``(key, title)``: accuracy for MC, else F1."""
-    return ("accuracy", "Acc") if cell.multiple_choice else ("f1", "F1")
-
-
-def _ordered(values: Iterable[str]) -> list[str]:
-    """Distinct values in order of first appearance (the suite's order)."""
-    return list(dict.fromkeys(values))
-
-
-def run_header(leaderboard: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The run's provenance as ``(label, value)`` pairs, shared by the Markdown and HTML headers.
-
-    Labels: ``suite``, ``description``, ``created``, ``raggym``, ``git``, ``python``,
-    ``LLM``; entries without a value are left out (except ``LLM``, which reads ``none``).
-    """
-    suite = leaderboard.get("suite")
-    suite = suite if isinstance(suite, Mapping) else {}
-    card = leaderboard.get("run_card")
-    card = card if isinstance(card, Mapping) else {}
-    pairs: list[tuple[str, str]] = []
-
-    def add(label: str, value: Any) -> None:
-        if value not in (None, ""):
-            pairs.append((label, str(value)))
-
-    add("suite", suite.get("name"))
-    add("description", suite.get("description"))
-    add("created", leaderboard.get("created_at"))
-    add("raggym", card.get("package_version"))
-    revision = card.get("git_revision")
-    if revision:
-        dirty = card.get("git_dirty")
-        add("git", f"{revision}{' (dirty)' if dirty else ''}")
-    add("python", card.get("python_version"))
-    pairs.append(("LLM", str(leaderboard.get("llm") or "none")))
-    return pairs
-
-
-# --------------------------------------------------------------------------------------------
-# Formatting
-# --------------------------------------------------------------------------------------------
-
-
-def _duration(seconds: float) -> str:
-    """A duration in ``s`` from one second up, else in ``ms``."""
-    if seconds >= 1.0:
-        return f"{seconds:,.2f} s"
-    millis = seconds * 1000.0
-    return f"{millis:.1f} ms" if millis >= 1.0 else f"{millis:.3f} ms"
-
-
-def format_metric(key: str, value: Any) -> str:
-    """Format one metric for a table, so every report shows the same numbers.
-
-    Rates (EM, F1, accuracy, recall) get 3 decimals, counts per question 2, totals none,
-    latencies and wall time read in ``ms`` or ``s``; a missing or non-finite value is ``-``.
-    """
-    number = _finite(value)
-    if number is None:
-        return "-"
-    if key in _RATES:
-        return f"{number:.3f}"
-    if key in _PER_QUESTION:
-        return f"{number:.2f}"
-    if key in _COUNTS:
-        return f"{number:,.0f}"
-    if key == "wall_s":
-        return f"{number:,.2f} s"
-    if key in _DURATIONS:
-        return _duration(number)
-    if key == "tokens_per_q":
-        return f"{number:,.0f}"
-    if key == "throughput":
-        return f"{number:,.2f}" if number < 100 else f"{number:,.0f}"
-    return f"{number:.3g}"
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table ready to print: titles, formatted rows, and how to align and emphasise them.
-
-    Attributes:
-        columns: the column titles.
-        keys: a machine-readable name per column (the metric key, or ``dataset:key``).
-        rows: the formatted cells, one tuple per row.
-        numeric: per column, whether it holds numbers (right-aligned).
-        best: ``(row, column)`` positions of the best value of a column (shown in bold).
-    """
-
-    columns: tuple[str, ...]
-    keys: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    numeric: tuple[bool, ...]
-    best: frozenset[tuple[int, int]] = frozenset()
-
-
-def full_table(leaderboard: Mapping[str, Any]) -> Table:
-    """Every metric of every cell: one row per dataset x agent, in the suite's order."""
-    cells = leaderboard_cells(leaderboard)
-    columns = ["dataset", "agent", "n", "finished", *(title for _, title in METRIC_COLUMNS)]
-    keys = ["dataset", "agent", "selected", "finished", *(key for key, _ in METRIC_COLUMNS)]
-    rows = tuple(
-        (
-            cell.dataset,
-            cell.agent,
-            f"{cell.selected:,}",
-            f"{cell.finished:,}",
-            *(format_metric(key, cell.metrics.get(key)) for key, _ in METRIC_COLUMNS),
-        )
-        for cell in cells
-    )
-    numeric = (False, False, *([True] * (len(columns) - 2)))
-    return Table(tuple(columns), tuple(keys), rows, numeric)
-
-
-def summary_table(leaderboard: Mapping[str, Any]) -> Table:
-    """The paper-style table: one row per agent, each dataset's headline columns, an average.
-
-    Open-QA datasets show EM and F1, multiple-choice ones accuracy. With more than one
-    dataset, ``avg`` is the mean of each dataset's headline score (F1 or accuracy); it is
-    ``-`` when the agent lacks a score on some dataset. The best value of each column is
-    marked (bold in Markdown) when two or more agents have one.
-    """
-    cells = leaderboard_cells(leaderboard)
-    datasets = _ordered(cell.dataset for cell in cells)
-    agents = _ordered(cell.agent for cell in cells)
-    by_key = {(cell.dataset, cell.agent): cell for cell in cells}
-    mc = {d: next(c.multiple_choice for c in cells if c.dataset == d) for d in datasets}
-    spec: list[tuple[str, str, str]] = []  # (dataset, metric key, title)
-    for dataset in datasets:
-        if mc[dataset]:
-            spec.append((dataset, "accuracy", f"{dataset} Acc"))
-        else:
-            spec += [(dataset, "em", f"{dataset} EM"), (dataset, "f1", f"{dataset} F1")]
-    with_average = len(datasets) > 1
-    kinds = {headline(by_key[(d, a)])[1] for (d, a) in by_key}
-    average_title = "avg " + ("/".join(sorted(kinds, key=["F1", "Acc"].index)))
-
-    values: list[list[float | None]] = []
-    for agent in agents:
-        row: list[float | None] = []
-        for dataset, key, _ in spec:
-            cell = by_key.get((dataset, agent))
-            row.append(_finite(cell.metrics.get(key)) if cell is not None else None)
-        if with_average:
-            scores = []
-            for dataset in datasets:
-                cell = by_key.get((dataset, agent))
-                score = _finite(cell.metrics.get(headline(cell)[0])) if cell else None
-                scores.append(score)
-            known = [s for s in scores if s is not None]
-            row.append(sum(known) / len(known) if len(known) == len(scores) else None)
-        values.append(row)
-
-    n_value_columns = len(spec) + int(with_average)
-    best: set[tuple[int, int]] = set()
-    for col in range(n_value_columns):
-        column = [(r, row[col]) for r, row in enumerate(values) if row[col] is not None]
-        if len(column) >= 2:
-            top = max(v for _, v in column if v is not None)
-            best |= {(r, col + 1) for r, v in column if v == top}
-
-    columns = ["agent", *(title for _, _, title in spec)]
-    keys = ["agent", *(f"{dataset}:{key}" for dataset, key, _ in spec)]
-    if with_average:
-        columns.append(average_title)
-        keys.append("avg")
-    rows = tuple(
-        (agent, *(format_metric("f1", v) for v in row))
-        for agent, row in zip(agents, values, strict=True)
-    )
-    numeric = (False, *([True] * n_value_columns))
-    return Table(tuple(columns), tuple(keys), rows, numeric, frozenset(best))
 
 
 def _md_text(text: str) -> str:
@@ -325,12 +99,12 @@ def _markdown_table(table: Table) -> list[str]:
     return lines
 
 
-def format_markdown(leaderboard: Mapping[str, Any]) -> str:
+def format_markdown(leaderboard: Leaderboard) -> str:
     """The leaderboard as Markdown: run header, summary table, full table and failures.
 
     This is what ``raggym bench`` prints and writes to ``leaderboard.md``.
     """
-    cells = leaderboard_cells(leaderboard)
+    cells = leaderboard.cells
     header = dict(run_header(leaderboard))
     lines = [f"# Benchmark: {_md_text(header.get('suite', 'unnamed suite'))}", ""]
     if "description" in header:
@@ -355,19 +129,19 @@ def format_markdown(leaderboard: Mapping[str, Any]) -> str:
     ]
     lines += _markdown_table(full_table(leaderboard))
     lines += ["", "## Failed items", ""]
-    failed = [cell for cell in cells if cell.errors or _finite(cell.metrics.get("failures"))]
+    failed = leaderboard.failed_cells()
     if not failed:
         lines.append("None: every selected question ran to its end.")
     for cell in failed:
-        total = int(_finite(cell.metrics.get("failures")) or len(cell.errors))
+        total = cell.failures
         lines.append(
             f"### {_md_text(cell.dataset)} / {_md_text(cell.agent)}: "
             f"{total:,} of {cell.selected:,} failed"
         )
         lines.append("")
         for error in cell.errors[:_FAILURES_SHOWN]:
-            example = _md_code(str(error.get("example_id", "?")))
-            message = _md_code(_shorten(str(error.get("error", "")), _ERROR_WIDTH))
+            example = _md_code(error.example_id)
+            message = _md_code(_shorten(error.error, _ERROR_WIDTH))
             lines.append(f"- {example}: {message}")
         hidden = total - min(len(cell.errors), _FAILURES_SHOWN)
         if hidden > 0:
@@ -384,13 +158,13 @@ def _metric_keys(cells: Sequence[CellResult]) -> list[str]:
     return known + extra
 
 
-def format_csv(leaderboard: Mapping[str, Any]) -> str:
+def format_csv(leaderboard: Leaderboard) -> str:
     """One CSV row per cell with every metric as its own column, for spreadsheets and pandas.
 
     Columns: ``dataset, agent, task, multiple_choice, selected, finished``, the metric keys
     (full precision; empty when ``None``), ``n_errors`` and ``episodes_file``.
     """
-    cells = leaderboard_cells(leaderboard)
+    cells = leaderboard.cells
     metric_keys = _metric_keys(cells)
     fields = [*_CELL_FIELDS, *metric_keys, "n_errors", "episodes_file"]
     buffer = io.StringIO()
@@ -408,15 +182,19 @@ def format_csv(leaderboard: Mapping[str, Any]) -> str:
             "episodes_file": cell.episodes_file,
         }
         for key in metric_keys:
-            value = _finite(cell.metrics.get(key))
+            value = finite(cell.metrics.get(key))
             row[key] = "" if value is None else repr(value)
         writer.writerow(row)
     return buffer.getvalue()
 
 
-def format_json(leaderboard: Mapping[str, Any]) -> str:
-    """The leaderboard as given, as stable JSON (sorted keys, 2-space indent)."""
-    return json.dumps(leaderboard, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+def format_json(leaderboard: Leaderboard) -> str:
+    """``leaderboard.json``: :meth:`Leaderboard.to_dict` as stable JSON (sorted keys, indent 2).
+
+    :func:`raggym.benchmarks.leaderboard.load_leaderboard` reads it back.
+    """
+    text = json.dumps(leaderboard.to_dict(), sort_keys=True, indent=2, ensure_ascii=False)
+    return text + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,11 +207,11 @@ def png_available() -> bool:
     return is_matplotlib_available()
 
 
-def plot_leaderboard(leaderboard: Mapping[str, Any], handle: IO[bytes]) -> None:
+def plot_leaderboard(leaderboard: Leaderboard, handle: IO[bytes]) -> None:
     """Draw the grouped bar chart (datasets on x, a bar per agent, headline score) as PNG.
 
     Args:
-        leaderboard: the leaderboard mapping.
+        leaderboard: the run's leaderboard.
         handle: a binary file to write the PNG to.
 
     Raises:
@@ -444,12 +222,11 @@ def plot_leaderboard(leaderboard: Mapping[str, Any], handle: IO[bytes]) -> None:
     Figure = require("matplotlib.figure", feature="the PNG chart").Figure
     FigureCanvasAgg = backend_agg.FigureCanvasAgg
 
-    cells = leaderboard_cells(leaderboard)
-    datasets = _ordered(cell.dataset for cell in cells)
-    agents = _ordered(cell.agent for cell in cells)
-    by_key = {(cell.dataset, cell.agent): cell for cell in cells}
-    titles = {d: headline(next(c for c in cells if c.dataset == d))[1] for d in datasets}
-    suite = dict(run_header(leaderboard)).get("suite", "benchmark")
+    datasets = leaderboard.datasets
+    agents = leaderboard.agents
+    by_key = leaderboard.by_key()
+    titles = {d: "Acc" if leaderboard.is_multiple_choice(d) else "F1" for d in datasets}
+    suite = leaderboard.suite_name or "benchmark"
 
     width = max(6.0, 1.0 + len(datasets) * max(1.2, 0.45 * len(agents)))
     figure = Figure(figsize=(width, 4.8), layout="constrained")
@@ -462,7 +239,7 @@ def plot_leaderboard(leaderboard: Mapping[str, Any], handle: IO[bytes]) -> None:
         labels: list[str] = []
         for dataset in datasets:
             cell = by_key.get((dataset, agent))
-            value = _finite(cell.metrics.get(headline(cell)[0])) if cell else None
+            value = finite(cell.metrics.get(headline(cell)[0])) if cell else None
             heights.append(math.nan if value is None else value)
             labels.append("-" if value is None else f"{value:.2f}")
             top = max(top, value or 0.0)
@@ -514,7 +291,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_reports(
-    leaderboard: Mapping[str, Any],
+    leaderboard: Leaderboard,
     episodes: Episodes | None,
     out_dir: str | os.PathLike[str],
     *,
@@ -523,7 +300,7 @@ def write_reports(
     """Write the run's reports into ``out_dir`` so people and tools can read the results.
 
     Args:
-        leaderboard: the leaderboard mapping (see the module docstring).
+        leaderboard: the run's leaderboard.
         episodes: the episode records by ``(dataset, agent)``, for the HTML episode browser
             (``None`` or empty: the browser lists nothing).
         out_dir: the folder to write into (created if needed).
@@ -534,13 +311,12 @@ def write_reports(
         installed (check :func:`png_available` to tell the user).
 
     Raises:
-        ValueError: an unknown format, or a malformed leaderboard.
+        ValueError: an unknown format.
     """
     wanted = list(dict.fromkeys(formats))
     unknown = [f for f in wanted if f not in REPORT_FILES]
     if unknown:
         raise ValueError(f"unknown report formats {unknown}; choose from {list(FORMATS)}")
-    leaderboard_cells(leaderboard)  # validate once, before writing anything
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -560,9 +336,6 @@ def write_reports(
             except ImportError:  # matplotlib present but unusable: skip the chart only
                 continue
         else:
-            # Imported here: html_report builds on this module's tables.
-            from raggym.benchmarks.html_report import render_html
-
             _write_text(path, render_html(leaderboard, episodes or {}))
         written[fmt] = path
     return written

@@ -3,33 +3,30 @@
 Episodes are appended to ``OUT/episodes/<dataset>.<agent>.jsonl`` as they end, so a
 rerun of the same suite into the same folder resumes and plays only what is missing.
 Each dataset's retrieval index is kept under ``OUT/indexes/<dataset>`` and reloaded. The
-result is a leaderboard (one :class:`~raggym.benchmarks.aggregate.CellResult` per cell plus the
-suite and the run card), written as Markdown, CSV, JSON, a PNG chart and an HTML report.
+result is a :class:`~raggym.benchmarks.leaderboard.Leaderboard` (one cell result per cell plus
+the suite and the run card), written as Markdown, CSV, JSON, a PNG chart and an HTML report.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from raggym.agents.base import Agent
 from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
 from raggym.agents.rollout import BatchedRunner
-from raggym.benchmarks.aggregate import CellResult, aggregate_cell
+from raggym.benchmarks.aggregate import aggregate_cell
+from raggym.benchmarks.leaderboard import CellResult, Leaderboard
 from raggym.benchmarks.suite import AgentSpec, DatasetSpec, Suite
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
 from raggym_env.runcard import make_run_card
 from raggym_env.store import EpisodeStore, final_episodes, read_episodes
 
-__all__ = ["LEADERBOARD_SCHEMA", "build_agent", "load_leaderboard", "run_suite"]
-
-LEADERBOARD_SCHEMA = "1"
+__all__ = ["build_agent", "run_suite"]
 
 Progress = Callable[[str], None]
 
@@ -77,7 +74,7 @@ def run_suite(
     limit: int | None = None,
     progress: Progress | None = print,
     reports: bool = True,
-) -> tuple[dict[str, Any], dict[tuple[str, str], list[EpisodeRecord]]]:
+) -> tuple[Leaderboard, dict[tuple[str, str], list[EpisodeRecord]]]:
     """Run (or resume) every cell of ``suite`` into ``out_dir``; return leaderboard and episodes.
 
     Args:
@@ -131,14 +128,9 @@ def run_suite(
                 )  # fmt: skip
                 cells.append(result)
                 episodes[(dataset.name, label)] = records
-    leaderboard = {
-        "schema_version": LEADERBOARD_SCHEMA,
-        "suite": suite.to_dict(),
-        "run_card": card,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "llm": suite.llm.spec,
-        "cells": [cell.to_dict() for cell in cells],
-    }
+    leaderboard = Leaderboard.from_cells(
+        cells, suite=suite.to_dict(), run_card=card, llm=suite.llm.spec
+    )
     if reports:
         from raggym.benchmarks.report import write_reports
 
@@ -206,21 +198,3 @@ def _progress_printer(
             say(f"    {name}: {done}/{total} ({failed} failed, {rate:.1f}/s, ~{left:.0f}s left)")
 
     return report
-
-
-def load_leaderboard(run: str | Path) -> dict[str, Any]:
-    """Read ``leaderboard.json`` from a run folder (or the file itself)."""
-    path = Path(run)
-    if path.is_dir():
-        path = path / "leaderboard.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no leaderboard at {str(path)!r}: expected a `raggym bench` output folder "
-            "or its leaderboard.json"
-        )
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("schema_version") != LEADERBOARD_SCHEMA:
-        raise ValueError(
-            f"{str(path)!r} is not a raggym leaderboard (schema {LEADERBOARD_SCHEMA} expected)"
-        )
-    return data

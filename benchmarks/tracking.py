@@ -6,12 +6,11 @@ the local ``wandb/`` folder and can be synced later with ``wandb sync``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from raggym.benchmarks.aggregate import METRIC_COLUMNS
+from raggym.benchmarks.leaderboard import Episodes, Leaderboard
 from raggym_env.availability import require
-from raggym_env.episode import EpisodeRecord
 
 __all__ = ["episode_rows", "leaderboard_rows", "log_to_wandb"]
 
@@ -21,21 +20,19 @@ _EPISODE_COLUMNS = (
 )  # fmt: skip
 
 
-def leaderboard_rows(leaderboard: Mapping[str, Any]) -> tuple[list[Any], list[list[Any]]]:
+def leaderboard_rows(leaderboard: Leaderboard) -> tuple[list[Any], list[list[Any]]]:
     """Columns and rows of the leaderboard table (one row per dataset x agent)."""
     columns: list[Any] = ["dataset", "agent", "selected", "finished"]
     columns += [key for key, _ in METRIC_COLUMNS]
     rows = [
-        [cell["dataset"], cell["agent"], cell["selected"], cell["finished"]]
-        + [cell["metrics"].get(key) for key, _ in METRIC_COLUMNS]
-        for cell in leaderboard["cells"]
+        [cell.dataset, cell.agent, cell.selected, cell.finished]
+        + [cell.metrics.get(key) for key, _ in METRIC_COLUMNS]
+        for cell in leaderboard.cells
     ]
     return columns, rows
 
 
-def episode_rows(
-    episodes: Mapping[tuple[str, str], Sequence[EpisodeRecord]],
-) -> tuple[list[Any], list[list[Any]]]:
+def episode_rows(episodes: Episodes) -> tuple[list[Any], list[list[Any]]]:
     """Columns and rows of the per-episode table."""
     rows = []
     for (dataset, agent), records in episodes.items():
@@ -52,8 +49,8 @@ def episode_rows(
 
 
 def log_to_wandb(
-    leaderboard: Mapping[str, Any],
-    episodes: Mapping[tuple[str, str], Sequence[EpisodeRecord]],
+    leaderboard: Leaderboard,
+    episodes: Episodes,
     *,
     project: str,
     run_name: str | None = None,
@@ -63,7 +60,7 @@ def log_to_wandb(
     """Log the leaderboard and episodes as wandb tables; return the run's local folder.
 
     Args:
-        leaderboard: as written by :func:`raggym.benchmarks.runner.run_suite`.
+        leaderboard: as built by :func:`raggym.benchmarks.runner.run_suite`.
         episodes: the records per (dataset, agent).
         project: the wandb project.
         run_name: the run's name (default: the suite name and creation time).
@@ -71,14 +68,13 @@ def log_to_wandb(
         directory: where wandb writes its files (default: wandb's own setting).
     """
     wandb = require("wandb", feature="wandb logging")
-    suite = leaderboard["suite"]
     run = wandb.init(
         project=project,
-        name=run_name or f"{suite['name']}-{leaderboard.get('created_at', '')}",
+        name=run_name or f"{leaderboard.suite_name or 'benchmark'}-{leaderboard.created_at or ''}",
         config={
-            "suite": suite,
-            "run_card": leaderboard.get("run_card"),
-            "llm": leaderboard.get("llm"),
+            "suite": dict(leaderboard.suite),
+            "run_card": leaderboard.run_card.to_dict(),
+            "llm": leaderboard.llm,
         },
         mode=mode,
         dir=directory,
@@ -89,10 +85,10 @@ def log_to_wandb(
         run.log({"leaderboard": wandb.Table(columns=columns, data=rows)})
         columns, rows = episode_rows(episodes)
         run.log({"episodes": wandb.Table(columns=columns, data=rows)})
-        for cell in leaderboard["cells"]:
-            for key, value in cell["metrics"].items():
+        for cell in leaderboard.cells:
+            for key, value in cell.metrics.items():
                 if value is not None:
-                    run.summary[f"{cell['dataset']}/{cell['agent']}/{key}"] = value
+                    run.summary[f"{cell.dataset}/{cell.agent}/{key}"] = value
         return str(run.dir)
     finally:
         run.finish()

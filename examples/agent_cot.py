@@ -1,7 +1,7 @@
 """Chain-of-thought agent: reason step by step from the model's own knowledge, then answer.
 
 Shows how to build ``raggym.agents.direct.CoTAgent`` on a model backend, answer an ad-hoc question
-with ``agent.run``, play one episode of the bundled HotpotQA sample, and answer a
+with ``raggym.agents.ask``, play one episode of the bundled HotpotQA sample, and answer a
 multiple-choice MedQA question: an answer that names an option by its text is read as the
 option's letter.
 
@@ -18,6 +18,7 @@ Run: python examples/agent_cot.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
+from raggym.agents import ask
 from raggym.agents.direct import CoTAgent
 from raggym.agents.registry import make_llm
 from raggym.agents.rollout import run_episode
@@ -53,7 +54,7 @@ def main(llm_spec=None):
 
     # 1. An ad-hoc question. CoT never searches: the corpus is only there so that the same
     #    call works for every agent design.
-    record = agent.run(QUESTION, corpus=CORPUS, answers=["Paris"])
+    record = ask(agent, QUESTION, corpus=CORPUS, answers=["Paris"])
     print(record, end="\n\n")
 
     # 2. One episode of the bundled HotpotQA sample (question 0).

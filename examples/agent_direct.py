@@ -1,7 +1,7 @@
 """Direct agent: answer at once from the model's own knowledge (no retrieval, no reasoning).
 
 Shows how to build ``raggym.agents.direct.DirectAgent`` on a model backend, answer an ad-hoc
-question with ``agent.run``, play one episode of the bundled HotpotQA sample, and answer a
+question with ``raggym.agents.ask``, play one episode of the bundled HotpotQA sample, and answer a
 multiple-choice MedQA question (the answer is an option letter).
 
 Without ``--llm`` the model is a scripted stand-in (``MockLLM``) so that the script runs
@@ -17,6 +17,7 @@ Run: python examples/agent_direct.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
+from raggym.agents import ask
 from raggym.agents.direct import DirectAgent
 from raggym.agents.registry import make_llm
 from raggym.agents.rollout import run_episode
@@ -50,7 +51,7 @@ def main(llm_spec=None):
 
     # 1. An ad-hoc question. Direct never searches: the corpus is only there so that the
     #    same call works for every agent design.
-    record = agent.run(QUESTION, corpus=CORPUS, answers=["Paris"])
+    record = ask(agent, QUESTION, corpus=CORPUS, answers=["Paris"])
     print(record, end="\n\n")
 
     # 2. One episode of the bundled HotpotQA sample (question 0).

@@ -1,7 +1,7 @@
 """RAG agent: search the question once, then reason over the retrieved documents and answer.
 
 Shows how to build ``raggym.agents.rag.RAGAgent`` on a model backend, answer an ad-hoc question
-over a few documents with ``agent.run``, and play one episode of the bundled HotpotQA
+over a few documents with ``raggym.agents.ask``, and play one episode of the bundled HotpotQA
 sample. Step 1 is a scripted ``Search`` of the question (no model call); from step 2 the
 model sees the documents and ends its reply with ``Answer: ...``.
 
@@ -18,6 +18,7 @@ Run: python examples/agent_rag.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
+from raggym.agents import ask
 from raggym.agents.rag import RAGAgent
 from raggym.agents.registry import make_llm
 from raggym.agents.rollout import run_episode
@@ -49,7 +50,7 @@ def main(llm_spec=None):
     agent = RAGAgent(llm, doc_words=100)  # doc_words: words of each document shown
 
     # 1. An ad-hoc question over the documents above (BM25 over them, k=5 by default).
-    record = agent.run(QUESTION, corpus=CORPUS, answers=["Paris"])
+    record = ask(agent, QUESTION, corpus=CORPUS, answers=["Paris"])
     print(record, end="\n\n")
 
     # 2. One episode of the bundled HotpotQA sample (question 0), 3 documents per search.

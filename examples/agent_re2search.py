@@ -1,7 +1,7 @@
 """Re2Search agent: reason to an answer, then search for the first claim not yet verified.
 
 Shows how to build ``raggym.agents.re2search.Re2SearchAgent`` on a model backend, answer an ad-hoc
-question over a few documents with ``agent.run``, and play one episode of the bundled
+question over a few documents with ``raggym.agents.ask``, and play one episode of the bundled
 HotpotQA sample. Each step the model writes four labelled lines::
 
     Reasoning: ...
@@ -25,6 +25,7 @@ Run: python examples/agent_re2search.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
+from raggym.agents import ask
 from raggym.agents.re2search import Re2SearchAgent
 from raggym.agents.registry import make_llm
 from raggym.agents.rollout import run_episode
@@ -68,7 +69,7 @@ def main(llm_spec=None):
     agent = Re2SearchAgent(llm)
 
     # 1. An ad-hoc question over the documents above (BM25 over them, k=5 by default).
-    record = agent.run(QUESTION, corpus=CORPUS, answers=["Paris"])
+    record = ask(agent, QUESTION, corpus=CORPUS, answers=["Paris"])
     print(record, end="\n\n")
 
     # 2. One episode of the bundled HotpotQA sample (question 0), 3 documents per search.

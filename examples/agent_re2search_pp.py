@@ -30,6 +30,7 @@ Run: python examples/agent_re2search_pp.py [--llm openai:URL:MODEL] [--reward-mo
 import argparse
 import re
 
+from raggym.agents import ask
 from raggym.agents.critic_guided import CriticGuidedAgent
 from raggym.agents.critics.gold import GoldEvidenceCritic
 from raggym.agents.critics.llm_judge import LLMJudgeCritic
@@ -93,7 +94,7 @@ def main(llm_spec=None, reward_model=None):
 
     # 1. An ad-hoc question, with an LLM judge as the critic (deployable: no gold needed).
     agent = CriticGuidedAgent(actor, LLMJudgeCritic(llm), n=4)
-    record = agent.run(QUESTION, corpus=CORPUS, answers=["Paris"])
+    record = ask(agent, QUESTION, corpus=CORPUS, answers=["Paris"])
     print(record)
     for step in record.steps:
         print(f"candidates of step {step.index + 1}, ranked by the judge:")

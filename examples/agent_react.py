@@ -1,7 +1,7 @@
 """ReAct agent: a thought and one action per step, with the trajectory so far in the prompt.
 
 Shows how to build ``raggym.agents.react.ReActAgent`` on a model backend, answer an ad-hoc
-question over a few documents with ``agent.run``, and play one episode of the bundled
+question over a few documents with ``raggym.agents.ask``, and play one episode of the bundled
 HotpotQA sample. The model writes ``Thought: ...`` then ``Action: Search[query]`` or
 ``Action: Finish[answer]``; the next prompt shows every earlier thought, action and
 observation (the documents a search returned).
@@ -19,6 +19,7 @@ Run: python examples/agent_react.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
+from raggym.agents import ask
 from raggym.agents.react import ReActAgent
 from raggym.agents.registry import make_llm
 from raggym.agents.rollout import run_episode
@@ -58,7 +59,7 @@ def main(llm_spec=None):
     agent = ReActAgent(llm, doc_words=25)  # doc_words: words of each document shown
 
     # 1. An ad-hoc question over the documents above (BM25 over them, k=5 by default).
-    record = agent.run(QUESTION, corpus=CORPUS, answers=["Paris"])
+    record = ask(agent, QUESTION, corpus=CORPUS, answers=["Paris"])
     print(record, end="\n\n")
 
     # 2. One episode of the bundled HotpotQA sample (question 0), 3 documents per search.

@@ -1,7 +1,7 @@
 """Search-o1 agent: reason, search when a fact is missing, and read results condensed.
 
 Shows how to build ``raggym.agents.search_o1.SearchO1Agent`` on a model backend, answer an ad-hoc
-question over a few documents with ``agent.run``, and play one episode of the bundled
+question over a few documents with ``raggym.agents.ask``, and play one episode of the bundled
 HotpotQA sample. The model writes ``Reasoning: ...`` then ``Search: <query>`` or
 ``Answer: <answer>``. After each search a second call to the same backend (the
 ``search_o1_condense`` prompt) condenses the documents into a short answer to the query,
@@ -20,6 +20,7 @@ Run: python examples/agent_search_o1.py [--llm openai:URL:MODEL]
 import argparse
 import re
 
+from raggym.agents import ask
 from raggym.agents.registry import make_llm
 from raggym.agents.rollout import run_episode
 from raggym.agents.search_o1 import SearchO1Agent
@@ -56,7 +57,7 @@ def main(llm_spec=None):
     agent = SearchO1Agent(llm)
 
     # 1. An ad-hoc question over the documents above (BM25 over them, k=5 by default).
-    record = agent.run(QUESTION, corpus=CORPUS, answers=["Paris"])
+    record = ask(agent, QUESTION, corpus=CORPUS, answers=["Paris"])
     print(record)
     for step in record.steps:  # what the condenser made of the previous step's search
         fields = step.extra.get("fields", {})

@@ -9,7 +9,7 @@ from typing import Any, SupportsFloat, cast
 import gymnasium as gym
 from gymnasium import spaces
 
-from raggym_env import metrics
+import raggym_env.metrics as metrics
 from raggym_env.actions import (
     Action,
     ActionParseError,

@@ -115,3 +115,106 @@ def test_no_code_imports_a_repository_folder_by_its_folder_name():
         if module.split(".")[0] in UNINSTALLED
     ]
     assert offenders == []
+
+
+def module_name(folder: str, path: Path) -> str:
+    """The installed module name of ``path`` inside the repository folder ``folder``."""
+    parts = list(path.relative_to(ROOT / folder).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join([INSTALLED_AS[folder], *parts])
+
+
+def import_targets(path: Path) -> set[str]:
+    """The modules an import statement of ``path`` names, at any depth.
+
+    ``import a.b`` names ``a.b``; ``from a import b`` names ``a`` (its ``__init__`` is
+    read for ``b``) and also ``a.b`` when ``b`` is a submodule. Relative imports are
+    resolved against nothing: the code base uses none (ruff keeps it so).
+    """
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            targets.add(node.module)
+            targets |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return targets
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Our modules -> the other modules of ours that they import."""
+    paths = {
+        module_name(folder, path): path for folder in INSTALLED_AS for path in python_files(folder)
+    }
+    return {
+        name: {target for target in import_targets(path) if target in paths and target != name}
+        for name, path in paths.items()
+    }
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_no_import_cycles():
+    """No two of our modules import each other, directly or through others.
+
+    Every import statement counts, at any depth (lazy imports inside functions and
+    ``TYPE_CHECKING`` blocks too): a lazy import hides a cycle from Python, not from a
+    reader. Edges go to the module a statement names (see :func:`import_targets`), not to
+    the parent packages Python initialises on the way; so a package ``__init__`` may import
+    its submodules, but a submodule that imports names from its own package's
+    ``__init__`` (``from raggym.agents import X`` inside ``raggym.agents``) closes a cycle
+    and fails here, as does any pair of sibling modules that need each other.
+    """
+    cycles = [" <-> ".join(group) for group in import_cycles(import_graph())]
+    assert cycles == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    """The finder itself: lazy and package-``__init__`` edges both close a cycle."""
+    graph = {"p": {"p.a"}, "p.a": {"p.b"}, "p.b": {"p.a"}, "p.c": {"p"}, "q": set()}
+    assert import_cycles(graph) == [["p.a", "p.b"]]
+    graph["p"] |= {"p.c"}
+    assert sorted(import_cycles(graph)) == [["p", "p.c"], ["p.a", "p.b"]]
+    assert import_cycles({"p": {"p.a"}, "p.a": set()}) == []
+
+
+def test_import_targets_count_lazy_and_submodule_imports(tmp_path):
+    source = tmp_path / "mod.py"
+    source.write_text(
+        "import a.b\ndef f():\n    from c import d\nif TYPE_CHECKING:\n    from e.f import G\n"
+    )
+    assert import_targets(source) == {"a.b", "c", "c.d", "e.f", "e.f.G"}

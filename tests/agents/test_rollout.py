@@ -5,6 +5,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
+from raggym.agents import ask
 from raggym.agents.base import Decision, LLMAgent, Memory, Parsed, PolicyAgent
 from raggym.agents.baselines import (
     CallablePolicy,
@@ -309,17 +310,27 @@ def test_callable_policy_text_that_does_not_parse_is_recorded(hotpot_retriever):
     assert record.steps[0].raw_text == "hmm" and record.truncated
 
 
-def test_agent_run_answers_an_adhoc_question(prompt_file):
+def test_ask_answers_an_adhoc_question(prompt_file):
     agent = LineAgent(MockLLM(search_then_answer), prompt=prompt_file)
     corpus = [
         {"title": "Ed Wood", "text": "Ed Wood was an American filmmaker born in 1924."},
         {"title": "Paris", "text": "Paris is the capital of France."},
     ]
-    record = agent.run("Who was Ed Wood?", corpus=corpus, answers=["Ed Wood"], k=1)
+    record = ask(agent, "Who was Ed Wood?", corpus=corpus, answers=["Ed Wood"], k=1)
     assert record.final_answer == "Ed Wood" and record.metrics["em"] == 1.0
     assert "Ed Wood" in record.summary() and "answer: 'Ed Wood'" in record.summary()
-    unscored = agent.run("Who was Ed Wood?", corpus=corpus, k=1)
+    unscored = ask(agent, "Who was Ed Wood?", corpus=corpus, k=1)
     assert "em" not in unscored.metrics and unscored.gold == {}
+
+
+def test_ask_takes_a_scripted_policy_and_multiple_choice_options():
+    policy = CallablePolicy(lambda obs: Answer("B"))
+    options = {"A": "Rome", "B": "Paris"}
+    corpus = [{"title": "Paris", "text": "Paris is the capital of France."}]
+    record = ask(policy, "Capital of France?", corpus=corpus, options=options, answers=["B"])
+    assert record.final_answer == "B" and record.metrics["accuracy"] == 1.0
+    assert record.options == options and record.gold["answer_letter"] == "B"
+    assert not hasattr(LineAgent, "run")  # the contract no longer plays episodes itself
 
 
 def test_bm25_shared_by_factory_envs_batches_searches(tiny_corpus):

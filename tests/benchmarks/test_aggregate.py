@@ -6,7 +6,8 @@ import pytest
 
 from raggym.agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
 from raggym.agents.rollout import rollout
-from raggym.benchmarks.aggregate import METRIC_COLUMNS, CellResult, aggregate_cell, percentile
+from raggym.benchmarks.aggregate import METRIC_COLUMNS, aggregate_cell, percentile
+from raggym.benchmarks.leaderboard import CellResult
 from raggym_env import RAGEnv
 
 
@@ -31,7 +32,7 @@ def test_every_average_divides_by_the_selected_questions(hotpot_records):
     assert cell.metrics["accuracy"] is None
     assert cell.metrics["searches"] == pytest.approx(sum(r.num_searches for r in kept) / 6)
     assert cell.metrics["throughput"] == 2.0
-    errors = {e["example_id"]: e["error"] for e in cell.errors}
+    errors = {e.example_id: e.error for e in cell.errors}
     assert errors[records[1].example_id] == "RuntimeError: boom"
     assert errors[selected[5]] == "no episode recorded"
     assert set(cell.metrics) == {key for key, _ in METRIC_COLUMNS}

@@ -13,6 +13,7 @@ import pytest
 from raggym.agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
 from raggym.agents.rollout import rollout
 from raggym.benchmarks.aggregate import aggregate_cell
+from raggym.benchmarks.leaderboard import Leaderboard
 from raggym.benchmarks.report import write_reports
 from raggym_env import RAGEnv
 from raggym_env.episode import Candidate, StepRecord
@@ -66,14 +67,12 @@ def build_run():
                     multiple_choice=mc,
                 )
             )
-    leaderboard = {
-        "schema_version": "1",
-        "suite": {"name": "smoke", "description": "Two tiny offline datasets."},
-        "run_card": {"package_version": "0.1.0", "git_revision": "abc123", "git_dirty": True},
-        "created_at": "2026-11-21T03:50:00+00:00",
-        "llm": None,
-        "cells": [c.to_dict() for c in cells],
-    }
+    leaderboard = Leaderboard.from_cells(
+        cells,
+        suite={"name": "smoke", "description": "Two tiny offline datasets."},
+        run_card={"package_version": "0.1.0", "git_revision": "abc123", "git_dirty": True},
+        created_at="2026-11-21T03:50:00+00:00",
+    )
     return leaderboard, episodes
 
 
@@ -152,7 +151,7 @@ def test_loads_without_console_errors_and_shows_the_leaderboard(page, run):
     assert page.title == "smoke: RAGGym benchmark report"
     assert page.find_element(By.TAG_NAME, "h1").text == "Benchmark: smoke"
     rows = page.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
-    assert len(rows) == len(leaderboard["cells"]) == 4
+    assert len(rows) == len(leaderboard.cells) == 4
     assert rows[0].find_elements(By.TAG_NAME, "td")[0].text == "hotpotqa"
     assert len(page.find_elements(By.CSS_SELECTOR, "#summary tbody tr")) == 2
     total = sum(len(r) for r in episodes.values())

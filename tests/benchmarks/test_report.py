@@ -12,13 +12,15 @@ from raggym.agents.rollout import rollout
 from raggym.benchmarks import report
 from raggym.benchmarks.aggregate import METRIC_COLUMNS, aggregate_cell
 from raggym.benchmarks.html_report import render_html, report_data
+from raggym.benchmarks.leaderboard import FailedItem, Leaderboard, load_leaderboard
 from raggym.benchmarks.report import (
     REPORT_FILES,
+    format_json,
     format_markdown,
-    format_metric,
     png_available,
     write_reports,
 )
+from raggym.benchmarks.tables import format_metric
 from raggym_env import RAGEnv
 
 INJECTION = "</script><img src=x onerror=alert(1)>"
@@ -49,14 +51,12 @@ def build_run(agents=(("heuristic", QuestionSearchHeuristic), ("oracle", GoldEvi
                 episodes_file=f"episodes/{dataset}__{name}.jsonl",
             )
             cells.append(cell)
-    leaderboard = {
-        "schema_version": "1",
-        "suite": {"name": "smoke", "description": "Two tiny offline datasets."},
-        "run_card": {"package_version": "0.1.0", "git_revision": "abc123", "git_dirty": False},
-        "created_at": "2026-11-21T03:50:00+00:00",
-        "llm": None,
-        "cells": [c.to_dict() for c in cells],
-    }
+    leaderboard = Leaderboard.from_cells(
+        cells,
+        suite={"name": "smoke", "description": "Two tiny offline datasets."},
+        run_card={"package_version": "0.1.0", "git_revision": "abc123", "git_dirty": False},
+        created_at="2026-11-21T03:50:00+00:00",
+    )
     return leaderboard, episodes
 
 
@@ -133,24 +133,24 @@ def test_failed_items_are_listed_with_their_errors(run):
 
 
 def test_failures_beyond_the_first_few_are_counted_and_clean_runs_say_so(leaderboard):
-    cells = [dict(c) for c in leaderboard["cells"]]
-    cells[0] = {
-        **cells[0],
-        "errors": [{"example_id": f"q{i}", "error": "TimeoutError: slow"} for i in range(8)],
-        "metrics": {**cells[0]["metrics"], "failures": 8.0},
-    }
-    markdown = format_markdown({**leaderboard, "cells": cells})
+    cells = list(leaderboard.cells)
+    cells[0] = dataclasses.replace(
+        cells[0],
+        errors=tuple(FailedItem(f"q{i}", "TimeoutError: slow") for i in range(8)),
+        metrics={**cells[0].metrics, "failures": 8.0},
+    )
+    markdown = format_markdown(leaderboard.replace_cells(cells))
     assert markdown.count("TimeoutError: slow") == 5
     assert "- … and 3 more (see `episodes/hotpotqa__heuristic.jsonl`)" in markdown
-    clean = [c for c in leaderboard["cells"] if not c["errors"]]
+    clean = [c for c in leaderboard.cells if not c.errors]
     assert "None: every selected question ran to its end." in format_markdown(
-        {**leaderboard, "cells": clean}
+        leaderboard.replace_cells(clean)
     )
 
 
 def test_markdown_header_and_escaping(leaderboard):
-    cells = [{**leaderboard["cells"][0], "agent": "a|b"}]
-    markdown = format_markdown({**leaderboard, "cells": cells, "llm": "openai:m"})
+    cells = [dataclasses.replace(leaderboard.cells[0], agent="a|b")]
+    markdown = format_markdown(dataclasses.replace(leaderboard, cells=tuple(cells), llm="openai:m"))
     assert markdown.startswith("# Benchmark: smoke\n\nTwo tiny offline datasets.\n")
     assert "- **raggym**: 0.1.0" in markdown and "- **git**: abc123" in markdown
     assert "- **LLM**: openai:m" in markdown
@@ -183,18 +183,18 @@ def test_csv_has_one_row_per_cell_and_every_metric_column(run, tmp_path):
         reader = csv.DictReader(handle)
         rows = list(reader)
         fields = reader.fieldnames
-    assert len(rows) == len(leaderboard["cells"]) == 4
+    assert len(rows) == len(leaderboard.cells) == 4
     for name in ("dataset", "agent", "task", "selected", "finished"):
         assert name in fields
     assert all(key in fields for key, _ in METRIC_COLUMNS)
-    for row, cell in zip(rows, leaderboard["cells"], strict=True):
+    for row, cell in zip(rows, leaderboard.cells, strict=True):
         assert (row["dataset"], row["agent"], int(row["selected"])) == (
-            cell["dataset"],
-            cell["agent"],
-            cell["selected"],
+            cell.dataset,
+            cell.agent,
+            cell.selected,
         )
         for key, _ in METRIC_COLUMNS:
-            value = cell["metrics"][key]
+            value = cell.metrics[key]
             if value is None:
                 assert row[key] == ""
             else:
@@ -205,8 +205,19 @@ def test_json_round_trips(run, tmp_path):
     leaderboard, episodes = run
     path = write_reports(leaderboard, episodes, tmp_path, formats=("json",))["json"]
     text = path.read_text()
-    assert json.loads(text) == leaderboard
-    assert text == json.dumps(leaderboard, sort_keys=True, indent=2) + "\n"
+    assert json.loads(text) == leaderboard.to_dict()
+    assert text == json.dumps(leaderboard.to_dict(), sort_keys=True, indent=2) + "\n"
+    assert load_leaderboard(tmp_path) == leaderboard == Leaderboard.from_dict(json.loads(text))
+    assert format_json(load_leaderboard(path)) == text
+
+
+def test_the_model_is_frozen_and_built_from_its_cells(leaderboard):
+    assert leaderboard.datasets == ["hotpotqa", "medqa"]
+    assert leaderboard.agents == ["heuristic", "oracle"]
+    assert [c.key for c in leaderboard.failed_cells()] == [("hotpotqa", "heuristic")]
+    assert leaderboard.run_card.git_revision == "abc123" and leaderboard.suite_name == "smoke"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        leaderboard.cells[0].selected = 0  # type: ignore[misc]
 
 
 def test_png_is_a_real_png(run, tmp_path):
@@ -244,11 +255,25 @@ def test_a_failed_write_keeps_the_old_file_and_no_temp_file(run, tmp_path, monke
 def test_bad_arguments_are_rejected(leaderboard, tmp_path):
     with pytest.raises(ValueError, match="unknown report formats"):
         write_reports(leaderboard, {}, tmp_path, formats=["md", "pdf"])
-    with pytest.raises(ValueError, match="cells"):
-        write_reports({"suite": {}}, {}, tmp_path)
-    with pytest.raises(ValueError, match="lacks the fields"):
-        format_markdown({"cells": [{"dataset": "d"}]})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"suite": {}}, "cells"),
+        ({"cells": "abc"}, "cells"),
+        ({"cells": [{"dataset": "d"}]}, "lacks the fields"),
+        ({"cells": [{"dataset": "d", "agent": "a", "task": "t", "multiple_choice": False,
+                     "selected": -1, "finished": 0}]}, "selected"),
+        ({"cells": [{"dataset": "d", "agent": "a", "task": "t", "multiple_choice": False,
+                     "selected": 1, "finished": 0, "metrics": {"em": "high"}}]}, "metric 'em'"),
+        ({"cells": [], "run_card": []}, "run_card"),
+    ],
+)  # fmt: skip
+def test_malformed_leaderboards_are_rejected_once_when_read(data, message):
+    with pytest.raises(ValueError, match=message):
+        Leaderboard.from_dict(data)
 
 
 def test_html_is_self_contained_and_its_data_cannot_close_the_script(run):

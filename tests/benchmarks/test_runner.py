@@ -1,13 +1,14 @@
 """Suite runs end to end: cells, resume, failures, LLM agents over HTTP, compare, wandb."""
 
-import copy
+import dataclasses
 import json
 
 import pytest
 
 from raggym.benchmarks import runner
 from raggym.benchmarks.cli import compare_runs
-from raggym.benchmarks.runner import load_leaderboard, run_suite
+from raggym.benchmarks.leaderboard import load_leaderboard
+from raggym.benchmarks.runner import run_suite
 from raggym.benchmarks.suite import load_suite, parse_suite
 from raggym.testing.fake_server import fake_openai_server
 from raggym_env import Answer
@@ -24,18 +25,18 @@ def smoke_run(tmp_path_factory):
 
 def test_smoke_suite_fills_every_cell_and_writes_reports(smoke_run):
     out, board, episodes = smoke_run
-    cells = {(c["dataset"], c["agent"]): c for c in board["cells"]}
+    cells = board.by_key()
     assert len(cells) == 8 and len(episodes) == 8
     for (dataset, agent), cell in cells.items():
-        assert cell["selected"] == 5 and cell["finished"] == 5
-        assert len(list(read_episodes(out / cell["episodes_file"]))) == 5
+        assert cell.selected == 5 and cell.finished == 5
+        assert len(list(read_episodes(out / cell.episodes_file))) == 5
         if agent == "oracle":
-            headline = cell["metrics"]["accuracy" if cell["multiple_choice"] else "em"]
+            headline = cell.metrics["accuracy" if cell.multiple_choice else "em"]
             assert headline == 1.0, (dataset, agent)
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "report.html"):
         assert (out / name).is_file(), name
-    assert load_leaderboard(out)["cells"] == board["cells"]
-    assert board["run_card"]["config"]["suite"]["name"] == "smoke"
+    assert load_leaderboard(out) == board
+    assert board.run_card.fields["config"]["suite"]["name"] == "smoke"
 
 
 def test_a_rerun_resumes_without_playing_again(smoke_run, capsys):
@@ -43,9 +44,7 @@ def test_a_rerun_resumes_without_playing_again(smoke_run, capsys):
     lines = []
     again, _ = run_suite(load_suite("smoke"), out, limit=5, progress=lines.append)
     assert all("0 played, 5 resumed" in line for line in lines if "played" in line)
-    assert [c["metrics"]["em"] for c in again["cells"]] == [
-        c["metrics"]["em"] for c in board["cells"]
-    ]
+    assert [c.metrics["em"] for c in again.cells] == [c.metrics["em"] for c in board.cells]
 
 
 class Exploding:
@@ -69,12 +68,12 @@ def test_crashed_items_stay_in_the_denominator(tmp_path, monkeypatch):
          "agents": [{"agent": "heuristic"}]}
     )  # fmt: skip
     board, episodes = run_suite(suite, tmp_path, progress=None, reports=False)
-    (cell,) = board["cells"]
+    (cell,) = board.cells
     crashed = [r for r in episodes[("hotpotqa", "heuristic")] if r.error]
-    assert crashed and cell["selected"] == 10
-    assert cell["metrics"]["failures"] == len(crashed)
-    assert cell["finished"] == 10 - len(crashed)
-    assert all("RuntimeError: agent bug" in e["error"] for e in cell["errors"])
+    assert crashed and cell.selected == 10
+    assert cell.metrics["failures"] == len(crashed)
+    assert cell.finished == 10 - len(crashed)
+    assert all("RuntimeError: agent bug" in e.error for e in cell.errors)
 
 
 def test_llm_agents_need_a_backend(tmp_path):
@@ -108,19 +107,23 @@ def test_bench_command_with_an_llm_suite_over_http(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "HTML report:" in out and "react" in out
     board = load_leaderboard(tmp_path / "run")
-    react = next(c for c in board["cells"] if c["agent"] == "react")
-    assert react["finished"] == 6 and react["metrics"]["tokens_per_q"] > 0
-    assert react["metrics"]["steps"] == 2.0 and react["metrics"]["latency_step_p95"] > 0
-    assert board["llm"].endswith(":fake")
+    react = next(c for c in board.cells if c.agent == "react")
+    assert react.finished == 6 and react.metrics["tokens_per_q"] > 0
+    assert react.metrics["steps"] == 2.0 and react.metrics["latency_step_p95"] > 0
+    assert board.llm.endswith(":fake")
 
 
 def test_compare_shows_per_cell_and_per_dataset_deltas(smoke_run, tmp_path, capsys):
     out, board, _ = smoke_run
-    changed = copy.deepcopy(board)
-    for cell in changed["cells"]:
-        if cell["agent"] == "heuristic" and cell["metrics"]["em"] is not None:
-            cell["metrics"]["em"] += 0.1
-    (tmp_path / "leaderboard.json").write_text(json.dumps(changed))
+    changed = board.replace_cells(
+        [
+            dataclasses.replace(c, metrics={**c.metrics, "em": c.metrics["em"] + 0.1})
+            if c.agent == "heuristic" and c.metrics["em"] is not None
+            else c
+            for c in board.cells
+        ]
+    )
+    (tmp_path / "leaderboard.json").write_text(json.dumps(changed.to_dict()))
     text = compare_runs(board, changed)
     assert "| hotpotqa | heuristic | 5/5 |" in text
     assert "+0.100" in text and "Per-dataset mean delta" in text
