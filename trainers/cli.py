@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from raggym.trainers.common import TrainResult, TrainRunConfig
-from raggym.trainers.critic import CRITIC_COLUMNS, CriticRunConfig, train_critic
-from raggym.trainers.dpo import DPO_COLUMNS, DPORunConfig, train_dpo
-from raggym.trainers.sft import SFT_COLUMNS, SFTRunConfig, train_sft
+from raggym.trainers.common import TrainConfig, TrainResult
+from raggym.trainers.critic import CRITIC_COLUMNS, CriticTrainConfig, train_critic
+from raggym.trainers.dpo import DPO_COLUMNS, DPOTrainConfig, train_dpo
+from raggym.trainers.sft import SFT_COLUMNS, SFTTrainConfig, train_sft
 
 __all__ = [
     "METHODS",
@@ -42,7 +42,7 @@ __all__ = [
 class Method:
     """A ``raggym train`` method: its config class, trainer, row columns and blurb."""
 
-    config_cls: type[TrainRunConfig]
+    config_cls: type[TrainConfig]
     train: Callable[..., TrainResult]
     columns: tuple[tuple[str, ...], ...]
     kind: str
@@ -52,7 +52,7 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "sft": Method(
-        SFTRunConfig,
+        SFTTrainConfig,
         train_sft,
         SFT_COLUMNS,
         "sft",
@@ -60,7 +60,7 @@ METHODS: dict[str, Method] = {
         "TransformersLLM",
     ),
     "dpo": Method(
-        DPORunConfig,
+        DPOTrainConfig,
         train_dpo,
         DPO_COLUMNS,
         "dpo",
@@ -68,7 +68,7 @@ METHODS: dict[str, Method] = {
         "TransformersLLM",
     ),
     "critic": Method(
-        CriticRunConfig,
+        CriticTrainConfig,
         train_critic,
         CRITIC_COLUMNS,
         "reward",
@@ -95,7 +95,7 @@ def _format_default(value: Any) -> str:
     return "unset" if value is None else str(value)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[TrainRunConfig]) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[TrainConfig]) -> None:
     """Add one flag per field of ``config_cls``, with the field's help text and default.
 
     Flags are the field names with dashes (``--lora-r``), preceded by the short spellings
@@ -128,7 +128,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Train
         group.add_argument(*flags, **kwargs)
 
 
-def config_from_args(config_cls: type[TrainRunConfig], args: argparse.Namespace) -> Any:
+def config_from_args(config_cls: type[TrainConfig], args: argparse.Namespace) -> Any:
     """Build ``config_cls`` from the flags given (the others keep their defaults).
 
     Raises:

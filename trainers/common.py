@@ -1,8 +1,8 @@
 """What the SFT, DPO and critic trainers share: the run config, data loading, LoRA, results.
 
-Every method has one config dataclass (:class:`~raggym.trainers.sft.SFTRunConfig`,
-:class:`~raggym.trainers.dpo.DPORunConfig`,
-:class:`~raggym.trainers.critic.CriticRunConfig`) deriving from :class:`TrainRunConfig`,
+Every method has one config dataclass (:class:`~raggym.trainers.sft.SFTTrainConfig`,
+:class:`~raggym.trainers.dpo.DPOTrainConfig`,
+:class:`~raggym.trainers.critic.CriticTrainConfig`) deriving from :class:`TrainConfig`,
 whose fields carry their help text (``metadata["help"]``, what ``raggym train`` shows). The
 defaults are the RAG-Gym paper's LoRA setting (``r=256``, ``alpha=512``, dropout 0.05 on the
 attention projections) with each method's learning rate and epochs; batch size, length and
@@ -41,10 +41,10 @@ __all__ = [
     "REPORT_TO_CHOICES",
     "SAVE_STRATEGIES",
     "TRAIN_RECORD",
-    "MethodSpec",
     "Precision",
+    "TrainConfig",
     "TrainResult",
-    "TrainRunConfig",
+    "TrainingMethod",
     "config_field",
     "config_help",
     "load_tokenizer",
@@ -104,7 +104,7 @@ def _is_int(value: object) -> bool:
 
 
 @dataclass
-class TrainRunConfig:
+class TrainConfig:
     """Settings every training method shares; subclasses set the method's defaults.
 
     Every field's help text is in its ``metadata["help"]`` (see :func:`config_help`).
@@ -250,7 +250,7 @@ class TrainRunConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-def config_help(config_cls: type[TrainRunConfig]) -> dict[str, str]:
+def config_help(config_cls: type[TrainConfig]) -> dict[str, str]:
     """Field name -> help text of a run config class (every field has one)."""
     return {f.name: str(f.metadata["help"]) for f in dataclasses.fields(config_cls)}
 
@@ -310,7 +310,7 @@ def require_module(name: str) -> Any:
         raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
 
 
-def resolve_precision(config: TrainRunConfig) -> Precision:
+def resolve_precision(config: TrainConfig) -> Precision:
     """Resolve ``use_cpu``/``bf16`` left at ``None``: CPU and no bf16 without CUDA.
 
     Raises:
@@ -336,9 +336,7 @@ def _check_tracker(report_to: str) -> None:
         raise ImportError(f"report_to={report_to!r} needs {' or '.join(modules)}: {hint}")
 
 
-def trl_arguments(
-    config_cls: type, config: TrainRunConfig, precision: Precision, **extra: Any
-) -> Any:
+def trl_arguments(config_cls: type, config: TrainConfig, precision: Precision, **extra: Any) -> Any:
     """Build a TRL config (``SFTConfig``, ``DPOConfig``, ``RewardConfig``) from a run config.
 
     Args:
@@ -390,7 +388,7 @@ def trl_arguments(
 
 
 def lora_config(
-    config: TrainRunConfig, task_type: str, modules_to_save: Sequence[str] | None = None
+    config: TrainConfig, task_type: str, modules_to_save: Sequence[str] | None = None
 ) -> Any:
     """The ``peft.LoraConfig`` of a run.
 
@@ -481,7 +479,7 @@ def to_dataset(
 
 
 @dataclass(frozen=True)
-class MethodSpec:
+class TrainingMethod:
     """How one method builds its model and trainer (internal plumbing of the trainers).
 
     Attributes:
@@ -529,8 +527,8 @@ def load_tokenizer(model: str) -> Any:
 
 
 def run_training(
-    spec: MethodSpec,
-    config: TrainRunConfig,
+    spec: TrainingMethod,
+    config: TrainConfig,
     dataset: Any,
     *,
     tokenizer: Any | None = None,
@@ -623,8 +621,8 @@ def _jsonable(value: Any) -> Any:
 
 def _write_record(
     adapter_dir: Path,
-    spec: MethodSpec,
-    config: TrainRunConfig,
+    spec: TrainingMethod,
+    config: TrainConfig,
     precision: Precision,
     metrics: Mapping[str, Any],
 ) -> None:

@@ -21,25 +21,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from raggym.trainers.common import (
-    MethodSpec,
+    TrainConfig,
+    TrainingMethod,
     TrainResult,
-    TrainRunConfig,
     config_field,
     run_training,
     to_dataset,
 )
 
-__all__ = ["DPO_COLUMNS", "DPORunConfig", "train_dpo"]
+__all__ = ["DPO_COLUMNS", "DPOTrainConfig", "train_dpo"]
 
 DPO_COLUMNS: tuple[tuple[str, ...], ...] = (("chosen", "rejected"),)
 """The columns a DPO dataset must have (``prompt`` is optional)."""
 
 
 @dataclass
-class DPORunConfig(TrainRunConfig):
+class DPOTrainConfig(TrainConfig):
     """DPO settings; the RAG-Gym paper's defaults: learning rate 2e-6, 1 epoch, beta 0.1.
 
-    See :class:`~raggym.trainers.common.TrainRunConfig` for the shared fields.
+    See :class:`~raggym.trainers.common.TrainConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(2e-6, "peak learning rate (AdamW)", "--lr")
@@ -60,7 +60,7 @@ class DPORunConfig(TrainRunConfig):
 
 
 def train_dpo(
-    config: DPORunConfig, data: Any, *, callbacks: Sequence[Any] | None = None
+    config: DPOTrainConfig, data: Any, *, callbacks: Sequence[Any] | None = None
 ) -> TrainResult:
     """Train ``config.model`` with DPO and LoRA on preference rows.
 
@@ -73,14 +73,14 @@ def train_dpo(
         The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
 
     Raises:
-        TypeError: ``config`` is not a :class:`DPORunConfig`, or ``data`` of a bad type.
+        TypeError: ``config`` is not a :class:`DPOTrainConfig`, or ``data`` of a bad type.
         ValueError: no rows, or rows without chosen/rejected.
         ImportError: a training library (or the ``report_to`` tracker) is missing.
     """
-    if not isinstance(config, DPORunConfig):
-        raise TypeError(f"config must be a DPORunConfig, got {type(config).__name__}")
+    if not isinstance(config, DPOTrainConfig):
+        raise TypeError(f"config must be a DPOTrainConfig, got {type(config).__name__}")
     dataset = to_dataset(data, required=DPO_COLUMNS, optional=("prompt",), what="DPO data")
-    spec = MethodSpec(
+    spec = TrainingMethod(
         name="dpo",
         auto_model="AutoModelForCausalLM",
         trl_config="DPOConfig",
