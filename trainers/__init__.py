@@ -8,11 +8,12 @@ deep-learning library; they are imported when training starts.
 """
 
 from raggym.trainers.collect import CollectConfig, CollectSummary, collect
-from raggym.trainers.common import TrainConfig, TrainResult
+from raggym.trainers.config import TrainConfig
 from raggym.trainers.critic import CriticTrainConfig, train_critic
 from raggym.trainers.datasets import dpo_rows, reward_rows, sft_rows
 from raggym.trainers.dpo import DPOTrainConfig, train_dpo
 from raggym.trainers.sft import SFTTrainConfig, train_sft
+from raggym.trainers.training import TrainResult
 
 __all__ = [
     "CollectConfig",

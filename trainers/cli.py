@@ -23,10 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from raggym.trainers.common import TrainConfig, TrainResult
-from raggym.trainers.critic import CRITIC_COLUMNS, CriticTrainConfig, train_critic
-from raggym.trainers.dpo import DPO_COLUMNS, DPOTrainConfig, train_dpo
-from raggym.trainers.sft import SFT_COLUMNS, SFTTrainConfig, train_sft
+from raggym.trainers.config import TrainConfig
+from raggym.trainers.critic import CriticTrainConfig, train_critic
+from raggym.trainers.datasets import FORMATS, Kind
+from raggym.trainers.dpo import DPOTrainConfig, train_dpo
+from raggym.trainers.sft import SFTTrainConfig, train_sft
+from raggym.trainers.training import TrainResult
 
 __all__ = [
     "METHODS",
@@ -40,12 +42,11 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A ``raggym train`` method: its config class, trainer, row columns and blurb."""
+    """A ``raggym train`` method: its config class, trainer, row kind and blurb."""
 
     config_cls: type[TrainConfig]
     train: Callable[..., TrainResult]
-    columns: tuple[tuple[str, ...], ...]
-    kind: str
+    kind: Kind
     help: str
     loader: str
 
@@ -54,7 +55,6 @@ METHODS: dict[str, Method] = {
     "sft": Method(
         SFTTrainConfig,
         train_sft,
-        SFT_COLUMNS,
         "sft",
         "supervised fine-tuning of the actor on the chosen actions (LoRA)",
         "TransformersLLM",
@@ -62,7 +62,6 @@ METHODS: dict[str, Method] = {
     "dpo": Method(
         DPOTrainConfig,
         train_dpo,
-        DPO_COLUMNS,
         "dpo",
         "direct preference optimisation of the actor on chosen/rejected actions (LoRA)",
         "TransformersLLM",
@@ -70,7 +69,6 @@ METHODS: dict[str, Method] = {
     "critic": Method(
         CriticTrainConfig,
         train_critic,
-        CRITIC_COLUMNS,
         "reward",
         "train a critic (process reward model) on chosen/rejected state-action texts (LoRA)",
         "RewardModelCritic",
@@ -189,8 +187,8 @@ def load_training_rows(method: str, args: argparse.Namespace) -> tuple[Any, str]
     path = Path(args.episodes)
     first = _first_object(path)
     if "schema_version" not in first:
-        if not any(set(option) <= set(first) for option in spec.columns):
-            wanted = " or ".join("/".join(option) for option in spec.columns)
+        if not any(set(option) <= set(first) for option in FORMATS[spec.kind]):
+            wanted = " or ".join("/".join(option) for option in FORMATS[spec.kind])
             raise ValueError(
                 f"{str(path)!r} is neither an episode file (records with 'schema_version') "
                 f"nor {method} rows (columns {wanted}); its first record has {sorted(first)}"

@@ -29,28 +29,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from raggym.agents.critics.reward_model import critic_token_ids
-from raggym.trainers.common import (
-    TrainConfig,
+from raggym.trainers.config import TrainConfig, config_field
+from raggym.trainers.datasets import to_dataset
+from raggym.trainers.training import (
     TrainingMethod,
     TrainResult,
-    config_field,
     load_tokenizer,
     require_module,
+    require_rows,
     run_training,
-    to_dataset,
 )
 
-__all__ = ["CRITIC_COLUMNS", "CriticTrainConfig", "train_critic"]
-
-CRITIC_COLUMNS: tuple[tuple[str, ...], ...] = (("chosen", "rejected"),)
-"""The columns a critic dataset must have (``margin`` is optional)."""
+__all__ = ["CriticTrainConfig", "train_critic"]
 
 
 @dataclass
 class CriticTrainConfig(TrainConfig):
     """Critic settings; the RAG-Gym paper's defaults: learning rate 1e-5, 1 epoch, LoRA 256/512.
 
-    See :class:`~raggym.trainers.common.TrainConfig` for the shared fields.
+    See :class:`~raggym.trainers.config.TrainConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(1e-5, "peak learning rate (AdamW)", "--lr")
@@ -116,7 +113,7 @@ def train_critic(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.training.TrainResult`; the adapter is in ``output_dir/final``.
         ``metrics["dropped_pairs"]`` counts pairs whose action did not fit ``max_length``.
 
     Raises:
@@ -126,7 +123,7 @@ def train_critic(
     """
     if not isinstance(config, CriticTrainConfig):
         raise TypeError(f"config must be a CriticTrainConfig, got {type(config).__name__}")
-    dataset = to_dataset(data, required=CRITIC_COLUMNS, optional=("margin",), what="critic data")
+    dataset = require_rows(to_dataset(data, "reward"), "critic data")
     tokenizer = load_tokenizer(config.model)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(
@@ -134,7 +131,7 @@ def train_critic(
             f"{type(tokenizer).__name__} is not one"
         )
     tokenized, dropped = _tokenize_pairs(dataset, tokenizer, config.max_length)
-    spec = TrainingMethod(
+    method = TrainingMethod(
         name="critic",
         auto_model="AutoModelForSequenceClassification",
         trl_config="RewardConfig",
@@ -145,7 +142,7 @@ def train_critic(
         record_extra={"num_labels": 1},
     )
     return run_training(
-        spec,
+        method,
         config,
         tokenized,
         tokenizer=tokenizer,

@@ -80,6 +80,7 @@ __all__ = [
     "EPISODE_FAILED",
     "EPISODE_NOT_KEPT",
     "FORCED_ANSWER",
+    "FORMATS",
     "INVALID_ACTION",
     "MISSING_DOCUMENT",
     "NO_CANDIDATES",
@@ -87,6 +88,7 @@ __all__ = [
     "NO_MODEL_TEXT",
     "NO_PROMPT",
     "NO_REJECTED",
+    "OPTIONAL_COLUMNS",
     "SAME_ACTION",
     "SCORER_FAILURE",
     "TOO_FEW_SCORES",
@@ -106,12 +108,19 @@ __all__ = [
 
 Kind = Literal["sft", "dpo", "reward"]
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "sft": ("prompt", "completion"),
-    "dpo": ("prompt", "chosen", "rejected"),
-    "reward": ("chosen", "rejected"),
+FORMATS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "sft": (("prompt", "completion"), ("messages",), ("text",)),
+    "dpo": (("prompt", "chosen", "rejected"), ("chosen", "rejected")),
+    "reward": (("chosen", "rejected"),),
 }
-"""The columns :func:`to_dataset` keeps for each kind: exactly those TRL's trainers read."""
+"""The column sets :func:`to_dataset` accepts for each kind (one of them), first the one
+this module writes: exactly the columns TRL's trainers read."""
+
+COLUMNS: dict[str, tuple[str, ...]] = {kind: options[0] for kind, options in FORMATS.items()}
+"""The columns of the rows this module writes, for each kind."""
+
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"reward": ("margin",)}
+"""Numeric columns :func:`to_dataset` keeps when the rows have them (TRL's reward margin)."""
 
 _INSTALL_HINT = "to_dataset needs the 'datasets' package: pip install 'raggym[train]'"
 
@@ -887,22 +896,62 @@ def _messages(value: Any, where: str) -> list[dict[str, str]]:
     return out
 
 
-def to_dataset(rows: Sequence[Mapping[str, Any]], kind: Kind) -> Dataset:
+def _format_names(kind: Kind) -> str:
+    return " or ".join("/".join(option) for option in FORMATS[kind])
+
+
+def _rows_of(data: Any) -> list[Any]:
+    """The rows of a list of rows or of a JSONL file."""
+    if isinstance(data, (str, os.PathLike)):
+        if not Path(data).is_file():
+            raise FileNotFoundError(f"no such file {os.fspath(data)!r}")
+        return list(read_jsonl(data))
+    if isinstance(data, Sequence) and not isinstance(data, (bytes, bytearray)):
+        return list(data)
+    raise TypeError(
+        "data must be a list of row dicts, a JSONL path or a datasets.Dataset, "
+        f"got {type(data).__name__}"
+    )
+
+
+def _pick_format(kind: Kind, columns: Iterable[str], where: str) -> tuple[str, ...]:
+    """The first column set of ``kind`` that ``columns`` hold all of."""
+    present = set(columns)
+    for option in FORMATS[kind]:
+        if set(option) <= present:
+            return option
+    if len(FORMATS[kind]) == 1:
+        missing = next(name for name in FORMATS[kind][0] if name not in present)
+        raise ValueError(f"{where}: missing column {missing!r} for {kind} data")
+    raise ValueError(
+        f"{where}: {kind} data needs columns {_format_names(kind)}; got {sorted(present)}"
+    )
+
+
+def to_dataset(data: Any, kind: Kind) -> Dataset:
     """Load rows into a ``datasets.Dataset`` with exactly the columns TRL reads for ``kind``.
 
-    * ``"sft"``: ``prompt`` and ``completion``, lists of ``{"role", "content"}`` messages
-      (``SFTTrainer``'s conversational prompt-completion format).
-    * ``"dpo"``: ``prompt``, ``chosen`` and ``rejected`` message lists (``DPOTrainer``).
-    * ``"reward"``: ``chosen`` and ``rejected`` strings (``RewardTrainer``'s
-      implicit-prompt format).
+    The column sets accepted (:data:`FORMATS`; the first is what this module writes):
 
-    Other keys (``meta``) are dropped, as are message keys other than role and content.
-    The features are declared, so an empty list of rows gives an empty dataset with the
-    right columns.
+    * ``"sft"``: ``prompt`` and ``completion``, or ``messages``, or ``text``
+      (``SFTTrainer``'s prompt-completion and language-modeling formats).
+    * ``"dpo"``: ``prompt``, ``chosen`` and ``rejected`` (explicit prompt, what
+      :func:`dpo_rows` writes), or ``chosen`` and ``rejected`` alone (implicit prompt:
+      TRL's ``DPOTrainer`` takes the shared leading part of both as the prompt).
+    * ``"reward"``: ``chosen`` and ``rejected`` strings, and optionally a numeric
+      ``margin`` (``RewardTrainer``'s implicit-prompt format).
+
+    Every row must hold the column set of the first row. A column holds either strings
+    (standard format) or non-empty lists of ``{"role", "content"}`` messages
+    (conversational), the same in every column of a row; reward texts are strings. Other
+    keys (``meta``) are dropped, as are message keys other than role and content, since TRL
+    treats some column names (``tools``, ``images``) specially. An empty list of rows gives
+    an empty dataset with the first column set; trainers refuse it.
 
     Args:
-        rows: rows from :func:`sft_rows`, :func:`dpo_rows`, :func:`reward_rows` or
-            :func:`read_jsonl`.
+        data: rows (from :func:`sft_rows`, :func:`dpo_rows`, :func:`reward_rows`), a JSONL
+            file of rows (:func:`write_jsonl`), or a ``datasets.Dataset`` (its columns are
+            checked and the others removed; values are not checked).
         kind: ``"sft"``, ``"dpo"`` or ``"reward"``.
 
     Returns:
@@ -910,35 +959,57 @@ def to_dataset(rows: Sequence[Mapping[str, Any]], kind: Kind) -> Dataset:
 
     Raises:
         ImportError: ``datasets`` is not installed.
-        ValueError: an unknown ``kind``, or a row lacks a column or has the wrong type.
+        ValueError: an unknown ``kind``, a row that is not a mapping, lacks a column or has
+            a value of the wrong type.
+        TypeError: ``data`` is of an unsupported type.
+        FileNotFoundError: a path that does not exist.
     """
-    if kind not in COLUMNS:
-        raise ValueError(f"kind must be one of {sorted(COLUMNS)}, got {kind!r}")
+    if kind not in FORMATS:
+        raise ValueError(f"kind must be one of {sorted(FORMATS)}, got {kind!r}")
     try:
         import datasets
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
-    columns = COLUMNS[kind]
-    data: dict[str, list[Any]] = {name: [] for name in columns}
+    optional = OPTIONAL_COLUMNS.get(kind, ())
+    if isinstance(data, datasets.Dataset):
+        chosen = _pick_format(kind, data.column_names, "dataset")
+        keep = set(chosen) | set(optional)
+        extra = [name for name in data.column_names if name not in keep]
+        return data.remove_columns(extra) if extra else data
+    rows = _rows_of(data)
     for number, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise ValueError(f"row {number}: expected a mapping, got {type(row).__name__}")
-        for name in columns:
+    columns = _pick_format(kind, rows[0], "row 0") if rows else FORMATS[kind][0]
+    names = columns + tuple(name for name in optional if rows and name in rows[0])
+    values: dict[str, list[Any]] = {name: [] for name in names}
+    conversational = kind != "reward" and not (rows and isinstance(rows[0][columns[0]], str))
+    for number, row in enumerate(rows):
+        for name in names:
             if name not in row:
                 raise ValueError(f"row {number}: missing column {name!r} for {kind} data")
             value = row[name]
             where = f"row {number} column {name!r}"
-            if kind == "reward":
-                if not isinstance(value, str):
-                    raise ValueError(f"{where}: expected a string, got {type(value).__name__}")
-                data[name].append(value)
+            if name in optional:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"{where}: expected a number, got {value!r:.80}")
+                values[name].append(float(value))
+            elif conversational:
+                values[name].append(_messages(value, where))
+            elif not isinstance(value, str):
+                raise ValueError(f"{where}: expected a string, got {type(value).__name__}")
             else:
-                data[name].append(_messages(value, where))
-    if kind == "reward":
-        feature: Any = datasets.Value("string")
-    else:
-        feature = datasets.List(
-            {"role": datasets.Value("string"), "content": datasets.Value("string")}
-        )
-    features = datasets.Features({name: feature for name in columns})
-    return datasets.Dataset.from_dict(data, features=features)
+                values[name].append(value)
+    text: Any = datasets.Value("string")
+    messages = datasets.List(
+        {"role": datasets.Value("string"), "content": datasets.Value("string")}
+    )
+    features = datasets.Features(
+        {
+            name: datasets.Value("float64")
+            if name in optional
+            else (messages if conversational else text)
+            for name in names
+        }
+    )
+    return datasets.Dataset.from_dict(values, features=features)

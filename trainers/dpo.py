@@ -20,26 +20,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raggym.trainers.common import (
-    TrainConfig,
-    TrainingMethod,
-    TrainResult,
-    config_field,
-    run_training,
-    to_dataset,
-)
+from raggym.trainers.config import TrainConfig, config_field
+from raggym.trainers.datasets import to_dataset
+from raggym.trainers.training import TrainingMethod, TrainResult, require_rows, run_training
 
-__all__ = ["DPO_COLUMNS", "DPOTrainConfig", "train_dpo"]
-
-DPO_COLUMNS: tuple[tuple[str, ...], ...] = (("chosen", "rejected"),)
-"""The columns a DPO dataset must have (``prompt`` is optional)."""
+__all__ = ["DPOTrainConfig", "train_dpo"]
 
 
 @dataclass
 class DPOTrainConfig(TrainConfig):
     """DPO settings; the RAG-Gym paper's defaults: learning rate 2e-6, 1 epoch, beta 0.1.
 
-    See :class:`~raggym.trainers.common.TrainConfig` for the shared fields.
+    See :class:`~raggym.trainers.config.TrainConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(2e-6, "peak learning rate (AdamW)", "--lr")
@@ -70,7 +62,7 @@ def train_dpo(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.training.TrainResult`; the adapter is in ``output_dir/final``.
 
     Raises:
         TypeError: ``config`` is not a :class:`DPOTrainConfig`, or ``data`` of a bad type.
@@ -79,8 +71,8 @@ def train_dpo(
     """
     if not isinstance(config, DPOTrainConfig):
         raise TypeError(f"config must be a DPOTrainConfig, got {type(config).__name__}")
-    dataset = to_dataset(data, required=DPO_COLUMNS, optional=("prompt",), what="DPO data")
-    spec = TrainingMethod(
+    dataset = require_rows(to_dataset(data, "dpo"), "DPO data")
+    method = TrainingMethod(
         name="dpo",
         auto_model="AutoModelForCausalLM",
         trl_config="DPOConfig",
@@ -88,4 +80,4 @@ def train_dpo(
         task_type="CAUSAL_LM",
         trl_extra={"beta": float(config.beta)},
     )
-    return run_training(spec, config, dataset, callbacks=callbacks)
+    return run_training(method, config, dataset, callbacks=callbacks)

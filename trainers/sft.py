@@ -24,26 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raggym.trainers.common import (
-    TrainConfig,
-    TrainingMethod,
-    TrainResult,
-    config_field,
-    run_training,
-    to_dataset,
-)
+from raggym.trainers.config import TrainConfig, config_field
+from raggym.trainers.datasets import to_dataset
+from raggym.trainers.training import TrainingMethod, TrainResult, require_rows, run_training
 
-__all__ = ["SFT_COLUMNS", "SFTTrainConfig", "train_sft"]
-
-SFT_COLUMNS: tuple[tuple[str, ...], ...] = (("prompt", "completion"), ("messages",), ("text",))
-"""The column sets an SFT dataset may have (one of them)."""
+__all__ = ["SFTTrainConfig", "train_sft"]
 
 
 @dataclass
 class SFTTrainConfig(TrainConfig):
     """SFT settings; the RAG-Gym paper's defaults: learning rate 5e-5, 3 epochs, LoRA 256/512.
 
-    See :class:`~raggym.trainers.common.TrainConfig` for the shared fields.
+    See :class:`~raggym.trainers.config.TrainConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(5e-5, "peak learning rate (AdamW)", "--lr")
@@ -61,7 +53,7 @@ def train_sft(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.training.TrainResult`; the adapter is in ``output_dir/final``.
 
     Raises:
         TypeError: ``config`` is not an :class:`SFTTrainConfig`, or ``data`` of a bad type.
@@ -70,12 +62,12 @@ def train_sft(
     """
     if not isinstance(config, SFTTrainConfig):
         raise TypeError(f"config must be an SFTTrainConfig, got {type(config).__name__}")
-    dataset = to_dataset(data, required=SFT_COLUMNS, what="SFT data")
-    spec = TrainingMethod(
+    dataset = require_rows(to_dataset(data, "sft"), "SFT data")
+    method = TrainingMethod(
         name="sft",
         auto_model="AutoModelForCausalLM",
         trl_config="SFTConfig",
         trl_trainer="SFTTrainer",
         task_type="CAUSAL_LM",
     )
-    return run_training(spec, config, dataset, callbacks=callbacks)
+    return run_training(method, config, dataset, callbacks=callbacks)

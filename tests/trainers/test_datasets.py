@@ -561,3 +561,33 @@ def test_to_dataset_without_datasets_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(ImportError, match=r"pip install 'raggym\[train\]'"):
         td.to_dataset([], "sft")
+
+
+def test_dpo_takes_an_explicit_or_an_implicit_prompt():
+    """TRL's DPOTrainer reads prompt/chosen/rejected and extracts an implicit prompt itself."""
+    pytest.importorskip("datasets")
+    chosen = [{"role": "assistant", "content": "Search: Paris"}]
+    rejected = [{"role": "assistant", "content": "Answer: Rome"}]
+    explicit = td.to_dataset([{"prompt": PROMPT, "chosen": chosen, "rejected": rejected}], "dpo")
+    assert explicit.column_names == ["prompt", "chosen", "rejected"]
+    implicit_rows = [{"chosen": PROMPT + chosen, "rejected": PROMPT + rejected, "meta": {}}]
+    implicit = td.to_dataset(implicit_rows, "dpo")
+    assert implicit.column_names == ["chosen", "rejected"]
+    standard = td.to_dataset([{"prompt": "Q?", "chosen": " a", "rejected": " b"}], "dpo")
+    assert standard[0] == {"prompt": "Q?", "chosen": " a", "rejected": " b"}
+    with pytest.raises(ValueError, match="row 1: missing column 'prompt'"):
+        td.to_dataset([explicit[0], implicit_rows[0]], "dpo")
+    with pytest.raises(ValueError, match="row 0 column 'chosen': expected a string"):
+        td.to_dataset([{"prompt": "Q?", "chosen": chosen, "rejected": " b"}], "dpo")
+
+
+def test_reward_data_keeps_a_numeric_margin_and_datasets_lose_other_columns():
+    datasets = pytest.importorskip("datasets")
+    rows = [{"chosen": "a", "rejected": "b", "margin": 1, "meta": {"x": 1}}]
+    assert td.to_dataset(rows, "reward")[0] == {"chosen": "a", "rejected": "b", "margin": 1.0}
+    with pytest.raises(ValueError, match="column 'margin': expected a number"):
+        td.to_dataset([{"chosen": "a", "rejected": "b", "margin": "big"}], "reward")
+    given_dataset = datasets.Dataset.from_list([{"text": "x", "tools": "y"}])
+    assert td.to_dataset(given_dataset, "sft").column_names == ["text"]
+    with pytest.raises(ValueError, match="missing column 'chosen'"):
+        td.to_dataset(given_dataset, "reward")

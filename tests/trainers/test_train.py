@@ -27,16 +27,12 @@ from raggym.agents.react import ReActAgent  # noqa: E402
 from raggym.agents.rollout import run_episode  # noqa: E402
 from raggym.testing.llms import MockLLM  # noqa: E402
 from raggym.testing.tiny import build_tiny_causal_lm, build_tiny_classifier  # noqa: E402
-from raggym.trainers.common import (  # noqa: E402
-    TrainConfig,
-    config_help,
-    resolve_precision,
-    to_dataset,
-)
+from raggym.trainers.config import TrainConfig, config_help  # noqa: E402
 from raggym.trainers.critic import CriticTrainConfig, train_critic  # noqa: E402
-from raggym.trainers.datasets import write_jsonl  # noqa: E402
+from raggym.trainers.datasets import to_dataset, write_jsonl  # noqa: E402
 from raggym.trainers.dpo import DPOTrainConfig, train_dpo  # noqa: E402
-from raggym.trainers.sft import SFT_COLUMNS, SFTTrainConfig, train_sft  # noqa: E402
+from raggym.trainers.sft import SFTTrainConfig, train_sft  # noqa: E402
+from raggym.trainers.training import resolve_precision  # noqa: E402
 from raggym_env import RAGEnv, Search  # noqa: E402
 from raggym_env.cli import main  # noqa: E402
 from raggym_env.store import EpisodeStore  # noqa: E402
@@ -237,18 +233,18 @@ def test_data_from_lists_jsonl_and_datasets_keeps_only_trainer_columns(tmp_path)
     rows = sft_rows(3)
     path = write_jsonl(rows, tmp_path / "rows.jsonl")
     for data in (rows, path, str(path), hf_datasets.Dataset.from_list(rows)):
-        dataset = to_dataset(data, required=SFT_COLUMNS)
+        dataset = to_dataset(data, "sft")
         assert dataset.column_names == ["prompt", "completion"] and len(dataset) == 3
     with pytest.raises(ValueError, match="prompt/completion or messages or text"):
-        to_dataset([{"chosen": "a", "rejected": "b"}], required=SFT_COLUMNS)
-    with pytest.raises(ValueError, match="no rows"):
-        to_dataset([], required=SFT_COLUMNS)
+        to_dataset([{"chosen": "a", "rejected": "b"}], "sft")
+    with pytest.raises(ValueError, match="SFT data has no rows"):
+        train_sft(SFTTrainConfig(model="m", output_dir=str(tmp_path)), [])
     with pytest.raises(ValueError, match="row 1"):
-        to_dataset([rows[0], "not a row"], required=SFT_COLUMNS)
+        to_dataset([rows[0], "not a row"], "sft")
     with pytest.raises(TypeError, match="JSONL path"):
-        to_dataset(42, required=SFT_COLUMNS)
+        to_dataset(42, "sft")
     with pytest.raises(FileNotFoundError):
-        to_dataset(tmp_path / "missing.jsonl", required=SFT_COLUMNS)
+        to_dataset(tmp_path / "missing.jsonl", "sft")
 
 
 def test_tensorboard_without_the_package_names_what_to_install(lm_dir, tmp_path, monkeypatch):
