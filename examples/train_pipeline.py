@@ -1,7 +1,7 @@
 """The RAG-Gym training loop in one script: collect -> DPO -> critic -> critic-guided agent.
 
 1. Collect process supervision: at every step the actor samples candidates, the
-   gold-evidence scorer ranks them, the best is followed, every candidate is recorded.
+   gold-evidence critic ranks them, the best is followed, every candidate is recorded.
 2. Train the actor with DPO on (best, worse) candidate pairs (LoRA).
 3. Train a critic (a sequence-classification reward model, LoRA) on the same preferences.
 4. Evaluate: the trained critic chooses among the actor's samples (Re2Search++ style).
@@ -38,7 +38,7 @@ from raggym_env.store import EpisodeStore, read_episodes
 
 
 def scripted_actor(factory):
-    """A stand-in model whose samples differ, so the scorer has something to rank."""
+    """A stand-in model whose samples differ, so the critic has something to rank."""
     by_question = {ex.question: ex for ex in factory.examples}
 
     def samples(conversation):
@@ -84,7 +84,7 @@ def main():
     llm = make_llm(args.llm) if args.llm else scripted_actor(factory)
     actor = ReActAgent(llm, doc_words=40)
 
-    # 1. Process supervision with the free gold-evidence scorer.
+    # 1. Process supervision with the free gold-evidence critic.
     store = EpisodeStore(out / "collect.jsonl")
     summary = collect(
         factory, actor, GoldEvidenceCritic(env.retriever, k=env.k), factory.examples,

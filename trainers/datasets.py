@@ -1,7 +1,7 @@
 """Episode records -> training rows: SFT, DPO pairs and pairwise reward-model data.
 
 Process-supervision collection (a critic-guided agent sampling N candidates per step, a
-scorer ranking them, the best followed) writes :class:`~raggym_env.episode.EpisodeRecord`
+critic ranking them, the best followed) writes :class:`~raggym_env.episode.EpisodeRecord`
 files. The pure functions here turn those records into rows in the formats TRL's trainers
 read, write them as JSONL and load them as a ``datasets.Dataset``:
 
@@ -26,13 +26,13 @@ read, write them as JSONL and load them as a ``datasets.Dataset``:
       {"chosen": "Question: ... Next action: Search: ...", "rejected": "...",
        "meta": {...}}
 
-``meta`` says where a row came from (episode, step, scores, ranks, scorer); it is kept in
+``meta`` says where a row came from (episode, step, scores, ranks, critic name); it is kept in
 JSONL and dropped by :func:`to_dataset`, which keeps exactly the columns TRL reads (TRL
 treats some column names, e.g. ``tools`` or ``images``, specially, so no extra column is
 passed on).
 
 Ranking (:func:`rank_candidates`). A candidate is *usable* when it parsed into a search or
-an answer (``action`` set) and its scorer gave it a number (``score`` not ``None``, not
+an answer (``action`` set) and its critic gave it a number (``score`` not ``None``, not
 NaN). Candidates with the same text are one candidate, ranked once with the highest score
 any copy of it received (a text sampled twice is one completion, and counting copies would
 push other texts down the ranking). Ranks are 1-based competition ranks over the distinct
@@ -40,8 +40,8 @@ usable texts: ties share a rank and the next rank skips (scores ``3, 3, 1`` rank
 ``1, 1, 3``), so rank ``r`` means ``r - 1`` texts scored strictly higher.
 
 Exclusion (:func:`step_excluded`). A failure is never read as a low score: a step where
-the scorer failed on any parsed candidate (``score`` ``None`` or NaN; the agent records the
-scorer's error) gives no training data at all, since the missing candidate might have been
+the critic failed on any parsed candidate (``score`` ``None`` or NaN; the agent records the
+critic's error) gives no training data at all, since the missing candidate might have been
 the best or the worst. A candidate that did not parse is merely unusable (it has no action
 to prefer or reject). Steps without a model text (scripted steps), without a recorded
 prompt, whose followed text was replaced by a forced answer (the budget ran out and the
@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "CRITIC_FAILURE",
     "DOCUMENT_MISMATCH",
     "DUPLICATE",
     "EPISODE_FAILED",
@@ -90,7 +91,6 @@ __all__ = [
     "NO_REJECTED",
     "OPTIONAL_COLUMNS",
     "SAME_ACTION",
-    "SCORER_FAILURE",
     "TOO_FEW_SCORES",
     "CorpusMismatchError",
     "DatasetStats",
@@ -143,8 +143,8 @@ FORCED_ANSWER = "forced answer"
 """The budget ran out and the followed text, not an answer, was replaced by one."""
 NO_CANDIDATES = "no candidates"
 """The agent did not sample and score several candidates at this step."""
-SCORER_FAILURE = "scorer failure"
-"""The scorer (critic, judge, rollouts) failed on a parsed candidate of the step."""
+CRITIC_FAILURE = "critic failure"
+"""The critic (reward model, judge, rollouts) failed on a parsed candidate of the step."""
 TOO_FEW_SCORES = "fewer than 2 distinct scores"
 """Fewer than two usable candidates with different scores: nothing to prefer."""
 NO_REJECTED = "no candidate at the rejected rank"
@@ -265,8 +265,8 @@ def _usable(candidate: Candidate) -> bool:
     return _has_score(candidate) and _action(candidate.action) is not None
 
 
-def _scorer_failed(candidate: Candidate) -> bool:
-    """A parsed candidate the scorer gave no number (an unparsed one is merely unusable)."""
+def _critic_failed(candidate: Candidate) -> bool:
+    """A parsed candidate the critic gave no number (an unparsed one is merely unusable)."""
     return _action(candidate.action) is not None and not _has_score(candidate)
 
 
@@ -339,7 +339,7 @@ def step_excluded(step: StepRecord, *, for_policy: bool = True) -> str | None:
        ``for_policy``, since policy data (DPO) trains on the recorded prompt and texts.
        Reward-model data is built from states and actions, which forced steps have too.
     2. :data:`NO_CANDIDATES`: the agent did not sample candidates.
-    3. :data:`SCORER_FAILURE`: a parsed candidate has no numeric score (a failed judge call,
+    3. :data:`CRITIC_FAILURE`: a parsed candidate has no numeric score (a failed judge call,
        a crashed rollout, an unreadable judgment). The whole step is excluded: a failure
        is never counted as a low score.
     4. :data:`TOO_FEW_SCORES`: fewer than two distinct scores among usable candidates.
@@ -360,8 +360,8 @@ def step_excluded(step: StepRecord, *, for_policy: bool = True) -> str | None:
             return FORCED_ANSWER
     if not step.candidates:
         return NO_CANDIDATES
-    if any(_scorer_failed(c) for c in step.candidates):
-        return SCORER_FAILURE
+    if any(_critic_failed(c) for c in step.candidates):
+        return CRITIC_FAILURE
     if len({c.score for _, c, _ in rank_candidates(step)}) < 2:
         return TOO_FEW_SCORES
     return None
@@ -473,8 +473,8 @@ def _sft_skipped(step: StepRecord) -> str | None:
         return INVALID_ACTION
     if _forced(step):
         return FORCED_ANSWER
-    if any(_scorer_failed(c) for c in step.candidates):
-        return SCORER_FAILURE
+    if any(_critic_failed(c) for c in step.candidates):
+        return CRITIC_FAILURE
     return None
 
 
@@ -522,7 +522,7 @@ def sft_rows(
     (default) only those collection kept (``extra["kept"] is True``) do, and a record
     without the flag is skipped as :data:`NO_KEPT_FLAG`. Steps are skipped for
     :data:`NO_MODEL_TEXT`, :data:`NO_PROMPT`, :data:`INVALID_ACTION` (unparseable output
-    is never imitated), :data:`FORCED_ANSWER` and :data:`SCORER_FAILURE` (the choice was
+    is never imitated), :data:`FORCED_ANSWER` and :data:`CRITIC_FAILURE` (the choice was
     not judged).
 
     Args:
@@ -571,7 +571,7 @@ def dpo_rows(
     skipped as :data:`NO_REJECTED`. Identical rows are kept once.
 
     Episodes: by default every episode contributes, kept or not, crashed or not, because a
-    step's preference is the scorer's judgment of the candidates at that state and does
+    step's preference is the critic's judgment of the candidates at that state and does
     not depend on how the episode ended; ``kept_only=True`` keeps only the episodes
     collection kept (the outcome-filtered variant).
 
@@ -583,7 +583,8 @@ def dpo_rows(
 
     Returns:
         ``{"prompt", "chosen", "rejected", "meta"}`` rows in TRL's conversational
-        preference format; ``meta`` adds the scorer, indexes, scores and ranks of both.
+        preference format; ``meta`` adds the critic name (``scorer``), indexes, scores and
+        ranks of both.
 
     Raises:
         ValueError: ``rejected_rank`` is not an int >= 2.

@@ -114,9 +114,9 @@ def test_unparsed_or_unscored_candidates_are_not_ranked():
 @pytest.mark.parametrize(
     ("candidates", "kwargs", "reason"),
     [
-        ([cand("a", 1.0), cand("b", None, error="TimeoutError: judge")], {}, td.SCORER_FAILURE),
-        ([cand("a", 1.0), cand("b", None)], {}, td.SCORER_FAILURE),
-        ([cand("a", 1.0), cand("b", float("nan"))], {}, td.SCORER_FAILURE),
+        ([cand("a", 1.0), cand("b", None, error="TimeoutError: judge")], {}, td.CRITIC_FAILURE),
+        ([cand("a", 1.0), cand("b", None)], {}, td.CRITIC_FAILURE),
+        ([cand("a", 1.0), cand("b", float("nan"))], {}, td.CRITIC_FAILURE),
         ([cand("a", 1.0), cand("b", 0.0), cand("c", None, parsed=False)], {}, None),
         ([cand("a", 1.0), cand("b", 1.0), cand("c", None, parsed=False)], {}, td.TOO_FEW_SCORES),
         ([cand("a", 1.0), cand("a", 0.0)], {}, td.TOO_FEW_SCORES),
@@ -142,7 +142,7 @@ def test_reward_data_needs_no_prompt_and_keeps_forced_steps():
     forced = step(scored, fields={"forced_answer": "true"})
     assert td.step_excluded(forced, for_policy=False) is None
     failed = step([cand("a", 1.0), cand("b", None, error="judge unreadable")], prompt=None)
-    assert td.step_excluded(failed, for_policy=False) == td.SCORER_FAILURE
+    assert td.step_excluded(failed, for_policy=False) == td.CRITIC_FAILURE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,12 +273,12 @@ def test_sft_uses_only_kept_successful_episodes_and_usable_steps():
     assert stats.skipped_steps == {
         td.INVALID_ACTION: 1,
         td.NO_MODEL_TEXT: 1,
-        td.SCORER_FAILURE: 1,
+        td.CRITIC_FAILURE: 1,
         td.FORCED_ANSWER: 1,
     }
     assert (stats.episodes, stats.episodes_used, stats.steps, stats.steps_used) == (4, 1, 5, 1)
     summary = stats.summary()
-    assert "sft: 1 rows" in summary and td.SCORER_FAILURE in summary
+    assert "sft: 1 rows" in summary and td.CRITIC_FAILURE in summary
     assert len(td.sft_rows(episodes, kept_only=False)) == 3  # crashed episode still out
 
 
@@ -333,7 +333,7 @@ def test_dpo_uses_unkept_episodes_unless_asked_and_counts_skips():
     records = [episode([no_rank_three, failed, scored], kept=False)]
     stats = td.DatasetStats("dpo")
     assert len(td.dpo_rows(records, stats=stats)) == 1
-    assert stats.skipped_steps == {td.NO_REJECTED: 1, td.SCORER_FAILURE: 1}
+    assert stats.skipped_steps == {td.NO_REJECTED: 1, td.CRITIC_FAILURE: 1}
     assert td.dpo_rows(records, kept_only=True) == []
     with pytest.raises(ValueError, match="rejected_rank"):
         td.dpo_rows(records, rejected_rank=1)

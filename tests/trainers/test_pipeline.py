@@ -62,7 +62,7 @@ def test_collect_train_dpo_and_critic_then_run_the_critic_guided_agent(tmp_path)
         factory, make_actor(factory), GoldEvidenceCritic(template.retriever, k=2),
         factory.examples, store=store, config=CollectConfig(n=3, batch_size=8), progress=None,
     )  # fmt: skip
-    assert summary.questions == 8 and summary.scorer_failures == 0 and summary.kept > 0
+    assert summary.questions == 8 and summary.critic_failures == 0 and summary.kept > 0
     episodes = list(read_episodes(tmp_path / "collect.jsonl"))
     assert all(len(step.candidates) == 3 for e in episodes for step in e.steps)
 
