@@ -1,4 +1,4 @@
-"""The whole loop offline: collect with the gold scorer -> DPO -> critic -> critic-guided agent."""
+"""The whole loop offline: collect with the gold critic -> DPO -> critic -> critic-guided agent."""
 
 import pytest
 import torch

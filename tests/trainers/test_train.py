@@ -460,7 +460,7 @@ def respond(conversation):
 
 @pytest.fixture(scope="module")
 def episode_file(tmp_path_factory):
-    """Episodes collected with a critic-guided agent and the gold-evidence scorer."""
+    """Episodes collected with a critic-guided agent and the gold-evidence critic."""
     env = RAGEnv("hotpotqa", limit=3, max_steps=4)
     agent = CriticGuidedAgent(
         ReActAgent(MockLLM(respond)), GoldEvidenceCritic(env.retriever, k=env.k), n=4
