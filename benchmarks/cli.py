@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from raggym.benchmarks.leaderboard import Leaderboard
 
-__all__ = ["bench_command", "compare_command", "compare_runs"]
+__all__ = ["DEMO_NOTE", "bench_command", "compare_command", "compare_runs", "demo_command"]
+
+DEMO_NOTE = "raggym demo is raggym bench smoke (the same run, the same options)"
+"""The line ``raggym demo`` prints before it runs the smoke suite."""
 
 
 def bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +34,29 @@ def bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "suite", help=f"a packaged suite ({', '.join(available_suites())}) or a TOML file"
     )
+    _add_run_arguments(parser)
+    parser.set_defaults(func=_bench)
+
+
+def demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``raggym demo``: another name for ``raggym bench smoke``."""
+    parser = sub.add_parser(
+        "demo",
+        help="the same as 'raggym bench smoke': model-free baselines on the bundled samples",
+        description=f"{DEMO_NOTE}.\n\n{__doc__}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_arguments(parser)
+    parser.set_defaults(func=_demo, suite="smoke")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    print(DEMO_NOTE)
+    return _bench(args)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a suite run, shared by ``raggym bench`` and ``raggym demo``."""
     parser.add_argument("--llm", help="LLM backend: openai:URL:MODEL, hf:PATH or vllm:MODEL")
     parser.add_argument("--out", type=Path, help="run folder (default runs/bench/<suite>)")
     parser.add_argument(
@@ -42,7 +68,6 @@ def bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--concurrency", type=int, help="HTTP requests in flight")
     parser.add_argument("--wandb", metavar="PROJECT", help="also log to this wandb project")
-    parser.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
 from raggym.agents.rollout import BatchedRunner
 from raggym.benchmarks.aggregate import aggregate_cell
 from raggym.benchmarks.leaderboard import CellResult, Leaderboard
-from raggym.benchmarks.suite import AgentSpec, DatasetSpec, Suite
+from raggym.benchmarks.suite import AgentConfig, DatasetConfig, Suite
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
 from raggym_env.runcard import make_run_card
@@ -31,7 +31,7 @@ __all__ = ["build_agent", "run_suite"]
 Progress = Callable[[str], None]
 
 
-def _env_factory(suite: Suite, dataset: DatasetSpec, out_dir: Path) -> EnvFactory:
+def _env_factory(suite: Suite, dataset: DatasetConfig, out_dir: Path) -> EnvFactory:
     kwargs = suite.env_kwargs(dataset)
     task = kwargs.pop("task")
     if kwargs.get("select") == "all":
@@ -43,7 +43,7 @@ def _env_factory(suite: Suite, dataset: DatasetSpec, out_dir: Path) -> EnvFactor
     return EnvFactory(task, **kwargs)
 
 
-def build_agent(spec: AgentSpec, llm: Any, factory: EnvFactory, seed: int | None) -> Agent:
+def build_agent(spec: AgentConfig, llm: Any, factory: EnvFactory, seed: int | None) -> Agent:
     """Build a suite's agent (its critic reads the dataset's retriever when it is ``gold``)."""
     critic = None
     if spec.critic:
@@ -140,8 +140,8 @@ def run_suite(
 
 def _run_cell(
     suite: Suite,
-    dataset: DatasetSpec,
-    spec: AgentSpec,
+    dataset: DatasetConfig,
+    spec: AgentConfig,
     backend: Any,
     factory: EnvFactory,
     selected: list[str],

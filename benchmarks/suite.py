@@ -74,9 +74,9 @@ else:
 
 __all__ = [
     "SUITES_DIR",
-    "AgentSpec",
-    "DatasetSpec",
-    "LLMSpec",
+    "AgentConfig",
+    "DatasetConfig",
+    "LLMConfig",
     "Suite",
     "SuiteError",
     "available_suites",
@@ -144,7 +144,7 @@ def _options_key(options: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetConfig:
     """One benchmark of a suite: a task, its question file, subset and corpus.
 
     Attributes:
@@ -198,7 +198,7 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
-class AgentSpec:
+class AgentConfig:
     """One agent of a suite: a registry name with its critic and constructor options.
 
     Attributes:
@@ -240,7 +240,7 @@ class AgentSpec:
 
 
 @dataclass(frozen=True)
-class LLMSpec:
+class LLMConfig:
     """The language-model backend of a suite.
 
     Attributes:
@@ -288,9 +288,9 @@ class Suite:
 
     name: str
     description: str
-    datasets: tuple[DatasetSpec, ...]
-    agents: tuple[AgentSpec, ...]
-    llm: LLMSpec = field(default_factory=LLMSpec)
+    datasets: tuple[DatasetConfig, ...]
+    agents: tuple[AgentConfig, ...]
+    llm: LLMConfig = field(default_factory=LLMConfig)
     retriever: str = "bm25"
     retriever_options: Mapping[str, Any] = field(default_factory=dict)
     k: int = 5
@@ -314,11 +314,11 @@ class Suite:
         """Whether any agent calls a language model (an LLM agent or a ``NAME++``)."""
         return any(agent.needs_llm for agent in self.agents)
 
-    def cells(self) -> list[tuple[DatasetSpec, AgentSpec]]:
+    def cells(self) -> list[tuple[DatasetConfig, AgentConfig]]:
         """Every (dataset, agent) pair, dataset-major, in file order."""
         return [(dataset, agent) for dataset in self.datasets for agent in self.agents]
 
-    def env_kwargs(self, dataset: DatasetSpec) -> dict[str, Any]:
+    def env_kwargs(self, dataset: DatasetConfig) -> dict[str, Any]:
         """Keyword arguments of :class:`raggym_env.env.RAGEnv` for one of the datasets.
 
         A dataset that names its own ``retriever`` uses its own options only; one that
@@ -378,11 +378,11 @@ class Suite:
             )
         return ""
 
-    def with_overrides(self, llm: str | LLMSpec | None = None, limit: int | None = None) -> Suite:
+    def with_overrides(self, llm: str | LLMConfig | None = None, limit: int | None = None) -> Suite:
         """Return a copy with another LLM and/or each dataset's selection capped at ``limit``.
 
         Args:
-            llm: an LLM spec string (keeps the suite's LLM options) or an ``LLMSpec``;
+            llm: an LLM spec string (keeps the suite's LLM options) or an ``LLMConfig``;
                 ``None`` keeps the suite's.
             limit: a positive cap on every dataset's selection that keeps its kind:
                 ``last:1000`` becomes ``last:20`` for ``limit=20``, ``sample:N@S`` becomes
@@ -393,10 +393,10 @@ class Suite:
             SuiteError: a malformed LLM spec or a limit that is not a positive int.
         """
         new_llm = self.llm
-        if isinstance(llm, LLMSpec):
+        if isinstance(llm, LLMConfig):
             new_llm = llm
         elif llm is not None:
-            new_llm = LLMSpec(_check_llm_spec(llm, "with_overrides(llm=...)"), self.llm.options)
+            new_llm = LLMConfig(_check_llm_spec(llm, "with_overrides(llm=...)"), self.llm.options)
         datasets = self.datasets
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -562,7 +562,7 @@ def _parse_dataset(
     base: Path | None,
     data_dir: Path | None,
     suite_dir: Path | None,
-) -> DatasetSpec:
+) -> DatasetConfig:
     where.check_keys(entry, _DATASET_KEYS)
     if "task" not in entry:
         raise where.error("missing required key 'task'")
@@ -594,7 +594,7 @@ def _parse_dataset(
     retriever = where.text(entry, "retriever")
     if retriever is not None:
         where.retriever(retriever)
-    return DatasetSpec(
+    return DatasetConfig(
         name=name,
         task=task,
         path=path,
@@ -605,7 +605,7 @@ def _parse_dataset(
     )
 
 
-def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentSpec:
+def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentConfig:
     where.check_keys(entry, _AGENT_KEYS)
     if "agent" not in entry:
         raise where.error("missing required key 'agent'")
@@ -635,7 +635,7 @@ def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentSpec:
         if not guided:
             raise where.error(f"key 'n' applies only to NAME++ agents, not {agent!r}")
         n = where.positive_int(entry, "n", 1)
-    return AgentSpec(
+    return AgentConfig(
         name=name, agent=agent, critic=critic, n=n, options=where.table(entry, "options")
     )
 
@@ -719,7 +719,7 @@ def parse_suite(
     llm_table = where.table(data, "llm")
     llm_where = _Where(f"{label}: [llm]")
     llm_where.check_keys(llm_table, _LLM_KEYS)
-    llm = LLMSpec(
+    llm = LLMConfig(
         spec=_check_llm_spec(llm_table.get("spec", ""), llm_where.label),
         options=llm_where.table(llm_table, "options"),
     )

@@ -1,7 +1,7 @@
 """The RAG-Gym training loop in one script: collect -> DPO -> critic -> critic-guided agent.
 
 1. Collect process supervision: at every step the actor samples candidates, the
-   gold-evidence scorer ranks them, the best is followed, every candidate is recorded.
+   gold-evidence critic ranks them, the best is followed, every candidate is recorded.
 2. Train the actor with DPO on (best, worse) candidate pairs (LoRA).
 3. Train a critic (a sequence-classification reward model, LoRA) on the same preferences.
 4. Evaluate: the trained critic chooses among the actor's samples (Re2Search++ style).
@@ -30,15 +30,15 @@ from raggym.agents.rollout import BatchedRunner
 from raggym.testing.llms import MockLLM
 from raggym.testing.tiny import build_tiny_causal_lm, build_tiny_classifier
 from raggym.trainers.collect import CollectConfig, collect
-from raggym.trainers.critic import CriticRunConfig, train_critic
+from raggym.trainers.critic import CriticTrainConfig, train_critic
 from raggym.trainers.datasets import dpo_rows, reward_rows
-from raggym.trainers.dpo import DPORunConfig, train_dpo
+from raggym.trainers.dpo import DPOTrainConfig, train_dpo
 from raggym_env.env import EnvFactory
 from raggym_env.store import EpisodeStore, read_episodes
 
 
 def scripted_actor(factory):
-    """A stand-in model whose samples differ, so the scorer has something to rank."""
+    """A stand-in model whose samples differ, so the critic has something to rank."""
     by_question = {ex.question: ex for ex in factory.examples}
 
     def samples(conversation):
@@ -84,7 +84,7 @@ def main():
     llm = make_llm(args.llm) if args.llm else scripted_actor(factory)
     actor = ReActAgent(llm, doc_words=40)
 
-    # 1. Process supervision with the free gold-evidence scorer.
+    # 1. Process supervision with the free gold-evidence critic.
     store = EpisodeStore(out / "collect.jsonl")
     summary = collect(
         factory, actor, GoldEvidenceCritic(env.retriever, k=env.k), factory.examples,
@@ -98,13 +98,13 @@ def main():
     # 2. DPO on the actor's preferences.
     texts = [p["chosen"] for p in pairs]  # the tiny tokenizers learn this vocabulary
     model = args.model or str(build_tiny_causal_lm(out / "tiny-lm", texts=texts))
-    dpo = train_dpo(DPORunConfig(model=model, output_dir=str(out / "dpo"), **tuning), preferences)
+    dpo = train_dpo(DPOTrainConfig(model=model, output_dir=str(out / "dpo"), **tuning), preferences)
     print(f"2. DPO: {len(dpo.losses)} logged losses, adapter at {dpo.adapter_dir}")
 
     # 3. The critic on pairwise preferences.
     base = args.critic_model or str(build_tiny_classifier(out / "tiny-critic", texts=texts))
     critic_run = train_critic(
-        CriticRunConfig(model=base, output_dir=str(out / "critic"), **tuning), pairs
+        CriticTrainConfig(model=base, output_dir=str(out / "critic"), **tuning), pairs
     )
     print(f"3. critic: final loss {critic_run.final_loss:.4f}, adapter at {critic_run.adapter_dir}")
 

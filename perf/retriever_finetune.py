@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from raggym.trainers.retriever import (
     MinedPairs,
-    RetrieverTuneConfig,
+    RetrieverTrainConfig,
     TrainingPair,
     finetune_dense,
     mine_training_pairs,
@@ -132,7 +132,7 @@ def mine(
     return pairs, time.perf_counter() - tick
 
 
-def train(config: RetrieverTuneConfig, pairs: Sequence[TrainingPair]) -> float:
+def train(config: RetrieverTrainConfig, pairs: Sequence[TrainingPair]) -> float:
     """Fine-tune (the trainer's own prints go to stderr); return the seconds it took."""
     tick = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace, out: Path) -> tuple[list[Row], list[str]]:
         for train_label, train_pairs, test_set, test_examples, test_label in settings:
             trained_on = len({p.example_id for p in train_pairs})
             model_dir = out / "models" / f"{source}-{trained_on}q"
-            config = RetrieverTuneConfig(
+            config = RetrieverTrainConfig(
                 output_dir=model_dir,
                 epochs=args.epochs,
                 batch_size=args.batch_size,

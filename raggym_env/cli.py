@@ -258,15 +258,15 @@ def _option_text(key: str, value: Any) -> str:
 
 def _usage_lines(args: argparse.Namespace, options: dict[str, Any]) -> list[str]:
     """How an environment and the retrieval server load the index just built."""
-    from raggym_env.registration import ENV_IDS
+    from raggym_env.registration import ENV_IDS, env_id
 
     identity = _identity_options(options)
     out = str(args.out)
     env_options = {"index_dir": out, **identity}
     serve = ["raggym serve-retriever"]
     if args.task:
-        env_id = next((i for i, t in ENV_IDS.items() if t == args.task.lower()), None)
-        env_args = [repr(env_id or "RAGGym/Custom-v0")]
+        registered = next((i for i, t in ENV_IDS.items() if t == args.task.lower()), None)
+        env_args = [repr(registered or env_id("Custom"))]
         if args.data_path:
             env_args.append(f"data_path={str(args.data_path)!r}")
         serve.append(f"--task {shlex.quote(args.task)}")
@@ -282,7 +282,7 @@ def _usage_lines(args: argparse.Namespace, options: dict[str, Any]) -> list[str]
             if chunked
             else repr(corpus)
         )
-        env_args = ['"RAGGym/Custom-v0"', "data_path=...", f"corpus={corpus_arg}"]
+        env_args = [repr(env_id("Custom")), "data_path=...", f"corpus={corpus_arg}"]
         serve.append(f"--corpus {shlex.quote(corpus)}")
         if chunked:
             serve.append(f"--chunk-tokens {args.chunk_tokens} --overlap {args.overlap}")

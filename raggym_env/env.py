@@ -27,6 +27,7 @@ from raggym_env.observation import (
     StepInfo,
     build_observation,
 )
+from raggym_env.registration import ENV_VERSION, env_id
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.retrieval.factory import make_retriever
 from raggym_env.rewards import RewardConfig
@@ -35,8 +36,6 @@ from raggym_env.tasks import Task, load_task
 from raggym_env.types import QAExample, ScoredDocument
 
 __all__ = ["ENV_VERSION", "EnvFactory", "RAGEnv", "prefetch_searches", "step_batch"]
-
-ENV_VERSION = 0
 
 
 class RAGEnv(gym.Env[Observation, Any]):
@@ -212,7 +211,7 @@ class RAGEnv(gym.Env[Observation, Any]):
     @property
     def env_id(self) -> str:
         """The registered id, or a descriptive one when built directly."""
-        return self.spec.id if self.spec is not None else f"RAGGym/{self.task.name}-v{ENV_VERSION}"
+        return self.spec.id if self.spec is not None else env_id(self.task.name)
 
     # ------------------------------------------------------------------ gymnasium API
     # Gymnasium types ``info`` as ``dict[str, Any]``; ours are dicts with declared keys.

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-__all__ = ["ENV_IDS", "register_envs"]
+__all__ = ["ENV_IDS", "ENV_VERSION", "env_id", "register_envs"]
+
+ENV_VERSION = 0
+"""The environment version in every registered id (``-v0``); bumped by any change to
+dynamics or reward (see :class:`raggym_env.env.RAGEnv`'s version history)."""
 
 ENTRY_POINT = "raggym_env.env:RAGEnv"
 
+
+def env_id(name: str) -> str:
+    """The registered id of a benchmark name at the current version: ``RAGGym/NAME-vN``."""
+    return f"RAGGym/{name}-v{ENV_VERSION}"
+
+
 #: Registered id -> task name passed to ``RAGEnv(task=...)``.
 ENV_IDS: dict[str, str] = {
-    "RAGGym/HotpotQA-v0": "hotpotqa",
-    "RAGGym/2WikiMultihopQA-v0": "2wikimultihopqa",
-    "RAGGym/Bamboogle-v0": "bamboogle",
-    "RAGGym/MedQA-v0": "medqa",
-    "RAGGym/Custom-v0": "custom",
+    env_id("HotpotQA"): "hotpotqa",
+    env_id("2WikiMultihopQA"): "2wikimultihopqa",
+    env_id("Bamboogle"): "bamboogle",
+    env_id("MedQA"): "medqa",
+    env_id("Custom"): "custom",
 }
 
 

@@ -8,20 +8,21 @@ deep-learning library; they are imported when training starts.
 """
 
 from raggym.trainers.collect import CollectConfig, CollectSummary, collect
-from raggym.trainers.common import TrainResult, TrainRunConfig
-from raggym.trainers.critic import CriticRunConfig, train_critic
+from raggym.trainers.config import TrainConfig
+from raggym.trainers.critic import CriticTrainConfig, train_critic
 from raggym.trainers.datasets import dpo_rows, reward_rows, sft_rows
-from raggym.trainers.dpo import DPORunConfig, train_dpo
-from raggym.trainers.sft import SFTRunConfig, train_sft
+from raggym.trainers.dpo import DPOTrainConfig, train_dpo
+from raggym.trainers.sft import SFTTrainConfig, train_sft
+from raggym.trainers.training import TrainResult
 
 __all__ = [
     "CollectConfig",
     "CollectSummary",
-    "CriticRunConfig",
-    "DPORunConfig",
-    "SFTRunConfig",
+    "CriticTrainConfig",
+    "DPOTrainConfig",
+    "SFTTrainConfig",
+    "TrainConfig",
     "TrainResult",
-    "TrainRunConfig",
     "collect",
     "dpo_rows",
     "reward_rows",

@@ -23,10 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from raggym.trainers.common import TrainResult, TrainRunConfig
-from raggym.trainers.critic import CRITIC_COLUMNS, CriticRunConfig, train_critic
-from raggym.trainers.dpo import DPO_COLUMNS, DPORunConfig, train_dpo
-from raggym.trainers.sft import SFT_COLUMNS, SFTRunConfig, train_sft
+from raggym.trainers.config import TrainConfig
+from raggym.trainers.critic import CriticTrainConfig, train_critic
+from raggym.trainers.datasets import FORMATS, Kind
+from raggym.trainers.dpo import DPOTrainConfig, train_dpo
+from raggym.trainers.sft import SFTTrainConfig, train_sft
+from raggym.trainers.training import TrainResult
 
 __all__ = [
     "METHODS",
@@ -40,37 +42,33 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A ``raggym train`` method: its config class, trainer, row columns and blurb."""
+    """A ``raggym train`` method: its config class, trainer, row kind and blurb."""
 
-    config_cls: type[TrainRunConfig]
+    config_cls: type[TrainConfig]
     train: Callable[..., TrainResult]
-    columns: tuple[tuple[str, ...], ...]
-    kind: str
+    kind: Kind
     help: str
     loader: str
 
 
 METHODS: dict[str, Method] = {
     "sft": Method(
-        SFTRunConfig,
+        SFTTrainConfig,
         train_sft,
-        SFT_COLUMNS,
         "sft",
         "supervised fine-tuning of the actor on the chosen actions (LoRA)",
         "TransformersLLM",
     ),
     "dpo": Method(
-        DPORunConfig,
+        DPOTrainConfig,
         train_dpo,
-        DPO_COLUMNS,
         "dpo",
         "direct preference optimisation of the actor on chosen/rejected actions (LoRA)",
         "TransformersLLM",
     ),
     "critic": Method(
-        CriticRunConfig,
+        CriticTrainConfig,
         train_critic,
-        CRITIC_COLUMNS,
         "reward",
         "train a critic (process reward model) on chosen/rejected state-action texts (LoRA)",
         "RewardModelCritic",
@@ -95,7 +93,7 @@ def _format_default(value: Any) -> str:
     return "unset" if value is None else str(value)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[TrainRunConfig]) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[TrainConfig]) -> None:
     """Add one flag per field of ``config_cls``, with the field's help text and default.
 
     Flags are the field names with dashes (``--lora-r``), preceded by the short spellings
@@ -128,7 +126,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Train
         group.add_argument(*flags, **kwargs)
 
 
-def config_from_args(config_cls: type[TrainRunConfig], args: argparse.Namespace) -> Any:
+def config_from_args(config_cls: type[TrainConfig], args: argparse.Namespace) -> Any:
     """Build ``config_cls`` from the flags given (the others keep their defaults).
 
     Raises:
@@ -189,8 +187,8 @@ def load_training_rows(method: str, args: argparse.Namespace) -> tuple[Any, str]
     path = Path(args.episodes)
     first = _first_object(path)
     if "schema_version" not in first:
-        if not any(set(option) <= set(first) for option in spec.columns):
-            wanted = " or ".join("/".join(option) for option in spec.columns)
+        if not any(set(option) <= set(first) for option in FORMATS[spec.kind]):
+            wanted = " or ".join("/".join(option) for option in FORMATS[spec.kind])
             raise ValueError(
                 f"{str(path)!r} is neither an episode file (records with 'schema_version') "
                 f"nor {method} rows (columns {wanted}); its first record has {sorted(first)}"

@@ -2,29 +2,29 @@ r"""Process-supervision collection: sample N actions per step, score them, follo
 
 :func:`collect` wraps an LLM agent (the actor) in a
 :class:`~raggym.agents.critic_guided.CriticGuidedAgent`: at every step the actor samples ``n``
-candidate actions (default 10 at temperature 1.0, as in the RAG-Gym paper), a scorer (an
-LLM judge, Monte-Carlo rollouts or the gold-evidence scorer, see
-:mod:`raggym.trainers.scorers`) scores all candidates of all live episodes in one call, and the
+candidate actions (default 10 at temperature 1.0, as in the RAG-Gym paper), a critic (an
+LLM judge, Monte-Carlo rollouts or the gold-evidence critic, see
+:mod:`raggym.trainers.critics`) scores all candidates of all live episodes in one call, and the
 best is taken. Episodes run through the batched runner and are appended to an
 :class:`~raggym_env.store.EpisodeStore` as they end, so an interrupted collection resumes
 where it stopped.
 
-Every step records all its candidates with score, scorer name, the scorer's raw output
-and any error, plus the chosen index (``step.extra["chosen"]``). Every episode is written,
-marked in ``extra`` before it is written:
+Every step records all its candidates with score, critic name (``scorer``), the critic's
+raw output and any error, plus the chosen index (``step.extra["chosen"]``). Every episode
+is written, marked in ``extra`` before it is written:
 
 * ``kept``: the outcome (token F1, or accuracy for multiple choice) reaches the threshold
   (default 0.75) and the episode did not fail; unkept episodes stay for analysis;
 * ``outcome`` / ``outcome_metric``: the outcome and its metric (``None`` for a failure);
-* ``threshold`` and ``scorer``: the rule and the scorer name;
-* ``excluded_steps``: indices of steps where the scorer failed on a candidate (score
+* ``threshold`` and ``scorer``: the rule and the name of the critic that scored;
+* ``excluded_steps``: indices of steps where the critic failed on a candidate (score
   ``None`` with an error). Such a step is left out of training data, never read as 0.
 
 Command line::
 
     raggym collect --task hotpotqa --agent react \
-        --llm openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct --scorer judge
-    raggym collect --task hotpotqa --agent re2search --llm ... --scorer mc:4 --limit 500
+        --llm openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct --critic judge
+    raggym collect --task hotpotqa --agent re2search --llm ... --critic mc:4 --limit 500
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from raggym.agents.critic_guided import CriticGuidedAgent
 from raggym.agents.critics.base import Critic
 from raggym.agents.registry import AGENTS, make_agent, make_llm
 from raggym.agents.rollout import BatchedRunner
-from raggym.trainers.scorers import make_scorer
+from raggym.trainers.critics import make_collection_critic
 from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
 from raggym_env.runcard import make_run_card
@@ -60,7 +60,7 @@ __all__ = [
     "CollectSummary",
     "collect",
     "collect_command",
-    "is_scorer_failure",
+    "is_critic_failure",
     "mark_episode",
 ]
 
@@ -111,8 +111,8 @@ class CollectConfig:
             )
 
 
-def is_scorer_failure(candidate: Candidate) -> bool:
-    """Whether the scorer failed on a parsed candidate (no score, an error recorded)."""
+def is_critic_failure(candidate: Candidate) -> bool:
+    """Whether the critic failed on a parsed candidate (no score, an error recorded)."""
     return candidate.action is not None and candidate.score is None and candidate.error is not None
 
 
@@ -124,18 +124,18 @@ def _outcome(record: EpisodeRecord) -> tuple[str, float | None]:
     return metric, None if value is None else float(value)
 
 
-def mark_episode(record: EpisodeRecord, *, threshold: float, scorer: str) -> EpisodeRecord:
+def mark_episode(record: EpisodeRecord, *, threshold: float, critic: str) -> EpisodeRecord:
     """A copy of ``record`` with the collection marks in ``extra`` (see the module doc)."""
     metric, outcome = _outcome(record)
     excluded = [
-        step.index for step in record.steps if any(is_scorer_failure(c) for c in step.candidates)
+        step.index for step in record.steps if any(is_critic_failure(c) for c in step.candidates)
     ]
     marks = {
         "kept": outcome is not None and outcome >= threshold,
         "outcome": outcome,
         "outcome_metric": metric,
         "threshold": threshold,
-        "scorer": scorer,
+        "scorer": critic,
         "excluded_steps": excluded,
     }
     return dataclasses.replace(record, extra={**record.extra, **marks})
@@ -152,11 +152,11 @@ class CollectSummary:
         steps: steps over all episodes.
         candidates: candidates over all steps.
         kept: episodes marked kept.
-        scorer_failures: parsed candidates the scorer could not score (``None`` + error).
-        excluded_steps: steps with at least one scorer failure (left out of training).
+        critic_failures: parsed candidates the critic could not score (``None`` + error).
+        excluded_steps: steps with at least one critic failure (left out of training).
         failed: failed episodes, plus selected questions without any episode.
         wall_s: seconds this run took.
-        scorer: the scorer's name.
+        critic: the critic's name.
         threshold: the keep threshold.
     """
 
@@ -166,11 +166,11 @@ class CollectSummary:
     steps: int
     candidates: int
     kept: int
-    scorer_failures: int
+    critic_failures: int
     excluded_steps: int
     failed: int
     wall_s: float
-    scorer: str = ""
+    critic: str = ""
     threshold: float = 0.75
 
     @classmethod
@@ -181,12 +181,12 @@ class CollectSummary:
         questions: int,
         played: int,
         wall_s: float,
-        scorer: str,
+        critic: str,
         threshold: float,
     ) -> CollectSummary:
         """Count ``records`` (one final episode per question); unmarked ones are marked."""
         marked = [
-            r if "kept" in r.extra else mark_episode(r, threshold=threshold, scorer=scorer)
+            r if "kept" in r.extra else mark_episode(r, threshold=threshold, critic=critic)
             for r in records
         ]
         steps = [step for r in marked for step in r.steps]
@@ -197,21 +197,21 @@ class CollectSummary:
             steps=len(steps),
             candidates=sum(len(s.candidates) for s in steps),
             kept=sum(bool(r.extra["kept"]) for r in marked),
-            scorer_failures=sum(is_scorer_failure(c) for s in steps for c in s.candidates),
-            excluded_steps=sum(any(is_scorer_failure(c) for c in s.candidates) for s in steps),
+            critic_failures=sum(is_critic_failure(c) for s in steps for c in s.candidates),
+            excluded_steps=sum(any(is_critic_failure(c) for c in s.candidates) for s in steps),
             failed=sum(r.error is not None for r in marked) + questions - len(marked),
             wall_s=wall_s,
-            scorer=scorer,
+            critic=critic,
             threshold=threshold,
         )
 
     def format(self) -> str:
-        """One paragraph: questions, steps, candidates, kept episodes, scorer failures."""
+        """One paragraph: questions, steps, candidates, kept episodes, critic failures."""
         return (
             f"{self.questions} questions ({self.played} played, {self.resumed} resumed, "
-            f"{self.failed} failed) scored by {self.scorer}: {self.steps} steps, "
+            f"{self.failed} failed) scored by {self.critic}: {self.steps} steps, "
             f"{self.candidates} candidates, {self.kept} of {self.questions} episodes kept "
-            f"(outcome >= {self.threshold:g}), {self.scorer_failures} scorer failures "
+            f"(outcome >= {self.threshold:g}), {self.critic_failures} critic failures "
             f"excluding {self.excluded_steps} steps from training data; {self.wall_s:.1f}s."
         )
 
@@ -221,15 +221,15 @@ class _Reporter:
 
     def __init__(self, total: int, say: Progress | None, every_s: float) -> None:
         self.total, self.say, self.every_s = total, say, every_s
-        self.done = self.kept = self.failed = self.scorer_failures = 0
+        self.done = self.kept = self.failed = self.critic_failures = 0
         self.start = self.last = time.perf_counter()
 
     def __call__(self, record: EpisodeRecord) -> None:
         self.done += 1
         self.kept += bool(record.extra.get("kept"))
         self.failed += record.error is not None
-        self.scorer_failures += sum(
-            is_scorer_failure(c) for step in record.steps for c in step.candidates
+        self.critic_failures += sum(
+            is_critic_failure(c) for step in record.steps for c in step.candidates
         )
         now = time.perf_counter()
         if self.say is None or (now - self.last < self.every_s and self.done < self.total):
@@ -239,14 +239,14 @@ class _Reporter:
         left = (self.total - self.done) / rate if rate else float("nan")
         self.say(
             f"  collect: {self.done}/{self.total} episodes ({self.kept} kept, {self.failed} "
-            f"failed, {self.scorer_failures} scorer failures, {rate:.2f}/s, ~{left:.0f}s left)"
+            f"failed, {self.critic_failures} critic failures, {rate:.2f}/s, ~{left:.0f}s left)"
         )
 
 
 def collect(
     env_factory: Callable[[], RAGEnv],
     actor: LLMAgent,
-    scorer: Critic,
+    critic: Critic,
     examples: Iterable[QAExample],
     *,
     store: EpisodeStore,
@@ -264,7 +264,8 @@ def collect(
         env_factory: builds the environments (copies sharing one retriever, e.g. an
             :class:`~raggym_env.env.EnvFactory`).
         actor: the LLM agent proposing candidates.
-        scorer: scores candidates (:func:`raggym.trainers.scorers.make_scorer` builds one).
+        critic: scores candidates (built by
+            :func:`raggym.trainers.critics.make_collection_critic`).
         examples: the questions.
         store: where episodes are appended (and read on resume).
         config: sampling, keep threshold, batching (default :class:`CollectConfig`).
@@ -275,12 +276,12 @@ def collect(
         The :class:`CollectSummary` over the final episode of every selected question.
 
     Raises:
-        TypeError: ``actor`` is not an LLM agent, ``scorer`` has no ``score`` method or an
+        TypeError: ``actor`` is not an LLM agent, ``critic`` has no ``score`` method or an
             example is not a ``QAExample``.
     """
     config = config or CollectConfig()
-    agent = CriticGuidedAgent(actor, scorer, n=config.n, temperature=config.temperature)
-    scorer_name = str(getattr(scorer, "name", type(scorer).__name__))
+    agent = CriticGuidedAgent(actor, critic, n=config.n, temperature=config.temperature)
+    critic_name = str(getattr(critic, "name", type(critic).__name__))
     selected: dict[str, QAExample] = {}
     for example in examples:
         if not isinstance(example, QAExample):
@@ -291,12 +292,12 @@ def collect(
         progress(
             f"collect: {len(selected)} questions, {len(selected) - len(todo)} already done, "
             f"playing {len(todo)} with {agent.name} (n={config.n}, "
-            f"temperature={config.temperature:g}), scored by {scorer_name} -> {store.path}"
+            f"temperature={config.temperature:g}), scored by {critic_name} -> {store.path}"
         )
     reporter = _Reporter(len(todo), progress, config.progress_every_s)
 
     def write(record: EpisodeRecord) -> None:
-        marked = mark_episode(record, threshold=config.threshold, scorer=scorer_name)
+        marked = mark_episode(record, threshold=config.threshold, critic=critic_name)
         store.append(marked)
         reporter(marked)
 
@@ -309,7 +310,7 @@ def collect(
     records = [r for r in final_episodes(store.read()) if r.example_id in selected]
     return CollectSummary.from_records(
         records, questions=len(selected), played=len(todo), wall_s=wall,
-        scorer=scorer_name, threshold=config.threshold,
+        critic=critic_name, threshold=config.threshold,
     )  # fmt: skip
 
 
@@ -329,7 +330,7 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_llm_arguments(parser, required=True)
     parser.add_argument(
-        "--scorer", default="gold", help="gold (default), judge, mc or mc:N (N rollouts)"
+        "--critic", default="gold", help="gold (default), judge, mc or mc:N (N rollouts)"
     )
     parser.add_argument("--judge-llm", help="a separate backend for the judge (default: --llm)")
     parser.add_argument("--n", type=int, default=defaults.n, help="candidates per step")
@@ -346,7 +347,7 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--retry-failed", action="store_true", help="replay failed questions")
     parser.add_argument(
-        "--out", type=Path, help="episode file (default runs/collect/TASK.AGENT.SCORER.jsonl)"
+        "--out", type=Path, help="episode file (default runs/collect/TASK.AGENT.CRITIC.jsonl)"
     )
     parser.set_defaults(func=_run)
 
@@ -371,16 +372,16 @@ def _run(args: argparse.Namespace) -> int:
         make_llm(args.judge_llm, **llm_options(args.judge_llm, args)) if args.judge_llm else llm
     )
     actor = _llm_agent(args.agent, llm)
-    scorer = make_scorer(
-        args.scorer, llm=judge_llm, env_factory=envs, retriever=template.retriever,
+    critic = make_collection_critic(
+        args.critic, llm=judge_llm, env_factory=envs, retriever=template.retriever,
         k=template.k, rollout_agent=_llm_agent(args.agent, llm, args.temperature),
     )  # fmt: skip
-    slug = args.scorer.strip().replace(":", "")
+    slug = args.critic.strip().replace(":", "")
     out = args.out or Path("runs/collect") / f"{args.task}.{args.agent}.{slug}.jsonl"
     card = make_run_card(
         config={
             "command": "collect", "task": args.task, "agent": actor.describe(), "llm": args.llm,
-            "judge_llm": args.judge_llm, "scorer": args.scorer, "n": config.n,
+            "judge_llm": args.judge_llm, "critic": args.critic, "n": config.n,
             "temperature": config.temperature, "threshold": config.threshold, "k": args.k,
             "max_steps": args.max_steps, "retriever": args.retriever, "limit": args.limit,
             "select": args.select,
@@ -389,7 +390,7 @@ def _run(args: argparse.Namespace) -> int:
         seeds=args.seed,
     )  # fmt: skip
     with EpisodeStore(out, run_card=card) as store:
-        summary = collect(envs, actor, scorer, template.examples, store=store, config=config)
+        summary = collect(envs, actor, critic, template.examples, store=store, config=config)
     print(summary.format())
     print(f"episodes: {out}")
     return 0

@@ -29,28 +29,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from raggym.agents.critics.reward_model import critic_token_ids
-from raggym.trainers.common import (
-    MethodSpec,
+from raggym.trainers.config import TrainConfig, config_field
+from raggym.trainers.datasets import to_dataset
+from raggym.trainers.training import (
+    TrainingMethod,
     TrainResult,
-    TrainRunConfig,
-    config_field,
     load_tokenizer,
     require_module,
+    require_rows,
     run_training,
-    to_dataset,
 )
 
-__all__ = ["CRITIC_COLUMNS", "CriticRunConfig", "train_critic"]
-
-CRITIC_COLUMNS: tuple[tuple[str, ...], ...] = (("chosen", "rejected"),)
-"""The columns a critic dataset must have (``margin`` is optional)."""
+__all__ = ["CriticTrainConfig", "train_critic"]
 
 
 @dataclass
-class CriticRunConfig(TrainRunConfig):
+class CriticTrainConfig(TrainConfig):
     """Critic settings; the RAG-Gym paper's defaults: learning rate 1e-5, 1 epoch, LoRA 256/512.
 
-    See :class:`~raggym.trainers.common.TrainRunConfig` for the shared fields.
+    See :class:`~raggym.trainers.config.TrainConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(1e-5, "peak learning rate (AdamW)", "--lr")
@@ -106,7 +103,7 @@ def _tokenize_pairs(dataset: Any, tokenizer: Any, max_length: int) -> tuple[Any,
 
 
 def train_critic(
-    config: CriticRunConfig, data: Any, *, callbacks: Sequence[Any] | None = None
+    config: CriticTrainConfig, data: Any, *, callbacks: Sequence[Any] | None = None
 ) -> TrainResult:
     """Train a scalar reward model (LoRA plus a trained head) on chosen/rejected text pairs.
 
@@ -116,17 +113,17 @@ def train_critic(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.training.TrainResult`; the adapter is in ``output_dir/final``.
         ``metrics["dropped_pairs"]`` counts pairs whose action did not fit ``max_length``.
 
     Raises:
-        TypeError: ``config`` is not a :class:`CriticRunConfig`, or ``data`` of a bad type.
+        TypeError: ``config`` is not a :class:`CriticTrainConfig`, or ``data`` of a bad type.
         ValueError: no rows, rows without chosen/rejected strings, or no pair that fits.
         ImportError: a training library (or the ``report_to`` tracker) is missing.
     """
-    if not isinstance(config, CriticRunConfig):
-        raise TypeError(f"config must be a CriticRunConfig, got {type(config).__name__}")
-    dataset = to_dataset(data, required=CRITIC_COLUMNS, optional=("margin",), what="critic data")
+    if not isinstance(config, CriticTrainConfig):
+        raise TypeError(f"config must be a CriticTrainConfig, got {type(config).__name__}")
+    dataset = require_rows(to_dataset(data, "reward"), "critic data")
     tokenizer = load_tokenizer(config.model)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(
@@ -134,7 +131,7 @@ def train_critic(
             f"{type(tokenizer).__name__} is not one"
         )
     tokenized, dropped = _tokenize_pairs(dataset, tokenizer, config.max_length)
-    spec = MethodSpec(
+    method = TrainingMethod(
         name="critic",
         auto_model="AutoModelForSequenceClassification",
         trl_config="RewardConfig",
@@ -145,7 +142,7 @@ def train_critic(
         record_extra={"num_labels": 1},
     )
     return run_training(
-        spec,
+        method,
         config,
         tokenized,
         tokenizer=tokenizer,

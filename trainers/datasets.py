@@ -1,7 +1,7 @@
 """Episode records -> training rows: SFT, DPO pairs and pairwise reward-model data.
 
 Process-supervision collection (a critic-guided agent sampling N candidates per step, a
-scorer ranking them, the best followed) writes :class:`~raggym_env.episode.EpisodeRecord`
+critic ranking them, the best followed) writes :class:`~raggym_env.episode.EpisodeRecord`
 files. The pure functions here turn those records into rows in the formats TRL's trainers
 read, write them as JSONL and load them as a ``datasets.Dataset``:
 
@@ -26,13 +26,13 @@ read, write them as JSONL and load them as a ``datasets.Dataset``:
       {"chosen": "Question: ... Next action: Search: ...", "rejected": "...",
        "meta": {...}}
 
-``meta`` says where a row came from (episode, step, scores, ranks, scorer); it is kept in
+``meta`` says where a row came from (episode, step, scores, ranks, critic name); it is kept in
 JSONL and dropped by :func:`to_dataset`, which keeps exactly the columns TRL reads (TRL
 treats some column names, e.g. ``tools`` or ``images``, specially, so no extra column is
 passed on).
 
 Ranking (:func:`rank_candidates`). A candidate is *usable* when it parsed into a search or
-an answer (``action`` set) and its scorer gave it a number (``score`` not ``None``, not
+an answer (``action`` set) and its critic gave it a number (``score`` not ``None``, not
 NaN). Candidates with the same text are one candidate, ranked once with the highest score
 any copy of it received (a text sampled twice is one completion, and counting copies would
 push other texts down the ranking). Ranks are 1-based competition ranks over the distinct
@@ -40,8 +40,8 @@ usable texts: ties share a rank and the next rank skips (scores ``3, 3, 1`` rank
 ``1, 1, 3``), so rank ``r`` means ``r - 1`` texts scored strictly higher.
 
 Exclusion (:func:`step_excluded`). A failure is never read as a low score: a step where
-the scorer failed on any parsed candidate (``score`` ``None`` or NaN; the agent records the
-scorer's error) gives no training data at all, since the missing candidate might have been
+the critic failed on any parsed candidate (``score`` ``None`` or NaN; the agent records the
+critic's error) gives no training data at all, since the missing candidate might have been
 the best or the worst. A candidate that did not parse is merely unusable (it has no action
 to prefer or reject). Steps without a model text (scripted steps), without a recorded
 prompt, whose followed text was replaced by a forced answer (the budget ran out and the
@@ -78,11 +78,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "CRITIC_FAILURE",
     "DOCUMENT_MISMATCH",
     "DUPLICATE",
     "EPISODE_FAILED",
     "EPISODE_NOT_KEPT",
     "FORCED_ANSWER",
+    "FORMATS",
     "INVALID_ACTION",
     "MISSING_DOCUMENT",
     "NO_CANDIDATES",
@@ -90,8 +92,8 @@ __all__ = [
     "NO_MODEL_TEXT",
     "NO_PROMPT",
     "NO_REJECTED",
+    "OPTIONAL_COLUMNS",
     "SAME_ACTION",
-    "SCORER_FAILURE",
     "TOO_FEW_SCORES",
     "CorpusMismatchError",
     "DatasetStats",
@@ -109,12 +111,19 @@ __all__ = [
 
 Kind = Literal["sft", "dpo", "reward"]
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "sft": ("prompt", "completion"),
-    "dpo": ("prompt", "chosen", "rejected"),
-    "reward": ("chosen", "rejected"),
+FORMATS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "sft": (("prompt", "completion"), ("messages",), ("text",)),
+    "dpo": (("prompt", "chosen", "rejected"), ("chosen", "rejected")),
+    "reward": (("chosen", "rejected"),),
 }
-"""The columns :func:`to_dataset` keeps for each kind: exactly those TRL's trainers read."""
+"""The column sets :func:`to_dataset` accepts for each kind (one of them), first the one
+this module writes: exactly the columns TRL's trainers read."""
+
+COLUMNS: dict[str, tuple[str, ...]] = {kind: options[0] for kind, options in FORMATS.items()}
+"""The columns of the rows this module writes, for each kind."""
+
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"reward": ("margin",)}
+"""Numeric columns :func:`to_dataset` keeps when the rows have them (TRL's reward margin)."""
 
 # Reasons an episode is skipped.
 EPISODE_FAILED = "episode failed"
@@ -135,8 +144,8 @@ FORCED_ANSWER = "forced answer"
 """The budget ran out and the followed text, not an answer, was replaced by one."""
 NO_CANDIDATES = "no candidates"
 """The agent did not sample and score several candidates at this step."""
-SCORER_FAILURE = "scorer failure"
-"""The scorer (critic, judge, rollouts) failed on a parsed candidate of the step."""
+CRITIC_FAILURE = "critic failure"
+"""The critic (reward model, judge, rollouts) failed on a parsed candidate of the step."""
 TOO_FEW_SCORES = "fewer than 2 distinct scores"
 """Fewer than two usable candidates with different scores: nothing to prefer."""
 NO_REJECTED = "no candidate at the rejected rank"
@@ -257,8 +266,8 @@ def _usable(candidate: Candidate) -> bool:
     return _has_score(candidate) and _action(candidate.action) is not None
 
 
-def _scorer_failed(candidate: Candidate) -> bool:
-    """A parsed candidate the scorer gave no number (an unparsed one is merely unusable)."""
+def _critic_failed(candidate: Candidate) -> bool:
+    """A parsed candidate the critic gave no number (an unparsed one is merely unusable)."""
     return _action(candidate.action) is not None and not _has_score(candidate)
 
 
@@ -331,7 +340,7 @@ def step_excluded(step: StepRecord, *, for_policy: bool = True) -> str | None:
        ``for_policy``, since policy data (DPO) trains on the recorded prompt and texts.
        Reward-model data is built from states and actions, which forced steps have too.
     2. :data:`NO_CANDIDATES`: the agent did not sample candidates.
-    3. :data:`SCORER_FAILURE`: a parsed candidate has no numeric score (a failed judge call,
+    3. :data:`CRITIC_FAILURE`: a parsed candidate has no numeric score (a failed judge call,
        a crashed rollout, an unreadable judgment). The whole step is excluded: a failure
        is never counted as a low score.
     4. :data:`TOO_FEW_SCORES`: fewer than two distinct scores among usable candidates.
@@ -352,8 +361,8 @@ def step_excluded(step: StepRecord, *, for_policy: bool = True) -> str | None:
             return FORCED_ANSWER
     if not step.candidates:
         return NO_CANDIDATES
-    if any(_scorer_failed(c) for c in step.candidates):
-        return SCORER_FAILURE
+    if any(_critic_failed(c) for c in step.candidates):
+        return CRITIC_FAILURE
     if len({c.score for _, c, _ in rank_candidates(step)}) < 2:
         return TOO_FEW_SCORES
     return None
@@ -465,8 +474,8 @@ def _sft_skipped(step: StepRecord) -> str | None:
         return INVALID_ACTION
     if _forced(step):
         return FORCED_ANSWER
-    if any(_scorer_failed(c) for c in step.candidates):
-        return SCORER_FAILURE
+    if any(_critic_failed(c) for c in step.candidates):
+        return CRITIC_FAILURE
     return None
 
 
@@ -514,7 +523,7 @@ def sft_rows(
     (default) only those collection kept (``extra["kept"] is True``) do, and a record
     without the flag is skipped as :data:`NO_KEPT_FLAG`. Steps are skipped for
     :data:`NO_MODEL_TEXT`, :data:`NO_PROMPT`, :data:`INVALID_ACTION` (unparseable output
-    is never imitated), :data:`FORCED_ANSWER` and :data:`SCORER_FAILURE` (the choice was
+    is never imitated), :data:`FORCED_ANSWER` and :data:`CRITIC_FAILURE` (the choice was
     not judged).
 
     Args:
@@ -563,7 +572,7 @@ def dpo_rows(
     skipped as :data:`NO_REJECTED`. Identical rows are kept once.
 
     Episodes: by default every episode contributes, kept or not, crashed or not, because a
-    step's preference is the scorer's judgment of the candidates at that state and does
+    step's preference is the critic's judgment of the candidates at that state and does
     not depend on how the episode ended; ``kept_only=True`` keeps only the episodes
     collection kept (the outcome-filtered variant).
 
@@ -575,7 +584,8 @@ def dpo_rows(
 
     Returns:
         ``{"prompt", "chosen", "rejected", "meta"}`` rows in TRL's conversational
-        preference format; ``meta`` adds the scorer, indexes, scores and ranks of both.
+        preference format; ``meta`` adds the critic name (``scorer``), indexes, scores and
+        ranks of both.
 
     Raises:
         ValueError: ``rejected_rank`` is not an int >= 2.
@@ -880,22 +890,62 @@ def _messages(value: Any, where: str) -> list[dict[str, str]]:
     return out
 
 
-def to_dataset(rows: Sequence[Mapping[str, Any]], kind: Kind) -> Dataset:
+def _format_names(kind: Kind) -> str:
+    return " or ".join("/".join(option) for option in FORMATS[kind])
+
+
+def _rows_of(data: Any) -> list[Any]:
+    """The rows of a list of rows or of a JSONL file."""
+    if isinstance(data, (str, os.PathLike)):
+        if not Path(data).is_file():
+            raise FileNotFoundError(f"no such file {os.fspath(data)!r}")
+        return list(read_jsonl(data))
+    if isinstance(data, Sequence) and not isinstance(data, (bytes, bytearray)):
+        return list(data)
+    raise TypeError(
+        "data must be a list of row dicts, a JSONL path or a datasets.Dataset, "
+        f"got {type(data).__name__}"
+    )
+
+
+def _pick_format(kind: Kind, columns: Iterable[str], where: str) -> tuple[str, ...]:
+    """The first column set of ``kind`` that ``columns`` hold all of."""
+    present = set(columns)
+    for option in FORMATS[kind]:
+        if set(option) <= present:
+            return option
+    if len(FORMATS[kind]) == 1:
+        missing = next(name for name in FORMATS[kind][0] if name not in present)
+        raise ValueError(f"{where}: missing column {missing!r} for {kind} data")
+    raise ValueError(
+        f"{where}: {kind} data needs columns {_format_names(kind)}; got {sorted(present)}"
+    )
+
+
+def to_dataset(data: Any, kind: Kind) -> Dataset:
     """Load rows into a ``datasets.Dataset`` with exactly the columns TRL reads for ``kind``.
 
-    * ``"sft"``: ``prompt`` and ``completion``, lists of ``{"role", "content"}`` messages
-      (``SFTTrainer``'s conversational prompt-completion format).
-    * ``"dpo"``: ``prompt``, ``chosen`` and ``rejected`` message lists (``DPOTrainer``).
-    * ``"reward"``: ``chosen`` and ``rejected`` strings (``RewardTrainer``'s
-      implicit-prompt format).
+    The column sets accepted (:data:`FORMATS`; the first is what this module writes):
 
-    Other keys (``meta``) are dropped, as are message keys other than role and content.
-    The features are declared, so an empty list of rows gives an empty dataset with the
-    right columns.
+    * ``"sft"``: ``prompt`` and ``completion``, or ``messages``, or ``text``
+      (``SFTTrainer``'s prompt-completion and language-modeling formats).
+    * ``"dpo"``: ``prompt``, ``chosen`` and ``rejected`` (explicit prompt, what
+      :func:`dpo_rows` writes), or ``chosen`` and ``rejected`` alone (implicit prompt:
+      TRL's ``DPOTrainer`` takes the shared leading part of both as the prompt).
+    * ``"reward"``: ``chosen`` and ``rejected`` strings, and optionally a numeric
+      ``margin`` (``RewardTrainer``'s implicit-prompt format).
+
+    Every row must hold the column set of the first row. A column holds either strings
+    (standard format) or non-empty lists of ``{"role", "content"}`` messages
+    (conversational), the same in every column of a row; reward texts are strings. Other
+    keys (``meta``) are dropped, as are message keys other than role and content, since TRL
+    treats some column names (``tools``, ``images``) specially. An empty list of rows gives
+    an empty dataset with the first column set; trainers refuse it.
 
     Args:
-        rows: rows from :func:`sft_rows`, :func:`dpo_rows`, :func:`reward_rows` or
-            :func:`read_jsonl`.
+        data: rows (from :func:`sft_rows`, :func:`dpo_rows`, :func:`reward_rows`), a JSONL
+            file of rows (:func:`write_jsonl`), or a ``datasets.Dataset`` (its columns are
+            checked and the others removed; values are not checked).
         kind: ``"sft"``, ``"dpo"`` or ``"reward"``.
 
     Returns:
@@ -904,32 +954,54 @@ def to_dataset(rows: Sequence[Mapping[str, Any]], kind: Kind) -> Dataset:
     Raises:
         MissingDependencyError: ``datasets`` is not installed (an ``ImportError`` naming
             the extra).
-        ValueError: an unknown ``kind``, or a row lacks a column or has the wrong type.
+        ValueError: an unknown ``kind``, a row that is not a mapping, lacks a column or has
+            a value of the wrong type.
+        TypeError: ``data`` is of an unsupported type.
+        FileNotFoundError: a path that does not exist.
     """
-    if kind not in COLUMNS:
-        raise ValueError(f"kind must be one of {sorted(COLUMNS)}, got {kind!r}")
+    if kind not in FORMATS:
+        raise ValueError(f"kind must be one of {sorted(FORMATS)}, got {kind!r}")
     datasets = require("datasets", feature="to_dataset", extra="train")
-    columns = COLUMNS[kind]
-    data: dict[str, list[Any]] = {name: [] for name in columns}
+    optional = OPTIONAL_COLUMNS.get(kind, ())
+    if isinstance(data, datasets.Dataset):
+        chosen = _pick_format(kind, data.column_names, "dataset")
+        keep = set(chosen) | set(optional)
+        extra = [name for name in data.column_names if name not in keep]
+        return data.remove_columns(extra) if extra else data
+    rows = _rows_of(data)
     for number, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise ValueError(f"row {number}: expected a mapping, got {type(row).__name__}")
-        for name in columns:
+    columns = _pick_format(kind, rows[0], "row 0") if rows else FORMATS[kind][0]
+    names = columns + tuple(name for name in optional if rows and name in rows[0])
+    values: dict[str, list[Any]] = {name: [] for name in names}
+    conversational = kind != "reward" and not (rows and isinstance(rows[0][columns[0]], str))
+    for number, row in enumerate(rows):
+        for name in names:
             if name not in row:
                 raise ValueError(f"row {number}: missing column {name!r} for {kind} data")
             value = row[name]
             where = f"row {number} column {name!r}"
-            if kind == "reward":
-                if not isinstance(value, str):
-                    raise ValueError(f"{where}: expected a string, got {type(value).__name__}")
-                data[name].append(value)
+            if name in optional:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"{where}: expected a number, got {value!r:.80}")
+                values[name].append(float(value))
+            elif conversational:
+                values[name].append(_messages(value, where))
+            elif not isinstance(value, str):
+                raise ValueError(f"{where}: expected a string, got {type(value).__name__}")
             else:
-                data[name].append(_messages(value, where))
-    if kind == "reward":
-        feature: Any = datasets.Value("string")
-    else:
-        feature = datasets.List(
-            {"role": datasets.Value("string"), "content": datasets.Value("string")}
-        )
-    features = datasets.Features({name: feature for name in columns})
-    return datasets.Dataset.from_dict(data, features=features)
+                values[name].append(value)
+    text: Any = datasets.Value("string")
+    messages = datasets.List(
+        {"role": datasets.Value("string"), "content": datasets.Value("string")}
+    )
+    features = datasets.Features(
+        {
+            name: datasets.Value("float64")
+            if name in optional
+            else (messages if conversational else text)
+            for name in names
+        }
+    )
+    return datasets.Dataset.from_dict(values, features=features)

@@ -20,26 +20,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raggym.trainers.common import (
-    MethodSpec,
-    TrainResult,
-    TrainRunConfig,
-    config_field,
-    run_training,
-    to_dataset,
-)
+from raggym.trainers.config import TrainConfig, config_field
+from raggym.trainers.datasets import to_dataset
+from raggym.trainers.training import TrainingMethod, TrainResult, require_rows, run_training
 
-__all__ = ["DPO_COLUMNS", "DPORunConfig", "train_dpo"]
-
-DPO_COLUMNS: tuple[tuple[str, ...], ...] = (("chosen", "rejected"),)
-"""The columns a DPO dataset must have (``prompt`` is optional)."""
+__all__ = ["DPOTrainConfig", "train_dpo"]
 
 
 @dataclass
-class DPORunConfig(TrainRunConfig):
+class DPOTrainConfig(TrainConfig):
     """DPO settings; the RAG-Gym paper's defaults: learning rate 2e-6, 1 epoch, beta 0.1.
 
-    See :class:`~raggym.trainers.common.TrainRunConfig` for the shared fields.
+    See :class:`~raggym.trainers.config.TrainConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(2e-6, "peak learning rate (AdamW)", "--lr")
@@ -60,7 +52,7 @@ class DPORunConfig(TrainRunConfig):
 
 
 def train_dpo(
-    config: DPORunConfig, data: Any, *, callbacks: Sequence[Any] | None = None
+    config: DPOTrainConfig, data: Any, *, callbacks: Sequence[Any] | None = None
 ) -> TrainResult:
     """Train ``config.model`` with DPO and LoRA on preference rows.
 
@@ -70,17 +62,17 @@ def train_dpo(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.training.TrainResult`; the adapter is in ``output_dir/final``.
 
     Raises:
-        TypeError: ``config`` is not a :class:`DPORunConfig`, or ``data`` of a bad type.
+        TypeError: ``config`` is not a :class:`DPOTrainConfig`, or ``data`` of a bad type.
         ValueError: no rows, or rows without chosen/rejected.
         ImportError: a training library (or the ``report_to`` tracker) is missing.
     """
-    if not isinstance(config, DPORunConfig):
-        raise TypeError(f"config must be a DPORunConfig, got {type(config).__name__}")
-    dataset = to_dataset(data, required=DPO_COLUMNS, optional=("prompt",), what="DPO data")
-    spec = MethodSpec(
+    if not isinstance(config, DPOTrainConfig):
+        raise TypeError(f"config must be a DPOTrainConfig, got {type(config).__name__}")
+    dataset = require_rows(to_dataset(data, "dpo"), "DPO data")
+    method = TrainingMethod(
         name="dpo",
         auto_model="AutoModelForCausalLM",
         trl_config="DPOConfig",
@@ -88,4 +80,4 @@ def train_dpo(
         task_type="CAUSAL_LM",
         trl_extra={"beta": float(config.beta)},
     )
-    return run_training(spec, config, dataset, callbacks=callbacks)
+    return run_training(method, config, dataset, callbacks=callbacks)

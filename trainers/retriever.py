@@ -43,7 +43,7 @@ from raggym_env.types import QAExample
 __all__ = [
     "MinedPairs",
     "MiningStats",
-    "RetrieverTuneConfig",
+    "RetrieverTrainConfig",
     "TrainingPair",
     "finetune_dense",
     "mine_training_pairs",
@@ -251,7 +251,7 @@ def recall_at_k(
 
 
 @dataclass(frozen=True)
-class RetrieverTuneConfig:
+class RetrieverTrainConfig:
     """Settings of :func:`finetune_dense`; every field has ``help`` metadata.
 
     Attributes:
@@ -330,7 +330,9 @@ def _base_model_location(model: str | Path | None) -> str:
     return str(path.resolve()) if path.is_dir() else str(model)
 
 
-def _select_pairs(pairs: Sequence[TrainingPair], config: RetrieverTuneConfig) -> list[TrainingPair]:
+def _select_pairs(
+    pairs: Sequence[TrainingPair], config: RetrieverTrainConfig
+) -> list[TrainingPair]:
     """All pairs, or a seeded subsample of ``max_pairs`` of them kept in their order."""
     if config.max_pairs is None or len(pairs) <= config.max_pairs:
         return list(pairs)
@@ -368,7 +370,7 @@ def _warmup_arguments(ratio: float) -> dict[str, Any]:
     return {"warmup_steps": ratio} if major >= 5 else {"warmup_ratio": ratio}
 
 
-def finetune_dense(config: RetrieverTuneConfig, pairs: Sequence[TrainingPair]) -> Path:
+def finetune_dense(config: RetrieverTrainConfig, pairs: Sequence[TrainingPair]) -> Path:
     """Fine-tune a sentence-transformers encoder on triplets and save it.
 
     Trains with sentence-transformers' ``SentenceTransformerTrainer`` and

@@ -11,9 +11,9 @@ the RAG-Gym paper's: LoRA ``r=256``, ``alpha=512``, learning rate ``5e-5``, 3 ep
 
 Example::
 
-    from raggym.trainers.sft import SFTRunConfig, train_sft
+    from raggym.trainers.sft import SFTTrainConfig, train_sft
 
-    result = train_sft(SFTRunConfig(model="meta-llama/Llama-3.1-8B-Instruct",
+    result = train_sft(SFTTrainConfig(model="meta-llama/Llama-3.1-8B-Instruct",
                                     output_dir="runs/sft"), "sft_rows.jsonl")
     llm = TransformersLLM(result.adapter_dir)  # base + adapter, by path
 """
@@ -24,26 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raggym.trainers.common import (
-    MethodSpec,
-    TrainResult,
-    TrainRunConfig,
-    config_field,
-    run_training,
-    to_dataset,
-)
+from raggym.trainers.config import TrainConfig, config_field
+from raggym.trainers.datasets import to_dataset
+from raggym.trainers.training import TrainingMethod, TrainResult, require_rows, run_training
 
-__all__ = ["SFT_COLUMNS", "SFTRunConfig", "train_sft"]
-
-SFT_COLUMNS: tuple[tuple[str, ...], ...] = (("prompt", "completion"), ("messages",), ("text",))
-"""The column sets an SFT dataset may have (one of them)."""
+__all__ = ["SFTTrainConfig", "train_sft"]
 
 
 @dataclass
-class SFTRunConfig(TrainRunConfig):
+class SFTTrainConfig(TrainConfig):
     """SFT settings; the RAG-Gym paper's defaults: learning rate 5e-5, 3 epochs, LoRA 256/512.
 
-    See :class:`~raggym.trainers.common.TrainRunConfig` for the shared fields.
+    See :class:`~raggym.trainers.config.TrainConfig` for the shared fields.
     """
 
     learning_rate: float = config_field(5e-5, "peak learning rate (AdamW)", "--lr")
@@ -51,7 +43,7 @@ class SFTRunConfig(TrainRunConfig):
 
 
 def train_sft(
-    config: SFTRunConfig, data: Any, *, callbacks: Sequence[Any] | None = None
+    config: SFTTrainConfig, data: Any, *, callbacks: Sequence[Any] | None = None
 ) -> TrainResult:
     """Fine-tune ``config.model`` with LoRA on prompt-completion rows.
 
@@ -61,21 +53,21 @@ def train_sft(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
 
     Returns:
-        The :class:`~raggym.trainers.common.TrainResult`; the adapter is in ``output_dir/final``.
+        The :class:`~raggym.trainers.training.TrainResult`; the adapter is in ``output_dir/final``.
 
     Raises:
-        TypeError: ``config`` is not an :class:`SFTRunConfig`, or ``data`` of a bad type.
+        TypeError: ``config`` is not an :class:`SFTTrainConfig`, or ``data`` of a bad type.
         ValueError: no rows, or rows without prompt/completion (or messages, or text).
         ImportError: a training library (or the ``report_to`` tracker) is missing.
     """
-    if not isinstance(config, SFTRunConfig):
-        raise TypeError(f"config must be an SFTRunConfig, got {type(config).__name__}")
-    dataset = to_dataset(data, required=SFT_COLUMNS, what="SFT data")
-    spec = MethodSpec(
+    if not isinstance(config, SFTTrainConfig):
+        raise TypeError(f"config must be an SFTTrainConfig, got {type(config).__name__}")
+    dataset = require_rows(to_dataset(data, "sft"), "SFT data")
+    method = TrainingMethod(
         name="sft",
         auto_model="AutoModelForCausalLM",
         trl_config="SFTConfig",
         trl_trainer="SFTTrainer",
         task_type="CAUSAL_LM",
     )
-    return run_training(spec, config, dataset, callbacks=callbacks)
+    return run_training(method, config, dataset, callbacks=callbacks)

@@ -14,7 +14,7 @@ from raggym_env.retrieval.base import (
 from raggym_env.retrieval.factory import available_retrievers, make_retriever, register_retriever
 
 __all__ = [
-    "BM25Params",
+    "BM25Config",
     "BM25Retriever",
     "IndexMismatchError",
     "RetrievalError",
@@ -25,7 +25,7 @@ __all__ = [
     "make_retriever",
     "register_retriever",
 ]
-_BM25_NAMES = {"BM25Params", "BM25Retriever", "load_or_build"}
+_BM25_NAMES = {"BM25Config", "BM25Retriever", "load_or_build"}
 
 
 def __getattr__(name: str) -> object:

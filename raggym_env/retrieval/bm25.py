@@ -46,7 +46,7 @@ __all__ = [
     "FORMAT_VERSION",
     "INDEX_CACHE_SIZE",
     "MANIFEST_NAME",
-    "BM25Params",
+    "BM25Config",
     "BM25Retriever",
     "load_or_build",
     "read_manifest",
@@ -74,7 +74,7 @@ _METHODS: tuple[str, ...] = ("lucene", "robertson", "atire")
 
 
 @dataclass(frozen=True)
-class BM25Params:
+class BM25Config:
     """Everything that determines a BM25 index besides the corpus (hashable, JSON-ready).
 
     Attributes:
@@ -120,7 +120,7 @@ class BM25Params:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BM25Params:
+    def from_dict(cls, data: Mapping[str, Any]) -> BM25Config:
         """Inverse of :meth:`to_dict`."""
         stopwords = data.get("stopwords")
         return cls(
@@ -178,7 +178,7 @@ class BM25Retriever:
         self._corpus = corpus
         self._vocab: Mapping[str, int] = model.vocab_dict
         self._manifest = dict(manifest)
-        self._params = BM25Params.from_dict(manifest["params"])
+        self._params = BM25Config.from_dict(manifest["params"])
         self._index_hash = _identity_hash(manifest)
         self._n_threads = _check_n_threads(n_threads)
 
@@ -200,7 +200,7 @@ class BM25Retriever:
             corpus: the documents; must not be empty.
             k1: term-frequency saturation.
             b: document-length normalisation.
-            method: bm25s scoring variant (see :class:`BM25Params`).
+            method: bm25s scoring variant (see :class:`BM25Config`).
             stemmer: PyStemmer algorithm, or ``None``.
             stopwords: stopword list name, explicit words, or ``None``.
             n_threads: search threads (1 searches in the calling thread; -1 uses all cores).
@@ -208,11 +208,11 @@ class BM25Retriever:
         Raises:
             ValueError: for an empty corpus, one without any indexable term, or bad params.
         """
-        params = BM25Params(k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords)
+        params = BM25Config(k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords)
         return cls._build(corpus, params, n_threads=n_threads)
 
     @classmethod
-    def _build(cls, corpus: Corpus, params: BM25Params, *, n_threads: int) -> BM25Retriever:
+    def _build(cls, corpus: Corpus, params: BM25Config, *, n_threads: int) -> BM25Retriever:
         if len(corpus) == 0:
             raise ValueError(f"cannot build a BM25 index over the empty corpus {corpus.name!r}")
         logger.info("building BM25 index over %d documents of %r", len(corpus), corpus.name)
@@ -249,7 +249,7 @@ class BM25Retriever:
         return self._corpus
 
     @property
-    def params(self) -> BM25Params:
+    def params(self) -> BM25Config:
         """The scoring and analysis parameters of the index."""
         return self._params
 
@@ -423,7 +423,7 @@ class BM25Retriever:
                 f"{directory / _ANALYZER_FILE} is not a valid analyzer state: {exc}"
             ) from exc
         model = bm25s.BM25.load(directory / _BM25S_DIR, mmap=mmap, show_progress=False)
-        params = BM25Params.from_dict(manifest["params"])
+        params = BM25Config.from_dict(manifest["params"])
         stored = (model.k1, model.b, model.method, int(model.scores["num_docs"]))
         wanted = (params.k1, params.b, params.method, len(corpus))
         if stored != wanted:
@@ -451,7 +451,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         writer="BM25Retriever.save",
     )
     try:
-        BM25Params.from_dict(manifest["params"])
+        BM25Config.from_dict(manifest["params"])
         str(manifest["corpus"]["content_hash"])
         int(manifest["corpus"]["num_documents"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -466,12 +466,12 @@ One index asked for with two ``n_threads`` takes two entries that share their ar
 :func:`raggym_env.clear_caches` empties the cache.
 """
 
-_CacheKey = tuple[str, BM25Params, int]
+_CacheKey = tuple[str, BM25Config, int]
 _CACHE: LRUCache[_CacheKey, BM25Retriever] = LRUCache("bm25.indexes", INDEX_CACHE_SIZE)
 _CACHE_LOCK = threading.RLock()  # held while building, so one index is built once
 
 
-def _matches(directory: Path, corpus: Corpus, params: BM25Params) -> bool:
+def _matches(directory: Path, corpus: Corpus, params: BM25Config) -> bool:
     """Whether ``directory`` holds a current-format index for this corpus and params."""
     try:
         manifest = read_manifest(directory)
@@ -479,7 +479,7 @@ def _matches(directory: Path, corpus: Corpus, params: BM25Params) -> bool:
         return False
     return (
         manifest["corpus"]["content_hash"] == corpus.content_hash
-        and BM25Params.from_dict(manifest["params"]) == params
+        and BM25Config.from_dict(manifest["params"]) == params
     )
 
 
@@ -507,7 +507,7 @@ def load_or_build(
     Raises:
         FileExistsError: if ``index_dir`` is a non-empty directory that is not an index.
     """
-    params = BM25Params(k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords)
+    params = BM25Config(k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords)
     n_threads = _check_n_threads(n_threads)
     directory = Path(index_dir) if index_dir is not None else None
     key: _CacheKey = (corpus.content_hash, params, n_threads)

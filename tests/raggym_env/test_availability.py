@@ -303,17 +303,17 @@ def _to_dataset() -> None:
 
 
 def _trainer_module() -> None:
-    from raggym.trainers.common import require_module
+    from raggym.trainers.training import require_module
 
     require_module("trl")
 
 
 def _finetune_dense() -> None:
-    from raggym.trainers.retriever import RetrieverTuneConfig, TrainingPair, finetune_dense
+    from raggym.trainers.retriever import RetrieverTrainConfig, TrainingPair, finetune_dense
 
     out = Path(tempfile.gettempdir()) / "raggym-no-such-dir" / "never-created"
     pair = TrainingPair("q", "p", "n", "e", "d1", "d2")
-    finetune_dense(RetrieverTuneConfig(output_dir=out), [pair])
+    finetune_dense(RetrieverTrainConfig(output_dir=out), [pair])
 
 
 def _png() -> None:

@@ -11,7 +11,7 @@ from raggym_env.retrieval.base import IndexMismatchError, Retriever
 from raggym_env.retrieval.bm25 import (
     FORMAT_VERSION,
     MANIFEST_NAME,
-    BM25Params,
+    BM25Config,
     BM25Retriever,
     load_or_build,
 )
@@ -196,7 +196,7 @@ def test_custom_stopwords(corpus):
 
 def test_properties(retriever, corpus):
     assert retriever.corpus is corpus
-    assert retriever.params == BM25Params()
+    assert retriever.params == BM25Config()
     assert retriever.params.method == "lucene" and retriever.params.k1 == 1.5
     assert len(retriever.index_hash) == 64
     assert retriever.index_hash == BM25Retriever.build(corpus).index_hash
@@ -387,7 +387,7 @@ def test_load_or_build_refuses_foreign_directory(corpus, tmp_path):
 
 
 def test_module_exports():
-    assert set(bm25_module.__all__) >= {"BM25Retriever", "load_or_build", "BM25Params"}
+    assert set(bm25_module.__all__) >= {"BM25Retriever", "load_or_build", "BM25Config"}
 
 
 # -- real data ---------------------------------------------------------------------------

@@ -282,3 +282,19 @@ def test_a_command_that_cannot_load_is_reported_and_the_rest_work(monkeypatch, c
     assert "the 'broken' command cannot be loaded" in err and "raggym_no_such_module" in err
     args = cli.build_parser().parse_args(["index", "--task", "hotpotqa", "--out", "x"])
     assert args.command == "index"
+
+
+def test_index_command_builds_and_reports(tmp_path, capsys):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "\n".join(json.dumps({"title": f"T{i}", "text": f"passage number {i}"}) for i in range(5))
+    )
+    assert main(["index", "--corpus", str(corpus), "--out", str(tmp_path / "idx")]) == 0
+    assert "built BM25 index of 5 documents" in capsys.readouterr().out
+    assert (tmp_path / "idx" / "raggym_index.json").exists()
+
+
+def test_cli_user_errors_are_one_line(tmp_path, capsys):
+    code = main(["index", "--corpus", str(tmp_path / "missing.json"), "--out", str(tmp_path)])
+    assert code == 2
+    assert "raggym index: error:" in capsys.readouterr().err

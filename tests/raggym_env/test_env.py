@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 import raggym_env
 from raggym.testing.retriever import FakeRetriever
 from raggym_env import Answer, QAExample, Search
-from raggym_env.env import RAGEnv
+from raggym_env.env import ENV_VERSION, RAGEnv
 from raggym_env.retrieval.base import RetrievalError
 from raggym_env.types import Evidence
 
@@ -76,6 +76,13 @@ def test_registered_ids_are_versioned():
     assert set(BENCHMARK_IDS) | {"RAGGym/Custom-v0"} == set(raggym_env.ENV_IDS)
     for env_id in raggym_env.ENV_IDS:
         assert gym.spec(env_id).version == 0
+
+
+def test_ids_and_records_take_their_version_from_env_version(tiny_examples, tiny_corpus):
+    assert ENV_VERSION == 0  # a bump moves every id and the recorded env version together
+    assert all(i.endswith(f"-v{ENV_VERSION}") for i in raggym_env.ENV_IDS)
+    env = RAGEnv(examples=tiny_examples, corpus=tiny_corpus)
+    assert env.env_id == f"RAGGym/{env.task.name}-v{ENV_VERSION}"
 
 
 def test_same_seed_same_episode():

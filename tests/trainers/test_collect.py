@@ -1,4 +1,4 @@
-"""Process-supervision collection: scored candidates, kept marks, resume, scorers, CLI."""
+"""Process-supervision collection: scored candidates, kept marks, resume, critics, CLI."""
 
 import json
 import re
@@ -11,8 +11,8 @@ from raggym.agents.llm.base import Completion
 from raggym.agents.react import ReActAgent
 from raggym.testing.fake_server import create_fake_openai_app
 from raggym.testing.llms import MockLLM
-from raggym.trainers.collect import CollectConfig, CollectSummary, collect, is_scorer_failure
-from raggym.trainers.scorers import MonteCarloScorer, make_scorer
+from raggym.trainers.collect import CollectConfig, CollectSummary, collect, is_critic_failure
+from raggym.trainers.critics import MonteCarloCritic, make_collection_critic
 from raggym_env import Answer, Search
 from raggym_env.cli import main
 from raggym_env.env import EnvFactory
@@ -82,33 +82,33 @@ def rollout_reply(plan, conversation) -> str:
 
 def counts(records):
     steps = [s for r in records for s in r.steps]
-    failures = [c for s in steps for c in s.candidates if is_scorer_failure(c)]
-    excluded = [s for s in steps if any(is_scorer_failure(c) for c in s.candidates)]
+    failures = [c for s in steps for c in s.candidates if is_critic_failure(c)]
+    excluded = [s for s in steps if any(is_critic_failure(c) for c in s.candidates)]
     return {
         "steps": len(steps),
         "candidates": sum(len(s.candidates) for s in steps),
         "kept": sum(r.extra["kept"] for r in records),
-        "scorer_failures": len(failures),
+        "critic_failures": len(failures),
         "excluded_steps": len(excluded),
     }
 
 
 def summary_counts(summary: CollectSummary):
-    return {k: getattr(summary, k) for k in ("steps", "candidates", "kept", "scorer_failures",
+    return {k: getattr(summary, k) for k in ("steps", "candidates", "kept", "critic_failures",
                                              "excluded_steps")}  # fmt: skip
 
 
-# ----------------------------------------------------------------------------- gold scorer
+# ----------------------------------------------------------------------------- gold critic
 def test_gold_collection_records_scored_candidates_marks_kept_and_resumes(tmp_path, factory, plan):
     actor = ReActAgent(MockLLM(lambda c: actor_pool(plan, c)))
     env = factory()
-    scorer = make_scorer("gold", retriever=env.retriever, k=env.k)
+    critic = make_collection_critic("gold", retriever=env.retriever, k=env.k)
     path = tmp_path / "gold.jsonl"
     lines = []
     config = CollectConfig(n=4, batch_size=4, progress_every_s=0)
     with EpisodeStore(path, fsync=False) as store:
         summary = collect(
-            factory, actor, scorer, factory.examples, store=store, config=config,
+            factory, actor, critic, factory.examples, store=store, config=config,
             progress=lines.append,
         )  # fmt: skip
     records = list(read_episodes(path))
@@ -136,7 +136,7 @@ def test_gold_collection_records_scored_candidates_marks_kept_and_resumes(tmp_pa
         assert (record.metrics["f1"] >= 0.75) is record.extra["kept"]
         assert record.extra["excluded_steps"] == []
     assert summary.questions == 4 and summary.played == 4 and summary.resumed == 0
-    assert summary.failed == 0 and summary.scorer == "gold_evidence"
+    assert summary.failed == 0 and summary.critic == "gold_evidence"
     assert summary_counts(summary) == counts(records)
     assert summary.kept == 2 and summary.candidates == 32
     assert lines[0].startswith("collect: 4 questions, 0 already done, playing 4")
@@ -145,7 +145,7 @@ def test_gold_collection_records_scored_candidates_marks_kept_and_resumes(tmp_pa
     assert "4 questions (4 played, 0 resumed, 0 failed)" in text and "2 of 4 episodes kept" in text
 
     with EpisodeStore(path, fsync=False) as store:
-        again = collect(factory, actor, scorer, factory.examples, store=store, config=config,
+        again = collect(factory, actor, critic, factory.examples, store=store, config=config,
                         progress=None)  # fmt: skip
     assert len(actor.llm.calls) == 2 and len(list(read_episodes(path))) == 4
     assert again.played == 0 and again.resumed == 4
@@ -159,7 +159,7 @@ def test_config_rejects_bad_values():
         CollectConfig(threshold=1.5)
 
 
-# ----------------------------------------------------------------------------- judge scorer
+# ----------------------------------------------------------------------------- judge critic
 def judge_reply(conversation) -> str:
     text = conversation[-1]["content"]
     if "Scott Derrickson and Ed Wood" in text:
@@ -171,10 +171,10 @@ def judge_reply(conversation) -> str:
 def test_judge_failures_are_recorded_and_counted_never_scored(tmp_path, factory, plan):
     actor = ReActAgent(MockLLM(lambda c: actor_pool(plan, c)))
     judge = MockLLM(judge_reply)
-    scorer = make_scorer("judge", llm=judge)
+    critic = make_collection_critic("judge", llm=judge)
     path = tmp_path / "judge.jsonl"
     with EpisodeStore(path, fsync=False) as store:
-        summary = collect(factory, actor, scorer, factory.examples, store=store,
+        summary = collect(factory, actor, critic, factory.examples, store=store,
                           config=CollectConfig(n=4, batch_size=4), progress=None)  # fmt: skip
     records = {r.question: r for r in read_episodes(path)}
     failing = next(r for q, r in records.items() if "Scott Derrickson" in q)
@@ -189,7 +189,7 @@ def test_judge_failures_are_recorded_and_counted_never_scored(tmp_path, factory,
             assert record.extra["excluded_steps"] == []
             scores = [c.score for s in record.steps for c in s.candidates if c.action]
             assert all(s in (1.0, 0.5, 1 / 3) for s in scores)
-    assert summary.scorer_failures == 6 and summary.excluded_steps == 2
+    assert summary.critic_failures == 6 and summary.excluded_steps == 2
     assert summary_counts(summary) == counts(list(records.values()))
     assert len(judge.calls) == 2  # one batched judge call per lockstep step
 
@@ -220,8 +220,8 @@ def test_monte_carlo_scores_by_rollout_outcomes_in_lockstep(factory, plan):
         (f"Action: Search[{NONSENSE}]", Search(NONSENSE)),
     ])  # fmt: skip
     llm = MockLLM(lambda c: rollout_reply(plan, c))
-    scorer = MonteCarloScorer(factory, ReActAgent(llm, temperature=1.0), rollouts=4)
-    scores = scorer.score([group_a, group_b])
+    critic = MonteCarloCritic(factory, ReActAgent(llm, temperature=1.0), rollouts=4)
+    scores = critic.score([group_a, group_b])
     assert [s.score for s in scores[0]] == [1.0, 0.0, 1.0, 0.0, -1.0, 1.0]
     assert [s.score for s in scores[1]] == [1.0, 0.0]
     assert all(s.error is None for g in scores for s in g)
@@ -248,8 +248,8 @@ def test_monte_carlo_score_is_the_mean_over_rollouts(factory, plan):
         return f"Action: Finish[{right if calls['n'] % 2 else wrong}]"
 
     group = items_at(env, factory.examples[0], [], [("x", Search(NONSENSE))])
-    scorer = MonteCarloScorer(factory, ReActAgent(MockLLM(alternating)), rollouts=4)
-    [[verdict]] = scorer.score([group])
+    critic = MonteCarloCritic(factory, ReActAgent(MockLLM(alternating)), rollouts=4)
+    [[verdict]] = critic.score([group])
     assert verdict.score == 0.5 and json.loads(verdict.output)["outcomes"] == [1.0, 0.0] * 2
 
 
@@ -281,8 +281,8 @@ def test_failed_rollouts_give_no_score_and_the_error(factory, plan, raise_instea
         ("Action: Search[Ed Wood]", Search("Ed Wood")), ("n", Search(NONSENSE)),
     ])  # fmt: skip
     llm = FailingLLM(MockLLM(lambda c: rollout_reply(plan, c)), raise_instead=raise_instead)
-    scorer = MonteCarloScorer(factory, ReActAgent(llm), rollouts=3)
-    [[good, bad]] = scorer.score([group])
+    critic = MonteCarloCritic(factory, ReActAgent(llm), rollouts=3)
+    [[good, bad]] = critic.score([group])
     assert good.score == 1.0 and good.error is None
     assert bad.score is None and bad.error == f"3 of 3 rollouts failed: {error}"
 
@@ -291,7 +291,7 @@ def test_monte_carlo_rebuilds_the_budget_and_checks_the_replay(factory, plan):
     env = factory()
     ex = factory.examples[0]
     llm = MockLLM(lambda c: rollout_reply(plan, c))
-    scorer = MonteCarloScorer(factory, ReActAgent(llm), rollouts=2)
+    critic = MonteCarloCritic(factory, ReActAgent(llm), rollouts=2)
     last_step = items_at(env, ex, [], [("s", Search("Ed Wood"))], steps_remaining=1)
     too_many = items_at(env, ex, [], [("s", Search("Ed Wood"))], steps_remaining=11)
     forged = items_at(env, ex, ["Ed Wood"], [("s", Search("Scott Derrickson"))])
@@ -299,7 +299,7 @@ def test_monte_carlo_rebuilds_the_budget_and_checks_the_replay(factory, plan):
     fake_docs = ({**entry["documents"][0], "id": "not-a-real-id"},)
     observation = {**forged[0].observation, "history": ({**entry, "documents": fake_docs},)}
     forged = [CriticItem(observation, "s", Search("Scott Derrickson"), example=ex)]
-    [[spent], [short], [mismatch]] = scorer.score([last_step, too_many, forged])
+    [[spent], [short], [mismatch]] = critic.score([last_step, too_many, forged])
     assert spent.score == 0.0 and spent.error is None  # the search used the last step
     assert short.score is None and "step budget" in short.error
     assert mismatch.score is None and "does not replay" in mismatch.error
@@ -309,18 +309,18 @@ def test_monte_carlo_rebuilds_the_budget_and_checks_the_replay(factory, plan):
 
 def test_monte_carlo_needs_the_example_and_valid_specs(factory):
     agent = ReActAgent(MockLLM(lambda c: "x"))
-    scorer = MonteCarloScorer(factory, agent)
+    critic = MonteCarloCritic(factory, agent)
     observation, _ = factory().reset(options={"index": 0})
     with pytest.raises(ValueError, match="no example"):
-        scorer.score([[CriticItem(observation, "x", Search("q"))]])
-    assert make_scorer("mc:3", env_factory=factory, rollout_agent=agent).rollouts == 3
-    assert make_scorer("mc", env_factory=factory, rollout_agent=agent).rollouts == 4
+        critic.score([[CriticItem(observation, "x", Search("q"))]])
+    assert make_collection_critic("mc:3", env_factory=factory, rollout_agent=agent).rollouts == 3
+    assert make_collection_critic("mc", env_factory=factory, rollout_agent=agent).rollouts == 4
     with pytest.raises(ValueError, match="positive rollout count"):
-        make_scorer("mc:0", env_factory=factory, rollout_agent=agent)
+        make_collection_critic("mc:0", env_factory=factory, rollout_agent=agent)
     with pytest.raises(ValueError, match="needs env_factory"):
-        make_scorer("mc")
+        make_collection_critic("mc")
     with pytest.raises(ValueError, match="expected gold, judge, mc or mc:N"):
-        make_scorer("prm")
+        make_collection_critic("prm")
 
 
 class CountedSteps(gym.Wrapper):
@@ -348,9 +348,9 @@ def test_monte_carlo_rollouts_step_through_user_wrappers(factory, plan):
         ("Action: Search[Ed Wood]", Search("Ed Wood")), ("n", Search(NONSENSE)),
     ])  # fmt: skip
     agent = ReActAgent(MockLLM(lambda c: rollout_reply(plan, c)))
-    plain = MonteCarloScorer(factory, agent, rollouts=2).score([group])
+    plain = MonteCarloCritic(factory, agent, rollouts=2).score([group])
     CountedSteps.steps = 0
-    wrapped = MonteCarloScorer(lambda: CountedSteps(factory()), agent, rollouts=2)
+    wrapped = MonteCarloCritic(lambda: CountedSteps(factory()), agent, rollouts=2)
     assert wrapped.score([group]) == plain
     assert [s.score for s in plain[0]] == [1.0, 0.0]
     # 2 rollouts x (the candidate's search, then an answer) + 2 x (nonsense, search, answer)
@@ -359,21 +359,21 @@ def test_monte_carlo_rollouts_step_through_user_wrappers(factory, plan):
 
 def test_monte_carlo_refuses_a_wrapper_that_hides_the_replayed_keys(factory):
     group = items_at(factory(), factory.examples[0], [], [("s", Search("Ed Wood"))])
-    scorer = MonteCarloScorer(lambda: NoHistory(factory()), ReActAgent(MockLLM(lambda c: "x")))
+    critic = MonteCarloCritic(lambda: NoHistory(factory()), ReActAgent(MockLLM(lambda c: "x")))
     with pytest.raises(TypeError, match=r"NoHistory.*without 'history', 'steps_remaining'"):
-        scorer.score([group])
+        critic.score([group])
 
 
 def test_monte_carlo_collection_batches_rollouts(tmp_path, factory, plan):
     actor = ReActAgent(MockLLM(lambda c: actor_pool(plan, c)))
     rollout_llm = MockLLM(lambda c: rollout_reply(plan, c))
-    scorer = MonteCarloScorer(factory, ReActAgent(rollout_llm, temperature=1.0), rollouts=3)
+    critic = MonteCarloCritic(factory, ReActAgent(rollout_llm, temperature=1.0), rollouts=3)
     path = tmp_path / "mc.jsonl"
     with EpisodeStore(path, fsync=False) as store:
-        summary = collect(factory, actor, scorer, factory.examples, store=store,
+        summary = collect(factory, actor, critic, factory.examples, store=store,
                           config=CollectConfig(n=4, batch_size=4), progress=None)  # fmt: skip
     records = list(read_episodes(path))
-    assert summary.kept == 2 and summary.scorer_failures == 0
+    assert summary.kept == 2 and summary.critic_failures == 0
     for record in records:
         first = record.steps[0]
         assert [c.score for c in first.candidates] == [1.0, 0.0, None, 0.0]
@@ -413,7 +413,7 @@ def test_collect_command_collects_resumes_and_summarises(fake_llm_url, tmp_path,
     assert len(records) == 4 and sum(r.extra["kept"] for r in records) == 2
     assert all(len(s.candidates) == 4 for r in records for s in r.steps)
     config = records[0].run_card["config"]
-    assert config["command"] == "collect" and config["scorer"] == "gold" and config["n"] == 4
+    assert config["command"] == "collect" and config["critic"] == "gold" and config["n"] == 4
     assert main(args) == 0
     assert "(0 played, 4 resumed, 0 failed)" in capsys.readouterr().out
     assert len(list(read_episodes(out))) == 4
@@ -423,19 +423,19 @@ def test_collect_command_with_judge_and_monte_carlo(fake_llm_url, tmp_path, caps
     llm = f"openai:{fake_llm_url}/v1:fake"
     judge = tmp_path / "judge.jsonl"
     base = ["collect", "--task", "hotpotqa", "--agent", "react", "--limit", "2", "--n", "4"]
-    assert main([*base, "--llm", llm, "--scorer", "judge", "--judge-llm",
+    assert main([*base, "--llm", llm, "--critic", "judge", "--judge-llm",
                  f"openai:{fake_llm_url}/v1:judge", "--out", str(judge)]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     steps = [s for r in read_episodes(judge) for s in r.steps]
     scored = [c for s in steps for c in s.candidates if c.action]
     failed = [c for c in scored if c.score is None]
     assert {c.scorer for c in scored} == {"llm_judge"} and failed  # question 1 fails
-    assert f"{len(failed)} scorer failures excluding {len(steps) // 2} steps" in printed
+    assert f"{len(failed)} critic failures excluding {len(steps) // 2} steps" in printed
     judged = [c for c in scored if c.scorer_output is not None]  # a lone action needs no call
     assert judged and all("Ranking" in c.scorer_output for c in judged if c.score is not None)
 
     monkeypatch.chdir(tmp_path)
-    assert main([*base, "--llm", llm, "--scorer", "mc:2"]) == 0
+    assert main([*base, "--llm", llm, "--critic", "mc:2"]) == 0
     assert "scored by monte_carlo" in capsys.readouterr().out
     records = list(read_episodes(tmp_path / "runs/collect/hotpotqa.react.mc2.jsonl"))
     assert len(records) == 2
@@ -444,12 +444,12 @@ def test_collect_command_with_judge_and_monte_carlo(fake_llm_url, tmp_path, caps
 
 
 @pytest.mark.parametrize(
-    ("scorer", "message"), [("mc:0", "positive rollout count"), ("prm", "expected gold, judge")]
+    ("critic", "message"), [("mc:0", "positive rollout count"), ("prm", "expected gold, judge")]
 )
-def test_collect_command_rejects_bad_scorers(fake_llm_url, tmp_path, capsys, scorer, message):
+def test_collect_command_rejects_bad_critics(fake_llm_url, tmp_path, capsys, critic, message):
     args = [
         "collect", "--task", "hotpotqa", "--agent", "react", "--limit", "1",
-        "--llm", f"openai:{fake_llm_url}/v1:fake", "--scorer", scorer, "--out", str(tmp_path / "x"),
+        "--llm", f"openai:{fake_llm_url}/v1:fake", "--critic", critic, "--out", str(tmp_path / "x"),
     ]  # fmt: skip
     assert main(args) == 2
     assert message in capsys.readouterr().err

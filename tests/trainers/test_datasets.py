@@ -114,9 +114,9 @@ def test_unparsed_or_unscored_candidates_are_not_ranked():
 @pytest.mark.parametrize(
     ("candidates", "kwargs", "reason"),
     [
-        ([cand("a", 1.0), cand("b", None, error="TimeoutError: judge")], {}, td.SCORER_FAILURE),
-        ([cand("a", 1.0), cand("b", None)], {}, td.SCORER_FAILURE),
-        ([cand("a", 1.0), cand("b", float("nan"))], {}, td.SCORER_FAILURE),
+        ([cand("a", 1.0), cand("b", None, error="TimeoutError: judge")], {}, td.CRITIC_FAILURE),
+        ([cand("a", 1.0), cand("b", None)], {}, td.CRITIC_FAILURE),
+        ([cand("a", 1.0), cand("b", float("nan"))], {}, td.CRITIC_FAILURE),
         ([cand("a", 1.0), cand("b", 0.0), cand("c", None, parsed=False)], {}, None),
         ([cand("a", 1.0), cand("b", 1.0), cand("c", None, parsed=False)], {}, td.TOO_FEW_SCORES),
         ([cand("a", 1.0), cand("a", 0.0)], {}, td.TOO_FEW_SCORES),
@@ -142,7 +142,7 @@ def test_reward_data_needs_no_prompt_and_keeps_forced_steps():
     forced = step(scored, fields={"forced_answer": "true"})
     assert td.step_excluded(forced, for_policy=False) is None
     failed = step([cand("a", 1.0), cand("b", None, error="judge unreadable")], prompt=None)
-    assert td.step_excluded(failed, for_policy=False) == td.SCORER_FAILURE
+    assert td.step_excluded(failed, for_policy=False) == td.CRITIC_FAILURE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,12 +273,12 @@ def test_sft_uses_only_kept_successful_episodes_and_usable_steps():
     assert stats.skipped_steps == {
         td.INVALID_ACTION: 1,
         td.NO_MODEL_TEXT: 1,
-        td.SCORER_FAILURE: 1,
+        td.CRITIC_FAILURE: 1,
         td.FORCED_ANSWER: 1,
     }
     assert (stats.episodes, stats.episodes_used, stats.steps, stats.steps_used) == (4, 1, 5, 1)
     summary = stats.summary()
-    assert "sft: 1 rows" in summary and td.SCORER_FAILURE in summary
+    assert "sft: 1 rows" in summary and td.CRITIC_FAILURE in summary
     assert len(td.sft_rows(episodes, kept_only=False)) == 3  # crashed episode still out
 
 
@@ -333,7 +333,7 @@ def test_dpo_uses_unkept_episodes_unless_asked_and_counts_skips():
     records = [episode([no_rank_three, failed, scored], kept=False)]
     stats = td.DatasetStats("dpo")
     assert len(td.dpo_rows(records, stats=stats)) == 1
-    assert stats.skipped_steps == {td.NO_REJECTED: 1, td.SCORER_FAILURE: 1}
+    assert stats.skipped_steps == {td.NO_REJECTED: 1, td.CRITIC_FAILURE: 1}
     assert td.dpo_rows(records, kept_only=True) == []
     with pytest.raises(ValueError, match="rejected_rank"):
         td.dpo_rows(records, rejected_rank=1)
@@ -561,3 +561,33 @@ def test_to_dataset_without_datasets_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(ImportError, match=r"pip install 'raggym\[train\]'"):
         td.to_dataset([], "sft")
+
+
+def test_dpo_takes_an_explicit_or_an_implicit_prompt():
+    """TRL's DPOTrainer reads prompt/chosen/rejected and extracts an implicit prompt itself."""
+    pytest.importorskip("datasets")
+    chosen = [{"role": "assistant", "content": "Search: Paris"}]
+    rejected = [{"role": "assistant", "content": "Answer: Rome"}]
+    explicit = td.to_dataset([{"prompt": PROMPT, "chosen": chosen, "rejected": rejected}], "dpo")
+    assert explicit.column_names == ["prompt", "chosen", "rejected"]
+    implicit_rows = [{"chosen": PROMPT + chosen, "rejected": PROMPT + rejected, "meta": {}}]
+    implicit = td.to_dataset(implicit_rows, "dpo")
+    assert implicit.column_names == ["chosen", "rejected"]
+    standard = td.to_dataset([{"prompt": "Q?", "chosen": " a", "rejected": " b"}], "dpo")
+    assert standard[0] == {"prompt": "Q?", "chosen": " a", "rejected": " b"}
+    with pytest.raises(ValueError, match="row 1: missing column 'prompt'"):
+        td.to_dataset([explicit[0], implicit_rows[0]], "dpo")
+    with pytest.raises(ValueError, match="row 0 column 'chosen': expected a string"):
+        td.to_dataset([{"prompt": "Q?", "chosen": chosen, "rejected": " b"}], "dpo")
+
+
+def test_reward_data_keeps_a_numeric_margin_and_datasets_lose_other_columns():
+    datasets = pytest.importorskip("datasets")
+    rows = [{"chosen": "a", "rejected": "b", "margin": 1, "meta": {"x": 1}}]
+    assert td.to_dataset(rows, "reward")[0] == {"chosen": "a", "rejected": "b", "margin": 1.0}
+    with pytest.raises(ValueError, match="column 'margin': expected a number"):
+        td.to_dataset([{"chosen": "a", "rejected": "b", "margin": "big"}], "reward")
+    given_dataset = datasets.Dataset.from_list([{"text": "x", "tools": "y"}])
+    assert td.to_dataset(given_dataset, "sft").column_names == ["text"]
+    with pytest.raises(ValueError, match="missing column 'chosen'"):
+        td.to_dataset(given_dataset, "reward")

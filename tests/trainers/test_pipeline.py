@@ -1,4 +1,4 @@
-"""The whole loop offline: collect with the gold scorer -> DPO -> critic -> critic-guided agent."""
+"""The whole loop offline: collect with the gold critic -> DPO -> critic -> critic-guided agent."""
 
 import pytest
 import torch
@@ -12,9 +12,9 @@ from raggym.agents.rollout import BatchedRunner
 from raggym.testing.llms import MockLLM
 from raggym.testing.tiny import build_tiny_causal_lm, build_tiny_classifier
 from raggym.trainers.collect import CollectConfig, collect
-from raggym.trainers.critic import CriticRunConfig, train_critic
+from raggym.trainers.critic import CriticTrainConfig, train_critic
 from raggym.trainers.datasets import dpo_rows, reward_rows
-from raggym.trainers.dpo import DPORunConfig, train_dpo
+from raggym.trainers.dpo import DPOTrainConfig, train_dpo
 from raggym_env.env import EnvFactory
 from raggym_env.store import EpisodeStore, read_episodes
 
@@ -62,7 +62,7 @@ def test_collect_train_dpo_and_critic_then_run_the_critic_guided_agent(tmp_path)
         factory, make_actor(factory), GoldEvidenceCritic(template.retriever, k=2),
         factory.examples, store=store, config=CollectConfig(n=3, batch_size=8), progress=None,
     )  # fmt: skip
-    assert summary.questions == 8 and summary.scorer_failures == 0 and summary.kept > 0
+    assert summary.questions == 8 and summary.critic_failures == 0 and summary.kept > 0
     episodes = list(read_episodes(tmp_path / "collect.jsonl"))
     assert all(len(step.candidates) == 3 for e in episodes for step in e.steps)
 
@@ -72,7 +72,7 @@ def test_collect_train_dpo_and_critic_then_run_the_critic_guided_agent(tmp_path)
 
     lm = build_tiny_causal_lm(tmp_path / "lm", texts=[r["chosen"] for r in pairs])
     dpo = train_dpo(
-        DPORunConfig(
+        DPOTrainConfig(
             model=str(lm), output_dir=str(tmp_path / "dpo"), max_steps=2, max_length=2048,
             learning_rate=1e-3, **SMALL,
         ),
@@ -82,7 +82,7 @@ def test_collect_train_dpo_and_critic_then_run_the_critic_guided_agent(tmp_path)
 
     classifier = build_tiny_classifier(tmp_path / "cls", texts=[r["chosen"] for r in pairs])
     critic_run = train_critic(
-        CriticRunConfig(
+        CriticTrainConfig(
             model=str(classifier), output_dir=str(tmp_path / "critic"), max_steps=4,
             max_length=1024, learning_rate=1e-3, **SMALL,
         ),

@@ -12,7 +12,7 @@ import pytest
 from raggym.testing.retriever import FakeRetriever
 from raggym.trainers.retriever import (
     MinedPairs,
-    RetrieverTuneConfig,
+    RetrieverTrainConfig,
     TrainingPair,
     finetune_dense,
     mine_training_pairs,
@@ -170,7 +170,7 @@ def test_recall_at_k_rejects_bad_input(corpus):
 
 
 def test_config_defaults_help_and_validation(tmp_path):
-    config = RetrieverTuneConfig(output_dir=str(tmp_path / "m"))
+    config = RetrieverTrainConfig(output_dir=str(tmp_path / "m"))
     assert config.output_dir == tmp_path / "m"
     assert (config.epochs, config.batch_size, config.learning_rate) == (1, 16, 2e-5)
     assert (config.warmup_ratio, config.seed, config.max_pairs, config.model) == (
@@ -179,7 +179,7 @@ def test_config_defaults_help_and_validation(tmp_path):
         None,
         None,
     )
-    assert all(f.metadata.get("help") for f in dataclasses.fields(RetrieverTuneConfig))
+    assert all(f.metadata.get("help") for f in dataclasses.fields(RetrieverTrainConfig))
     for bad in (
         {"epochs": 0},
         {"batch_size": -2},
@@ -191,17 +191,17 @@ def test_config_defaults_help_and_validation(tmp_path):
         {"seed": 1.5},
     ):
         with pytest.raises(ValueError):
-            RetrieverTuneConfig(output_dir=tmp_path, **bad)
+            RetrieverTrainConfig(output_dir=tmp_path, **bad)
 
 
 def test_finetune_refuses_empty_pairs_and_used_output_dir(tmp_path):
     pair = TrainingPair("q", "t: positive", "t: negative")
     with pytest.raises(ValueError, match="no training pairs"):
-        finetune_dense(RetrieverTuneConfig(output_dir=tmp_path / "new"), [])
+        finetune_dense(RetrieverTrainConfig(output_dir=tmp_path / "new"), [])
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "file.txt").write_text("x")
     with pytest.raises(FileExistsError):
-        finetune_dense(RetrieverTuneConfig(output_dir=tmp_path / "used"), [pair])
+        finetune_dense(RetrieverTrainConfig(output_dir=tmp_path / "used"), [pair])
 
 
 # -- a real (tiny) fine-tuning run of the bundled MiniLM ------------------------------------
@@ -252,7 +252,7 @@ def heavy():
 
 
 def _tune(out, seed=0):
-    config = RetrieverTuneConfig(
+    config = RetrieverTrainConfig(
         output_dir=out,
         epochs=3,
         batch_size=4,

@@ -28,16 +28,12 @@ from raggym.agents.react import ReActAgent  # noqa: E402
 from raggym.agents.rollout import run_episode  # noqa: E402
 from raggym.testing.llms import MockLLM  # noqa: E402
 from raggym.testing.tiny import build_tiny_causal_lm, build_tiny_classifier  # noqa: E402
-from raggym.trainers.common import (  # noqa: E402
-    TrainRunConfig,
-    config_help,
-    resolve_precision,
-    to_dataset,
-)
-from raggym.trainers.critic import CriticRunConfig, train_critic  # noqa: E402
-from raggym.trainers.datasets import write_jsonl  # noqa: E402
-from raggym.trainers.dpo import DPORunConfig, train_dpo  # noqa: E402
-from raggym.trainers.sft import SFT_COLUMNS, SFTRunConfig, train_sft  # noqa: E402
+from raggym.trainers.config import TrainConfig, config_help  # noqa: E402
+from raggym.trainers.critic import CriticTrainConfig, train_critic  # noqa: E402
+from raggym.trainers.datasets import to_dataset, write_jsonl  # noqa: E402
+from raggym.trainers.dpo import DPOTrainConfig, train_dpo  # noqa: E402
+from raggym.trainers.sft import SFTTrainConfig, train_sft  # noqa: E402
+from raggym.trainers.training import resolve_precision  # noqa: E402
 from raggym_env import RAGEnv, Search  # noqa: E402
 from raggym_env.availability import MissingDependencyError  # noqa: E402
 from raggym_env.cli import main  # noqa: E402
@@ -179,9 +175,9 @@ def reward_row(title):
 
 
 def test_configs_carry_the_papers_defaults_and_help_on_every_field():
-    sft = SFTRunConfig(model="m", output_dir="o")
-    dpo = DPORunConfig(model="m", output_dir="o")
-    critic = CriticRunConfig(model="m", output_dir="o")
+    sft = SFTTrainConfig(model="m", output_dir="o")
+    dpo = DPOTrainConfig(model="m", output_dir="o")
+    critic = CriticTrainConfig(model="m", output_dir="o")
     assert (sft.learning_rate, sft.num_train_epochs) == (5e-5, 3.0)
     assert (dpo.learning_rate, dpo.num_train_epochs, dpo.beta) == (2e-6, 1.0, 0.1)
     assert (critic.learning_rate, critic.num_train_epochs) == (1e-5, 1.0)
@@ -201,17 +197,17 @@ def test_configs_carry_the_papers_defaults_and_help_on_every_field():
 @pytest.mark.parametrize(
     ("cls", "changes", "match"),
     [
-        (SFTRunConfig, {"lora_r": 0}, "lora_r"),
-        (SFTRunConfig, {"learning_rate": -1.0}, "learning_rate"),
-        (SFTRunConfig, {"lora_dropout": 1.5}, "lora_dropout"),
-        (SFTRunConfig, {"report_to": "mlflow"}, "report_to"),
-        (SFTRunConfig, {"save_strategy": "sometimes"}, "save_strategy"),
-        (SFTRunConfig, {"lora_target_modules": ()}, "lora_target_modules"),
-        (SFTRunConfig, {"max_steps": 0}, "max_steps"),
-        (SFTRunConfig, {"use_cpu": "yes"}, "use_cpu"),
-        (SFTRunConfig, {"model": ""}, "model"),
-        (DPORunConfig, {"beta": 0}, "beta"),
-        (CriticRunConfig, {"modules_to_save": ("",)}, "modules_to_save"),
+        (SFTTrainConfig, {"lora_r": 0}, "lora_r"),
+        (SFTTrainConfig, {"learning_rate": -1.0}, "learning_rate"),
+        (SFTTrainConfig, {"lora_dropout": 1.5}, "lora_dropout"),
+        (SFTTrainConfig, {"report_to": "mlflow"}, "report_to"),
+        (SFTTrainConfig, {"save_strategy": "sometimes"}, "save_strategy"),
+        (SFTTrainConfig, {"lora_target_modules": ()}, "lora_target_modules"),
+        (SFTTrainConfig, {"max_steps": 0}, "max_steps"),
+        (SFTTrainConfig, {"use_cpu": "yes"}, "use_cpu"),
+        (SFTTrainConfig, {"model": ""}, "model"),
+        (DPOTrainConfig, {"beta": 0}, "beta"),
+        (CriticTrainConfig, {"modules_to_save": ("",)}, "modules_to_save"),
     ],
 )
 def test_bad_config_values_raise(cls, changes, match):
@@ -221,42 +217,42 @@ def test_bad_config_values_raise(cls, changes, match):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
 def test_precision_is_cpu_without_bf16_when_there_is_no_gpu():
-    auto = resolve_precision(SFTRunConfig(model="m", output_dir="o"))
+    auto = resolve_precision(SFTTrainConfig(model="m", output_dir="o"))
     assert (auto.use_cpu, auto.bf16, auto.device) == (True, False, "cpu")
-    assert resolve_precision(SFTRunConfig(model="m", output_dir="o", bf16=True)).bf16 is True
+    assert resolve_precision(SFTTrainConfig(model="m", output_dir="o", bf16=True)).bf16 is True
     with pytest.raises(ValueError, match="CUDA"):
-        resolve_precision(SFTRunConfig(model="m", output_dir="o", use_cpu=False))
+        resolve_precision(SFTTrainConfig(model="m", output_dir="o", use_cpu=False))
 
 
 def test_a_method_refuses_another_methods_config(tmp_path):
-    with pytest.raises(TypeError, match="SFTRunConfig"):
-        train_sft(DPORunConfig(model="m", output_dir=str(tmp_path)), sft_rows())
-    with pytest.raises(TypeError, match="CriticRunConfig"):
-        train_critic(TrainRunConfig(model="m", output_dir=str(tmp_path)), [reward_row("x")])
+    with pytest.raises(TypeError, match="SFTTrainConfig"):
+        train_sft(DPOTrainConfig(model="m", output_dir=str(tmp_path)), sft_rows())
+    with pytest.raises(TypeError, match="CriticTrainConfig"):
+        train_critic(TrainConfig(model="m", output_dir=str(tmp_path)), [reward_row("x")])
 
 
 def test_data_from_lists_jsonl_and_datasets_keeps_only_trainer_columns(tmp_path):
     rows = sft_rows(3)
     path = write_jsonl(rows, tmp_path / "rows.jsonl")
     for data in (rows, path, str(path), hf_datasets.Dataset.from_list(rows)):
-        dataset = to_dataset(data, required=SFT_COLUMNS)
+        dataset = to_dataset(data, "sft")
         assert dataset.column_names == ["prompt", "completion"] and len(dataset) == 3
     with pytest.raises(ValueError, match="prompt/completion or messages or text"):
-        to_dataset([{"chosen": "a", "rejected": "b"}], required=SFT_COLUMNS)
-    with pytest.raises(ValueError, match="no rows"):
-        to_dataset([], required=SFT_COLUMNS)
+        to_dataset([{"chosen": "a", "rejected": "b"}], "sft")
+    with pytest.raises(ValueError, match="SFT data has no rows"):
+        train_sft(SFTTrainConfig(model="m", output_dir=str(tmp_path)), [])
     with pytest.raises(ValueError, match="row 1"):
-        to_dataset([rows[0], "not a row"], required=SFT_COLUMNS)
+        to_dataset([rows[0], "not a row"], "sft")
     with pytest.raises(TypeError, match="JSONL path"):
-        to_dataset(42, required=SFT_COLUMNS)
+        to_dataset(42, "sft")
     with pytest.raises(FileNotFoundError):
-        to_dataset(tmp_path / "missing.jsonl", required=SFT_COLUMNS)
+        to_dataset(tmp_path / "missing.jsonl", "sft")
 
 
 def test_tensorboard_without_the_package_names_what_to_install(lm_dir, tmp_path, monkeypatch):
     for name in ("tensorboard", "tensorboardX"):
         monkeypatch.setitem(sys.modules, name, None)  # absent, even where it is installed
-    config = SFTRunConfig(model=str(lm_dir), output_dir=str(tmp_path), report_to="tensorboard")
+    config = SFTTrainConfig(model=str(lm_dir), output_dir=str(tmp_path), report_to="tensorboard")
     with pytest.raises(MissingDependencyError, match=r"pip install 'raggym\[track\]'"):
         train_sft(config, sft_rows())
 
@@ -267,7 +263,7 @@ def test_tensorboard_without_the_package_names_what_to_install(lm_dir, tmp_path,
 )
 def test_tensorboard_writes_event_files(lm_dir, tmp_path):
     small = {**SMALL, "report_to": "tensorboard", "max_steps": 2}
-    train_sft(SFTRunConfig(model=str(lm_dir), output_dir=str(tmp_path), **small), sft_rows())
+    train_sft(SFTTrainConfig(model=str(lm_dir), output_dir=str(tmp_path), **small), sft_rows())
     assert list(tmp_path.rglob("events.out.tfevents*"))
 
 
@@ -278,7 +274,7 @@ def test_tensorboard_writes_event_files(lm_dir, tmp_path):
 
 def test_sft_trains_lora_and_the_adapter_loads_by_path(lm_dir, tmp_path):
     watch = ParamWatch()
-    config = SFTRunConfig(model=str(lm_dir), output_dir=str(tmp_path / "sft"), **SMALL)
+    config = SFTTrainConfig(model=str(lm_dir), output_dir=str(tmp_path / "sft"), **SMALL)
     config.num_train_epochs = 1
     result = train_sft(config, sft_rows(), callbacks=[watch])
 
@@ -305,7 +301,7 @@ def test_dpo_trains_lora_saves_checkpoints_and_the_adapter_loads(lm_dir, tmp_pat
     watch = ParamWatch()
     rows = write_jsonl(dpo_rows(), tmp_path / "dpo.jsonl")  # a JSONL path, meta included
     small = {**SMALL, "save_strategy": "steps", "save_steps": 2, "max_steps": 4}
-    config = DPORunConfig(model=str(lm_dir), output_dir=str(tmp_path / "dpo"), **small)
+    config = DPOTrainConfig(model=str(lm_dir), output_dir=str(tmp_path / "dpo"), **small)
     result = train_dpo(config, rows, callbacks=[watch])
 
     assert_losses(result)
@@ -328,7 +324,7 @@ def test_critic_learns_to_rank_gold_searches_above_unrelated_ones(classifier_dir
     data = hf_datasets.Dataset.from_list([reward_row(t) for t in train_titles])
     watch = ParamWatch()
     small = {**SMALL, "per_device_batch_size": 8, "learning_rate": 1e-2, "num_train_epochs": 3}
-    config = CriticRunConfig(model=str(classifier_dir), output_dir=str(tmp_path / "rm"), **small)
+    config = CriticTrainConfig(model=str(classifier_dir), output_dir=str(tmp_path / "rm"), **small)
     result = train_critic(config, data, callbacks=[watch])
 
     assert_losses(result)
@@ -370,18 +366,18 @@ def test_critic_training_tokenizes_like_the_critic_scores(classifier_dir, tmp_pa
     }
     too_long = {"chosen": "Question: q\n\nNext action: " + "x " * 400, "rejected": fits["rejected"]}
     small = {**SMALL, "max_length": 64, "max_steps": 1}
-    config = CriticRunConfig(model=str(classifier_dir), output_dir=str(tmp_path), **small)
+    config = CriticTrainConfig(model=str(classifier_dir), output_dir=str(tmp_path), **small)
     result = train_critic(config, [fits, too_long])
     assert result.metrics["dropped_pairs"] == 1 and result.metrics["num_rows"] == 1
     with pytest.raises(ValueError, match="max_length=64"):
         train_critic(config, [too_long])
-    with pytest.raises(ValueError, match="strings"):
+    with pytest.raises(ValueError, match="expected a string"):
         train_critic(config, [{"chosen": [{"role": "user", "content": "x"}], "rejected": "y"}])
 
 
 def test_no_row_left_after_trl_preprocessing_is_an_error(lm_dir, tmp_path):
     rows = [{**row, "prompt": [{"role": "user", "content": "word " * 200}]} for row in dpo_rows(2)]
-    config = DPORunConfig(
+    config = DPOTrainConfig(
         model=str(lm_dir), output_dir=str(tmp_path), **{**SMALL, "max_length": 32}
     )
     with pytest.raises(ValueError, match="raise max_length"):
@@ -394,7 +390,7 @@ def test_wandb_offline_writes_a_local_run(lm_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
     small = {**SMALL, "report_to": "wandb", "max_steps": 2, "run_name": "tiny-sft"}
-    config = SFTRunConfig(model=str(lm_dir), output_dir=str(tmp_path / "out"), **small)
+    config = SFTTrainConfig(model=str(lm_dir), output_dir=str(tmp_path / "out"), **small)
     result = train_sft(config, sft_rows())
     assert_losses(result)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
@@ -417,7 +413,7 @@ def test_cli_help_lists_every_config_field(capsys):
     with pytest.raises(SystemExit):
         main(["train", "dpo", "--help"])
     out = capsys.readouterr().out
-    for f in dataclasses.fields(DPORunConfig):
+    for f in dataclasses.fields(DPOTrainConfig):
         assert f"--{f.name.replace('_', '-')}" in out
     for flag in ("--episodes", "--model", "--out", "--lr", "--epochs", "--report-to"):
         assert flag in out
@@ -462,7 +458,7 @@ def respond(conversation):
 
 @pytest.fixture(scope="module")
 def episode_file(tmp_path_factory):
-    """Episodes collected with a critic-guided agent and the gold-evidence scorer."""
+    """Episodes collected with a critic-guided agent and the gold-evidence critic."""
     env = RAGEnv("hotpotqa", limit=3, max_steps=4)
     agent = CriticGuidedAgent(
         ReActAgent(MockLLM(respond)), GoldEvidenceCritic(env.retriever, k=env.k), n=4

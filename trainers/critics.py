@@ -1,17 +1,17 @@
-"""Scorers for process-supervision collection: Monte-Carlo rollouts, and scorers by name.
+"""Critics for process-supervision collection: Monte-Carlo rollouts, and critics by name.
 
-A scorer is a :class:`~raggym.agents.critics.base.Critic`: it scores the candidate actions of
-many steps at once. Besides the LLM judge and the gold-evidence scorer (both in
+Each is a :class:`~raggym.agents.critics.base.Critic`: it scores the candidate actions of
+many steps at once. Besides the LLM judge and the gold-evidence critic (both in
 :mod:`raggym.agents.critics`), collection can score a candidate by where it leads:
 
-:class:`MonteCarloScorer` rebuilds each step's state in fresh environments, applies the
+:class:`MonteCarloCritic` rebuilds each step's state in fresh environments, applies the
 candidate, lets a rollout agent play to the end several times and scores the candidate by
 the mean outcome (token F1 for open questions, accuracy for multiple choice). Every
 rollout of every candidate of every step is played in lockstep, so a call with 16 steps
 of 10 candidates and 4 rollouts makes one agent batch (one LLM call) per rollout step
 across up to 640 live episodes, and one batched retrieval call per step.
 
-:func:`make_scorer` builds any of the three from a short spec: ``gold``, ``judge``,
+:func:`make_collection_critic` builds any of the three from a short spec: ``gold``, ``judge``,
 ``mc`` or ``mc:N`` (``N`` rollouts per candidate).
 """
 
@@ -36,7 +36,7 @@ from raggym_env.env import RAGEnv
 from raggym_env.metrics import score_answer
 from raggym_env.observation import Observation
 
-__all__ = ["DEFAULT_ROLLOUTS", "MonteCarloScorer", "make_scorer", "outcome_metric"]
+__all__ = ["DEFAULT_ROLLOUTS", "MonteCarloCritic", "make_collection_critic", "outcome_metric"]
 
 DEFAULT_ROLLOUTS = 4
 """Rollouts per candidate of ``mc`` without a count."""
@@ -87,7 +87,7 @@ class _Rollout:
         return self.observation, self.memory
 
 
-class MonteCarloScorer:
+class MonteCarloCritic:
     """Scores each candidate by the mean outcome of rollouts played from it.
 
     For every search candidate, ``rollouts`` fresh environments from ``env_factory`` are
@@ -127,7 +127,7 @@ class MonteCarloScorer:
         rollout_agent: the agent (usually an LLM agent) that plays the rollouts.
         rollouts: rollouts per search candidate.
         seed: the seed passed to every rollout's ``reset``.
-        name: the scorer name recorded in episodes.
+        name: the critic name recorded in episodes (the candidates' ``scorer``).
 
     Raises:
         TypeError: ``env_factory`` is not callable or ``rollout_agent`` is not an agent.
@@ -156,7 +156,7 @@ class MonteCarloScorer:
 
     def __repr__(self) -> str:
         return (
-            f"MonteCarloScorer(name={self.name!r}, rollouts={self.rollouts}, "
+            f"MonteCarloCritic(name={self.name!r}, rollouts={self.rollouts}, "
             f"agent={self.rollout_agent.name!r})"
         )
 
@@ -177,7 +177,7 @@ class MonteCarloScorer:
                 example = item.example
                 if example is None:
                     raise ValueError(
-                        f"MonteCarloScorer replays the question: group {g} candidate {j} has "
+                        f"MonteCarloCritic replays the question: group {g} candidate {j} has "
                         "no example (pass CriticItem(example=...))"
                     )
                 if isinstance(item.action, Search):
@@ -193,7 +193,7 @@ class MonteCarloScorer:
         out: list[list[CriticScore]] = []
         for row in verdicts:
             if any(v is None for v in row):  # every slot is filled above
-                raise RuntimeError("MonteCarloScorer left a candidate unscored")
+                raise RuntimeError("MonteCarloCritic left a candidate unscored")
             out.append([v for v in row if v is not None])
         return out
 
@@ -372,7 +372,7 @@ def _check_observation(env: gym.Env[Any, Any], observation: object) -> None:
     )
     if missing:
         raise TypeError(
-            f"MonteCarloScorer reads {', '.join(repr(key) for key in _REPLAY_KEYS)} from "
+            f"MonteCarloCritic reads {', '.join(repr(key) for key in _REPLAY_KEYS)} from "
             f"observations, but {env} returns one without "
             f"{', '.join(repr(key) for key in missing)}; keep the environment's "
             "observation keys in your ObservationWrapper (adding keys is fine) or give the "
@@ -395,7 +395,7 @@ def _direct_verdict(action: Action | None, example: QAExample) -> CriticScore:
     return CriticScore(UNPARSED_SCORE, output="unparsed action")
 
 
-def make_scorer(
+def make_collection_critic(
     spec: str,
     *,
     llm: LLM | None = None,
@@ -404,11 +404,11 @@ def make_scorer(
     k: int = 5,
     rollout_agent: Agent | ScriptedPolicy | None = None,
 ) -> Critic:
-    """Build a scorer from ``gold``, ``judge`` or ``mc`` / ``mc:N``.
+    """Build a collection critic from ``gold``, ``judge`` or ``mc`` / ``mc:N``.
 
     Args:
-        spec: ``gold`` (gold-evidence scorer, needs ``retriever`` and ``k``), ``judge``
-            (LLM judge, needs ``llm``), ``mc`` or ``mc:N`` (Monte-Carlo scorer with ``N``
+        spec: ``gold`` (gold-evidence critic, needs ``retriever`` and ``k``), ``judge``
+            (LLM judge, needs ``llm``), ``mc`` or ``mc:N`` (Monte-Carlo critic with ``N``
             rollouts per candidate, default 4; needs ``env_factory`` and ``rollout_agent``).
         llm: the judge's backend.
         env_factory: builds the rollout environments (share the collecting retriever).
@@ -420,7 +420,7 @@ def make_scorer(
         ValueError: an unknown spec, a bad rollout count or a missing ingredient.
     """
     if not isinstance(spec, str):
-        raise TypeError(f"a scorer spec must be a string, got {type(spec).__name__}")
+        raise TypeError(f"a critic spec must be a string, got {type(spec).__name__}")
     kind, colon, rest = spec.strip().partition(":")
     if kind in ("gold", "judge") and not colon:
         critic: Critic = make_critic(kind, llm=llm, retriever=retriever, k=k)
@@ -429,11 +429,11 @@ def make_scorer(
         rollouts = DEFAULT_ROLLOUTS
         if colon:
             if not rest.isdigit() or int(rest) < 1:
-                raise ValueError(f"bad scorer spec {spec!r}: mc:N needs a positive rollout count")
+                raise ValueError(f"bad critic spec {spec!r}: mc:N needs a positive rollout count")
             rollouts = int(rest)
         if env_factory is None or rollout_agent is None:
             raise ValueError(
-                "the 'mc' scorer needs env_factory=... and rollout_agent=... to play rollouts"
+                "the 'mc' critic needs env_factory=... and rollout_agent=... to play rollouts"
             )
-        return MonteCarloScorer(env_factory, rollout_agent, rollouts=rollouts)
-    raise ValueError(f"bad scorer spec {spec!r}: expected gold, judge, mc or mc:N")
+        return MonteCarloCritic(env_factory, rollout_agent, rollouts=rollouts)
+    raise ValueError(f"bad critic spec {spec!r}: expected gold, judge, mc or mc:N")
