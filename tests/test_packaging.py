@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -24,9 +25,13 @@ FOLDERS |= {"benchmarks": "raggym/benchmarks", "testing": "raggym/testing"}
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from a copy of the sources (an in-tree build/ could hold stale files)."""
+    source = tmp_path_factory.mktemp("source") / "raggym"
+    skip = ("build", "dist", "*.egg-info", ".git", "__pycache__", "runs", ".*_cache")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*skip), symlinks=True)
     out = tmp_path_factory.mktemp("wheel")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(out)],
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
