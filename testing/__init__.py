@@ -5,7 +5,7 @@ Everything a test of an agent needs without a model, a GPU or a network:
 - :class:`MockLLM` / :class:`ScriptedLLM`: LLM backends whose replies come from a
   function or a fixed script (:mod:`raggym.testing.llms`);
 - :class:`FakeRetriever`: word-overlap retrieval with call recording and injected
-  failures; importing this package registers it as ``retriever="fake"``;
+  failures, installed as ``retriever="fake"`` (entry point group ``raggym.retrievers``);
 - :func:`tiny_corpus`, :func:`tiny_examples`, :func:`make_tiny_env`: a six-document,
   three-question task (:mod:`raggym.testing.tasks`);
 - :func:`fake_openai_server`: an OpenAI-compatible HTTP server on 127.0.0.1 with a fault
@@ -16,18 +16,32 @@ Everything a test of an agent needs without a model, a GPU or a network:
 The pytest plugin :mod:`raggym.testing.pytest_plugin` (installed with raggym, loaded by
 pytest automatically) turns these into fixtures: ``raggym_env``, ``raggym_tiny_task``,
 ``scripted_llm``, ``mock_llm``, ``fake_openai_server``, ``tiny_causal_lm``,
-``tiny_classifier``. The server and model helpers are imported on first use, so this
-package costs only what the environment and the agents already import.
+``tiny_classifier``. Every name is imported on first use, so importing this package (as
+pytest does to load the plugin) costs nothing until a test asks for something.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from raggym.testing.llms import MockLLM, ScriptedLLM
-from raggym.testing.retriever import FakeRetriever
-from raggym.testing.tasks import TINY_DOCUMENTS, make_tiny_env, tiny_corpus, tiny_examples
+if TYPE_CHECKING:
+    from raggym.testing.fake_server import (
+        FakeOpenAIServer,
+        FakeServerStats,
+        Fault,
+        FaultPlan,
+        create_fake_openai_app,
+        fake_openai_server,
+    )
+    from raggym.testing.llms import MockLLM, ScriptedLLM
+    from raggym.testing.retriever import FakeRetriever
+    from raggym.testing.tasks import TINY_DOCUMENTS, make_tiny_env, tiny_corpus, tiny_examples
+    from raggym.testing.tiny import (
+        build_tiny_causal_lm,
+        build_tiny_classifier,
+        build_tiny_tokenizer,
+    )
 
 __all__ = [
     "TINY_DOCUMENTS",
@@ -49,6 +63,13 @@ __all__ = [
 ]
 
 _LAZY = {
+    "MockLLM": "raggym.testing.llms",
+    "ScriptedLLM": "raggym.testing.llms",
+    "FakeRetriever": "raggym.testing.retriever",
+    "TINY_DOCUMENTS": "raggym.testing.tasks",
+    "make_tiny_env": "raggym.testing.tasks",
+    "tiny_corpus": "raggym.testing.tasks",
+    "tiny_examples": "raggym.testing.tasks",
     "FakeOpenAIServer": "raggym.testing.fake_server",
     "FakeServerStats": "raggym.testing.fake_server",
     "Fault": "raggym.testing.fake_server",
@@ -62,7 +83,12 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import the server and tiny-model helpers on first use."""
+    """Import each name of the kit on first use."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The kit's public names (imported on first use)."""
+    return sorted(__all__)

@@ -12,10 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import check_search_args
-from raggym_env.retrieval.factory import available_retrievers, register_retriever
 from raggym_env.types import Document, ScoredDocument
 
-__all__ = ["FakeRetriever"]
+__all__ = ["FakeRetriever", "build_fake_retriever"]
 
 _WORD = re.compile(r"\w+")
 
@@ -96,16 +95,11 @@ class FakeRetriever:
         return f"FakeRetriever(corpus={self.corpus.name!r}, documents={len(self.corpus)})"
 
 
-def _build_fake(
+def build_fake_retriever(
     corpus: Corpus,
     *,
     mapping: Mapping[str, Sequence[str]] | None = None,
     fail_on: BaseException | Mapping[str, BaseException] | None = None,
 ) -> FakeRetriever:
-    """``make_retriever("fake", corpus, **options)``: options go to :class:`FakeRetriever`."""
+    """``make_retriever("fake", corpus, **options)`` (the ``raggym.retrievers`` entry point)."""
     return FakeRetriever(corpus, mapping=mapping, fail_on=fail_on)
-
-
-# Importing the testing kit makes ``retriever="fake"`` available to gym.make and suites.
-if "fake" not in available_retrievers():
-    register_retriever("fake", _build_fake)

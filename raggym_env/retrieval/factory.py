@@ -30,6 +30,7 @@ share one model and one cache.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -57,13 +58,28 @@ def register_retriever(
     _BUILDERS[name] = _with_cache(name, builder, cache_default=cache_default)
 
 
+ENTRY_POINT_GROUP = "raggym.retrievers"
+"""Installed distributions name more retrievers here: ``NAME = "module:builder"``.
+
+The builder is imported the first time ``make_retriever(NAME, ...)`` asks for it (raggym's
+own testing kit provides ``fake`` this way), so naming a backend costs nothing until used.
+"""
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return {entry.name: entry for entry in found}
+
+
 def available_retrievers() -> list[str]:
-    """Names accepted by :func:`make_retriever`."""
-    return sorted(_BUILDERS)
+    """Names accepted by :func:`make_retriever` (registered or installed as entry points)."""
+    return sorted(set(_BUILDERS) | set(_entry_points()))
 
 
 def make_retriever(name: str, corpus: Corpus, **options: Any) -> Retriever:
     """Build the retriever registered as ``name`` over ``corpus``."""
+    if name not in _BUILDERS and name in (installed := _entry_points()):
+        register_retriever(name, installed[name].load())
     try:
         builder = _BUILDERS[name]
     except KeyError:
