@@ -53,8 +53,8 @@ __all__ = [
     "add_env_arguments",
     "add_llm_arguments",
     "add_resume_arguments",
-    "finish_line",
     "env_factory_from_args",
+    "finish_line",
     "llm_options",
     "rollout_command",
     "summary_line",
@@ -101,8 +101,7 @@ def finish_line(args: argparse.Namespace, failed: int, selected: int) -> tuple[s
     """The last line of a run and its exit status (:data:`EXIT_FAILED` when any failed)."""
     if failed:
         return (
-            f"{failed} of {selected} episodes failed; play them again with: "
-            f"{retry_command(args)}",
+            f"{failed} of {selected} episodes failed; play them again with: {retry_command(args)}",
             EXIT_FAILED,
         )
     return f"all {selected} episodes played without failure", EXIT_OK
@@ -202,9 +201,10 @@ def _run(args: argparse.Namespace) -> int:
     tick = time.perf_counter()
     by_id = {ex.id: ex for ex in template.examples}
     todo: list[Any] = []
-    with claim_episode_file(out, fingerprint, fresh=args.fresh), EpisodeStore(
-        out, run_card=card
-    ) as store:
+    with (
+        claim_episode_file(out, fingerprint, fresh=args.fresh),
+        EpisodeStore(out, run_card=card) as store,
+    ):
         todo = [by_id[i] for i in store.pending(by_id, retry_failed=args.retry_failed)]
         print(
             f"{args.task}: {len(by_id)} questions, {len(by_id) - len(todo)} already done, "
@@ -260,8 +260,7 @@ def summary_line(
         scores = f"accuracy={mean('accuracy'):.3f}"
     else:
         scores = (
-            f"EM={mean('em'):.3f} F1={mean('f1'):.3f} "
-            f"evidence_recall={mean('evidence_recall'):.3f}"
+            f"EM={mean('em'):.3f} F1={mean('f1'):.3f} evidence_recall={mean('evidence_recall'):.3f}"
         )
     return (
         f"n={selected} {scores} searches/q={searches:.2f} "

@@ -132,8 +132,7 @@ def _bench(args: argparse.Namespace) -> int:
     selected = sum(cell.selected for cell in leaderboard.cells)
     if failed:
         print(
-            f"{failed} of {selected} episodes failed; play them again with: "
-            f"{retry_command(args)}"
+            f"{failed} of {selected} episodes failed; play them again with: {retry_command(args)}"
         )
         return EXIT_FAILED
     print(f"all {selected} episodes played without failure")

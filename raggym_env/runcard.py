@@ -263,7 +263,9 @@ def hash_examples(examples: Sequence[Any]) -> str:
     return f"{len(examples)} questions, sha256:{digest.hexdigest()[:16]}"
 
 
-def env_fingerprint(env: Any, *, retriever_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def env_fingerprint(
+    env: Any, *, retriever_options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The outcome-relevant settings of a built :class:`~raggym_env.env.RAGEnv`.
 
     Covers the task, the selected questions (content hash), the corpus and index hashes,

@@ -235,9 +235,7 @@ def claim_episode_file(
                 "or write to another --out",
             )
         else:  # nothing to mix with: (re)record this run's settings
-            write_run_json(
-                sidecar, {"version": RUN_FILE_VERSION, "fingerprint": dict(fingerprint)}
-            )
+            write_run_json(sidecar, {"version": RUN_FILE_VERSION, "fingerprint": dict(fingerprint)})
     except BaseException:
         lock.release()
         raise

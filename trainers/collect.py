@@ -55,9 +55,9 @@ from raggym.agents.critics.base import Critic
 from raggym.agents.registry import AGENTS, make_agent, make_llm
 from raggym.agents.rollout import BatchedRunner
 from raggym.trainers.critics import make_collection_critic
+from raggym_env.cli import EXIT_INTERRUPTED
 from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
-from raggym_env.cli import EXIT_INTERRUPTED
 from raggym_env.runcard import env_fingerprint, make_run_card, public_llm_spec, run_fingerprint
 from raggym_env.runfiles import claim_episode_file
 from raggym_env.store import EpisodeStore, final_episodes
@@ -410,9 +410,10 @@ def _run(args: argparse.Namespace) -> int:
         judge_llm=public_llm_spec(args.judge_llm),
         n=config.n, temperature=config.temperature, threshold=config.threshold,
     )  # fmt: skip
-    with claim_episode_file(out, fingerprint, fresh=args.fresh), EpisodeStore(
-        out, run_card=card
-    ) as store:
+    with (
+        claim_episode_file(out, fingerprint, fresh=args.fresh),
+        EpisodeStore(out, run_card=card) as store,
+    ):
         try:
             summary = collect(envs, actor, critic, template.examples, store=store, config=config)
         except KeyboardInterrupt:

@@ -201,8 +201,9 @@ def test_a_rerun_with_another_k_is_refused_naming_k(tmp_path, capsys):
     assert load_leaderboard(tmp_path / "run").cells[0].metrics == k3  # nothing mixed
     assert main(["bench", str(_suite_file(tmp_path, k=1)), "--out", out, "--fresh"]) == 0
     assert "12 played, 0 resumed" in capsys.readouterr().out
-    assert load_leaderboard(tmp_path / "run").cells[0].metrics["evidence_recall"] != (
-        k3["evidence_recall"]
+    assert (
+        load_leaderboard(tmp_path / "run").cells[0].metrics["evidence_recall"]
+        != (k3["evidence_recall"])
     )
     assert list((tmp_path / "run").glob("episodes.old-*"))
 
@@ -248,7 +249,7 @@ def test_wall_time_and_throughput_survive_a_resume(tmp_path):
     suite = load_suite("smoke")
     first, _ = run_suite(suite, tmp_path, limit=3, progress=None, reports=False)
     again, _ = run_suite(suite, tmp_path, limit=3, progress=None, reports=False)
-    for before, after in zip(first.cells, again.cells):
+    for before, after in zip(first.cells, again.cells, strict=True):
         assert after.metrics["wall_s"] is not None and after.metrics["throughput"] is not None
         assert after.metrics["wall_s"] == pytest.approx(before.metrics["wall_s"])
 
@@ -273,8 +274,10 @@ def test_failures_exit_1_then_retry_failed_plays_them_again(tmp_path, capsys):
                 "--out", out]  # fmt: skip
         assert main(args) == 1
         printed = capsys.readouterr().out
-        assert printed.rstrip().splitlines()[-1].startswith(
-            "3 of 3 episodes failed; play them again with: raggym bench "
+        assert (
+            printed.rstrip()
+            .splitlines()[-1]
+            .startswith("3 of 3 episodes failed; play them again with: raggym bench ")
         )
         assert printed.rstrip().endswith("--retry-failed")
         (cell,) = load_leaderboard(tmp_path / "run").cells

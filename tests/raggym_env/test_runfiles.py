@@ -40,9 +40,7 @@ def test_the_fingerprint_covers_what_changes_outcomes(tiny_examples, tiny_corpus
     base = _fingerprint(tiny_examples, tiny_corpus)
     assert {"questions", "corpus_hash", "retriever", "k", "max_steps", "reward"} <= set(base)
     assert fingerprint_changes(base, _fingerprint(tiny_examples, tiny_corpus)) == []
-    assert fingerprint_changes(base, _fingerprint(tiny_examples, tiny_corpus, k=1)) == [
-        "k: 5 -> 1"
-    ]
+    assert fingerprint_changes(base, _fingerprint(tiny_examples, tiny_corpus, k=1)) == ["k: 5 -> 1"]
     changed = _fingerprint(tiny_examples[:2], tiny_corpus, max_steps=3, reward={"search_cost": 0.1})
     named = {line.split(":")[0] for line in fingerprint_changes(base, changed)}
     assert named == {"questions", "max_steps", "reward.search_cost"}
@@ -84,9 +82,10 @@ def test_episodes_without_a_recorded_configuration_are_refused(tmp_path):
 
 def test_two_locks_on_one_file_conflict_and_name_the_pid(tmp_path):
     lock = tmp_path / "run.lock"
-    with RunLock(lock, target="folder X"):
-        with pytest.raises(RunLockedError, match=r"folder X .*pid \d+"):
-            RunLock(lock, target="folder X").acquire()
+    held = RunLock(lock, target="folder X").acquire()
+    with pytest.raises(RunLockedError, match=r"folder X .*pid \d+"):
+        RunLock(lock, target="folder X").acquire()
+    held.release()
     with RunLock(lock):  # released: free again
         pass
 
