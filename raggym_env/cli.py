@@ -116,8 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def retry_command(args: argparse.Namespace, flag: str = "--retry-failed") -> str:
-    """The command line that was run, with ``flag`` added (to tell users how to retry)."""
-    words = [str(word) for word in getattr(args, "argv", None) or [args.command]]
+    """The command line that was run, with ``flag`` added (to tell users how to retry).
+
+    ``--fresh`` is left out: rerunning with it would move the episodes to retry aside.
+    """
+    words = [str(w) for w in getattr(args, "argv", None) or [args.command] if w != "--fresh"]
     if flag not in words:
         words.append(flag)
     return shlex.join(["raggym", *words])

@@ -148,8 +148,9 @@ def test_rollout_failures_exit_1_and_retry_failed_replays_them(tmp_path, capsys)
     with fake_openai_server(react_script, faults=FaultPlan().always(400)) as server:
         args = ["rollout", "--task", "hotpotqa", "--agent", "react", "--limit", "3",
                 "--llm", f"openai:{server.url}:fake", "--out", out]  # fmt: skip
-        assert main(args) == 1
+        assert main([*args, "--fresh"]) == 1
         last = capsys.readouterr().out.rstrip().splitlines()[-1]
+        assert "--fresh" not in last  # retrying must not move the episodes aside
         assert last.startswith("3 of 3 episodes failed; play them again with: raggym rollout")
         assert last.endswith("--retry-failed")
         server.faults.clear()
