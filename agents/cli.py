@@ -1,8 +1,18 @@
 r"""``raggym rollout``: play an agent on a benchmark and append episodes to a JSONL file.
 
 Runs through the batched runner (or Ray workers with ``--workers``), resumes a previous
-run of the same file (finished questions are skipped), and prints a short summary. With
-no ``--llm`` only the model-free agents (``heuristic``, ``oracle``) can run.
+run of the same file (finished questions are skipped; failed ones too unless
+``--retry-failed``), and prints a short summary. With no ``--llm`` only the model-free
+agents (``heuristic``, ``oracle``) can run.
+
+The settings that change outcomes (data and selection, corpus and index, retriever and
+its options, k, max steps, reward, agent and prompt, LLM and sampling, critic, seed) are
+recorded in ``FILE.run.json``; a rerun with other settings is refused, naming each
+change: ``--fresh`` moves the old episodes aside, or pick another ``--out``. One process
+writes a file at a time (``FILE.lock``).
+
+Exit status: 0 all selected questions played without failure, 1 some failed (the last
+line gives the retry command), 2 usage error, 130 interrupted (the same command resumes).
 
 Examples::
 
@@ -23,18 +33,28 @@ from typing import Any
 from raggym.agents.base import Agent
 from raggym.agents.registry import AGENTS, agent_names, make_agent, make_critic, make_llm
 from raggym.agents.rollout import BatchedRunner
-from raggym_env.cli import add_option_argument, parse_options
+from raggym_env.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    add_option_argument,
+    parse_options,
+    retry_command,
+)
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
 from raggym_env.registration import ENV_IDS
-from raggym_env.runcard import make_run_card
+from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
+from raggym_env.runfiles import claim_episode_file
 from raggym_env.store import EpisodeStore, final_episodes
 
 __all__ = [
     "AgentRecipe",
     "add_env_arguments",
     "add_llm_arguments",
+    "add_resume_arguments",
     "env_factory_from_args",
+    "finish_line",
     "llm_options",
     "rollout_command",
     "summary_line",
@@ -60,7 +80,31 @@ def rollout_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--batch-size", type=int, default=32, help="episodes live at once")
     parser.add_argument("--workers", type=int, default=0, help="Ray workers (0: in-process)")
     parser.add_argument("--out", type=Path, help="episode file (default runs/rollouts/...)")
+    add_resume_arguments(parser)
     parser.set_defaults(func=_run)
+
+
+def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--retry-failed`` and ``--fresh``, shared by ``rollout`` and ``collect``."""
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="play again the questions that failed"
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="move the old episode file and its FILE.run.json aside (to NAME.old-TIME) and "
+        "start again; needed when the settings changed",
+    )
+
+
+def finish_line(args: argparse.Namespace, failed: int, selected: int) -> tuple[str, int]:
+    """The last line of a run and its exit status (:data:`EXIT_FAILED` when any failed)."""
+    if failed:
+        return (
+            f"{failed} of {selected} episodes failed; play them again with: {retry_command(args)}",
+            EXIT_FAILED,
+        )
+    return f"all {selected} episodes played without failure", EXIT_OK
 
 
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,35 +192,63 @@ def _run(args: argparse.Namespace) -> int:
         corpus_hash=template.corpus.content_hash,
         seeds=args.seed,
     )  # fmt: skip
+    fingerprint = run_fingerprint(
+        env_fingerprint(template, retriever_options=envs.kwargs.get("retriever_options")),
+        agent=agent.describe(), llm=args.llm, llm_options=recipe.llm_options, seed=args.seed,
+        command="rollout", critic=args.critic, n=args.n if args.critic else None,
+        temperature=args.temperature,
+    )  # fmt: skip
     tick = time.perf_counter()
-    with EpisodeStore(out, run_card=card) as store:
-        by_id = {ex.id: ex for ex in template.examples}
-        todo = [by_id[i] for i in store.pending(by_id)]
+    by_id = {ex.id: ex for ex in template.examples}
+    todo: list[Any] = []
+    with (
+        claim_episode_file(out, fingerprint, fresh=args.fresh),
+        EpisodeStore(out, run_card=card) as store,
+    ):
+        todo = [by_id[i] for i in store.pending(by_id, retry_failed=args.retry_failed)]
         print(
             f"{args.task}: {len(by_id)} questions, {len(by_id) - len(todo)} already done, "
             f"playing {len(todo)} with {agent.name} -> {out}"
         )
-        if args.workers:
-            from raggym.agents.distributed import ray_rollout
+        try:
+            if args.workers:
+                from raggym.agents.distributed import ray_rollout
 
-            ray_rollout(
-                envs, recipe, todo, num_workers=args.workers, batch_size=args.batch_size,
-                store=store, run_card=card, seed=args.seed,
-            )  # fmt: skip
-        else:
-            runner = BatchedRunner(
-                envs, agent, batch_size=args.batch_size, store=store, run_card=card
+                ray_rollout(
+                    envs, recipe, todo, num_workers=args.workers, batch_size=args.batch_size,
+                    store=store, run_card=card, seed=args.seed,
+                )  # fmt: skip
+            else:
+                runner = BatchedRunner(
+                    envs, agent, batch_size=args.batch_size, store=store, run_card=card
+                )
+                runner.run(todo, seed=args.seed)
+        except KeyboardInterrupt:
+            saved = sum(1 for r in store.read() if r.example_id in by_id)
+            print(
+                f"\nraggym rollout: interrupted; {saved} episodes are saved in {out} and the "
+                "same command resumes from there"
             )
-            runner.run(todo, seed=args.seed)
+            return EXIT_INTERRUPTED
         episodes = [r for r in final_episodes(store.read()) if r.example_id in by_id]
     elapsed = time.perf_counter() - tick
-    print(summary_line(episodes, len(by_id)))
+    multiple_choice = template.task.multiple_choice
+    print(summary_line(episodes, len(by_id), multiple_choice=multiple_choice))
     print(f"{len(todo)} episodes in {elapsed:.1f}s ({len(todo) / max(elapsed, 1e-9):.1f}/s)")
-    return 0
+    failed = sum(e.error is not None for e in episodes) + len(by_id) - len(episodes)
+    line, status = finish_line(args, failed, len(by_id))
+    print(line)
+    return status
 
 
-def summary_line(episodes: list[EpisodeRecord], selected: int) -> str:
-    """EM, F1, accuracy, searches and failures over ``selected`` questions (missing count 0)."""
+def summary_line(
+    episodes: list[EpisodeRecord], selected: int, *, multiple_choice: bool = False
+) -> str:
+    """The headline metrics over ``selected`` questions (missing ones count 0).
+
+    Open QA: EM, F1 and evidence recall; multiple choice (MedQA): accuracy, which is what
+    such a task scores. Then searches per question, invalid steps and failures.
+    """
 
     def mean(name: str) -> float:
         return sum(float(e.metrics.get(name) or 0.0) for e in episodes) / max(selected, 1)
@@ -184,8 +256,13 @@ def summary_line(episodes: list[EpisodeRecord], selected: int) -> str:
     failures = sum(e.error is not None for e in episodes) + selected - len(episodes)
     invalid = sum(s.action_type == "invalid" for e in episodes for s in e.steps)
     searches = sum(e.num_searches for e in episodes) / max(selected, 1)
+    if multiple_choice:
+        scores = f"accuracy={mean('accuracy'):.3f}"
+    else:
+        scores = (
+            f"EM={mean('em'):.3f} F1={mean('f1'):.3f} evidence_recall={mean('evidence_recall'):.3f}"
+        )
     return (
-        f"n={selected} EM={mean('em'):.3f} F1={mean('f1'):.3f} "
-        f"evidence_recall={mean('evidence_recall'):.3f} searches/q={searches:.2f} "
+        f"n={selected} {scores} searches/q={searches:.2f} "
         f"invalid_steps={invalid} failures={failures}"
     )

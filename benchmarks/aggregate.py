@@ -77,8 +77,9 @@ def aggregate_cell(
         agent: the agent's name.
         task: the task name.
         multiple_choice: accuracy is the headline metric.
-        wall_s: wall time of this invocation for the cell (``None`` when nothing ran).
-        played: episodes played by this invocation (for throughput).
+        wall_s: wall time spent playing the cell, summed over every run that resumed it
+            (``None`` when none was recorded).
+        played: episodes those runs played (for throughput).
         episodes_file: the episode file, relative to the run folder.
     """
     wanted = set(selected_ids)
@@ -88,6 +89,8 @@ def aggregate_cell(
     steps = [s for r in by_id.values() for s in r.steps]
 
     def mean(name: str) -> float | None:
+        if not ok:  # every selected question failed (or has no episode): each counts 0
+            return 0.0 if n else None
         values = [r.metrics.get(name) for r in ok]
         if not any(v is not None for v in values):
             return None

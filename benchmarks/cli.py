@@ -4,13 +4,24 @@
 index and the model-free baselines. Suites with LLM agents take ``--llm``, e.g.
 ``--llm openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct`` for a vLLM server.
 A rerun into the same ``--out`` resumes: finished questions are not played again.
+The folder records every cell's settings (run.json); a rerun with other settings (k,
+max_steps, retriever, data, LLM, agent options, prompts, seeds, ...) is refused with each
+change named: --fresh moves the old episodes aside, or pick another --out. One process
+writes a folder at a time. Failed questions stay failed on resume unless --retry-failed.
+
+Exit status: 0 all selected questions played without failure, 1 some failed (the last
+line says how many and the command that retries them), 2 usage error (nothing played),
+130 interrupted (finished episodes are saved; the same command resumes).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from raggym_env.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, retry_command
 
 if TYPE_CHECKING:
     from raggym.benchmarks.leaderboard import Leaderboard
@@ -68,6 +79,15 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--concurrency", type=int, help="HTTP requests in flight")
     parser.add_argument("--wandb", metavar="PROJECT", help="also log to this wandb project")
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="play again the questions that failed"
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="move the folder's old episodes and run.json aside (to NAME.old-TIME) and start "
+        "again; needed when the settings changed",
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -86,7 +106,18 @@ def _bench(args: argparse.Namespace) -> int:
 
         suite = dataclasses.replace(suite, llm=dataclasses.replace(suite.llm, options=options))
     out = args.out or Path("runs/bench") / suite.name
-    leaderboard, episodes = run_suite(suite, out, llm=args.llm, limit=args.limit)
+    try:
+        leaderboard, episodes = run_suite(
+            suite, out, llm=args.llm, limit=args.limit, fresh=args.fresh,
+            retry_failed=args.retry_failed,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print(
+            f"\nraggym {args.command}: interrupted; finished episodes are saved in "
+            f"{out / 'episodes'}/ and the same command resumes from there",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     print()
     print(format_markdown(leaderboard))
     if args.wandb:
@@ -97,7 +128,15 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"(no PNG chart: {INSTALL_HINT} for matplotlib)")
     print(f"\nHTML report: {out / 'report.html'}")
     print(f"episodes:    {out / 'episodes'}/")
-    return 0
+    failed = sum(cell.failures for cell in leaderboard.cells)
+    selected = sum(cell.selected for cell in leaderboard.cells)
+    if failed:
+        print(
+            f"{failed} of {selected} episodes failed; play them again with: {retry_command(args)}"
+        )
+        return EXIT_FAILED
+    print(f"all {selected} episodes played without failure")
+    return EXIT_OK
 
 
 def compare_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

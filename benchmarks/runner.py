@@ -1,7 +1,12 @@
 """Run a benchmark suite: every (dataset, agent) cell through the batched runner.
 
-Episodes are appended to ``OUT/episodes/<dataset>.<agent>.jsonl`` as they end, so a
-rerun of the same suite into the same folder resumes and plays only what is missing.
+Episodes are appended to ``OUT/episodes/<dataset>/<agent>.jsonl`` as they end (names
+escaped so that no two cells share a file), so a rerun of the same suite into the same
+folder resumes and plays only what is missing. ``OUT/run.json`` records each cell's
+fingerprint (every setting that changes outcomes, see
+:func:`raggym_env.runcard.run_fingerprint`) and its wall time summed over resumes: a rerun
+with other settings is refused (naming each change) unless ``fresh`` moves the old
+episodes aside. ``OUT/run.lock`` keeps a second process from writing the same folder.
 Each dataset's retrieval index is kept under ``OUT/indexes/<dataset>`` and reloaded. The
 result is a :class:`~raggym.benchmarks.leaderboard.Leaderboard` (one cell result per cell plus
 the suite and the run card), written as Markdown, CSV, JSON, a PNG chart and an HTML report.
@@ -23,10 +28,24 @@ from raggym.benchmarks.leaderboard import CellResult, Leaderboard
 from raggym.benchmarks.suite import AgentConfig, DatasetConfig, Suite
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
-from raggym_env.runcard import make_run_card
+from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
+from raggym_env.runfiles import (
+    FingerprintMismatchError,
+    RunLock,
+    check_fingerprint,
+    move_aside,
+    read_run_json,
+    write_run_json,
+)
 from raggym_env.store import EpisodeStore, final_episodes, read_episodes
 
-__all__ = ["build_agent", "run_suite"]
+__all__ = ["build_agent", "episodes_path", "run_suite"]
+
+RUN_FILE = "run.json"
+LOCK_FILE = "run.lock"
+FRESH_HINT = (
+    "pass --fresh to move the old episodes aside and start again, or write to another --out"
+)
 
 Progress = Callable[[str], None]
 
@@ -61,9 +80,24 @@ def build_agent(spec: AgentConfig, llm: Any, factory: EnvFactory, seed: int | No
     return agent
 
 
-def _episodes_path(out_dir: Path, dataset: str, agent: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_.+@" else "_" for c in f"{dataset}.{agent}")
-    return out_dir / "episodes" / f"{safe}.jsonl"
+def _file_name(name: str) -> str:
+    """``name`` as one readable path component; distinct names give distinct components.
+
+    Letters, digits and ``-_.+@`` stay; every other character (and a leading dot) becomes
+    ``%XX`` of its UTF-8 bytes, so the mapping is one-to-one.
+    """
+    out = []
+    for i, char in enumerate(name):
+        if (char.isascii() and char.isalnum()) or (char in "-_+@" or (char == "." and i)):
+            out.append(char)
+        else:
+            out.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
+    return "".join(out) or "%"
+
+
+def episodes_path(out_dir: str | Path, dataset: str, agent: str) -> Path:
+    """A cell's episode file: ``OUT/episodes/<dataset>/<agent>.jsonl`` (names escaped)."""
+    return Path(out_dir) / "episodes" / _file_name(dataset) / f"{_file_name(agent)}.jsonl"
 
 
 def run_suite(
@@ -74,19 +108,26 @@ def run_suite(
     limit: int | None = None,
     progress: Progress | None = print,
     reports: bool = True,
+    fresh: bool = False,
+    retry_failed: bool = False,
 ) -> tuple[Leaderboard, dict[tuple[str, str], list[EpisodeRecord]]]:
     """Run (or resume) every cell of ``suite`` into ``out_dir``; return leaderboard and episodes.
 
     Args:
         suite: the suite.
-        out_dir: the run folder (episodes, indexes, reports).
+        out_dir: the run folder (episodes, indexes, reports, ``run.json``, ``run.lock``).
         llm: an LLM spec overriding the suite's ``[llm] spec``.
         limit: cap each dataset's selection (``last:1000`` -> ``last:LIMIT``).
         progress: where progress lines go (``None``: quiet).
         reports: write the Markdown/CSV/JSON/PNG/HTML reports.
+        fresh: move the folder's old episodes and ``run.json`` aside first.
+        retry_failed: play again the questions whose recorded episode failed.
 
     Raises:
         ValueError: the suite's files are missing, or LLM agents have no backend.
+        raggym_env.runfiles.FingerprintMismatchError: the folder holds episodes played with
+            other settings (each change is named), or by an older raggym.
+        raggym_env.runfiles.RunLockedError: another process writes the folder.
     """
     say = progress or (lambda _line: None)
     out = Path(out_dir)
@@ -100,76 +141,167 @@ def run_suite(
             f"suite {suite.name!r} has LLM agents {needing}: pass --llm openai:URL:MODEL "
             "(or hf:PATH, vllm:MODEL), or set spec in the suite's [llm] table"
         )
-    backend = None
-    if suite.needs_llm and suite.llm.spec:
-        backend = make_llm(suite.llm.spec, **suite.llm.options)
-    card = make_run_card(
-        config={"suite": suite.to_dict(), "llm": suite.llm.spec},
-        seeds=list(suite.seeds),
-    )
-    cells: list[CellResult] = []
-    episodes: dict[tuple[str, str], list[EpisodeRecord]] = {}
-    for dataset in suite.datasets:
-        tick = time.perf_counter()
-        factory = _env_factory(suite, dataset, out)
-        template = factory()
-        selected = [ex.id for ex in factory.examples]
-        say(
-            f"{dataset.name}: {len(selected)} questions, {len(template.corpus):,} documents, "
-            f"{template.retriever_name} ready in {time.perf_counter() - tick:.1f}s"
+    with RunLock(out / LOCK_FILE, target=f"run folder {out}"):
+        if fresh:
+            moved = move_aside(out / "episodes", out / RUN_FILE)
+            if moved:
+                say("moved the old results aside: " + ", ".join(str(p) for p in moved))
+        run_file = _open_run_file(out)
+        backend = None
+        if suite.needs_llm and suite.llm.spec:
+            backend = make_llm(suite.llm.spec, **suite.llm.options)
+        card = make_run_card(
+            config={"suite": suite.to_dict(), "llm": suite.llm.spec},
+            seeds=list(suite.seeds),
         )
-        for spec in suite.agents:
-            for seed in suite.seeds:
-                label = spec.name if len(suite.seeds) == 1 else f"{spec.name}@seed{seed}"
-                spec_for_seed = dataclasses.replace(spec, name=label)
+        cells: list[CellResult] = []
+        episodes: dict[tuple[str, str], list[EpisodeRecord]] = {}
+        for dataset in suite.datasets:
+            tick = time.perf_counter()
+            factory = _env_factory(suite, dataset, out)
+            template = factory()
+            selected = [ex.id for ex in factory.examples]
+            say(
+                f"{dataset.name}: {len(selected)} questions, {len(template.corpus):,} "
+                f"documents, {template.retriever_name} ready in "
+                f"{time.perf_counter() - tick:.1f}s"
+            )
+            env_print = env_fingerprint(
+                template, retriever_options=factory.kwargs.get("retriever_options")
+            )
+            plans = []
+            for spec in suite.agents:
+                for seed in suite.seeds:
+                    label = spec.name if len(suite.seeds) == 1 else f"{spec.name}@seed{seed}"
+                    spec_for_seed = dataclasses.replace(spec, name=label)
+                    agent = build_agent(spec_for_seed, backend, factory, seed)
+                    fingerprint = run_fingerprint(
+                        env_print, agent=agent.describe(), llm=suite.llm.spec,
+                        llm_options=suite.llm.options, seed=seed, agent_spec=spec.agent,
+                        agent_options=dict(spec.options), critic=spec.critic, n=spec.n,
+                    )  # fmt: skip
+                    plans.append((spec_for_seed, agent, seed, fingerprint))
+            _check_cells(out, run_file, dataset.name, plans)
+            for spec_for_seed, agent, seed, fingerprint in plans:
                 result, records = _run_cell(
-                    suite, dataset, spec_for_seed, backend, factory, selected, seed, out, card,
-                    say,
+                    suite, dataset, spec_for_seed, agent, factory, selected, seed, out, card,
+                    say, run_file, fingerprint, retry_failed,
                 )  # fmt: skip
                 cells.append(result)
-                episodes[(dataset.name, label)] = records
-    leaderboard = Leaderboard.from_cells(
-        cells, suite=suite.to_dict(), run_card=card, llm=suite.llm.spec
-    )
-    if reports:
-        from raggym.benchmarks.report import write_reports
+                episodes[(dataset.name, spec_for_seed.name)] = records
+        leaderboard = Leaderboard.from_cells(
+            cells, suite=suite.to_dict(), run_card=card, llm=suite.llm.spec
+        )
+        if reports:
+            from raggym.benchmarks.report import write_reports
 
-        write_reports(leaderboard, episodes, out)
+            write_reports(leaderboard, episodes, out)
     return leaderboard, episodes
+
+
+def _open_run_file(out: Path) -> dict[str, Any]:
+    """``OUT/run.json`` (a fresh one for a new folder); refuse a folder of an older raggym."""
+    data = read_run_json(out / RUN_FILE)
+    if data is None:
+        old = sorted(p for p in (out / "episodes").rglob("*.jsonl") if p.stat().st_size)
+        if (out / "episodes").is_dir() and old:
+            raise FingerprintMismatchError(
+                f"run folder {out} holds {len(old)} episode files without a recorded "
+                f"configuration (written by an older raggym, e.g. {old[0]}), so they cannot "
+                f"be resumed safely; {FRESH_HINT}"
+            )
+        data = {"version": 1, "cells": {}}
+    if not isinstance(data.get("cells"), dict):
+        raise FingerprintMismatchError(f"{out / RUN_FILE} has no 'cells' table; {FRESH_HINT}")
+    return data
+
+
+def _check_cells(
+    out: Path,
+    run_file: dict[str, Any],
+    dataset: str,
+    plans: list[tuple[AgentConfig, Agent, int, dict[str, Any]]],
+) -> None:
+    """Refuse (naming every changed setting of every cell) before any cell is played."""
+    problems = []
+    for spec, _agent, _seed, fingerprint in plans:
+        path = episodes_path(out, dataset, spec.name)
+        entry = run_file["cells"].get(str(path.relative_to(out)))
+        if not path.exists() or not path.stat().st_size:
+            continue
+        recorded = entry.get("fingerprint") if isinstance(entry, dict) else None
+        try:
+            check_fingerprint(
+                recorded, fingerprint, what=f"cell {dataset} x {spec.name} ({path})",
+                fresh_hint="",
+            )  # fmt: skip
+        except FingerprintMismatchError as exc:
+            problems.append(str(exc).strip())
+    if problems:
+        raise FingerprintMismatchError(
+            f"run folder {out} cannot be resumed with these settings:\n"
+            + "\n".join(problems)
+            + f"\n{FRESH_HINT}"
+        )
 
 
 def _run_cell(
     suite: Suite,
     dataset: DatasetConfig,
     spec: AgentConfig,
-    backend: Any,
+    agent: Agent,
     factory: EnvFactory,
     selected: list[str],
     seed: int,
     out: Path,
     card: Mapping[str, Any],
     say: Progress,
+    run_file: dict[str, Any],
+    fingerprint: dict[str, Any],
+    retry_failed: bool,
 ) -> tuple[CellResult, list[EpisodeRecord]]:
     """Play the missing questions of one cell and aggregate all of its episodes."""
-    path = _episodes_path(out, dataset.name, spec.name)
-    agent = build_agent(spec, backend, factory, seed)
+    path = episodes_path(out, dataset.name, spec.name)
+    key = str(path.relative_to(out))
+    entry = run_file["cells"].get(key)
+    if not isinstance(entry, dict) or not path.exists():
+        entry = {"dataset": dataset.name, "agent": spec.name, "wall_s": 0.0, "played": 0}
+    entry["fingerprint"] = fingerprint
+    run_file["cells"][key] = entry
+    write_run_json(out / RUN_FILE, run_file)
     by_id = {ex.id: ex for ex in factory.examples}
     tick = time.perf_counter()
-    with EpisodeStore(path, run_card=card, fsync=False) as store:
-        todo = [by_id[i] for i in store.pending(selected)]
-        if todo:
-            runner = BatchedRunner(
-                factory, agent, batch_size=suite.batch_size, store=store, run_card=card,
-                on_episode=_progress_printer(spec.name, len(todo), say),
-            )  # fmt: skip
-            runner.run(todo, seed=seed)
-    wall = time.perf_counter() - tick
+    todo: list[Any] = []
+    played = 0
+
+    def count(record: EpisodeRecord) -> None:
+        nonlocal played
+        played += 1
+        printer(record)
+
+    try:
+        with EpisodeStore(path, run_card=card, fsync=False) as store:
+            todo = [by_id[i] for i in store.pending(selected, retry_failed=retry_failed)]
+            printer = _progress_printer(spec.name, len(todo), say)
+            if todo:
+                runner = BatchedRunner(
+                    factory, agent, batch_size=suite.batch_size, store=store, run_card=card,
+                    on_episode=count,
+                )  # fmt: skip
+                runner.run(todo, seed=seed)
+    finally:  # keep the cell's totals across resumes, also when interrupted
+        wall = time.perf_counter() - tick
+        if played or todo:
+            entry["wall_s"] = float(entry.get("wall_s") or 0.0) + wall
+            entry["played"] = int(entry.get("played") or 0) + played
+            write_run_json(out / RUN_FILE, run_file)
     records = [r for r in final_episodes(read_episodes(path)) if r.example_id in by_id]
     example = factory.examples[0]
+    total_wall = float(entry.get("wall_s") or 0.0)
     result = aggregate_cell(
         records, selected, dataset=dataset.name, agent=spec.name, task=dataset.task,
-        multiple_choice=example.is_multiple_choice, wall_s=wall if todo else None,
-        played=len(todo), episodes_file=str(path.relative_to(out)),
+        multiple_choice=example.is_multiple_choice, wall_s=total_wall or None,
+        played=int(entry.get("played") or 0), episodes_file=str(path.relative_to(out)),
     )  # fmt: skip
     failures = int(result.metrics["failures"] or 0)
     say(

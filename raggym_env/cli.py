@@ -19,8 +19,29 @@ from typing import Any
 
 from raggym_env.corpora import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS
 from raggym_env.retrieval.base import IndexMismatchError
+from raggym_env.runfiles import RunConflictError
 
-__all__ = ["add_option_argument", "index_command", "main", "parse_option", "parse_options"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "add_option_argument",
+    "index_command",
+    "main",
+    "parse_option",
+    "parse_options",
+    "retry_command",
+]
+
+EXIT_OK = 0
+"""Exit status: everything selected was played (or resumed) without a failure."""
+EXIT_FAILED = 1
+"""Exit status: the command ran, but some selected items failed (see its last line)."""
+EXIT_USAGE = 2
+"""Exit status: a usage error (bad flags, files, settings); nothing was played."""
+EXIT_INTERRUPTED = 130
+"""Exit status: interrupted (Ctrl-C); what was finished is saved, the same command resumes."""
 
 #: Errors that mean "the user asked for something that cannot be done", shown without a trace.
 USER_ERRORS = (
@@ -30,6 +51,7 @@ USER_ERRORS = (
     KeyError,
     IndexMismatchError,
     ImportError,
+    RunConflictError,
 )
 
 
@@ -69,14 +91,39 @@ def _unavailable(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; user errors print one line and exit with status 2."""
+    """Run one subcommand and return its exit status.
+
+    :data:`EXIT_OK` (0), :data:`EXIT_FAILED` (1: some selected items failed),
+    :data:`EXIT_USAGE` (2: user errors print one line; argparse errors too) or
+    :data:`EXIT_INTERRUPTED` (130: Ctrl-C).
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(words)
+    args.argv = words
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
         print(f"raggym {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(
+            f"\nraggym {args.command}: interrupted; finished work is saved and the same "
+            "command resumes it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+
+
+def retry_command(args: argparse.Namespace, flag: str = "--retry-failed") -> str:
+    """The command line that was run, with ``flag`` added (to tell users how to retry).
+
+    ``--fresh`` is left out: rerunning with it would move the episodes to retry aside.
+    """
+    words = [str(w) for w in getattr(args, "argv", None) or [args.command] if w != "--fresh"]
+    if flag not in words:
+        words.append(flag)
+    return shlex.join(["raggym", *words])
 
 
 def parse_option(text: str) -> tuple[str, Any]:

@@ -27,7 +27,7 @@ from raggym_env.observation import (
     StepInfo,
     build_observation,
 )
-from raggym_env.registration import ENV_VERSION, env_id
+from raggym_env.registration import ENV_IDS, ENV_VERSION, env_id
 from raggym_env.retrieval.base import RetrievalError, Retriever
 from raggym_env.retrieval.factory import make_retriever
 from raggym_env.rewards import RewardConfig
@@ -210,8 +210,16 @@ class RAGEnv(gym.Env[Observation, Any]):
 
     @property
     def env_id(self) -> str:
-        """The registered id, or a descriptive one when built directly."""
-        return self.spec.id if self.spec is not None else env_id(self.task.name)
+        """The registered id (``gym.make`` accepts it), also when built directly.
+
+        A task with no id of its own (a user's data) reads ``RAGGym/Custom-v0``.
+        """
+        if self.spec is not None:
+            return self.spec.id
+        for registered, task in ENV_IDS.items():
+            if task == self.task.name:
+                return registered
+        return env_id("Custom")
 
     # ------------------------------------------------------------------ gymnasium API
     # Gymnasium types ``info`` as ``dict[str, Any]``; ours are dicts with declared keys.

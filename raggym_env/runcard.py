@@ -15,6 +15,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -23,7 +24,18 @@ from typing import Any
 
 import raggym_env
 
-__all__ = ["LIBRARIES", "git_revision", "hash_file", "hash_text", "make_run_card"]
+__all__ = [
+    "LIBRARIES",
+    "env_fingerprint",
+    "fingerprint_changes",
+    "git_revision",
+    "hash_examples",
+    "hash_file",
+    "hash_text",
+    "make_run_card",
+    "public_llm_spec",
+    "run_fingerprint",
+]
 
 # Key libraries recorded when installed: name in the card -> distributions that provide it.
 LIBRARIES: dict[str, tuple[str, ...]] = {
@@ -202,3 +214,138 @@ def make_run_card(
     card["run_id"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:_RUN_ID_LENGTH]
     card["created_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return card
+
+
+# ------------------------------------------------------------------------ fingerprints
+# A fingerprint is a flat mapping ``setting -> JSON value`` of everything that changes the
+# outcome of an episode. A run folder or file records the fingerprint it was written with;
+# a rerun whose fingerprint differs must not add to it (see raggym_env.runfiles).
+
+_USERINFO = re.compile(r"://[^/@\s]*@")  # linear: one character class, then a literal
+_IGNORED_RETRIEVER_OPTIONS = frozenset({"index_dir", "device", "batch_size", "n_threads"})
+_IGNORED_LLM_OPTIONS = frozenset(
+    {
+        "api_key",
+        "api_key_env",
+        "concurrency",
+        "timeout_s",
+        "timeout",
+        "max_retries",
+        "retries",
+        "backoff_s",
+        "headers",
+    }
+)
+
+
+def public_llm_spec(spec: str | None) -> str | None:
+    """An LLM spec with any ``user:password@`` of its URL replaced by ``***@``."""
+    return None if spec is None else _USERINFO.sub("://***@", spec)
+
+
+def hash_examples(examples: Sequence[Any]) -> str:
+    """``"N questions, sha256:HASH"``: the selected questions' ids, text, answers and gold.
+
+    Two selections hash alike only when they pose the same questions in the same order
+    with the same gold, whatever file or selection rule produced them.
+    """
+    digest = hashlib.sha256()
+    for example in examples:
+        item = [
+            getattr(example, "id", None),
+            getattr(example, "question", None),
+            list(getattr(example, "answers", ()) or ()),
+            getattr(example, "options", None),
+            getattr(example, "evidence", None),
+        ]
+        digest.update(json.dumps(_jsonable(item, "example"), sort_keys=True).encode("utf-8"))
+        digest.update(b"\n")
+    return f"{len(examples)} questions, sha256:{digest.hexdigest()[:16]}"
+
+
+def env_fingerprint(
+    env: Any, *, retriever_options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The outcome-relevant settings of a built :class:`~raggym_env.env.RAGEnv`.
+
+    Covers the task, the selected questions (content hash), the corpus and index hashes,
+    the retriever and its options (paths and speed-only options left out: the index hash
+    stands for the index), ``k``, ``max_steps`` and the reward configuration.
+    """
+    options = {
+        key: value
+        for key, value in dict(retriever_options or {}).items()
+        if key not in _IGNORED_RETRIEVER_OPTIONS
+    }
+    index_hash = getattr(env.retriever, "index_hash", None)
+    return {
+        "task": env.task.name,
+        "questions": hash_examples(env.examples),
+        "corpus_hash": env.corpus.content_hash,
+        "index_hash": index_hash if isinstance(index_hash, str) else None,
+        "retriever": env.retriever_name,
+        "retriever_options": _jsonable(options, "retriever_options"),
+        "k": env.k,
+        "max_steps": env.max_steps,
+        "reward": _jsonable(env.reward_config, "reward"),
+    }
+
+
+def run_fingerprint(
+    env: Mapping[str, Any],
+    *,
+    agent: Any,
+    llm: str | None = None,
+    llm_options: Mapping[str, Any] | None = None,
+    seed: int | Sequence[int] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """A run's fingerprint: :func:`env_fingerprint` plus agent, LLM, seed and ``settings``.
+
+    ``agent`` is the agent's description (``Agent.describe()``: class, sampling settings,
+    prompt hash). The LLM spec loses its credentials; LLM options that do not change
+    outcomes (keys, concurrency, timeouts, retries) are left out. ``settings`` are any
+    other outcome-relevant values (critic, ``n``, temperature, threshold, ...).
+    """
+    options = {
+        key: value
+        for key, value in dict(llm_options or {}).items()
+        if key not in _IGNORED_LLM_OPTIONS
+    }
+    fingerprint = {
+        **dict(env),
+        "agent": _jsonable(agent, "agent"),
+        "llm": public_llm_spec(llm),
+        "llm_options": _jsonable(options, "llm_options"),
+        "seed": _jsonable(seed, "seed"),
+    }
+    fingerprint.update({key: _jsonable(value, key) for key, value in settings.items()})
+    return fingerprint
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def fingerprint_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``"setting: old -> new"`` for every setting that differs, nested ones as ``a.b``.
+
+    A setting one side lacks reads ``(absent)``.
+    """
+    changes: list[str] = []
+
+    def walk(before: Any, after: Any, where: str) -> None:
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            for key in sorted(set(before) | set(after)):
+                walk(
+                    before.get(key, "(absent)"),
+                    after.get(key, "(absent)"),
+                    f"{where}.{key}" if where else str(key),
+                )
+            return
+        if json.dumps(before, sort_keys=True) != json.dumps(after, sort_keys=True):
+            changes.append(f"{where}: {_short(before)} -> {_short(after)}")
+
+    walk(old, new, "")
+    return changes

@@ -25,6 +25,11 @@ Command line::
     raggym collect --task hotpotqa --agent react \
         --llm openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct --critic judge
     raggym collect --task hotpotqa --agent re2search --llm ... --critic mc:4 --limit 500
+
+The settings that change outcomes are recorded in ``FILE.run.json``; a rerun with other
+settings is refused, naming each change (``--fresh`` moves the old episodes aside). Exit
+status: 0 no failure, 1 some episodes failed (the last line gives the ``--retry-failed``
+command), 2 usage error, 130 interrupted (the same command resumes).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from raggym.agents.cli import (
     add_env_arguments,
     add_llm_arguments,
     env_factory_from_args,
+    finish_line,
     llm_options,
 )
 from raggym.agents.critic_guided import CriticGuidedAgent
@@ -49,9 +55,11 @@ from raggym.agents.critics.base import Critic
 from raggym.agents.registry import AGENTS, make_agent, make_llm
 from raggym.agents.rollout import BatchedRunner
 from raggym.trainers.critics import make_collection_critic
+from raggym_env.cli import EXIT_INTERRUPTED
 from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
-from raggym_env.runcard import make_run_card
+from raggym_env.runcard import env_fingerprint, make_run_card, public_llm_spec, run_fingerprint
+from raggym_env.runfiles import claim_episode_file
 from raggym_env.store import EpisodeStore, final_episodes
 from raggym_env.types import QAExample
 
@@ -347,6 +355,12 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--retry-failed", action="store_true", help="replay failed questions")
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="move the old episode file and its FILE.run.json aside (to NAME.old-TIME) and "
+        "start again; needed when the settings changed",
+    )
+    parser.add_argument(
         "--out", type=Path, help="episode file (default runs/collect/TASK.AGENT.CRITIC.jsonl)"
     )
     parser.set_defaults(func=_run)
@@ -389,8 +403,27 @@ def _run(args: argparse.Namespace) -> int:
         corpus_hash=template.corpus.content_hash,
         seeds=args.seed,
     )  # fmt: skip
-    with EpisodeStore(out, run_card=card) as store:
-        summary = collect(envs, actor, critic, template.examples, store=store, config=config)
+    fingerprint = run_fingerprint(
+        env_fingerprint(template, retriever_options=envs.kwargs.get("retriever_options")),
+        agent=actor.describe(), llm=args.llm, llm_options=llm_options(args.llm, args),
+        seed=args.seed, command="collect", critic=args.critic,
+        judge_llm=public_llm_spec(args.judge_llm),
+        n=config.n, temperature=config.temperature, threshold=config.threshold,
+    )  # fmt: skip
+    with (
+        claim_episode_file(out, fingerprint, fresh=args.fresh),
+        EpisodeStore(out, run_card=card) as store,
+    ):
+        try:
+            summary = collect(envs, actor, critic, template.examples, store=store, config=config)
+        except KeyboardInterrupt:
+            print(
+                f"\nraggym collect: interrupted; finished episodes are saved in {out} and "
+                "the same command resumes from there"
+            )
+            return EXIT_INTERRUPTED
     print(summary.format())
     print(f"episodes: {out}")
-    return 0
+    line, status = finish_line(args, summary.failed, summary.questions)
+    print(line)
+    return status

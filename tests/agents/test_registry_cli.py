@@ -126,3 +126,55 @@ def test_rollout_command_with_a_gold_critic(fake_llm_url, tmp_path, capsys):
 def test_rollout_command_without_llm_for_an_llm_agent_is_a_user_error(tmp_path, capsys):
     assert main(["rollout", "--task", "hotpotqa", "--agent", "cot", "--limit", "1"]) == 2
     assert "needs an LLM backend" in capsys.readouterr().err
+
+
+def test_rollout_with_another_k_is_refused_then_fresh_starts_again(tmp_path, capsys):
+    out = str(tmp_path / "x.jsonl")
+    base = ["rollout", "--task", "hotpotqa", "--agent", "heuristic", "--limit", "5"]
+    assert main([*base, "--k", "5", "--out", out]) == 0
+    capsys.readouterr()
+    assert main([*base, "--k", "1", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "k: 5 -> 1" in err and "--fresh" in err
+    assert main([*base, "--k", "1", "--out", out, "--fresh"]) == 0
+    assert "0 already done, playing 5" in capsys.readouterr().out
+    assert list(tmp_path.glob("x.jsonl.old-*"))
+
+
+def test_rollout_failures_exit_1_and_retry_failed_replays_them(tmp_path, capsys):
+    from raggym.testing.fake_server import FaultPlan, fake_openai_server
+
+    out = str(tmp_path / "r.jsonl")
+    with fake_openai_server(react_script, faults=FaultPlan().always(400)) as server:
+        args = ["rollout", "--task", "hotpotqa", "--agent", "react", "--limit", "3",
+                "--llm", f"openai:{server.url}:fake", "--out", out]  # fmt: skip
+        assert main([*args, "--fresh"]) == 1
+        last = capsys.readouterr().out.rstrip().splitlines()[-1]
+        assert "--fresh" not in last  # retrying must not move the episodes aside
+        assert last.startswith("3 of 3 episodes failed; play them again with: raggym rollout")
+        assert last.endswith("--retry-failed")
+        server.faults.clear()
+        assert main(args) == 1
+        assert "3 already done, playing 0" in capsys.readouterr().out
+        assert main([*args, "--retry-failed"]) == 0
+    printed = capsys.readouterr().out
+    assert "0 already done, playing 3" in printed and "failures=0" in printed
+
+
+def test_medqa_rollout_summary_reports_accuracy(tmp_path, capsys):
+    out = str(tmp_path / "m.jsonl")
+    args = ["rollout", "--task", "medqa", "--agent", "oracle", "--limit", "3", "--out", out]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy=1.000" in printed and "EM=" not in printed
+
+
+def test_episode_records_carry_an_id_gym_make_accepts(tmp_path):
+    import gymnasium as gym
+
+    out = tmp_path / "h.jsonl"
+    args = ["rollout", "--task", "hotpotqa", "--agent", "oracle", "--limit", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    (record,) = read_episodes(out)
+    assert record.env_id == "RAGGym/HotpotQA-v0"
+    assert gym.spec(record.env_id).id == record.env_id

@@ -177,3 +177,164 @@ def test_progress_lines_report_counts_failures_and_rate():
     report(dc.replace(record, error="RuntimeError: x"))
     assert lines[0].startswith("    react: 1/3 (0 failed")
     assert lines[1].startswith("    react: 2/3 (1 failed") and "left)" in lines[1]
+
+
+# ----------------------------------------------------------------- run integrity
+def _suite_file(tmp_path, name="k", k=3, extra=""):
+    path = tmp_path / f"{name}{k}.toml"
+    path.write_text(
+        f'name = "{name}"\nk = {k}\n{extra}'
+        '[[datasets]]\ntask = "hotpotqa"\nselect = "first:12"\n'
+        '[[agents]]\nagent = "heuristic"\n'
+    )
+    return path
+
+
+def test_a_rerun_with_another_k_is_refused_naming_k(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["bench", str(_suite_file(tmp_path, k=3)), "--out", out]) == 0
+    k3 = load_leaderboard(tmp_path / "run").cells[0].metrics
+    capsys.readouterr()
+    assert main(["bench", str(_suite_file(tmp_path, k=1)), "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "k: 3 -> 1" in err and "--fresh" in err and "heuristic" in err
+    assert load_leaderboard(tmp_path / "run").cells[0].metrics == k3  # nothing mixed
+    assert main(["bench", str(_suite_file(tmp_path, k=1)), "--out", out, "--fresh"]) == 0
+    assert "12 played, 0 resumed" in capsys.readouterr().out
+    assert (
+        load_leaderboard(tmp_path / "run").cells[0].metrics["evidence_recall"]
+        != (k3["evidence_recall"])
+    )
+    assert list((tmp_path / "run").glob("episodes.old-*"))
+
+
+def test_a_folder_of_an_older_raggym_is_refused(tmp_path, capsys):
+    old = tmp_path / "run" / "episodes" / "hotpotqa.heuristic.jsonl"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"schema_version": "1.0"}\n')
+    assert main(["bench", str(_suite_file(tmp_path)), "--out", str(tmp_path / "run")]) == 2
+    assert "without a recorded configuration" in capsys.readouterr().err
+
+
+def test_a_second_writer_of_a_run_folder_is_refused(tmp_path, capsys):
+    from raggym_env.runfiles import RunLock
+
+    out = tmp_path / "run"
+    with RunLock(out / "run.lock"):  # another open file description: flock conflicts
+        assert main(["bench", str(_suite_file(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"run folder {out} is being written by another raggym process (pid" in err
+    assert not (out / "episodes").exists()
+
+
+def test_dotted_names_never_share_an_episode_file(tmp_path):
+    suite = parse_suite(
+        {"name": "dots",
+         "datasets": [{"task": "hotpotqa", "select": "first:10"},
+                      {"name": "hotpotqa.x", "task": "hotpotqa", "select": "first:10"}],
+         "agents": [{"name": "x.oracle", "agent": "heuristic"},
+                    {"name": "oracle", "agent": "oracle"}]}
+    )  # fmt: skip
+    board, _ = run_suite(suite, tmp_path, progress=None, reports=False)
+    files = {cell.episodes_file for cell in board.cells}
+    assert len(files) == 4
+    cells = board.by_key()
+    assert cells[("hotpotqa.x", "oracle")].metrics["em"] == 1.0
+    assert cells[("hotpotqa", "x.oracle")].metrics["em"] < 1.0
+    for cell in board.cells:  # one cell's episodes per file, none appended twice
+        assert len(list(read_episodes(tmp_path / cell.episodes_file))) == 10
+
+
+def test_wall_time_and_throughput_survive_a_resume(tmp_path):
+    suite = load_suite("smoke")
+    first, _ = run_suite(suite, tmp_path, limit=3, progress=None, reports=False)
+    again, _ = run_suite(suite, tmp_path, limit=3, progress=None, reports=False)
+    for before, after in zip(first.cells, again.cells, strict=True):
+        assert after.metrics["wall_s"] is not None and after.metrics["throughput"] is not None
+        assert after.metrics["wall_s"] == pytest.approx(before.metrics["wall_s"])
+
+
+def _react_suite(tmp_path):
+    suite_file = tmp_path / "llm.toml"
+    suite_file.write_text(
+        'name = "llm"\nbatch_size = 3\n'
+        '[[datasets]]\ntask = "hotpotqa"\nselect = "first:3"\n'
+        '[[agents]]\nagent = "react"\n'
+    )
+    return suite_file
+
+
+def test_failures_exit_1_then_retry_failed_plays_them_again(tmp_path, capsys):
+    from raggym.testing.fake_server import FaultPlan
+
+    out = str(tmp_path / "run")
+    faults = FaultPlan().always(400, message="rejected")
+    with fake_openai_server(react_script, faults=faults) as server:
+        args = ["bench", str(_react_suite(tmp_path)), "--llm", f"openai:{server.url}:fake",
+                "--out", out]  # fmt: skip
+        assert main(args) == 1
+        printed = capsys.readouterr().out
+        assert (
+            printed.rstrip()
+            .splitlines()[-1]
+            .startswith("3 of 3 episodes failed; play them again with: raggym bench ")
+        )
+        assert printed.rstrip().endswith("--retry-failed")
+        (cell,) = load_leaderboard(tmp_path / "run").cells
+        assert cell.metrics["em"] == 0.0 and cell.metrics["f1"] == 0.0  # not "-"
+        assert cell.failures == 3
+        server.faults.clear()
+        assert main(args) == 1  # failures are kept on a plain resume
+        assert "0 played, 3 resumed, 3 failed" in capsys.readouterr().out
+        assert main([*args, "--retry-failed"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 played, 0 resumed, 0 failed" in printed
+    assert "all 3 episodes played without failure" in printed
+    (cell,) = load_leaderboard(tmp_path / "run").cells
+    assert cell.failures == 0 and cell.finished == 3
+
+
+def test_switching_the_llm_is_another_run(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    with fake_openai_server(react_script) as good, fake_openai_server(react_script) as other:
+        suite = str(_react_suite(tmp_path))
+        assert main(["bench", suite, "--llm", f"openai:{good.url}:fake", "--out", out]) == 0
+        capsys.readouterr()
+        code = main(["bench", suite, "--llm", f"openai:{other.url}:fake", "--out", out])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"llm: openai:{good.url}:fake -> openai:{other.url}:fake" in err
+
+
+def test_ctrl_c_says_what_was_saved_and_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    suite_file = tmp_path / "slow.toml"
+    suite_file.write_text(
+        'name = "slow"\nbatch_size = 1\n'
+        '[[datasets]]\ntask = "hotpotqa"\nselect = "first:40"\n[[agents]]\nagent = "react"\n'
+    )
+    out = tmp_path / "run"
+    with fake_openai_server(react_script, latency_s=0.2) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from raggym_env.cli import main; sys.exit(main())",
+             "bench", str(suite_file), "--llm", f"openai:{server.url}:fake", "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        )  # fmt: skip
+        episodes = out / "episodes" / "hotpotqa" / "react.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            episodes.exists() and episodes.read_text().count("\n") >= 2
+        ):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr and "same command resumes" in stderr
+    saved = json.loads((out / "run.json").read_text())["cells"]["episodes/hotpotqa/react.jsonl"]
+    assert saved["wall_s"] > 0 and saved["played"] >= 2

@@ -82,7 +82,14 @@ def test_ids_and_records_take_their_version_from_env_version(tiny_examples, tiny
     assert ENV_VERSION == 0  # a bump moves every id and the recorded env version together
     assert all(i.endswith(f"-v{ENV_VERSION}") for i in raggym_env.ENV_IDS)
     env = RAGEnv(examples=tiny_examples, corpus=tiny_corpus)
-    assert env.env_id == f"RAGGym/{env.task.name}-v{ENV_VERSION}"
+    assert env.env_id == f"RAGGym/HotpotQA-v{ENV_VERSION}"
+
+
+def test_a_directly_built_env_records_the_id_gym_make_accepts():
+    env = RAGEnv("hotpotqa", limit=2)
+    assert env.env_id == "RAGGym/HotpotQA-v0"  # not RAGGym/hotpotqa-v0, which gym rejects
+    made = gym.make(env.env_id, limit=2)
+    assert made.spec is not None and made.spec.id == env.env_id
 
 
 def test_same_seed_same_episode():

@@ -453,3 +453,23 @@ def test_collect_command_rejects_bad_critics(fake_llm_url, tmp_path, capsys, cri
     ]  # fmt: skip
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_collect_command_refuses_other_settings_and_exits_1_on_failures(
+    fake_llm_url, tmp_path, capsys
+):
+    from raggym.testing.fake_server import FaultPlan, fake_openai_server
+
+    out = str(tmp_path / "c.jsonl")
+    base = ["collect", "--task", "hotpotqa", "--agent", "react", "--limit", "2",
+            "--llm", f"openai:{fake_llm_url}/v1:fake", "--out", out]  # fmt: skip
+    assert main([*base, "--n", "4"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("all 2 episodes played without failure")
+    assert main([*base, "--n", "2"]) == 2
+    assert "n: 4 -> 2" in capsys.readouterr().err
+    with fake_openai_server(faults=FaultPlan().always(400)) as down:
+        failing = [*base[:-4], "--llm", f"openai:{down.url}:fake", "--out",
+                   str(tmp_path / "f.jsonl"), "--n", "2"]  # fmt: skip
+        assert main(failing) == 1
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last.startswith("2 of 2 episodes failed; play them again with: raggym collect")
