@@ -28,7 +28,7 @@ from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
 from raggym_env.registration import ENV_IDS
 from raggym_env.runcard import make_run_card
-from raggym_env.store import EpisodeStore, final_episodes
+from raggym_env.store import EpisodeStore, ReadStats, final_episodes
 
 __all__ = [
     "AgentRecipe",
@@ -168,9 +168,12 @@ def _run(args: argparse.Namespace) -> int:
                 envs, agent, batch_size=args.batch_size, store=store, run_card=card
             )
             runner.run(todo, seed=args.seed)
-        episodes = [r for r in final_episodes(store.read()) if r.example_id in by_id]
+        skipped = ReadStats()
+        episodes = [r for r in final_episodes(store.read(stats=skipped)) if r.example_id in by_id]
     elapsed = time.perf_counter() - tick
     print(summary_line(episodes, len(by_id)))
+    if skipped.count:
+        print(f"{out}: {skipped.describe()}; those questions count as not done")
     print(f"{len(todo)} episodes in {elapsed:.1f}s ({len(todo) / max(elapsed, 1e-9):.1f}/s)")
     return 0
 

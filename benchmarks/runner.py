@@ -24,7 +24,7 @@ from raggym.benchmarks.suite import AgentConfig, DatasetConfig, Suite
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
 from raggym_env.runcard import make_run_card
-from raggym_env.store import EpisodeStore, final_episodes, read_episodes
+from raggym_env.store import EpisodeStore, ReadStats, final_episodes, read_episodes
 
 __all__ = ["build_agent", "run_suite"]
 
@@ -164,7 +164,10 @@ def _run_cell(
             )  # fmt: skip
             runner.run(todo, seed=seed)
     wall = time.perf_counter() - tick
-    records = [r for r in final_episodes(read_episodes(path)) if r.example_id in by_id]
+    skipped = ReadStats()
+    records = [
+        r for r in final_episodes(read_episodes(path, stats=skipped)) if r.example_id in by_id
+    ]
     example = factory.examples[0]
     result = aggregate_cell(
         records, selected, dataset=dataset.name, agent=spec.name, task=dataset.task,
@@ -175,6 +178,7 @@ def _run_cell(
     say(
         f"  {spec.name}: {len(todo)} played, {len(selected) - len(todo)} resumed, "
         f"{failures} failed, {wall:.1f}s"
+        + (f" ({skipped.describe()} in {path.name})" if skipped.count else "")
     )
     return result, records
 

@@ -155,6 +155,17 @@ def test_bamboogle_format_detected_by_content(tmp_path: Path, shared_data_dir: P
     assert len(load_examples("bamboogle", as_data)) == 125
 
 
+def test_truncated_bamboogle_tsv_is_an_error(tmp_path: Path, shared_data_dir: Path) -> None:
+    sheet = (shared_data_dir / BAMBOOGLE_TSV).read_bytes()
+    assert not sheet.endswith(b"\n")  # the authors' file has no final newline: still fine
+    cut = tmp_path / "bamboogle.tsv"
+    cut.write_bytes(sheet[: sheet.rindex(b"One World,") + len(b"One World,")])
+    with pytest.raises(ValueError, match=r"bamboogle\.tsv:126: the file ends inside this row"):
+        load_bamboogle(cut)
+    cut.write_bytes(sheet[: sheet.rindex(b"One World,") + len(b"One World,")] + b"\r\n")
+    assert load_bamboogle(cut)[-1].answers == ("One World,",)  # a complete (short) row
+
+
 def test_medqa_test_file(shared_data_dir: Path) -> None:
     examples = load_medqa(shared_data_dir / MEDQA)
     assert len(examples) == 1273
