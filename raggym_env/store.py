@@ -2,9 +2,10 @@
 
 One line per episode, written with a single ``write`` on a file opened in append mode (and
 ``fsync``-ed by default), so a crash can only tear the line being written. Readers skip a
-torn or malformed line (one warning per file) and keep every other record; writers never rewrite existing bytes
-and start on a fresh line after a torn tail. Runners use :meth:`EpisodeStore.pending` to
-skip the questions a previous, interrupted run already finished.
+torn or malformed line (one warning per file) and keep every other record; writers never
+rewrite existing bytes and start on a fresh line after a torn tail. Runners use
+:meth:`EpisodeStore.pending` to skip the questions a previous, interrupted run already
+finished.
 """
 
 from __future__ import annotations
