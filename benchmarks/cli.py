@@ -9,6 +9,7 @@ A rerun into the same ``--out`` resumes: finished questions are not played again
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key-env", help="environment variable holding the API key (never logged)"
     )
     parser.add_argument("--concurrency", type=int, help="HTTP requests in flight")
-    parser.add_argument("--wandb", metavar="PROJECT", help="also log to this wandb project")
+    parser.add_argument(
+        "--wandb",
+        metavar="PROJECT",
+        help="also log to this wandb project (checked before the run: without a wandb login "
+        "the run is logged offline, with a warning, for a later `wandb sync`)",
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -86,13 +92,20 @@ def _bench(args: argparse.Namespace) -> int:
 
         suite = dataclasses.replace(suite, llm=dataclasses.replace(suite.llm, options=options))
     out = args.out or Path("runs/bench") / suite.name
+    wandb_mode = None
+    if args.wandb:  # checked before playing: a missing login must not cost the run
+        from raggym.benchmarks.tracking import wandb_mode as check_wandb
+
+        wandb_mode, note = check_wandb()
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
     leaderboard, episodes = run_suite(suite, out, llm=args.llm, limit=args.limit)
     print()
     print(format_markdown(leaderboard))
     if args.wandb:
         from raggym.benchmarks.tracking import log_to_wandb
 
-        log_to_wandb(leaderboard, episodes, project=args.wandb)
+        log_to_wandb(leaderboard, episodes, project=args.wandb, mode=wandb_mode)
     if not png_available():
         print(f"(no PNG chart: {INSTALL_HINT} for matplotlib)")
     print(f"\nHTML report: {out / 'report.html'}")
