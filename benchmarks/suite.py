@@ -469,6 +469,7 @@ def _cap_select(select: str | None, limit: int) -> str:
 
 # ---------------------------------------------------------------------- validation
 _T = TypeVar("_T")
+_D = TypeVar("_D")
 
 
 class _Where:
@@ -495,7 +496,7 @@ class _Where:
     def bad(self, key: str, value: Any, allowed: str) -> SuiteError:
         return self.error(f"key {key!r}: got {_shown(value)}; allowed: {allowed}")
 
-    def get(self, check: Callable[[], _T], default: _T) -> _T:
+    def get(self, check: Callable[[], _T], default: _D) -> _T | _D:
         """Run one check; on a :class:`SuiteError` record it and return ``default``."""
         try:
             return check()
@@ -721,7 +722,7 @@ def _parse_dataset(
     retriever = where.get(lambda: where.text(entry, "retriever"), None)
     if retriever is not None:
         retriever = where.get(lambda: where.retriever(retriever), None)
-    options = where.get(lambda: where.table(entry, "retriever_options"), {})
+    options: Mapping[str, Any] = where.get(lambda: where.table(entry, "retriever_options"), {})
     used = retriever or (suite_retriever if "retriever" not in entry else None)
     if used is not None:
         where.options(options, "retriever_options", retriever_option_names(used), repr(used))
@@ -771,13 +772,15 @@ def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentConfig | None:
         where.report(f"key 'agent': got {_shown(agent)}{hint}; allowed: {', '.join(names)}")
     known = isinstance(agent, str) and agent in names
     name = where.get(lambda: where.name(entry.get("name", agent)), "")
-    critic = where.get(lambda: _parse_critic(where, entry, agent), None) if known else None
+    critic: str | None = None
+    if known:
+        critic = where.get(lambda: _parse_critic(where, entry, str(agent)), None)
     n: int | None = None
     if "n" in entry and known:
         if not str(agent).endswith("++"):
             where.report(f"key 'n' applies only to NAME++ agents, not {agent!r}")
         n = where.get(lambda: where.bounded_int(entry, "n", 1, MAX_CANDIDATES), None)
-    options = where.get(lambda: where.table(entry, "options"), {})
+    options: Mapping[str, Any] = where.get(lambda: where.table(entry, "options"), {})
     if known:
         where.options(options, "options", agent_option_names(str(agent)), f"agent {agent!r}")
     if len(where.problems) > before:
@@ -870,10 +873,12 @@ def parse_suite(
     if "name" not in data and default_name is None:
         where.report("missing key 'name' (required when the suite has no file)")
     name = where.get(lambda: where.name(data.get("name", default_name)), "")
-    description = where.get(lambda: where.text(data, "description", ""), "") or ""
-    retriever = where.get(lambda: where.text(data, "retriever", "bm25"), "bm25") or "bm25"
-    retriever = where.get(lambda: where.retriever(retriever), "bm25")
-    retriever_options = where.get(lambda: where.table(data, "retriever_options"), {})
+    description: str | None = where.get(lambda: where.text(data, "description", ""), "")
+    given: str | None = where.get(lambda: where.text(data, "retriever", "bm25"), "bm25")
+    retriever = where.get(lambda: where.retriever(given or "bm25"), "bm25")
+    retriever_options: Mapping[str, Any] = where.get(
+        lambda: where.table(data, "retriever_options"), {}
+    )
     if "retriever" not in data or retriever == data.get("retriever"):
         where.options(
             retriever_options,
@@ -884,9 +889,9 @@ def parse_suite(
     k = where.get(lambda: where.bounded_int(data, "k", 5, MAX_K), 5)
     max_steps = where.get(lambda: where.bounded_int(data, "max_steps", 10, MAX_STEPS), 10)
     batch_size = where.get(lambda: where.bounded_int(data, "batch_size", 32, MAX_BATCH_SIZE), 32)
-    seeds = where.get(lambda: _parse_seeds(where, data), (0,))
+    seeds: tuple[int, ...] = where.get(lambda: _parse_seeds(where, data), (0,))
 
-    llm_table = where.get(lambda: where.table(data, "llm"), {})
+    llm_table: Mapping[str, Any] = where.get(lambda: where.table(data, "llm"), {})
     llm_where = where.at("[llm]")
     llm_where.check_keys(llm_table, _LLM_KEYS)
     llm = LLMConfig(
@@ -917,7 +922,7 @@ def parse_suite(
         raise _combined(problems, label)
     return Suite(
         name=name,
-        description=description,
+        description=description or "",
         datasets=tuple(d for d in datasets if d is not None),
         agents=tuple(a for a in agents if a is not None),
         llm=llm,
