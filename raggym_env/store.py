@@ -14,12 +14,14 @@ import json
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from raggym_env.caches import register_cache
 from raggym_env.episode import EpisodeRecord, SchemaError
 
 __all__ = [
@@ -81,7 +83,8 @@ def read_episodes(
     record (``{}``, an unknown schema major version, a wrong field type) is skipped, so one
     bad line never hides the rest of the file. After the last line one
     :class:`MalformedRecordWarning` names the file, the number of skipped lines and the
-    first few line numbers with their reasons; ``stats`` (when given) receives every one.
+    first few line numbers with their reasons (once while the file is unchanged);
+    ``stats`` (when given) receives every one, on every read.
     """
     file = Path(path)
     skipped = stats if stats is not None else ReadStats()
@@ -106,11 +109,34 @@ def read_episodes(
             yield record
     if skipped.count > start:
         mine = ReadStats(skipped.skipped[start:])
-        warnings.warn(
-            f"{file}: {mine.describe()}; the other records were read",
-            MalformedRecordWarning,
-            stacklevel=2,
-        )
+        _warn_once_per_state(file, f"{file}: {mine.describe()}; the other records were read")
+
+
+_WARNED_BOUND = 1024
+_warned: OrderedDict[tuple[str, int, int, str], None] = OrderedDict()
+_warned_lock = threading.Lock()
+register_cache("store.malformed_warnings", bound=_WARNED_BOUND, size=lambda: len(_warned),
+               clear=_warned.clear)  # fmt: skip
+
+
+def _warn_once_per_state(file: Path, message: str) -> None:
+    """Warn about a file's skipped lines once while the file is unchanged.
+
+    A run reads its episode file several times (resume keys, then the summary); the user
+    needs to hear about the same bad lines once.
+    """
+    try:
+        stat = file.stat()
+        key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns, message)
+    except OSError:
+        key = (str(file), -1, -1, message)
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned[key] = None
+        while len(_warned) > _WARNED_BOUND:
+            _warned.popitem(last=False)
+    warnings.warn(message, MalformedRecordWarning, stacklevel=4)
 
 
 def final_episodes(
