@@ -46,7 +46,7 @@ from raggym_env.episode import EpisodeRecord
 from raggym_env.registration import ENV_IDS
 from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
 from raggym_env.runfiles import claim_episode_file
-from raggym_env.store import EpisodeStore, final_episodes
+from raggym_env.store import EpisodeStore, ReadStats, final_episodes
 
 __all__ = [
     "AgentRecipe",
@@ -230,10 +230,13 @@ def _run(args: argparse.Namespace) -> int:
                 "same command resumes from there"
             )
             return EXIT_INTERRUPTED
-        episodes = [r for r in final_episodes(store.read()) if r.example_id in by_id]
+        skipped = ReadStats()
+        episodes = [r for r in final_episodes(store.read(stats=skipped)) if r.example_id in by_id]
     elapsed = time.perf_counter() - tick
     multiple_choice = template.task.multiple_choice
     print(summary_line(episodes, len(by_id), multiple_choice=multiple_choice))
+    if skipped.count:
+        print(f"{out}: {skipped.describe()}; those questions count as not done")
     print(f"{len(todo)} episodes in {elapsed:.1f}s ({len(todo) / max(elapsed, 1e-9):.1f}/s)")
     failed = sum(e.error is not None for e in episodes) + len(by_id) - len(episodes)
     line, status = finish_line(args, failed, len(by_id))

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +21,15 @@ from typing import Any
 from raggym.agents.base import Agent, LLMAgent, PolicyAgent
 from raggym.agents.llm.base import LLM
 
-__all__ = ["AGENTS", "POLICIES", "agent_names", "make_agent", "make_critic", "make_llm"]
+__all__ = [
+    "AGENTS",
+    "POLICIES",
+    "agent_names",
+    "agent_option_names",
+    "make_agent",
+    "make_critic",
+    "make_llm",
+]
 
 AGENTS: dict[str, str] = {
     "direct": "raggym.agents.direct:DirectAgent",
@@ -42,6 +51,41 @@ POLICIES: dict[str, str] = {
 def agent_names() -> list[str]:
     """Every name :func:`make_agent` accepts (``NAME++``: ``NAME`` with a critic choosing)."""
     return sorted([*AGENTS, *POLICIES, *(f"{name}++" for name in AGENTS)])
+
+
+def agent_option_names(name: str) -> frozenset[str]:
+    """The ``options`` keys :func:`make_agent` accepts for agent ``name``.
+
+    Read from the constructor signatures along the class's bases (a constructor taking
+    ``**kwargs`` passes them on to its base's), so a suite can reject a misspelt option
+    before anything is built. The LLM itself is not an option.
+
+    Raises:
+        ValueError: ``name`` is not an agent name.
+    """
+    base_name = name[:-2] if name.endswith("++") else name
+    target = POLICIES.get(name) or AGENTS.get(base_name)
+    if target is None:
+        raise ValueError(f"unknown agent {name!r}; known: {agent_names()}")
+    cls = _load(target)
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if klass is object:
+            break  # object() takes no options
+        if init is None:  # inherits its base's constructor
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]  # self
+        if name not in POLICIES:
+            params = [p for p in params if p.name != "llm"]
+        names.update(
+            p.name
+            for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        )
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return frozenset(names)
 
 
 _OPENAI = re.compile(r"^openai:(?P<url>https?://[^/:\s]+(?::\d+)?(?:/[^:\s]*)?):(?P<model>\S.*)$")

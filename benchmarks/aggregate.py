@@ -2,7 +2,9 @@
 
 Every average divides by the number of **selected** questions: a question whose episode
 crashed, or that has no episode yet, counts 0 for the answer metrics and is counted in
-``failures``. Nothing is dropped from a denominator.
+``failures``. Nothing is dropped from a denominator. A non-finite metric value counts as
+missing (0), and an unreadable timestamp leaves that episode out of the latency
+percentiles, so no leaderboard number is ever NaN.
 """
 
 from __future__ import annotations
@@ -49,11 +51,33 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _seconds(record: EpisodeRecord) -> float | None:
-    if not record.started_at or not record.ended_at:
+def _timestamp(text: str | None) -> datetime | None:
+    """Parse an ISO-8601 timestamp; ``None`` for a missing or unreadable one."""
+    if not text:
         return None
-    start = datetime.fromisoformat(record.started_at)
-    return (datetime.fromisoformat(record.ended_at) - start).total_seconds()
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _seconds(record: EpisodeRecord) -> float | None:
+    """An episode's wall time, ``None`` when a timestamp is missing or unreadable."""
+    start, end = _timestamp(record.started_at), _timestamp(record.ended_at)
+    if start is None or end is None:
+        return None
+    try:
+        seconds = (end - start).total_seconds()
+    except TypeError:  # one timestamp with a time zone, the other without
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _finite(value: float | None) -> float | None:
+    """The value itself when it is a finite number, else ``None`` (never NaN or inf)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value
 
 
 def aggregate_cell(
@@ -91,7 +115,7 @@ def aggregate_cell(
     def mean(name: str) -> float | None:
         if not ok:  # every selected question failed (or has no episode): each counts 0
             return 0.0 if n else None
-        values = [r.metrics.get(name) for r in ok]
+        values = [_finite(r.metrics.get(name)) for r in ok]
         if not any(v is not None for v in values):
             return None
         return sum(float(v or 0.0) for v in values) / n if n else None
@@ -101,7 +125,7 @@ def aggregate_cell(
 
     has_gold_evidence = any(r.gold.get("evidence_doc_ids") for r in by_id.values())
     q_latency = [s for s in (_seconds(r) for r in ok) if s is not None]
-    step_latency = [s.latency_s for s in steps if s.latency_s is not None]
+    step_latency = [t for t in (_finite(s.latency_s) for s in steps) if t is not None]
     tokens = sum(sum(s.tokens.values()) for s in steps)
     metrics: dict[str, float | None] = {
         "em": None if multiple_choice else mean("em"),

@@ -78,7 +78,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key-env", help="environment variable holding the API key (never logged)"
     )
     parser.add_argument("--concurrency", type=int, help="HTTP requests in flight")
-    parser.add_argument("--wandb", metavar="PROJECT", help="also log to this wandb project")
+    parser.add_argument(
+        "--wandb",
+        metavar="PROJECT",
+        help="also log to this wandb project (checked before the run: without a wandb login "
+        "the run is logged offline, with a warning, for a later `wandb sync`)",
+    )
     parser.add_argument(
         "--retry-failed", action="store_true", help="play again the questions that failed"
     )
@@ -106,6 +111,13 @@ def _bench(args: argparse.Namespace) -> int:
 
         suite = dataclasses.replace(suite, llm=dataclasses.replace(suite.llm, options=options))
     out = args.out or Path("runs/bench") / suite.name
+    wandb_mode = None
+    if args.wandb:  # checked before playing: a missing login must not cost the run
+        from raggym.benchmarks.tracking import wandb_mode as check_wandb
+
+        wandb_mode, note = check_wandb()
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
     try:
         leaderboard, episodes = run_suite(
             suite, out, llm=args.llm, limit=args.limit, fresh=args.fresh,
@@ -123,7 +135,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.wandb:
         from raggym.benchmarks.tracking import log_to_wandb
 
-        log_to_wandb(leaderboard, episodes, project=args.wandb)
+        log_to_wandb(leaderboard, episodes, project=args.wandb, mode=wandb_mode)
     if not png_available():
         print(f"(no PNG chart: {INSTALL_HINT} for matplotlib)")
     print(f"\nHTML report: {out / 'report.html'}")

@@ -191,10 +191,27 @@ def format_csv(leaderboard: Leaderboard) -> str:
 def format_json(leaderboard: Leaderboard) -> str:
     """``leaderboard.json``: :meth:`Leaderboard.to_dict` as stable JSON (sorted keys, indent 2).
 
+    Non-finite numbers are written as ``null``: the file is strict JSON, never ``NaN``.
+
     :func:`raggym.benchmarks.leaderboard.load_leaderboard` reads it back.
     """
-    text = json.dumps(leaderboard.to_dict(), sort_keys=True, indent=2, ensure_ascii=False)
+    data = _without_non_finite(leaderboard.to_dict())
+    text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
     return text + "\n"
+
+
+def _without_non_finite(value: Any) -> Any:
+    """Replace NaN and infinities with ``None`` (JSON ``null``), recursively.
+
+    A bare ``NaN`` token is not JSON: strict readers (browsers, ``jq``) reject the file.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _without_non_finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_non_finite(item) for item in value]
+    return value
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from raggym_env.runfiles import (
     read_run_json,
     write_run_json,
 )
-from raggym_env.store import EpisodeStore, final_episodes, read_episodes
+from raggym_env.store import EpisodeStore, ReadStats, final_episodes, read_episodes
 
 __all__ = ["build_agent", "episodes_path", "run_suite"]
 
@@ -295,7 +295,10 @@ def _run_cell(
             entry["wall_s"] = float(entry.get("wall_s") or 0.0) + wall
             entry["played"] = int(entry.get("played") or 0) + played
             write_run_json(out / RUN_FILE, run_file)
-    records = [r for r in final_episodes(read_episodes(path)) if r.example_id in by_id]
+    skipped = ReadStats()
+    records = [
+        r for r in final_episodes(read_episodes(path, stats=skipped)) if r.example_id in by_id
+    ]
     example = factory.examples[0]
     total_wall = float(entry.get("wall_s") or 0.0)
     result = aggregate_cell(
@@ -307,6 +310,7 @@ def _run_cell(
     say(
         f"  {spec.name}: {len(todo)} played, {len(selected) - len(todo)} resumed, "
         f"{failures} failed, {wall:.1f}s"
+        + (f" ({skipped.describe()} in {path.name})" if skipped.count else "")
     )
     return result, records
 

@@ -15,11 +15,12 @@ Schema (``Suite`` fields; every key is optional unless marked *required*)::
     name = "<file stem>"         # [A-Za-z0-9][A-Za-z0-9_.+-]*
     description = ""
     retriever = "bm25"           # bm25, dense, hybrid, hybrid+rerank, remote, fake
-    retriever_options = {}       # passed to the retriever builder
-    k = 5                        # documents per search (positive int)
-    max_steps = 10               # actions per episode (positive int)
-    seeds = [0]                  # one run of every cell per seed (non-negative ints)
-    batch_size = 32              # episodes live at once (positive int)
+    retriever_options = {}       # passed to the retriever builder (its keyword arguments)
+    k = 5                        # documents per search (1 to 1_000)
+    max_steps = 10               # actions per episode (1 to 1_000)
+    seeds = [0]                  # one run of every cell per seed (at most 1_000 distinct
+                                 #   ints from 0 to 2**32 - 1)
+    batch_size = 32              # episodes live at once (1 to 4_096)
 
     [llm]
     spec = ""                    # "" = none: the runner's --llm must give it
@@ -31,7 +32,7 @@ Schema (``Suite`` fields; every key is optional unless marked *required*)::
     name = "<task>"              # unique within the suite
     path = "hotpotqa/dev.json"   # question file; omitted: the bundled sample (required
                                  #   for custom); "hub" or "hub:REPO[:CONFIG[:SPLIT]]"
-    select = "all"               # all, first:N, last:N or sample:N@SEED
+    select = "all"               # all, first:N, last:N or sample:N@SEED (N <= 10_000_000)
     corpus = "wiki.jsonl"        # corpus file or folder; omitted: the task's default
     retriever = "<suite's>"      # this dataset's own retriever
     retriever_options = {}       # alone with its own retriever, else merged over the suite's
@@ -40,8 +41,12 @@ Schema (``Suite`` fields; every key is optional unless marked *required*)::
     agent = "re2search++"        # required: a name from raggym.agents.registry.agent_names()
     name = "<agent>"             # unique within the suite
     critic = "rm:runs/critic"    # NAME++ agents only (required there): gold, judge, rm:PATH
-    n = 10                       # NAME++ agents only: candidates sampled per step
-    options = {}                 # passed to the agent's constructor
+    n = 10                       # NAME++ agents only: candidates sampled per step (1-1_000)
+    options = {}                 # passed to the agent's constructor (its keyword arguments)
+
+Validation reports every problem of a suite in one :class:`SuiteError` (each with its file,
+table and key, and "did you mean" for a near-miss key, name or option); option names are
+checked against the agent's constructor and the retriever builder's signature.
 
 Paths: ``path`` and ``corpus`` may start with ``${data_dir}`` (the runner's ``--data-dir``)
 or ``${suite_dir}`` (the suite file's folder). Other relative paths resolve against
@@ -53,18 +58,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
-from raggym.agents.registry import AGENTS, agent_names
-from raggym_env.retrieval.factory import available_retrievers
-from raggym_env.tasks import resolve_task_name, select_examples
+from raggym.agents.registry import AGENTS, agent_names, agent_option_names
+from raggym_env.retrieval.factory import available_retrievers, retriever_option_names
+from raggym_env.tasks import TASK_NAMES, resolve_task_name, select_examples
 from raggym_env.tasks.hub import is_hub_path
 
 if sys.version_info >= (3, 11):
@@ -98,6 +104,21 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 _LLM_KINDS = ("openai", "hf", "vllm")
 _LLM_RULE = "'openai:URL:MODEL', 'hf:PATH', 'vllm:MODEL' or '' (none: give --llm)"
 _CRITIC_RULE = "'gold', 'judge' or 'rm:PATH'"
+
+MAX_K = 1_000
+"""Upper bound of ``k`` (documents per search)."""
+MAX_STEPS = 1_000
+"""Upper bound of ``max_steps`` (actions per episode)."""
+MAX_BATCH_SIZE = 4_096
+"""Upper bound of ``batch_size`` (episodes live at once)."""
+MAX_CANDIDATES = 1_000
+"""Upper bound of an agent's ``n`` (candidates sampled per step)."""
+MAX_SEEDS = 1_000
+"""At most this many ``seeds``."""
+MAX_SEED = 2**32 - 1
+"""Largest seed (what numpy and the samplers accept)."""
+MAX_QUESTIONS = 10_000_000
+"""Upper bound of the ``N`` of ``select`` and of a ``limit`` override."""
 
 _SUITE_KEYS = (
     "name",
@@ -390,7 +411,8 @@ class Suite:
                 unrestricted dataset becomes ``first:limit``. ``None`` changes nothing.
 
         Raises:
-            SuiteError: a malformed LLM spec or a limit that is not a positive int.
+            SuiteError: a malformed LLM spec or a limit that is not an int from 1 to
+                :data:`MAX_QUESTIONS`.
         """
         new_llm = self.llm
         if isinstance(llm, LLMConfig):
@@ -399,8 +421,15 @@ class Suite:
             new_llm = LLMConfig(_check_llm_spec(llm, "with_overrides(llm=...)"), self.llm.options)
         datasets = self.datasets
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise SuiteError(f"with_overrides: limit must be a positive int, got {limit!r}")
+            if (
+                isinstance(limit, bool)
+                or not isinstance(limit, int)
+                or not 1 <= limit <= MAX_QUESTIONS
+            ):
+                raise SuiteError(
+                    f"with_overrides: limit must be a positive int up to {MAX_QUESTIONS:_}, "
+                    f"got {_shown(limit)}"
+                )
             datasets = tuple(
                 dataclasses.replace(d, select=_cap_select(d.select, limit)) for d in datasets
             )
@@ -439,25 +468,49 @@ def _cap_select(select: str | None, limit: int) -> str:
 
 
 # ---------------------------------------------------------------------- validation
-class _Where:
-    """A location in a suite (file and table) that builds errors naming it."""
+_T = TypeVar("_T")
+_D = TypeVar("_D")
 
-    def __init__(self, label: str) -> None:
+
+class _Where:
+    """A location in a suite (file and table) whose problems go to a shared list.
+
+    Validation does not stop at the first problem: every check records what is wrong and
+    parsing goes on, so :func:`parse_suite` reports all of a suite's errors at once.
+    """
+
+    def __init__(self, label: str, problems: list[str]) -> None:
         self.label = label
+        self.problems = problems
+
+    def at(self, label: str) -> _Where:
+        """A location inside this one (a table), sharing the problem list."""
+        return _Where(f"{self.label}: {label}", self.problems)
 
     def error(self, message: str) -> SuiteError:
         return SuiteError(f"{self.label}: {message}")
 
+    def report(self, message: str) -> None:
+        self.problems.append(f"{self.label}: {message}")
+
     def bad(self, key: str, value: Any, allowed: str) -> SuiteError:
-        return self.error(f"key {key!r}: got {value!r}; allowed: {allowed}")
+        return self.error(f"key {key!r}: got {_shown(value)}; allowed: {allowed}")
+
+    def get(self, check: Callable[[], _T], default: _D) -> _T | _D:
+        """Run one check; on a :class:`SuiteError` record it and return ``default``."""
+        try:
+            return check()
+        except SuiteError as exc:
+            self.problems.append(str(exc))
+            return default
 
     def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
-        unknown = [key for key in table if key not in allowed]
-        if unknown:
-            raise self.error(
-                f"unknown key(s) {', '.join(repr(k) for k in unknown)}; "
-                f"allowed keys: {', '.join(allowed)}"
-            )
+        for key in table:
+            if key not in allowed:
+                self.report(
+                    f"unknown key {key!r}{_did_you_mean(key, allowed)}; "
+                    f"allowed keys: {', '.join(allowed)}"
+                )
 
     def text(self, table: Mapping[str, Any], key: str, default: str | None = None) -> str | None:
         value = table.get(key, default)
@@ -465,10 +518,10 @@ class _Where:
             raise self.bad(key, value, "a string")
         return value
 
-    def positive_int(self, table: Mapping[str, Any], key: str, default: int) -> int:
+    def bounded_int(self, table: Mapping[str, Any], key: str, default: int, high: int) -> int:
         value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.bad(key, value, "a positive integer")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise self.bad(key, value, f"a positive integer up to {high:_}")
         return value
 
     def table(self, table: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -482,16 +535,48 @@ class _Where:
             raise self.bad(key, value, _NAME_RULE)
         return value
 
-    def retriever(self, value: Any) -> None:
+    def retriever(self, value: Any) -> str:
         names = available_retrievers()
         if value not in names:
-            raise self.bad("retriever", value, ", ".join(names))
+            hint = _did_you_mean(value, names) if isinstance(value, str) else ""
+            raise self.error(
+                f"key 'retriever': got {_shown(value)}{hint}; allowed: {', '.join(names)}"
+            )
+        return str(value)
+
+    def options(
+        self, options: Mapping[str, Any], key: str, accepted: frozenset[str] | None, whose: str
+    ) -> None:
+        """Report every option that ``accepted`` lacks (``None``: any option goes)."""
+        if accepted is None:
+            return
+        allowed = sorted(accepted)
+        for option in options:
+            if option not in accepted:
+                self.report(
+                    f"key {key!r}: unknown option {option!r} for {whose}"
+                    f"{_did_you_mean(option, allowed)}; allowed: {', '.join(allowed) or 'none'}"
+                )
+
+
+def _shown(value: Any, width: int = 80) -> str:
+    """``repr(value)``, shortened: a 10**20 or a huge table must not flood the message."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**width:
+        return f"an integer of more than {width} digits"
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a near miss among ``choices``, else ``""``."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _check_llm_spec(spec: Any, where: str) -> str | None:
     """Return a syntactically valid LLM spec (``""`` becomes ``None``), else raise."""
     if not isinstance(spec, str):
-        raise SuiteError(f"{where}: key 'spec': got {spec!r}; allowed: {_LLM_RULE}")
+        raise SuiteError(f"{where}: key 'spec': got {_shown(spec)}; allowed: {_LLM_RULE}")
     spec = spec.strip()
     if not spec:
         return None
@@ -501,23 +586,43 @@ def _check_llm_spec(spec: Any, where: str) -> str | None:
     return spec
 
 
-def _entries(where: _Where, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+def _entries(
+    where: _Where, data: Mapping[str, Any], key: str
+) -> list[tuple[int, Mapping[str, Any]]]:
+    """The numbered tables of ``[[key]]``; problems are recorded, valid tables returned."""
     value = data.get(key)
     table = f"[[{key}]]"
     if value is None:
-        raise where.error(f"no {table} tables: a suite needs at least one")
+        where.report(f"no {table} tables: a suite needs at least one")
+        return []
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
-        raise where.bad(key, value, f"an array of tables ({table})")
+        where.get(lambda: _raise(where.bad(key, value, f"an array of tables ({table})")), None)
+        return []
     if not value:
-        raise where.error(f"{table} is empty: a suite needs at least one")
+        where.report(f"{table} is empty: a suite needs at least one")
+    entries: list[tuple[int, Mapping[str, Any]]] = []
     for index, entry in enumerate(value, 1):
-        if not isinstance(entry, Mapping):
-            raise where.error(f"{table} #{index}: got {entry!r}; allowed: a table")
-    return list(value)
+        if isinstance(entry, Mapping):
+            entries.append((index, entry))
+        else:
+            where.report(f"{table} #{index}: got {_shown(entry)}; allowed: a table")
+    return entries
+
+
+def _raise(error: SuiteError) -> None:
+    raise error
+
+
+def _resolve(path: Path, what: str) -> Path:
+    """``path.resolve()``, with a symlink loop reported as a :class:`SuiteError`."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: "Symlink loop" before 3.13
+        raise SuiteError(f"{what} {path}: cannot resolve the path ({exc})") from None
 
 
 def _resolve_path(
-    value: str, base: Path | None, data_dir: Path | None, suite_dir: Path | None
+    value: str, base: Path | None, data_dir: Path | None, suite_dir: Path | None, what: str
 ) -> str:
     """Resolve a dataset path: hub specs as given, placeholders substituted, relative joined."""
     if is_hub_path(value):
@@ -531,7 +636,7 @@ def _resolve_path(
     path = Path(value).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
-    return str(path.resolve()) if path.is_absolute() else str(path)
+    return str(_resolve(path, what)) if path.is_absolute() else str(path)
 
 
 def _parse_path(
@@ -553,7 +658,44 @@ def _parse_path(
         raise where.bad(
             key, value, f"a path, optionally starting with {DATA_DIR_VAR} or {SUITE_DIR_VAR}"
         )
-    return _resolve_path(value, base, data_dir, suite_dir)
+    try:
+        return _resolve_path(value, base, data_dir, suite_dir, f"key {key!r}:")
+    except SuiteError as exc:
+        raise where.error(str(exc)) from None
+
+
+def _parse_select(where: _Where, entry: Mapping[str, Any]) -> str | None:
+    select = where.text(entry, "select")
+    if select is None:
+        return None
+    select = select.strip()
+    if select == "all":
+        return None
+    match = _SELECT.match(select)
+    if match is None:
+        raise where.bad("select", entry["select"], _SELECT_RULE)
+    count = match.group(2) or match.group(3)
+    if len(count) > len(str(MAX_QUESTIONS)) or int(count) > MAX_QUESTIONS:
+        raise where.bad("select", select, f"{_SELECT_RULE} with N up to {MAX_QUESTIONS:_}")
+    try:
+        select_examples((), select)
+    except ValueError:
+        raise where.bad("select", entry["select"], _SELECT_RULE) from None
+    return select
+
+
+def _parse_task(where: _Where, entry: Mapping[str, Any]) -> str:
+    if "task" not in entry:
+        raise where.error("missing required key 'task'")
+    task_value = entry["task"]
+    try:
+        task = resolve_task_name(task_value) if isinstance(task_value, str) else ""
+    except ValueError as exc:
+        hint = _did_you_mean(task_value, TASK_NAMES)
+        raise where.error(f"key 'task': {exc}{hint}") from None
+    if not task:
+        raise where.bad("task", task_value, "a task name string")
+    return task
 
 
 def _parse_dataset(
@@ -562,38 +704,30 @@ def _parse_dataset(
     base: Path | None,
     data_dir: Path | None,
     suite_dir: Path | None,
-) -> DatasetConfig:
+    suite_retriever: str,
+) -> DatasetConfig | None:
+    """One ``[[datasets]]`` table, or ``None`` when it has problems (all recorded)."""
+    before = len(where.problems)
     where.check_keys(entry, _DATASET_KEYS)
-    if "task" not in entry:
-        raise where.error("missing required key 'task'")
-    task_value = entry["task"]
-    try:
-        task = resolve_task_name(task_value) if isinstance(task_value, str) else ""
-    except ValueError as exc:
-        raise where.error(f"key 'task': {exc}") from None
-    if not task:
-        raise where.bad("task", task_value, "a task name string")
-    name = where.name(entry.get("name", task))
-    select = where.text(entry, "select")
-    if select is not None:
-        select = select.strip()
-        if select == "all":
-            select = None
-        else:
-            try:
-                select_examples((), select)
-            except ValueError:
-                raise where.bad("select", entry["select"], _SELECT_RULE) from None
-    path = _parse_path(where, entry, "path", base, data_dir, suite_dir)
-    if task == "custom" and path is None:
-        raise where.error(
+    task = where.get(lambda: _parse_task(where, entry), "")
+    name = where.get(lambda: where.name(entry.get("name", task or "dataset")), "")
+    select = where.get(lambda: _parse_select(where, entry), None)
+    path = where.get(lambda: _parse_path(where, entry, "path", base, data_dir, suite_dir), None)
+    if task == "custom" and path is None and "path" not in entry:
+        where.report(
             "task 'custom' needs key 'path': a JSON/JSONL file of {id, question, answers, "
             "[evidence]} records (it has no bundled sample)"
         )
-    corpus = _parse_path(where, entry, "corpus", base, data_dir, suite_dir)
-    retriever = where.text(entry, "retriever")
+    corpus = where.get(lambda: _parse_path(where, entry, "corpus", base, data_dir, suite_dir), None)
+    retriever = where.get(lambda: where.text(entry, "retriever"), None)
     if retriever is not None:
-        where.retriever(retriever)
+        retriever = where.get(lambda: where.retriever(retriever), None)
+    options: Mapping[str, Any] = where.get(lambda: where.table(entry, "retriever_options"), {})
+    used = retriever or (suite_retriever if "retriever" not in entry else None)
+    if used is not None:
+        where.options(options, "retriever_options", retriever_option_names(used), repr(used))
+    if len(where.problems) > before:
+        return None
     return DatasetConfig(
         name=name,
         task=task,
@@ -601,19 +735,11 @@ def _parse_dataset(
         select=select,
         corpus=corpus,
         retriever=retriever,
-        retriever_options=where.table(entry, "retriever_options"),
+        retriever_options=options,
     )
 
 
-def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentConfig:
-    where.check_keys(entry, _AGENT_KEYS)
-    if "agent" not in entry:
-        raise where.error("missing required key 'agent'")
-    agent = entry["agent"]
-    names = agent_names()
-    if agent not in names:
-        raise where.bad("agent", agent, ", ".join(names))
-    name = where.name(entry.get("name", agent))
+def _parse_critic(where: _Where, entry: Mapping[str, Any], agent: str) -> str | None:
     critic = where.text(entry, "critic")
     guided = agent.endswith("++")
     if guided and critic is None:
@@ -630,23 +756,50 @@ def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentConfig:
         kind, _, rest = critic.partition(":")
         if not (critic in ("gold", "judge") or (kind == "rm" and rest.strip())):
             raise where.bad("critic", critic, _CRITIC_RULE)
+    return critic
+
+
+def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentConfig | None:
+    """One ``[[agents]]`` table, or ``None`` when it has problems (all recorded)."""
+    before = len(where.problems)
+    where.check_keys(entry, _AGENT_KEYS)
+    agent = entry.get("agent")
+    names = agent_names()
+    if agent is None:
+        where.report("missing required key 'agent'")
+    elif agent not in names:
+        hint = _did_you_mean(agent, names) if isinstance(agent, str) else ""
+        where.report(f"key 'agent': got {_shown(agent)}{hint}; allowed: {', '.join(names)}")
+    known = isinstance(agent, str) and agent in names
+    name = where.get(lambda: where.name(entry.get("name", agent)), "")
+    critic: str | None = None
+    if known:
+        critic = where.get(lambda: _parse_critic(where, entry, str(agent)), None)
     n: int | None = None
-    if "n" in entry:
-        if not guided:
-            raise where.error(f"key 'n' applies only to NAME++ agents, not {agent!r}")
-        n = where.positive_int(entry, "n", 1)
-    return AgentConfig(
-        name=name, agent=agent, critic=critic, n=n, options=where.table(entry, "options")
-    )
+    if "n" in entry and known:
+        if not str(agent).endswith("++"):
+            where.report(f"key 'n' applies only to NAME++ agents, not {agent!r}")
+        n = where.get(lambda: where.bounded_int(entry, "n", 1, MAX_CANDIDATES), None)
+    options: Mapping[str, Any] = where.get(lambda: where.table(entry, "options"), {})
+    if known:
+        where.options(options, "options", agent_option_names(str(agent)), f"agent {agent!r}")
+    if len(where.problems) > before:
+        return None
+    return AgentConfig(name=name, agent=str(agent), critic=critic, n=n, options=options)
 
 
 def _parse_seeds(where: _Where, data: Mapping[str, Any]) -> tuple[int, ...]:
     seeds = data.get("seeds", [0])
-    allowed = "a non-empty array of distinct non-negative integers, e.g. [0, 1, 2]"
+    allowed = (
+        f"a non-empty array of at most {MAX_SEEDS} distinct integers from 0 to {MAX_SEED:_}, "
+        "e.g. [0, 1, 2]"
+    )
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
         raise where.bad("seeds", seeds, allowed)
+    if len(seeds) > MAX_SEEDS:
+        raise where.bad("seeds", seeds, allowed)
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise where.bad("seeds", seeds, allowed)
     if len(set(seeds)) != len(seeds):
         raise where.bad("seeds", seeds, allowed)
@@ -657,10 +810,18 @@ def _unique(where: _Where, table: str, names: Sequence[str]) -> None:
     seen: set[str] = set()
     for index, name in enumerate(names, 1):
         if name in seen:
-            raise where.error(
+            where.report(
                 f"{table} #{index}: duplicate name {name!r}; give each entry a distinct 'name'"
             )
         seen.add(name)
+
+
+def _combined(problems: Sequence[str], label: str) -> SuiteError:
+    """One error for every problem: the message alone for one, a numbered list for more."""
+    if len(problems) == 1:
+        return SuiteError(problems[0])
+    lines = "\n".join(f"  {i}. {problem}" for i, problem in enumerate(problems, 1))
+    return SuiteError(f"{label}: {len(problems)} problems:\n{lines}")
 
 
 def parse_suite(
@@ -680,18 +841,23 @@ def parse_suite(
             (see :meth:`Suite.check_files`).
 
     Raises:
-        SuiteError: malformed TOML, an unknown key, a wrong type, an unknown task, agent,
-            retriever or critic, a bad ``select``, a non-positive ``k``/``max_steps``/
-            ``batch_size``, duplicate names, or no datasets or agents. The message names
-            the file, the table and the key, what was given and what is allowed.
+        SuiteError: malformed or too deeply nested TOML, an unknown key, a wrong type, an
+            unknown task, agent, retriever, option or critic, a bad ``select``, a number out
+            of its documented bounds, duplicate names, a path in a symlink loop, or no
+            datasets or agents. Every problem of the suite is listed in one error, each
+            naming the file, the table and the key, what was given and what is allowed
+            (with a "did you mean" for near misses).
     """
     label = str(source) if source is not None else "<suite>"
-    where = _Where(label)
+    problems: list[str] = []
+    where = _Where(label, problems)
     if isinstance(text_or_mapping, str):
         try:
             data: Mapping[str, Any] = tomllib.loads(text_or_mapping)
         except tomllib.TOMLDecodeError as exc:
             raise where.error(f"not valid TOML: {exc}") from None
+        except RecursionError:
+            raise where.error("not valid TOML: arrays or tables nested too deeply") from None
     elif isinstance(text_or_mapping, Mapping):
         data = text_or_mapping
     else:
@@ -699,48 +865,66 @@ def parse_suite(
             f"parse_suite takes TOML text or a mapping, got {type(text_or_mapping).__name__}"
         )
     where.check_keys(data, _SUITE_KEYS)
-    suite_dir = Path(source).expanduser().resolve().parent if source is not None else None
-    data_path = Path(data_dir).expanduser().resolve() if data_dir is not None else None
+    suite_dir = _resolve(Path(source).expanduser(), "suite file").parent if source else None
+    data_path = _resolve(Path(data_dir).expanduser(), "--data-dir") if data_dir else None
     base = data_path or suite_dir
 
     default_name = Path(source).stem if source is not None else None
     if "name" not in data and default_name is None:
-        raise where.error("missing key 'name' (required when the suite has no file)")
-    name = where.name(data.get("name", default_name))
-    description = where.text(data, "description", "") or ""
-    retriever = where.text(data, "retriever", "bm25") or "bm25"
-    where.retriever(retriever)
-    retriever_options = where.table(data, "retriever_options")
-    k = where.positive_int(data, "k", 5)
-    max_steps = where.positive_int(data, "max_steps", 10)
-    batch_size = where.positive_int(data, "batch_size", 32)
-    seeds = _parse_seeds(where, data)
+        where.report("missing key 'name' (required when the suite has no file)")
+    name = where.get(lambda: where.name(data.get("name", default_name)), "")
+    description: str | None = where.get(lambda: where.text(data, "description", ""), "")
+    given: str | None = where.get(lambda: where.text(data, "retriever", "bm25"), "bm25")
+    retriever = where.get(lambda: where.retriever(given or "bm25"), "bm25")
+    retriever_options: Mapping[str, Any] = where.get(
+        lambda: where.table(data, "retriever_options"), {}
+    )
+    if "retriever" not in data or retriever == data.get("retriever"):
+        where.options(
+            retriever_options,
+            "retriever_options",
+            retriever_option_names(retriever),
+            repr(retriever),
+        )
+    k = where.get(lambda: where.bounded_int(data, "k", 5, MAX_K), 5)
+    max_steps = where.get(lambda: where.bounded_int(data, "max_steps", 10, MAX_STEPS), 10)
+    batch_size = where.get(lambda: where.bounded_int(data, "batch_size", 32, MAX_BATCH_SIZE), 32)
+    seeds: tuple[int, ...] = where.get(lambda: _parse_seeds(where, data), (0,))
 
-    llm_table = where.table(data, "llm")
-    llm_where = _Where(f"{label}: [llm]")
+    llm_table: Mapping[str, Any] = where.get(lambda: where.table(data, "llm"), {})
+    llm_where = where.at("[llm]")
     llm_where.check_keys(llm_table, _LLM_KEYS)
     llm = LLMConfig(
-        spec=_check_llm_spec(llm_table.get("spec", ""), llm_where.label),
-        options=llm_where.table(llm_table, "options"),
+        spec=llm_where.get(
+            lambda: _check_llm_spec(llm_table.get("spec", ""), llm_where.label), None
+        ),
+        options=llm_where.get(lambda: llm_where.table(llm_table, "options"), {}),
     )
 
     datasets = [
         _parse_dataset(
-            _Where(f"{label}: [[datasets]] #{i}{_entry_name(e)}"), e, base, data_path, suite_dir
+            where.at(f"[[datasets]] #{i}{_entry_name(e)}"),
+            e,
+            base,
+            data_path,
+            suite_dir,
+            retriever,
         )
-        for i, e in enumerate(_entries(where, data, "datasets"), 1)
+        for i, e in _entries(where, data, "datasets")
     ]
     agents = [
-        _parse_agent(_Where(f"{label}: [[agents]] #{i}{_entry_name(e)}"), e)
-        for i, e in enumerate(_entries(where, data, "agents"), 1)
+        _parse_agent(where.at(f"[[agents]] #{i}{_entry_name(e)}"), e)
+        for i, e in _entries(where, data, "agents")
     ]
-    _unique(where, "[[datasets]]", [d.name for d in datasets])
-    _unique(where, "[[agents]]", [a.name for a in agents])
+    _unique(where, "[[datasets]]", [d.name for d in datasets if d is not None])
+    _unique(where, "[[agents]]", [a.name for a in agents if a is not None])
+    if problems:
+        raise _combined(problems, label)
     return Suite(
         name=name,
-        description=description,
-        datasets=tuple(datasets),
-        agents=tuple(agents),
+        description=description or "",
+        datasets=tuple(d for d in datasets if d is not None),
+        agents=tuple(a for a in agents if a is not None),
         llm=llm,
         retriever=retriever,
         retriever_options=retriever_options,
@@ -748,7 +932,7 @@ def parse_suite(
         max_steps=max_steps,
         seeds=seeds,
         batch_size=batch_size,
-        source=str(Path(source).expanduser().resolve()) if source is not None else None,
+        source=str(_resolve(Path(source).expanduser(), "suite file")) if source else None,
         data_dir=str(data_path) if data_path is not None else None,
     )
 
@@ -758,7 +942,7 @@ def _entry_name(entry: Mapping[str, Any]) -> str:
     for key in ("name", "task", "agent"):
         value = entry.get(key)
         if isinstance(value, str):
-            return f" ({key} {value!r})"
+            return f" ({key} {_shown(value)})"
     return ""
 
 
@@ -792,6 +976,7 @@ def load_suite(name_or_path: str | Path, *, data_dir: str | Path | None = None) 
         path = SUITES_DIR / f"{text}.toml"
     else:
         path = Path(text).expanduser()
+        _resolve(path, "suite file")  # a symlink loop is a SuiteError, not "not found"
         if not path.is_file():
             if is_name:
                 raise FileNotFoundError(
@@ -803,4 +988,6 @@ def load_suite(name_or_path: str | Path, *, data_dir: str | Path | None = None) 
         content = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SuiteError(f"{path}: not UTF-8 text ({exc})") from None
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read the suite file ({exc.strerror or exc})") from None
     return parse_suite(content, source=path, data_dir=data_dir)

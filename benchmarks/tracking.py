@@ -2,17 +2,30 @@
 
 Offline mode works (``WANDB_MODE=offline`` or ``mode="offline"``): the run is written to
 the local ``wandb/`` folder and can be synced later with ``wandb sync``.
+
+Without a login (no ``WANDB_API_KEY`` and no ``api.wandb.ai`` entry in the netrc file that
+``wandb login`` writes) online logging cannot work, and wandb would fail only after the
+whole benchmark had run. :func:`wandb_mode` decides before the run: such a run falls back
+to offline mode with a warning, so nothing is lost (``raggym bench --wandb`` calls it
+before playing anything).
 """
 
 from __future__ import annotations
 
+import netrc
+import os
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from raggym.benchmarks.aggregate import METRIC_COLUMNS
 from raggym.benchmarks.leaderboard import Episodes, Leaderboard
 from raggym_env.availability import require
 
-__all__ = ["episode_rows", "leaderboard_rows", "log_to_wandb"]
+__all__ = ["episode_rows", "has_wandb_login", "leaderboard_rows", "log_to_wandb", "wandb_mode"]
+
+WandbMode = Literal["online", "offline", "disabled"]
+_QUIET_MODES = ("offline", "disabled", "dryrun")
 
 _EPISODE_COLUMNS = (
     "dataset", "agent", "example_id", "question", "answer", "gold", "em", "f1", "accuracy",
@@ -48,13 +61,56 @@ def episode_rows(episodes: Episodes) -> tuple[list[Any], list[list[Any]]]:
     return list(_EPISODE_COLUMNS), rows
 
 
+def has_wandb_login() -> bool:
+    """Whether wandb has an API key: ``WANDB_API_KEY`` or a netrc entry for its host.
+
+    The host is that of ``WANDB_BASE_URL`` (default ``api.wandb.ai``); the netrc file is
+    ``$NETRC`` or ``~/.netrc``, where ``wandb login`` stores the key. Nothing is sent.
+    """
+    if os.environ.get("WANDB_API_KEY", "").strip():
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
+    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    try:
+        entry = netrc.netrc(str(path)).authenticators(host or "api.wandb.ai")
+    except (OSError, netrc.NetrcParseError):
+        return False
+    return entry is not None and bool(entry[2])
+
+
+def wandb_mode(mode: WandbMode | None = None) -> tuple[WandbMode | None, str | None]:
+    """The mode to log in, checked before a run, and a warning to show (or ``None``).
+
+    Checks that wandb is installed (raising
+    :class:`~raggym_env.availability.MissingDependencyError` otherwise). An explicit
+    ``mode`` or a ``WANDB_MODE`` of offline/disabled is kept; an online run without a login
+    (see :func:`has_wandb_login`) becomes ``"offline"``, with a warning saying how to sync.
+    """
+    require("wandb", feature="wandb logging")
+    if mode is not None:
+        if mode == "online" and not has_wandb_login():
+            return "offline", _NO_LOGIN
+        return mode, None
+    if os.environ.get("WANDB_MODE", "").strip().lower() in _QUIET_MODES:
+        return None, None
+    if not has_wandb_login():
+        return "offline", _NO_LOGIN
+    return None, None
+
+
+_NO_LOGIN = (
+    "wandb: no API key (WANDB_API_KEY or `wandb login`), so the run is logged offline to the "
+    "local wandb/ folder; upload it later with `wandb sync wandb/offline-run-*`"
+)
+
+
 def log_to_wandb(
     leaderboard: Leaderboard,
     episodes: Episodes,
     *,
     project: str,
     run_name: str | None = None,
-    mode: Literal["online", "offline", "disabled"] | None = None,
+    mode: WandbMode | None = None,
     directory: str | None = None,
 ) -> str:
     """Log the leaderboard and episodes as wandb tables; return the run's local folder.

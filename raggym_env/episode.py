@@ -396,7 +396,7 @@ class EpisodeRecord:
         """Validate and build a record; raises :class:`SchemaError` on a malformed mapping.
 
         Extra keys (from a newer minor version) are ignored; a different major version is
-        rejected.
+        rejected. A non-finite metric (a stored ``NaN`` or ``Infinity``) reads as ``None``.
         """
         what = "episode record"
         version = _check_version(_require(data, "schema_version", what))
@@ -407,7 +407,9 @@ class EpisodeRecord:
         seed = data.get("seed")
         metrics = _dict(data.get("metrics"), f"{what} field 'metrics'")
         for name, value in metrics.items():
-            metrics[name] = _opt_float(value, f"{what} metric {name!r}")
+            number = _opt_float(value, f"{what} metric {name!r}")
+            # A stored NaN/inf (Python's json reads the bare tokens) is no measurement.
+            metrics[name] = number if number is None or math.isfinite(number) else None
         run_card = data.get("run_card")
         return cls(
             schema_version=version,

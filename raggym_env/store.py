@@ -2,9 +2,10 @@
 
 One line per episode, written with a single ``write`` on a file opened in append mode (and
 ``fsync``-ed by default), so a crash can only tear the line being written. Readers skip a
-torn line with a warning and keep every other record; writers never rewrite existing bytes
-and start on a fresh line after a torn tail. Runners use :meth:`EpisodeStore.pending` to
-skip the questions a previous, interrupted run already finished.
+torn or malformed line (one warning per file) and keep every other record; writers never
+rewrite existing bytes and start on a fresh line after a torn tail. Runners use
+:meth:`EpisodeStore.pending` to skip the questions a previous, interrupted run already
+finished.
 """
 
 from __future__ import annotations
@@ -13,19 +14,35 @@ import json
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from raggym_env.caches import register_cache
 from raggym_env.episode import EpisodeRecord, SchemaError
 
-__all__ = ["EpisodeStore", "TornLineWarning", "final_episodes", "read_episodes"]
+__all__ = [
+    "EpisodeStore",
+    "MalformedRecordWarning",
+    "ReadStats",
+    "TornLineWarning",
+    "final_episodes",
+    "read_episodes",
+]
 
 
 class TornLineWarning(UserWarning):
     """A line of an episode file is not valid JSON (usually torn by a crash) and was skipped."""
+
+
+class MalformedRecordWarning(TornLineWarning):
+    """Lines of an episode file were skipped: torn JSON or records that break the schema.
+
+    One warning per file read, with the count and the first line numbers and reasons.
+    """
 
 
 def _example_id(record: EpisodeRecord) -> str:
@@ -33,14 +50,45 @@ def _example_id(record: EpisodeRecord) -> str:
     return record.example_id
 
 
-def read_episodes(path: str | os.PathLike[str]) -> Iterator[EpisodeRecord]:
-    """Yield the records of a JSONL episode file in order.
+@dataclass
+class ReadStats:
+    """What :func:`read_episodes` skipped in one file: ``(line, reason)`` per skipped line.
 
-    Blank lines are ignored. A line that is not valid JSON (a torn write) is skipped with a
-    :class:`TornLineWarning` naming the file and line; a valid JSON line that is not a valid
-    record raises :class:`~raggym_env.episode.SchemaError` naming the file and line.
+    Pass one to :func:`read_episodes` to learn how many records a summary leaves out.
+    """
+
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """How many lines were skipped."""
+        return len(self.skipped)
+
+    def describe(self, limit: int = 3) -> str:
+        """``"2 malformed records skipped (line 3: ...; line 7: ...)"``; ``""`` when none."""
+        if not self.skipped:
+            return ""
+        shown = "; ".join(f"line {line}: {reason}" for line, reason in self.skipped[:limit])
+        more = f"; {self.count - limit} more" if self.count > limit else ""
+        noun = "record" if self.count == 1 else "records"
+        return f"{self.count} malformed {noun} skipped ({shown}{more})"
+
+
+def read_episodes(
+    path: str | os.PathLike[str], *, stats: ReadStats | None = None
+) -> Iterator[EpisodeRecord]:
+    """Yield the valid records of a JSONL episode file in order, skipping malformed lines.
+
+    Blank lines are ignored. A line that is not valid JSON (a torn write) or not a valid
+    record (``{}``, an unknown schema major version, a wrong field type) is skipped, so one
+    bad line never hides the rest of the file. After the last line one
+    :class:`MalformedRecordWarning` names the file, the number of skipped lines and the
+    first few line numbers with their reasons (once while the file is unchanged);
+    ``stats`` (when given) receives every one, on every read.
     """
     file = Path(path)
+    skipped = stats if stats is not None else ReadStats()
+    start = skipped.count
     with file.open("rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -48,18 +96,47 @@ def read_episodes(path: str | os.PathLike[str]) -> Iterator[EpisodeRecord]:
             try:
                 data = json.loads(raw)
             except ValueError:  # JSONDecodeError and UnicodeDecodeError
-                warnings.warn(
-                    f"{file}:{lineno}: skipping a line that is not valid JSON "
-                    "(probably a record torn by a crash)",
-                    TornLineWarning,
-                    stacklevel=2,
-                )
+                skipped.skipped.append((lineno, "not valid JSON (probably torn by a crash)"))
+                continue
+            except RecursionError:
+                skipped.skipped.append((lineno, "JSON nested too deeply"))
                 continue
             try:
                 record = EpisodeRecord.from_dict(data)
             except SchemaError as exc:
-                raise SchemaError(f"{file}:{lineno}: {exc}") from exc
+                skipped.skipped.append((lineno, str(exc)))
+                continue
             yield record
+    if skipped.count > start:
+        mine = ReadStats(skipped.skipped[start:])
+        _warn_once_per_state(file, f"{file}: {mine.describe()}; the other records were read")
+
+
+_WARNED_BOUND = 1024
+_warned: OrderedDict[tuple[str, int, int, str], None] = OrderedDict()
+_warned_lock = threading.Lock()
+register_cache("store.malformed_warnings", bound=_WARNED_BOUND, size=lambda: len(_warned),
+               clear=_warned.clear)  # fmt: skip
+
+
+def _warn_once_per_state(file: Path, message: str) -> None:
+    """Warn about a file's skipped lines once while the file is unchanged.
+
+    A run reads its episode file several times (resume keys, then the summary); the user
+    needs to hear about the same bad lines once.
+    """
+    try:
+        stat = file.stat()
+        key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns, message)
+    except OSError:
+        key = (str(file), -1, -1, message)
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned[key] = None
+        while len(_warned) > _WARNED_BOUND:
+            _warned.popitem(last=False)
+    warnings.warn(message, MalformedRecordWarning, stacklevel=4)
 
 
 def final_episodes(
@@ -154,11 +231,11 @@ class EpisodeStore:
                 self._check_tail = True  # a failed write may have left part of the line
                 raise
 
-    def read(self) -> Iterator[EpisodeRecord]:
+    def read(self, *, stats: ReadStats | None = None) -> Iterator[EpisodeRecord]:
         """Yield the stored records (none before the first append); see :func:`read_episodes`."""
         if not self.path.exists():
             return iter(())
-        return read_episodes(self.path)
+        return read_episodes(self.path, stats=stats)
 
     def done_keys(
         self,

@@ -9,6 +9,7 @@
 from raggym_env.corpora.formats import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_TOKENS,
+    DroppedDocumentsWarning,
     chunk_text,
     load_corpus,
     paragraph_text,
@@ -21,6 +22,7 @@ __all__ = [
     "DEFAULT_CHUNK_OVERLAP",
     "DEFAULT_CHUNK_TOKENS",
     "Corpus",
+    "DroppedDocumentsWarning",
     "chunk_text",
     "document_id",
     "load_corpus",

@@ -11,6 +11,7 @@ explicit ids, so the same passage keeps the same id across runs and machines.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from raggym_env.types import Document
 __all__ = [
     "DEFAULT_CHUNK_OVERLAP",
     "DEFAULT_CHUNK_TOKENS",
+    "DroppedDocumentsWarning",
     "chunk_text",
     "load_corpus",
     "paragraph_text",
@@ -35,6 +37,31 @@ DEFAULT_CHUNK_OVERLAP = 50
 """Default number of tokens shared by consecutive windows when chunking plain text."""
 
 _TWOWIKI_MARKER = "evidences"
+
+
+class DroppedDocumentsWarning(UserWarning):
+    """A corpus file had passages that became no document (empty text, exact duplicates).
+
+    A dropped passage cannot be retrieved, so a gold title that only it carried makes
+    ``evidence_recall`` lower or ``None``; the warning counts each reason.
+    """
+
+
+def _warn_dropped(source: str, total: int, reasons: Mapping[str, list[str]]) -> None:
+    """One warning for a corpus file: how many passages were dropped, why, and which."""
+    dropped = {reason: where for reason, where in reasons.items() if where}
+    if not dropped:
+        return
+    count = sum(len(where) for where in dropped.values())
+    parts = []
+    for reason, where in dropped.items():
+        more = f", {len(where) - 3} more" if len(where) > 3 else ""
+        parts.append(f"{len(where)} {reason} ({', '.join(where[:3])}{more})")
+    warnings.warn(
+        f"{source}: {count} of {total} passages dropped: {'; '.join(parts)}",
+        DroppedDocumentsWarning,
+        stacklevel=3,
+    )
 
 
 def read_json_records(path: str | Path) -> list[dict[str, Any]]:
@@ -222,6 +249,8 @@ def chunk_text(
 def _documents_from_records(records: Sequence[Mapping[str, Any]], source: str) -> list[Document]:
     docs: list[Document] = []
     first_seen: dict[str, int] = {}
+    empty: list[str] = []
+    duplicates: list[str] = []
     for index, record in enumerate(records):
         where = f"{source}: record {index}"
         for key in ("title", "text"):
@@ -234,6 +263,7 @@ def _documents_from_records(records: Sequence[Mapping[str, Any]], source: str) -
                 raise ValueError(f"{where}: field {key!r} must be a string")
         title, text = record["title"], record["text"].strip()
         if not text:
+            empty.append(f"record {index}")
             continue
         raw_id = record.get("id")
         if raw_id is None:
@@ -246,6 +276,7 @@ def _documents_from_records(records: Sequence[Mapping[str, Any]], source: str) -
         if doc_id in first_seen:
             earlier = docs[first_seen[doc_id]]
             if earlier == doc:
+                duplicates.append(f"record {index}")
                 continue
             raise ValueError(
                 f"{where}: id {doc_id!r} is already used by record {first_seen[doc_id]} "
@@ -253,6 +284,11 @@ def _documents_from_records(records: Sequence[Mapping[str, Any]], source: str) -
             )
         first_seen[doc_id] = len(docs)
         docs.append(doc)
+    _warn_dropped(
+        source,
+        len(records),
+        {"with empty text": empty, "exact duplicates of an earlier record": duplicates},
+    )
     return docs
 
 
@@ -265,9 +301,15 @@ def _read_text_file(path: Path) -> str:
 
 def _text_documents(files: Sequence[tuple[Path, str]], size: int, overlap: int) -> list[Document]:
     passages: list[tuple[str, str]] = []
+    empty: list[str] = []
     for file, base_title in files:
-        for number, chunk in enumerate(chunk_text(_read_text_file(file), size, overlap), 1):
+        chunks = chunk_text(_read_text_file(file), size, overlap)
+        if not chunks:
+            empty.append(file.name)
+        for number, chunk in enumerate(chunks, 1):
             passages.append((f"{base_title} #{number}", chunk))
+    source = str(files[0][0].parent) if len(files) > 1 else str(files[0][0])
+    _warn_dropped(source, len(files), {"empty text files": empty})
     return list(Corpus.from_passages(passages))
 
 
@@ -286,11 +328,14 @@ def load_corpus(
       ``Corpus.save_jsonl``). Passages are used as given; without ``id`` the id is
       ``document_id(title, text)`` and exact duplicates are dropped.
     - ``.txt``: the text is cut by :func:`chunk_text` into windows of ``chunk_tokens``
-      tokens overlapping by ``overlap``; chunk ``k`` (from 1) is titled ``"<stem> #k"``.
+      tokens overlapping by ``overlap``; chunk ``k`` (from 1) is titled ``"<stem> #k"``
+      (e.g. ``doc00 #1``). Gold evidence titles must use these titles to be found; for
+      titled passages use JSON/JSONL.
     - a directory: every ``*.txt`` file below it (sorted), titled by its relative path
       without suffix, chunked as above.
 
-    Passages with empty text are skipped.
+    Passages with empty text, exact duplicates and empty ``.txt`` files are skipped, with
+    one :class:`DroppedDocumentsWarning` per file that counts them by reason.
 
     Args:
         path: the file or directory.

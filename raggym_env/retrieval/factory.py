@@ -31,31 +31,74 @@ share one model and one cache.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from raggym_env.corpora import Corpus
 from raggym_env.retrieval.base import Retriever
 
-__all__ = ["available_retrievers", "make_retriever", "register_retriever"]
+__all__ = [
+    "available_retrievers",
+    "make_retriever",
+    "register_retriever",
+    "retriever_option_names",
+]
 
 RetrieverBuilder = Callable[..., Retriever]
+OptionSources = Callable[[], Sequence[Callable[..., Any]]]
 _BUILDERS: dict[str, RetrieverBuilder] = {}
+_OPTION_SOURCES: dict[str, OptionSources] = {}
 
 
 def register_retriever(
-    name: str, builder: RetrieverBuilder, *, cache_default: bool = False, overwrite: bool = False
+    name: str,
+    builder: RetrieverBuilder,
+    *,
+    cache_default: bool = False,
+    overwrite: bool = False,
+    options_from: OptionSources | None = None,
 ) -> None:
     """Make ``make_retriever(name, corpus, **options)`` call ``builder(corpus, **options)``.
 
     The registered name also accepts the ``cache`` option every name takes (see the module
     docstring); ``cache_default`` is its value when a caller does not give it.
+    ``options_from`` returns the callables that receive the options the builder forwards
+    with ``**options`` (imported only when asked), so :func:`retriever_option_names` can
+    list them; without it the builder's own signature decides.
     """
     if name in _BUILDERS and not overwrite:
         raise ValueError(f"a retriever named {name!r} is already registered")
     _BUILDERS[name] = _with_cache(name, builder, cache_default=cache_default)
+    _OPTION_SOURCES[name] = options_from if options_from is not None else lambda: [builder]
+
+
+def retriever_option_names(name: str) -> frozenset[str] | None:
+    """The option names the retriever ``name`` accepts (with ``cache``); ``None``: any.
+
+    Read from the signatures of the builder and of what it forwards its options to, so a
+    suite can reject a misspelt option before anything is built.
+
+    Raises:
+        ValueError: no retriever is registered as ``name``.
+    """
+    _load_installed(name)
+    if name not in _OPTION_SOURCES:
+        raise ValueError(f"unknown retriever {name!r}; expected one of {available_retrievers()}")
+    names = {"cache"}
+    open_ended = False
+    for target in _OPTION_SOURCES[name]():
+        params = inspect.signature(target).parameters.values()
+        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        names.update(
+            p.name
+            for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            and p.name not in ("self", "cls", "corpus")
+        )
+    return None if open_ended else frozenset(names)
 
 
 ENTRY_POINT_GROUP = "raggym.retrievers"
@@ -71,6 +114,12 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     return {entry.name: entry for entry in found}
 
 
+def _load_installed(name: str) -> None:
+    """Register ``name`` from its entry point, the first time an installed one is asked for."""
+    if name not in _BUILDERS and name in (installed := _entry_points()):
+        register_retriever(name, installed[name].load())
+
+
 def available_retrievers() -> list[str]:
     """Names accepted by :func:`make_retriever` (registered or installed as entry points)."""
     return sorted(set(_BUILDERS) | set(_entry_points()))
@@ -78,8 +127,7 @@ def available_retrievers() -> list[str]:
 
 def make_retriever(name: str, corpus: Corpus, **options: Any) -> Retriever:
     """Build the retriever registered as ``name`` over ``corpus``."""
-    if name not in _BUILDERS and name in (installed := _entry_points()):
-        register_retriever(name, installed[name].load())
+    _load_installed(name)
     try:
         builder = _BUILDERS[name]
     except KeyError:
@@ -202,8 +250,31 @@ def _remote(corpus: Corpus, **options: Any) -> Retriever:
     return RemoteRetriever(**options)
 
 
-register_retriever("bm25", _bm25, cache_default=False)
-register_retriever("dense", _dense, cache_default=True)
+def _bm25_options() -> list[Callable[..., Any]]:
+    from raggym_env.retrieval.bm25 import load_or_build
+
+    return [load_or_build]
+
+
+def _dense_options() -> list[Callable[..., Any]]:
+    from raggym_env.retrieval.dense import DenseRetriever, load_or_build_dense
+
+    return [load_or_build_dense, DenseRetriever.build]
+
+
+def _remote_options() -> list[Callable[..., Any]]:
+    from raggym_env.retrieval.remote import RemoteRetriever
+
+    return [RemoteRetriever]
+
+
+register_retriever("bm25", _bm25, cache_default=False, options_from=_bm25_options)
+register_retriever("dense", _dense, cache_default=True, options_from=_dense_options)
 register_retriever("hybrid", _hybrid, cache_default=True)
-register_retriever("hybrid+rerank", _hybrid_rerank, cache_default=True)
-register_retriever("remote", _remote, cache_default=False)
+register_retriever(
+    "hybrid+rerank",
+    _hybrid_rerank,
+    cache_default=True,
+    options_from=lambda: [_hybrid_rerank, _hybrid],
+)
+register_retriever("remote", _remote, cache_default=False, options_from=_remote_options)

@@ -13,6 +13,7 @@ The hub copy ``chiayewken/bamboogle`` has ``Question`` and ``Answer`` columns.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,16 @@ def read_bamboogle_tsv(path: str | Path) -> list[dict[str, str]]:
     Raises:
         FileNotFoundError: the file does not exist.
         ValueError: the header does not start with ``Question`` or lacks an ``Answer``
-            column, or a row is too short; the message names the file and line.
+            column, a row is too short, or the file ends inside a row (truncated: a last
+            row with fewer columns than the header and no final newline); the message
+            names the file and line.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+        text = handle.read()
+    rows = list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows or not rows[0] or rows[0][0].strip() != "Question":
         raise ValueError(
             f"{path}:1: expected the Bamboogle TSV header starting with 'Question' "
@@ -63,6 +67,7 @@ def read_bamboogle_tsv(path: str | Path) -> list[dict[str, str]]:
         raise ValueError(f"{path}:1: the Bamboogle TSV header has no 'Answer' column")
     answer_col = header.index("Answer")
     second_col = header.index("Answer 2") if "Answer 2" in header else None
+    _check_not_truncated(path, text, rows, len(header))
     records: list[dict[str, str]] = []
     for lineno, row in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in row):
@@ -77,6 +82,25 @@ def read_bamboogle_tsv(path: str | Path) -> list[dict[str, str]]:
             record["Answer 2"] = row[second_col]
         records.append(record)
     return records
+
+
+def _check_not_truncated(path: Path, text: str, rows: list[list[str]], columns: int) -> None:
+    """Reject a sheet cut off inside its last row (a partial download or copy).
+
+    The authors' file ends without a newline after a complete last row, so a missing final
+    newline alone proves nothing; a last row that also has fewer columns than the header
+    was cut short ("One World, One Dream" read as "One World,"), and its answer is wrong.
+    """
+    if len(rows) < 2 or text.endswith(("\n", "\r")):
+        return
+    last = rows[-1]
+    if any(cell.strip() for cell in last) and len(last) < columns:
+        lineno = len(text.splitlines())
+        raise ValueError(
+            f"{path}:{lineno}: the file ends inside this row ({len(last)} of {columns} "
+            "tab-separated columns, no final newline): it looks truncated; download or copy "
+            "the Bamboogle TSV again"
+        )
 
 
 def read_bamboogle_records(path: str | Path) -> list[dict[str, Any]]:

@@ -11,12 +11,15 @@ editing a file in place).
 from __future__ import annotations
 
 import functools
+import threading
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raggym_env.caches import register_lru
+from raggym_env.caches import register_cache, register_lru
 from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
 from raggym_env.tasks.bamboogle import (
     BAMBOOGLE_HUB,
@@ -37,6 +40,8 @@ __all__ = [
     "DATA_DIR",
     "TASK_ALIASES",
     "TASK_NAMES",
+    "MissingEvidenceWarning",
+    "PlaceholderCorpusWarning",
     "Task",
     "default_corpus",
     "load_examples",
@@ -55,6 +60,42 @@ TASK_ALIASES: Mapping[str, str] = {"2wiki": "2wikimultihopqa"}
 """Alternative spellings of task names."""
 
 _FILE_SPLIT = "test"
+
+
+class PlaceholderCorpusWarning(UserWarning):
+    """A task without an offline corpus (Bamboogle, MedQA, custom) searches a placeholder.
+
+    Its scores then say little about the task; pass a real corpus (``corpus=``). Given
+    once per process per task.
+    """
+
+
+class MissingEvidenceWarning(UserWarning):
+    """Gold evidence titles of the questions are not titles of the corpus.
+
+    Those titles cannot be retrieved, so ``evidence_recall`` counts only the titles found
+    (``None`` for a question with none found): usually a typo in a title, or a corpus whose
+    titles differ (a ``.txt`` corpus titles its chunks ``"<stem> #k"``).
+    """
+
+
+_WARNED_BOUND = 256
+_warned: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+_warned_lock = threading.Lock()
+register_cache(
+    "tasks.warnings_given", bound=_WARNED_BOUND, size=lambda: len(_warned), clear=_warned.clear
+)
+
+
+def _warn_once(key: tuple[Any, ...], message: str, category: type[Warning]) -> None:
+    """Warn once per process for ``key`` (many environment copies load the same task)."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned[key] = None
+        while len(_warned) > _WARNED_BOUND:
+            _warned.popitem(last=False)
+    warnings.warn(message, category, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -296,9 +337,28 @@ def default_corpus(name: str, path: str | Path | None = None) -> Corpus:
     return _cached_placeholder_corpus(keys)
 
 
-def _attach(corpus: Corpus, examples: Sequence[QAExample]) -> list[QAExample]:
+def _attach(corpus: Corpus, examples: Sequence[QAExample], task: str) -> list[QAExample]:
+    """Link gold titles to document ids, warning once about titles the corpus lacks."""
     # Examples without gold titles keep any doc ids they came with (custom questions).
-    return [corpus.attach_evidence([ex])[0] if ex.evidence.titles else ex for ex in examples]
+    attached = [corpus.attach_evidence([ex])[0] if ex.evidence.titles else ex for ex in examples]
+    missing = [
+        (ex.id, title)
+        for ex in examples
+        for title in dict.fromkeys(ex.evidence.titles)
+        if not corpus.ids_for_title(title)
+    ]
+    if missing:
+        total = sum(len(dict.fromkeys(ex.evidence.titles)) for ex in examples)
+        questions = len({example_id for example_id, _ in missing})
+        shown = "; ".join(f"{title!r} ({example_id})" for example_id, title in missing[:3])
+        _warn_once(
+            ("evidence", task, corpus.content_hash, len(missing), tuple(missing[:3])),
+            f"{task}: {len(missing)} of {total} gold evidence titles of {questions} questions "
+            f"are not titles in the corpus {corpus.name!r} (e.g. {shown}); evidence_recall "
+            "counts only the titles found (None for a question with none)",
+            MissingEvidenceWarning,
+        )
+    return attached
 
 
 def load_task(
@@ -321,7 +381,10 @@ def load_task(
 
     Returns:
         A :class:`Task` whose examples have ``evidence.doc_ids`` set from their gold
-        titles in the corpus.
+        titles in the corpus. Warns (once per process) with a
+        :class:`PlaceholderCorpusWarning` when a task without an offline corpus gets the
+        placeholder, and with a :class:`MissingEvidenceWarning` counting the gold titles
+        the corpus lacks.
 
     Raises:
         ValueError, FileNotFoundError, ImportError: as :func:`load_examples` and
@@ -335,6 +398,14 @@ def load_task(
     examples = select_examples(all_examples, select, limit)
     if corpus is None:
         chosen = default_corpus(task, path)
+        if not _FORMATS[task].pooled:
+            _warn_once(
+                ("placeholder", task),
+                f"{task}: no corpus given, so it searches a placeholder (the bundled HotpotQA "
+                "and 2Wiki sample paragraphs), which holds little about its questions; "
+                "pass corpus=PATH (suite key 'corpus', CLI --corpus) for meaningful scores",
+                PlaceholderCorpusWarning,
+            )
     elif isinstance(corpus, Corpus):
         chosen = corpus
     elif isinstance(corpus, (str, Path)):
@@ -346,7 +417,7 @@ def load_task(
         multiple_choice = bool(examples) and all(ex.is_multiple_choice for ex in examples)
     return Task(
         name=task,
-        examples=tuple(_attach(chosen, examples)),
+        examples=tuple(_attach(chosen, examples, task)),
         corpus=chosen,
         multiple_choice=multiple_choice,
         source=source,

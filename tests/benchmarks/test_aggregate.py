@@ -1,6 +1,7 @@
 """Cell aggregation: denominators are the selected questions, failures are counted."""
 
 import dataclasses
+import math
 
 import pytest
 
@@ -68,3 +69,21 @@ def test_percentiles():
     assert percentile([3.0], 99) == 3.0
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert percentile(list(range(101)), 95) == 95
+
+
+def test_non_finite_metrics_and_unreadable_timestamps_never_give_nan(hotpot_records):
+    env, records = hotpot_records
+    selected = [r.example_id for r in records[:3]]
+    odd = [
+        dataclasses.replace(records[0], metrics={**records[0].metrics, "em": float("nan")}),
+        dataclasses.replace(records[1], started_at="yesterday"),
+        dataclasses.replace(records[2], ended_at="2026-01-01T00:00:00+00:00", started_at="x"),
+    ]
+    cell = aggregate_cell(
+        odd, selected, dataset="d", agent="a", task="hotpotqa", multiple_choice=False
+    )
+    em = cell.metrics["em"]
+    assert em is not None and math.isfinite(em)
+    assert em == pytest.approx(sum(r.metrics["em"] for r in records[1:3]) / 3)
+    assert cell.metrics["latency_q_p50"] == cell.metrics["latency_q_p99"]  # one readable
+    assert all(v is None or math.isfinite(v) for v in cell.metrics.values())

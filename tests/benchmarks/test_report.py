@@ -303,3 +303,28 @@ def test_html_leaves_out_prompts_and_shortens_long_outputs(run):
     assert "SECRET PROMPT" not in page
     assert "x" * 4000 + "… [6,000 more characters]" in page
     assert "x" * 4001 not in page
+
+
+def test_a_stored_nan_metric_gives_strict_json_with_null(tmp_path):
+    env = RAGEnv("hotpotqa", limit=2)
+    records = rollout(env, GoldEvidenceOracle())
+    data = records[0].to_dict()
+    data["metrics"]["em"] = float("nan")
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps(data) + "\n" + json.dumps(records[1].to_dict()) + "\n")
+    assert "NaN" in path.read_text()
+    from raggym_env.store import read_episodes
+
+    stored = list(read_episodes(path))
+    cell = aggregate_cell(
+        stored, [r.example_id for r in records], dataset="d", agent="a", task="hotpotqa",
+        multiple_choice=False,
+    )  # fmt: skip
+    assert cell.metrics["em"] == pytest.approx(0.5)
+    # Even a NaN that reaches a cell directly is written as null, never as a bare token.
+    broken = dataclasses.replace(cell, metrics={**cell.metrics, "f1": float("nan")})
+    cells = [cell, dataclasses.replace(broken, agent="b")]
+    text = format_json(Leaderboard.from_cells(cells, suite={"name": "s"}))
+    assert "NaN" not in text and "Infinity" not in text
+    loaded = json.loads(text, parse_constant=lambda token: pytest.fail(f"bare {token}"))
+    assert [c["metrics"]["f1"] for c in loaded["cells"]][1] is None

@@ -161,6 +161,56 @@ def test_wandb_offline_logging(smoke_run, tmp_path, monkeypatch):
     assert len(rows) == 40 and columns[0] == "dataset"
 
 
+def test_wandb_login_is_read_from_the_environment_or_netrc(tmp_path, monkeypatch):
+    pytest.importorskip("wandb", reason="wandb is not installed (pip install 'raggym[track]')")
+    from raggym.benchmarks.tracking import has_wandb_login, wandb_mode
+
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    assert not has_wandb_login()
+    assert wandb_mode()[0] == "offline" and "wandb sync" in str(wandb_mode()[1])
+    assert wandb_mode("online")[0] == "offline"
+    assert wandb_mode("disabled") == ("disabled", None)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_mode() == (None, None)
+    monkeypatch.delenv("WANDB_MODE")
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    assert has_wandb_login() and wandb_mode() == (None, None)
+    (tmp_path / ".netrc").write_text("machine other.host login u password p\n")
+    assert not has_wandb_login()
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert has_wandb_login()
+
+
+def test_bench_wandb_without_login_falls_back_to_offline_before_the_run(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("wandb", reason="wandb is not installed (pip install 'raggym[track]')")
+    import wandb
+
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(
+            ["bench", "smoke", "--limit", "1", "--out", str(tmp_path / "run"),
+             "--wandb", "raggym-test"]
+        )  # fmt: skip
+    finally:
+        wandb.teardown()
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "warning: wandb: no API key" in err
+    assert (tmp_path / "run" / "leaderboard.json").is_file()
+    assert list((tmp_path / "wandb").glob("offline-run-*/*.wandb"))
+
+
 def test_progress_lines_report_counts_failures_and_rate():
     import dataclasses as dc
 

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -248,21 +249,19 @@ BAD_SUITES = [
         r"\[\[agents\]\] is empty",
         id="empty-agents",
     ),
-    pytest.param(
-        suite_text(top="colour = 1"), r"unknown key\(s\) 'colour'.*allowed keys", id="key"
-    ),
+    pytest.param(suite_text(top="colour = 1"), r"unknown key 'colour'; allowed keys", id="key"),
     pytest.param(
         suite_text('[[datasets]]\ntask = "hotpotqa"\nlimit = 3\n'),
-        r"\[\[datasets\]\] #1 \(task 'hotpotqa'\): unknown key\(s\) 'limit'",
+        r"\[\[datasets\]\] #1 \(task 'hotpotqa'\): unknown key 'limit'",
         id="dataset-key",
     ),
     pytest.param(
         suite_text(agents='[[agents]]\nagent = "oracle"\ntemp = 1\n'),
-        r"\[\[agents\]\] #1 .*unknown key\(s\) 'temp'",
+        r"\[\[agents\]\] #1 .*unknown key 'temp'",
         id="agent-key",
     ),
     pytest.param(
-        suite_text(top='[llm]\nmodel = "x"'), r"\[llm\]: unknown key\(s\) 'model'", id="llm-key"
+        suite_text(top='[llm]\nmodel = "x"'), r"\[llm\]: unknown key 'model'", id="llm-key"
     ),
     pytest.param(
         suite_text('[[datasets]]\ntask = "squad"\n'), r"key 'task': unknown task 'squad'", id="task"
@@ -412,11 +411,11 @@ def test_env_kwargs_merge_retriever_options():
 
 def test_to_dict_is_json_and_specs_are_read_only():
     text = suite_text(
-        agents='[[agents]]\nagent = "oracle"\noptions = { when = 2024-01-02, deep = { x = [1] } }\n'
+        agents='[[agents]]\nagent = "rag"\noptions = { seed = 2024-01-02, stop = { x = [1] } }\n'
     )
     suite = parse_suite(text)
     data = json.loads(json.dumps(suite.to_dict()))
-    assert data["agents"][0]["options"] == {"when": "2024-01-02", "deep": {"x": [1]}}
+    assert data["agents"][0]["options"] == {"seed": "2024-01-02", "stop": {"x": [1]}}
     assert data["datasets"][0]["task"] == "hotpotqa" and data["llm"] == {
         "spec": None,
         "options": {},
@@ -426,3 +425,79 @@ def test_to_dict_is_json_and_specs_are_read_only():
         suite.agents[0].options["x"] = 1  # type: ignore[index]
     assert isinstance(hash(suite), int)
     assert isinstance(Suite("s", "", suite.datasets, suite.agents).llm, LLMConfig)
+
+
+def test_every_problem_is_reported_at_once_with_did_you_mean(tmp_path):
+    text = suite_text(
+        '[[datasets]]\ntask = "hotpotqa"\nretriever_options = { k_1 = 1.2 }\n'
+        '[[datasets]]\ntask = "hotpotqa"\nname = "second"\nselect = "first:99999999999999999999"\n',
+        top="batch_size = 1000000000\nmax_steps = 100000000000000000000\nmax_step = 3\nk = 5000",
+        agents=(
+            '[[agents]]\nagent = "re2serch"\n'
+            '[[agents]]\nagent = "rag"\nname = "r"\noptions = { temprature = 0.5 }\n'
+            '[[agents]]\nagent = "oracle"\nname = "o"\noptions = { fast = true }\n'
+        ),
+    )
+    path = write_suite(tmp_path, text)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 9 problems:\n")
+    for expected in (
+        "key 'batch_size': got 1000000000; allowed: a positive integer up to 4_096",
+        "key 'max_steps': got 100000000000000000000; allowed: a positive integer up to 1_000",
+        "unknown key 'max_step' (did you mean 'max_steps'?)",
+        "key 'k': got 5000; allowed: a positive integer up to 1_000",
+        "[[datasets]] #1 (task 'hotpotqa'): key 'retriever_options': unknown option 'k_1' "
+        "for 'bm25' (did you mean 'k1'?)",
+        "[[datasets]] #2 (name 'second'): key 'select'",
+        "[[agents]] #1 (agent 're2serch'): key 'agent': got 're2serch' (did you mean 're2search'?)",
+        "[[agents]] #2 (name 'r'): key 'options': unknown option 'temprature' for agent 'rag' "
+        "(did you mean 'temperature'?)",
+        "[[agents]] #3 (name 'o'): key 'options': unknown option 'fast' for agent 'oracle'; "
+        "allowed: none",
+    ):
+        assert expected in message
+    assert all(
+        line.startswith(f"  {i}. {path}: ") for i, line in enumerate(message.splitlines()[1:], 1)
+    )
+
+
+def test_retriever_options_are_checked_against_the_builder(tmp_path):
+    ok = suite_text(
+        top='retriever = "remote"\nretriever_options = { url = "http://x", timeout_s = 2 }'
+    )
+    assert parse_suite(ok).retriever_options["timeout_s"] == 2
+    bad = suite_text(
+        top='retriever = "remote"\nretriever_options = { url = "http://x", timeout = 2 }'
+    )
+    with pytest.raises(
+        SuiteError, match=r"unknown option 'timeout' for 'remote' \(did you mean 'timeout_s'\?\)"
+    ):
+        parse_suite(bad)
+    with pytest.raises(SuiteError, match=r"key 'retriever': got 'bm52' \(did you mean 'bm25'\?\)"):
+        parse_suite(suite_text(top='retriever = "bm52"'))
+
+
+def test_symlink_loops_and_deep_toml_are_suite_errors(tmp_path):
+    loop_a, loop_b = tmp_path / "a.toml", tmp_path / "b.toml"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    with pytest.raises(SuiteError, match=r"a\.toml.*cannot resolve"):
+        load_suite(loop_a)
+    (tmp_path / "c").symlink_to(tmp_path / "d")
+    (tmp_path / "d").symlink_to(tmp_path / "c")
+    looped = write_suite(tmp_path, suite_text('[[datasets]]\ntask = "hotpotqa"\ncorpus = "c/x"\n'))
+    with pytest.raises(
+        SuiteError, match=rf"{re.escape(str(looped))}: .*key 'corpus'.*cannot resolve"
+    ):
+        load_suite(looped)
+    deep = write_suite(tmp_path, suite_text(top="x = " + "[" * 100_000 + "]" * 100_000))
+    with pytest.raises(SuiteError, match=r"not valid TOML: arrays or tables nested too deeply"):
+        load_suite(deep)
+
+
+def test_limit_override_is_bounded():
+    suite = parse_suite(suite_text())
+    with pytest.raises(SuiteError, match="up to 10_000_000, got an integer of more than 80 digits"):
+        suite.with_overrides(limit=10**100)

@@ -21,10 +21,12 @@ EXPECTED = [
     "dense.indexes",
     "rerank.cross_encoders",
     "retrieval.shared",
+    "store.malformed_warnings",
     "tasks.corpus_files",
     "tasks.examples",
     "tasks.placeholder_corpora",
     "tasks.pooled_corpora",
+    "tasks.warnings_given",
 ]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from raggym_env.corpora import (
     Corpus,
+    DroppedDocumentsWarning,
     chunk_text,
     document_id,
     load_corpus,
@@ -132,11 +133,28 @@ def test_load_corpus_json_ids_and_duplicates(tmp_path: Path) -> None:
         {"title": "C", "text": "   "},  # empty: skipped
     ]
     path.write_text(json.dumps(records), encoding="utf-8")
-    corpus = load_corpus(path)
+    with pytest.warns(DroppedDocumentsWarning) as caught:
+        corpus = load_corpus(path)
     assert [(d.id, d.title, d.text) for d in corpus] == [
         (document_id("A", "one"), "A", "one"),
         ("7", "B", "two"),
     ]
+    assert len(caught) == 1
+    assert str(caught[0].message) == (
+        f"{path}: 2 of 4 passages dropped: 1 with empty text (record 3); "
+        "1 exact duplicates of an earlier record (record 1)"
+    )
+
+
+def test_empty_text_files_are_counted_and_chunk_titles_documented(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "doc00.txt").write_text("alpha beta gamma", encoding="utf-8")
+    (folder / "empty.txt").write_text("  \n", encoding="utf-8")
+    with pytest.warns(DroppedDocumentsWarning, match=r"1 of 2 passages dropped: 1 empty text"):
+        corpus = load_corpus(folder)
+    assert [d.title for d in corpus] == ["doc00 #1"]  # chunk titles, as load_corpus documents
+    assert '"<stem> #k"' in (load_corpus.__doc__ or "")
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,14 @@ from raggym_env.episode import (
     StepRecord,
     gold_from_example,
 )
-from raggym_env.store import EpisodeStore, TornLineWarning, final_episodes, read_episodes
+from raggym_env.store import (
+    EpisodeStore,
+    MalformedRecordWarning,
+    ReadStats,
+    TornLineWarning,
+    final_episodes,
+    read_episodes,
+)
 from raggym_env.types import Evidence, QAExample
 
 
@@ -219,7 +226,7 @@ def test_torn_last_line(tmp_path: Path) -> None:
     torn = json.dumps(make_record("q3").to_dict()).encode()[:57]
     path.write_bytes(full + torn)
 
-    with pytest.warns(TornLineWarning, match=r"e\.jsonl:3"):
+    with pytest.warns(TornLineWarning, match=r"e\.jsonl: 1 malformed record skipped \(line 3: "):
         ids = [r.example_id for r in read_episodes(path)]
     assert ids == ["q1", "q2"]
 
@@ -227,7 +234,7 @@ def test_torn_last_line(tmp_path: Path) -> None:
         store.append(make_record("q4"))
     data = path.read_bytes()
     assert data.startswith(full + torn)  # nothing already written was lost or rewritten
-    with pytest.warns(TornLineWarning, match=r"e\.jsonl:3"):
+    with pytest.warns(TornLineWarning, match=r"e\.jsonl: 1 malformed record skipped \(line 3: "):
         ids = [r.example_id for r in read_episodes(path)]
     assert ids == ["q1", "q2", "q4"]
 
@@ -239,21 +246,48 @@ def test_torn_line_in_the_middle_and_blank_lines(tmp_path: Path) -> None:
     with pytest.warns(TornLineWarning) as caught:
         records = list(read_episodes(path))
     assert len(records) == 2
-    assert [re.search(r"e\.jsonl:(\d+): ", str(w.message)).group(1) for w in caught] == ["3", "4"]
+    assert len(caught) == 1  # one warning per file, naming every skipped line
+    message = str(caught[0].message)
+    assert re.search(r"e\.jsonl: 2 malformed records skipped \(line 3: .*; line 4: ", message)
 
 
-def test_schema_error_names_file_and_line(tmp_path: Path) -> None:
+def test_malformed_records_are_skipped_counted_and_warned_once(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
-    bad = make_record("q2").to_dict()
-    bad["schema_version"] = "9.0"
-    path.write_text(
-        json.dumps(make_record("q1").to_dict()) + "\n" + json.dumps(bad) + "\n", encoding="utf-8"
-    )
-    with pytest.raises(SchemaError, match=r"e\.jsonl:2: .*'9\.0'"):
-        list(read_episodes(path))
-    path.write_text("[1, 2]\n", encoding="utf-8")
-    with pytest.raises(SchemaError, match=r"e\.jsonl:1: .*expected an object"):
-        list(read_episodes(path))
+    future = make_record("q2").to_dict()
+    future["schema_version"] = "2.0"
+    lines = [
+        json.dumps(make_record("q1").to_dict()),
+        "{}",
+        json.dumps(future),
+        "[1, 2]",
+        json.dumps(make_record("q3").to_dict()),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    stats = ReadStats()
+    with pytest.warns(MalformedRecordWarning) as caught:
+        ids = [r.example_id for r in read_episodes(path, stats=stats)]
+    assert ids == ["q1", "q3"]
+    assert [line for line, _ in stats.skipped] == [2, 3, 4]
+    assert stats.count == 3
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "e.jsonl: 3 malformed records skipped" in message
+    assert "line 2: " in message and "'2.0'" in message and "expected an object" in message
+    # Resume replays the questions whose records were unreadable; the unchanged file is
+    # not warned about again (a run reads it for resume keys and again for its summary).
+    with EpisodeStore(path, fsync=False) as store, warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        assert store.pending(["q1", "q2", "q3"]) == ["q2"]
+    assert again == []
+
+
+def test_stored_nan_metric_reads_as_none(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    data = make_record("q1").to_dict()
+    data["metrics"] = {"em": float("nan"), "f1": float("inf"), "cover_em": 1.0}
+    path.write_text(json.dumps(data) + "\n", encoding="utf-8")  # writes bare NaN / Infinity
+    (record,) = read_episodes(path)
+    assert record.metrics == {"em": None, "f1": None, "cover_em": 1.0}
 
 
 def test_resume_keys(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import types
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from raggym_env.tasks import (
     DATA_DIR,
     TASK_NAMES,
     HubSource,
+    MissingEvidenceWarning,
+    PlaceholderCorpusWarning,
     Task,
     default_corpus,
     load_bamboogle,
@@ -153,6 +156,17 @@ def test_bamboogle_format_detected_by_content(tmp_path: Path, shared_data_dir: P
     as_data = tmp_path / "bamboogle.data"
     as_data.write_text(lines, encoding="utf-8")
     assert len(load_examples("bamboogle", as_data)) == 125
+
+
+def test_truncated_bamboogle_tsv_is_an_error(tmp_path: Path, shared_data_dir: Path) -> None:
+    sheet = (shared_data_dir / BAMBOOGLE_TSV).read_bytes()
+    assert not sheet.endswith(b"\n")  # the authors' file has no final newline: still fine
+    cut = tmp_path / "bamboogle.tsv"
+    cut.write_bytes(sheet[: sheet.rindex(b"One World,") + len(b"One World,")])
+    with pytest.raises(ValueError, match=r"bamboogle\.tsv:126: the file ends inside this row"):
+        load_bamboogle(cut)
+    cut.write_bytes(sheet[: sheet.rindex(b"One World,") + len(b"One World,")] + b"\r\n")
+    assert load_bamboogle(cut)[-1].answers == ("One World,",)  # a complete (short) row
 
 
 def test_medqa_test_file(shared_data_dir: Path) -> None:
@@ -623,3 +637,49 @@ def test_importing_tasks_does_not_import_datasets() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_placeholder_corpus_warns_once_per_task_also_through_gym_make() -> None:
+    import gymnasium as gym
+
+    clear_caches()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_task("bamboogle")
+        load_task("bamboogle", limit=3)
+        load_task("hotpotqa")  # has its own corpus: no warning
+    placeholder = [w for w in caught if w.category is PlaceholderCorpusWarning]
+    assert len(placeholder) == 1
+    assert str(placeholder[0].message).startswith("bamboogle: no corpus given")
+    clear_caches()
+    with pytest.warns(PlaceholderCorpusWarning, match=r"medqa: .*pass corpus=PATH"):
+        gym.make("RAGGym/MedQA-v0").close()
+
+
+def test_gold_titles_missing_from_the_corpus_are_counted(tmp_path: Path) -> None:
+    corpus = Corpus.from_passages([("Paris", "Paris is the capital of France."), ("Rome", "x")])
+    questions = [
+        {
+            "id": "q1",
+            "question": "Capital?",
+            "answers": ["Paris"],
+            "evidence": {"titles": ["Paris"]},
+        },
+        {
+            "id": "q2",
+            "question": "Where?",
+            "answers": ["Rome"],
+            "evidence": {"titles": ["Rmoe", "Paris"]},
+        },
+        {"id": "q3", "question": "Who?", "answers": ["x"], "evidence": {"titles": ["Nobody"]}},
+    ]
+    path = write_json(tmp_path / "q.json", questions)
+    clear_caches()
+    with pytest.warns(MissingEvidenceWarning) as caught:
+        task = load_task("custom", path, corpus=corpus)
+    (warning,) = [w for w in caught if w.category is MissingEvidenceWarning]
+    assert str(warning.message).startswith(
+        "custom: 2 of 4 gold evidence titles of 2 questions are not titles in the corpus"
+    )
+    assert "'Rmoe' (q2)" in str(warning.message) and "'Nobody' (q3)" in str(warning.message)
+    assert [len(ex.evidence.doc_ids) for ex in task.examples] == [1, 1, 0]
