@@ -111,9 +111,9 @@ def measure_disconnects(count: int) -> dict[str, Any]:
         try:
             httpx.post(f"{server.url}/search", json={"queries": ["x"], "k": 1}, timeout=10)
             head = (
-                "POST /search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                "Content-Length: 1000\r\n\r\n"
-            ).encode()
+                b"POST /search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n"
+            )
             for _ in range(count):
                 with socket.create_connection((server.host, server.port), timeout=5) as sock:
                     sock.sendall(head + b'{"queries": ["par')
@@ -144,7 +144,8 @@ def measure_big_response() -> dict[str, Any]:
 
     task = load_task("hotpotqa")
     retriever = load_or_build(task.corpus)
-    queries = [ex.question[:20] for ex in task.examples[:256]]
+    questions = [ex.question[:20] for ex in task.examples]
+    queries = [questions[i % len(questions)] for i in range(256)]
     request = json.dumps({"queries": queries, "k": 1000}).encode()
     with BackgroundServer(create_app(retriever)) as server:
         deadline = time.monotonic() + 30

@@ -64,9 +64,7 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--max-batch", type=int, default=64, help="queries per search call")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="batching window")
     limits = parser.add_argument_group("request limits")
-    limits.add_argument(
-        "--max-k", type=int, default=1000, help="largest k accepted (default 1000)"
-    )
+    limits.add_argument("--max-k", type=int, default=1000, help="largest k accepted (default 1000)")
     limits.add_argument(
         "--max-queries", type=int, default=256, help="queries per request (default 256)"
     )

@@ -106,6 +106,8 @@ class DripServer:
                 await self._handle(reader, writer)
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 pass  # the client gave up; that is what the tests provoke
+            except asyncio.CancelledError:
+                pass  # stop() ends unfinished replies; returning keeps asyncio from logging it
             finally:
                 writer.close()
                 if task is not None:

@@ -331,9 +331,7 @@ def create_app(
                 raw, max_queries_per_request, max_query_chars, max_k, max_results_per_request
             )
         except _BadRequest as exc:
-            return respond(
-                "search", start, exc.status, {"error": exc.message}, close=exc.close
-            )
+            return respond("search", start, exc.status, {"error": exc.message}, close=exc.close)
         except _ClientGone as exc:
             logger.debug("client %s: %s", _peer(request), exc)
             return respond("search", start, 499, {"error": str(exc)}, close=True)
@@ -493,13 +491,14 @@ async def _read_body(request: Request, max_bytes: int, timeout_s: float) -> byte
         _ClientGone: the client disconnected before the end of the body.
     """
     declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and (
-        len(declared) > 18 or int(declared) > max_bytes
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > max_bytes)
     ):
         raise _BadRequest(
             413,
-            f"the body is too large: Content-Length {declared[:40]} > "
-            f"max_body_bytes={max_bytes}",
+            f"the body is too large: Content-Length {declared[:40]} > max_body_bytes={max_bytes}",
             close=True,
         )
     loop = asyncio.get_running_loop()
@@ -569,9 +568,7 @@ def _loads(raw: bytes) -> Any:
             400, f"malformed JSON body: nested over MAX_JSON_DEPTH={MAX_JSON_DEPTH} levels"
         )
     try:
-        return json.loads(
-            text, parse_int=_number, parse_float=_number, parse_constant=_no_constant
-        )
+        return json.loads(text, parse_int=_number, parse_float=_number, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise _BadRequest(400, f"malformed JSON body: {exc}") from None
     except (RecursionError, ValueError) as exc:  # defence in depth; the checks above come first
