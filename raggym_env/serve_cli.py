@@ -9,6 +9,7 @@ from pathlib import Path
 from raggym_env.cli import add_option_argument, parse_options
 from raggym_env.corpora import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS
 from raggym_env.retrieval.base import Retriever
+from raggym_env.retrieval.server import MAX_JSON_DEPTH, MAX_NUMBER_CHARS
 
 __all__ = ["retriever_factory_from_args", "run_serve_retriever", "serve_command"]
 
@@ -21,6 +22,14 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description=(
             "Serve a task's corpus, your own corpus or a saved index over HTTP "
             "(POST /search, GET /health, GET /metrics); clients use RemoteRetriever."
+        ),
+        epilog=(
+            "Every /search request is bounded and a violation gets a 4xx with a JSON error "
+            "naming the limit: body size (413), body arrival time (408, connection closed), "
+            f"JSON nesting <= {MAX_JSON_DEPTH} levels and numbers <= {MAX_NUMBER_CHARS} "
+            "characters (400), k in 1..max-k (422), queries per request and query length "
+            "(413), queries x k <= max-results (413; bounds the reply). GET /health lists "
+            "the limits in force."
         ),
     )
     source = parser.add_mutually_exclusive_group()
@@ -54,6 +63,39 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--port", type=int, default=8001, help="TCP port")
     parser.add_argument("--max-batch", type=int, default=64, help="queries per search call")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="batching window")
+    limits = parser.add_argument_group("request limits")
+    limits.add_argument("--max-k", type=int, default=1000, help="largest k accepted (default 1000)")
+    limits.add_argument(
+        "--max-queries", type=int, default=256, help="queries per request (default 256)"
+    )
+    limits.add_argument(
+        "--max-query-chars", type=int, default=2000, help="characters per query (default 2000)"
+    )
+    limits.add_argument(
+        "--max-results",
+        type=int,
+        default=4096,
+        help="most queries x k per request, which bounds the reply (default 4096)",
+    )
+    limits.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="largest request body in bytes (default 4 MiB)",
+    )
+    limits.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=10.0,
+        help="seconds a client may take to send its body after the headers; slower: 408 "
+        "(default 10)",
+    )
+    limits.add_argument(
+        "--keep-alive-s",
+        type=float,
+        default=5.0,
+        help="idle keep-alive connections are closed after this many seconds (default 5)",
+    )
     parser.set_defaults(func=run_serve_retriever)
 
 
@@ -125,5 +167,12 @@ def run_serve_retriever(args: argparse.Namespace) -> int:
         port=args.port,
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
+        max_k=args.max_k,
+        max_queries_per_request=args.max_queries,
+        max_query_chars=args.max_query_chars,
+        max_results_per_request=args.max_results,
+        max_body_bytes=args.max_body_bytes,
+        body_timeout_s=args.body_timeout_s,
+        timeout_keep_alive_s=args.keep_alive_s,
     )
     return 0

@@ -10,6 +10,8 @@ Everything a test of an agent needs without a model, a GPU or a network:
   three-question task (:mod:`raggym.testing.tasks`);
 - :func:`fake_openai_server`: an OpenAI-compatible HTTP server on 127.0.0.1 with a fault
   plan (:mod:`raggym.testing.fake_server`; needs ``raggym[serve]``);
+- :class:`~raggym.testing.drip_server.DripServer`: a loopback HTTP server dripping its
+  reply one byte at a time, for testing client deadlines (standard library only);
 - :func:`build_tiny_tokenizer`, :func:`build_tiny_causal_lm`, :func:`build_tiny_classifier`:
   2-layer models built offline in seconds (:mod:`raggym.testing.tiny`; needs ``raggym[hf]``).
 

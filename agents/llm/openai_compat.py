@@ -9,6 +9,9 @@ Retry policy: connection failures, timeouts, dropped connections, HTTP 429 and 5
 200 whose body is not JSON or has no non-empty ``choices`` list are retried up to
 ``max_retries`` times with jittered exponential backoff (a numeric ``Retry-After`` on
 429/503 is honoured, both capped at ``max_backoff_s``). Other 4xx replies are not retried.
+Each attempt must end within ``deadline_s`` (connect, send and the whole reply; default
+``2 * timeout_s``), since ``timeout_s`` bounds each read alone and a server dripping its reply
+byte by byte would never trip it; an attempt past its deadline is a retried timeout.
 A request that still fails does not raise: its :class:`~raggym.agents.llm.base.Completion`
 carries ``error="ErrorType: message"``, so one bad request never sinks the batch.
 
@@ -452,6 +455,10 @@ class OpenAICompatibleLLM:
             (exclusive with ``api_key``).
         concurrency: most requests in flight per event loop.
         timeout_s: per-request httpx timeout (connect, each read, write, pool wait).
+        deadline_s: overall limit of one attempt (connect + send + every read of the
+            reply), in seconds; ``None`` means ``2 * timeout_s`` (a silent server still
+            trips the per-read timeout first). An attempt past it fails with
+            ``DeadlineExceeded`` and is retried like any timeout.
         max_retries: extra attempts after the first for transient failures.
         backoff_s: base backoff; retry ``r`` (0-based) waits ``backoff_s * 2**r`` times a
             jitter factor drawn from ``[0.5, 1.5)``, capped at ``max_backoff_s``.
@@ -475,6 +482,7 @@ class OpenAICompatibleLLM:
         api_key_env: str | None = None,
         concurrency: int = 32,
         timeout_s: float = 60.0,
+        deadline_s: float | None = None,
         max_retries: int = 4,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
@@ -487,6 +495,11 @@ class OpenAICompatibleLLM:
         self.model = model
         self.concurrency = _positive_int("concurrency", concurrency)
         self.timeout_s = _finite("timeout_s", timeout_s, positive=True)
+        self.deadline_s = (
+            2 * self.timeout_s
+            if deadline_s is None
+            else _finite("deadline_s", deadline_s, positive=True)
+        )
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         self.max_retries = max_retries
@@ -640,7 +653,16 @@ class OpenAICompatibleLLM:
                 attempts += 1
                 slot, client = state.borrow()
                 try:
-                    response = await client.post(self._url, content=body)
+                    response = await asyncio.wait_for(
+                        client.post(self._url, content=body), self.deadline_s
+                    )
+                except asyncio.TimeoutError:
+                    outcome = _Failure(
+                        "DeadlineExceeded",
+                        f"no complete reply within deadline_s={self.deadline_s} s "
+                        "(connect + send + every read)",
+                        retryable=True,
+                    )
                 except self._retryable_errors as exc:
                     outcome = _Failure(type(exc).__name__, str(exc) or repr(exc), retryable=True)
                 except self._http_error as exc:

@@ -3,7 +3,12 @@
 Many rollout workers can share one index this way. Transient failures (connection errors,
 timeouts, 429, 5xx, a malformed reply) are retried with exponential backoff and jitter;
 when retries run out a :class:`RetrievalError` is raised, which the environment records
-in ``info`` instead of crashing the rollout. A 4xx reply is a caller bug: ``ValueError``.
+in ``info`` instead of crashing the rollout. Each attempt must end within ``deadline_s``
+(connect, send and the whole reply), so a server dripping its reply byte by byte counts
+as a timeout. A 413 (a query longer than the server's ``max_query_chars``, or more results
+than its ``max_results_per_request``) is a :class:`RetrievalError` too, not retried: the
+query usually comes from a model, so the environment records it and charges the step.
+Any other 4xx reply is a caller bug: ``ValueError``.
 """
 
 from __future__ import annotations
@@ -34,14 +39,22 @@ class RemoteRetriever:
     One ``httpx.Client`` connection pool is shared by every thread using the instance.
 
     Args:
-        url: the server's base URL, e.g. ``"http://127.0.0.1:8001"``.
-        timeout_s: per-request timeout (connect, read, write and pool), in seconds.
+        url: the server's base URL, e.g. ``"http://127.0.0.1:8001"``. Proxy environment
+            variables are not used: the server is meant to be on the local network.
+        timeout_s: timeout of each network operation (connect, each read, each write,
+            pool wait), in seconds.
+        deadline_s: overall limit of one attempt (connect + send + every read of the
+            reply), in seconds; ``None`` means ``2 * timeout_s`` (a silent server still
+            trips the per-read timeout first). Past it the attempt counts as a timeout:
+            retried, then a :class:`RetrievalError`.
         max_retries: extra attempts after the first for transient failures.
         backoff_s: base delay; attempt ``n`` waits ``backoff_s * 2**n`` times a jitter
             factor in ``[0.5, 1.5)``, capped at ``max_backoff_s``.
         pool_size: most concurrent connections kept to the server.
         max_queries_per_request: queries per HTTP request; larger batches are split
             (updated from the server's ``/health`` by :meth:`wait_until_ready`).
+        max_results_per_request: most ``queries x k`` per HTTP request; larger batches
+            are split (also adopted from ``/health``).
         max_backoff_s: cap on one backoff delay.
         seed: seed of the jitter generator (deterministic delays for a given call order).
     """
@@ -51,10 +64,12 @@ class RemoteRetriever:
         url: str,
         *,
         timeout_s: float = 10.0,
+        deadline_s: float | None = None,
         max_retries: int = 3,
         backoff_s: float = 0.2,
         pool_size: int = 32,
         max_queries_per_request: int = 256,
+        max_results_per_request: int = 4096,
         max_backoff_s: float = 5.0,
         seed: int = 0,
     ) -> None:
@@ -62,6 +77,8 @@ class RemoteRetriever:
             raise ValueError(f"url must be an http(s) URL, got {url!r}")
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        if deadline_s is not None and not deadline_s > 0:
+            raise ValueError(f"deadline_s must be > 0 or None, got {deadline_s}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         if backoff_s < 0 or max_backoff_s < 0:
@@ -72,20 +89,29 @@ class RemoteRetriever:
             raise ValueError(
                 f"max_queries_per_request must be a positive int, got {max_queries_per_request!r}"
             )
+        if not isinstance(max_results_per_request, int) or max_results_per_request < 1:
+            raise ValueError(
+                f"max_results_per_request must be a positive int, got {max_results_per_request!r}"
+            )
         httpx = require("httpx", feature="RemoteRetriever")
+        from raggym_env.retrieval.deadline import DeadlineTransport
+
         self.url = url.rstrip("/")
         self.timeout_s = float(timeout_s)
+        self.deadline_s = float(deadline_s) if deadline_s is not None else 2 * self.timeout_s
         self.max_retries = max_retries
         self.backoff_s = float(backoff_s)
         self.max_backoff_s = float(max_backoff_s)
         self.pool_size = pool_size
         self.max_queries_per_request = max_queries_per_request
+        self.max_results_per_request = max_results_per_request
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._client = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(self.timeout_s),
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            transport=DeadlineTransport(max_connections=pool_size),
+            trust_env=False,
         )
 
     # ------------------------------------------------------------------ Retriever protocol
@@ -94,12 +120,14 @@ class RemoteRetriever:
 
         Raises:
             TypeError: if ``queries`` is not a list of str or ``k`` not an int.
-            ValueError: ``k < 1``, or the server rejected the request (HTTP 4xx but 429).
-            RetrievalError: the server could not answer after every retry.
+            ValueError: ``k < 1``, or the server rejected the request (HTTP 4xx but 413
+                and 429).
+            RetrievalError: the server could not answer after every retry, or refused a
+                query as too long (HTTP 413).
         """
         queries = check_search_args(queries, k)
         results: list[list[ScoredDocument]] = []
-        step = self.max_queries_per_request
+        step = max(1, min(self.max_queries_per_request, self.max_results_per_request // int(k)))
         for start in range(0, len(queries), step):
             chunk = queries[start : start + step]
             results.extend(self._post_search(chunk, int(k)))
@@ -109,16 +137,26 @@ class RemoteRetriever:
     def _post_search(self, queries: list[str], k: int) -> list[list[ScoredDocument]]:
         import httpx
 
+        from raggym_env.retrieval.deadline import request_deadline
+
         attempts = self.max_retries + 1
         last_error = "no attempt made"
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self._delay(attempt - 1))
+            sent = time.monotonic()
             try:
-                response = self._client.post("/search", json={"queries": queries, "k": k})
+                with request_deadline(self.deadline_s):
+                    response = self._client.post("/search", json={"queries": queries, "k": k})
                 return self._parse(response, len(queries))
             except httpx.TimeoutException as exc:
-                last_error = f"timed out after {self.timeout_s} s ({type(exc).__name__})"
+                if time.monotonic() - sent >= self.deadline_s * 0.99:
+                    last_error = (
+                        f"timed out: no complete reply within deadline_s={self.deadline_s} s "
+                        f"({type(exc).__name__})"
+                    )
+                else:
+                    last_error = f"timed out after {self.timeout_s} s ({type(exc).__name__})"
             except httpx.TransportError as exc:
                 last_error = f"{type(exc).__name__}: {exc or 'connection failed'}"
             except _Retryable as exc:
@@ -131,6 +169,11 @@ class RemoteRetriever:
         status = response.status_code
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}: {_message(response)}")
+        if status == 413:
+            raise RetrievalError(
+                f"retrieval server {self.url} refused the request as too large (HTTP 413): "
+                f"{_message(response)}"
+            )
         if status >= 400:
             raise ValueError(
                 f"retrieval server {self.url} rejected the request (HTTP {status}): "
@@ -168,16 +211,20 @@ class RemoteRetriever:
         """Return the server's ``/health`` body (also when it answers 503 while loading).
 
         Raises:
-            httpx.HTTPError: if the server cannot be reached.
+            httpx.HTTPError: if the server cannot be reached (or does not answer within
+                ``deadline_s``).
         """
-        response = self._client.get("/health")
+        from raggym_env.retrieval.deadline import request_deadline
+
+        with request_deadline(self.deadline_s):
+            response = self._client.get("/health")
         body = response.json()
         return body if isinstance(body, dict) else {"status": "unknown", "body": body}
 
     def wait_until_ready(self, timeout_s: float = 60.0, poll_s: float = 0.1) -> dict[str, Any]:
         """Poll ``/health`` until the index has loaded; return the health body.
 
-        Also adopts the server's ``max_queries_per_request``.
+        Also adopts the server's ``max_queries_per_request`` and ``max_results_per_request``.
 
         Raises:
             RetrievalError: if the server reports its index failed to load.
@@ -198,6 +245,9 @@ class RemoteRetriever:
                     limit = body.get("max_queries_per_request")
                     if isinstance(limit, int) and limit > 0:
                         self.max_queries_per_request = limit
+                    results = body.get("max_results_per_request")
+                    if isinstance(results, int) and results > 0:
+                        self.max_results_per_request = results
                     return body
                 if status == "failed":
                     raise RetrievalError(

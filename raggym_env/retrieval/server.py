@@ -2,8 +2,27 @@
 
 ``POST /search`` answers ``{"queries": [...], "k": int}`` with ranked documents; concurrent
 requests are micro-batched into one ``Retriever.search`` call. ``GET /health`` says whether
-the index has loaded (it loads in a background thread at startup) and ``GET /metrics``
-serves Prometheus text. Needs the ``serve`` extra: ``pip install 'raggym[serve]'``.
+the index has loaded (it loads in a background thread at startup) and reports the limits
+below; ``GET /metrics`` serves Prometheus text. Needs the ``serve`` extra:
+``pip install 'raggym[serve]'``.
+
+Request bodies are untrusted, so every ``/search`` request is bounded (defaults of
+:func:`create_app`, all configurable) and a violation is a 4xx with a JSON
+``{"error": ...}`` naming what was wrong and the limit, never a 500 or a hang:
+
+- body at most ``max_body_bytes`` (4 MiB), by ``Content-Length`` and as it streams: 413;
+- the whole body must arrive within ``body_timeout_s`` (10 s) of the request's headers:
+  408 (the connection is then closed);
+- JSON: UTF-8, nested at most 8 levels deep (checked by a linear scan before parsing),
+  numbers at most 32 characters, no ``NaN``/``Infinity``: 400;
+- ``k`` an integer in ``1..max_k`` (1000): 422; at most ``max_queries_per_request`` (256)
+  queries of at most ``max_query_chars`` (2000) characters each: 413;
+- at most ``max_results_per_request`` (4096) results, ``len(queries) * k``, which bounds
+  the reply (about 40 MB with 10 kB documents): 413.
+
+A client that hangs up mid-body is logged as one debug line and counted as status 499 in
+``raggym_requests``. Idle keep-alive connections close after ``timeout_keep_alive_s``
+(5 s, uvicorn's ``timeout_keep_alive``); uvicorn itself bounds request headers to 16 kB.
 """
 
 from __future__ import annotations
@@ -13,6 +32,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import socket
 import threading
 import time
@@ -20,6 +40,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from raggym_env.availability import require
 from raggym_env.retrieval.base import Retriever
@@ -37,6 +59,15 @@ __all__ = ["BackgroundServer", "create_app", "run_server"]
 
 logger = logging.getLogger(__name__)
 
+MAX_JSON_DEPTH = 8
+"""Deepest nesting of arrays and objects accepted in a request body."""
+MAX_NUMBER_CHARS = 32
+"""Longest number literal accepted in a request body, in characters."""
+
+# A JSON string, closing quote optional: the match never fails, so one pass is linear.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
 RetrieverSource = Callable[[], Retriever] | Retriever
 
 
@@ -49,10 +80,15 @@ def _require_serve_deps() -> None:
 class _BadRequest(Exception):
     """A request the client must fix; carries the HTTP status and a message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.close = close
+
+
+class _ClientGone(Exception):
+    """The client hung up before its request body was complete."""
 
 
 @dataclass
@@ -118,6 +154,9 @@ def create_app(
     max_queries_per_request: int = 256,
     max_query_chars: int = 2000,
     max_k: int = 1000,
+    max_results_per_request: int = 4096,
+    max_body_bytes: int = 4 * 1024 * 1024,
+    body_timeout_s: float = 10.0,
 ) -> Starlette:
     """Build the ASGI app serving ``retriever_factory()`` (or a ready retriever).
 
@@ -130,10 +169,15 @@ def create_app(
         max_queries_per_request: most queries one request may carry.
         max_query_chars: longest accepted query, in characters.
         max_k: largest accepted ``k``.
+        max_results_per_request: most ``len(queries) * k`` per request (bounds the reply);
+            at least ``max_k``.
+        max_body_bytes: largest accepted request body, in bytes.
+        body_timeout_s: how long a client may take to send its whole body after the
+            headers; a slower one gets 408 and its connection is closed.
 
     Raises:
         MissingDependencyError: if the ``serve`` extra is not installed (an ``ImportError``).
-        ValueError: if a limit is not positive.
+        ValueError: if a limit is not positive, or ``max_results_per_request < max_k``.
     """
     _require_serve_deps()
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -146,9 +190,22 @@ def create_app(
         "max_queries_per_request": max_queries_per_request,
         "max_query_chars": max_query_chars,
         "max_k": max_k,
+        "max_results_per_request": max_results_per_request,
+        "max_body_bytes": max_body_bytes,
     }.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if max_results_per_request < max_k:
+        raise ValueError(
+            f"max_results_per_request ({max_results_per_request}) must be >= max_k ({max_k})"
+        )
+    if (
+        isinstance(body_timeout_s, bool)
+        or not isinstance(body_timeout_s, (int, float))
+        or not math.isfinite(body_timeout_s)
+        or body_timeout_s <= 0
+    ):
+        raise ValueError(f"body_timeout_s must be a finite number > 0, got {body_timeout_s!r}")
     if (
         not isinstance(max_wait_ms, (int, float))
         or not math.isfinite(max_wait_ms)
@@ -178,6 +235,9 @@ def create_app(
         "max_queries_per_request": max_queries_per_request,
         "max_query_chars": max_query_chars,
         "max_k": max_k,
+        "max_results_per_request": max_results_per_request,
+        "max_body_bytes": max_body_bytes,
+        "body_timeout_s": body_timeout_s,
     }
 
     def load() -> None:
@@ -255,19 +315,26 @@ def create_app(
             if not item.future.done():
                 item.future.set_result(share)
 
-    def respond(endpoint: str, start: float, status: int, body: Any) -> Response:
+    def respond(
+        endpoint: str, start: float, status: int, body: Any, *, close: bool = False
+    ) -> Response:
         metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
         metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - start)
-        return JSONResponse(body, status_code=status)
+        headers = {"Connection": "close"} if close else None
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def search(request: Request) -> Response:
         start = time.perf_counter()
         try:
+            raw = await _read_body(request, max_body_bytes, body_timeout_s)
             queries, k = _parse_search(
-                await request.body(), max_queries_per_request, max_query_chars, max_k
+                raw, max_queries_per_request, max_query_chars, max_k, max_results_per_request
             )
         except _BadRequest as exc:
-            return respond("search", start, exc.status, {"error": exc.message})
+            return respond("search", start, exc.status, {"error": exc.message}, close=exc.close)
+        except _ClientGone as exc:
+            logger.debug("client %s: %s", _peer(request), exc)
+            return respond("search", start, 499, {"error": str(exc)}, close=True)
         if state.retriever is None or state.queue is None:
             status = "failed" if state.load_error else "loading"
             message = state.load_error or "the index is still loading; retry shortly"
@@ -410,14 +477,109 @@ class _StatsCollector:
         return []
 
 
+def _peer(request: Request) -> str:
+    client = request.client
+    return f"{client.host}:{client.port}" if client is not None else "?"
+
+
+async def _read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes:
+    """The request body, at most ``max_bytes``, arrived within ``timeout_s``.
+
+    Raises:
+        _BadRequest: 413 for a body over ``max_bytes`` (announced or streamed), 408 when it
+            has not all arrived in time.
+        _ClientGone: the client disconnected before the end of the body.
+    """
+    declared = request.headers.get("content-length", "")
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > max_bytes)
+    ):
+        raise _BadRequest(
+            413,
+            f"the body is too large: Content-Length {declared[:40]} > max_body_bytes={max_bytes}",
+            close=True,
+        )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = deadline - loop.time()
+        try:
+            if left <= 0:
+                raise asyncio.TimeoutError
+            message = await asyncio.wait_for(request.receive(), left)
+        except asyncio.TimeoutError:
+            raise _BadRequest(
+                408,
+                f"the body did not arrive within body_timeout_s={timeout_s} s "
+                f"({size} bytes received)",
+                close=True,
+            ) from None
+        if message["type"] == "http.disconnect":
+            raise _ClientGone(f"disconnected mid-body after {size} bytes")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise _BadRequest(
+                413, f"the body is too large: over max_body_bytes={max_bytes}", close=True
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in ``text`` (outside strings); linear time."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii")
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1).astype(np.int64)
+    return int(np.cumsum(steps).max())
+
+
+def _number(text: str) -> float:
+    """``parse_int``/``parse_float`` hook refusing number literals over MAX_NUMBER_CHARS."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _BadRequest(
+            400,
+            f"a number with {len(text)} characters; numbers may have at most "
+            f"{MAX_NUMBER_CHARS} (k is a small integer)",
+        )
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _no_constant(name: str) -> None:
+    """``parse_constant`` hook: ``NaN`` and ``Infinity`` are not JSON."""
+    raise _BadRequest(400, f"{name} is not valid JSON")
+
+
+def _loads(raw: bytes) -> Any:
+    """Parse an untrusted JSON body within MAX_JSON_DEPTH and MAX_NUMBER_CHARS."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _BadRequest(400, f"malformed JSON body: not UTF-8 ({exc})") from None
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise _BadRequest(
+            400, f"malformed JSON body: nested over MAX_JSON_DEPTH={MAX_JSON_DEPTH} levels"
+        )
+    try:
+        return json.loads(text, parse_int=_number, parse_float=_number, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise _BadRequest(400, f"malformed JSON body: {exc}") from None
+    except (RecursionError, ValueError) as exc:  # defence in depth; the checks above come first
+        raise _BadRequest(400, f"malformed JSON body: {type(exc).__name__}") from None
+
+
 def _parse_search(
-    raw: bytes, max_queries: int, max_query_chars: int, max_k: int
+    raw: bytes, max_queries: int, max_query_chars: int, max_k: int, max_results: int
 ) -> tuple[list[str], int]:
     """Validate a /search body; raise :class:`_BadRequest` with a client-facing message."""
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _BadRequest(400, f"malformed JSON body: {exc}") from None
+    body = _loads(raw)
     if not isinstance(body, dict):
         raise _BadRequest(400, f"the body must be a JSON object, got {type(body).__name__}")
     if "queries" not in body:
@@ -444,6 +606,12 @@ def _parse_search(
         raise _BadRequest(422, f"'k' must be an integer, got {type(k).__name__}")
     if not 1 <= k <= max_k:
         raise _BadRequest(422, f"'k' must be between 1 and max_k={max_k}, got {k}")
+    if len(queries) * k > max_results:
+        raise _BadRequest(
+            413,
+            f"too many results: {len(queries)} queries x k={k} = {len(queries) * k} > "
+            f"max_results_per_request={max_results}; send fewer queries or a smaller k",
+        )
     return queries, k
 
 
@@ -453,6 +621,7 @@ def run_server(
     port: int = 8001,
     *,
     log_level: str = "info",
+    timeout_keep_alive_s: float = 5.0,
     **options: Any,
 ) -> None:
     """Serve ``retriever_factory`` with uvicorn until interrupted.
@@ -462,13 +631,20 @@ def run_server(
         host: interface to bind (loopback by default; the server has no authentication).
         port: TCP port.
         log_level: uvicorn's log level.
-        **options: limits passed to :func:`create_app` (``max_batch``, ``max_wait_ms``...).
+        timeout_keep_alive_s: an idle keep-alive connection is closed after this long.
+        **options: limits passed to :func:`create_app` (``max_batch``, ``max_k``...).
     """
     _require_serve_deps()
     import uvicorn
 
     app = create_app(retriever_factory, **options)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=max(1, math.ceil(timeout_keep_alive_s)),
+    )
 
 
 class BackgroundServer:

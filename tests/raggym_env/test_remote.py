@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("httpx")
 
+from raggym.testing.drip_server import DripServer
 from raggym_env.corpora import Corpus
 from raggym_env.env import RAGEnv
 from raggym_env.retrieval.base import RetrievalError, Retriever
@@ -75,6 +76,10 @@ class FaultHandler(BaseHTTPRequestHandler):
             self.reply(200, json.dumps({"results": results}).encode())
         elif action in ("500", "503", "429"):
             self.reply(int(action), json.dumps({"error": f"injected {action}"}).encode())
+        elif action == "413":
+            self.reply(
+                413, json.dumps({"error": "queries[0] is too long: 9 > max_query_chars=5"}).encode()
+            )
         elif action == "422":
             self.reply(422, json.dumps({"error": "'k' must be between 1 and max_k=5"}).encode())
         elif action == "slow":
@@ -188,6 +193,53 @@ def test_large_batches_are_split_into_chunks(fault_server: tuple[str, Faults]):
     assert [r["queries"] for r in faults.requests] == [["a", "b"], ["c", "d"], ["e"]]
 
 
+def test_batches_are_split_to_bound_queries_times_k(fault_server: tuple[str, Faults]):
+    url, faults = fault_server
+    with client(url, max_results_per_request=4) as remote:
+        results = remote.search([f"q{i}" for i in range(5)], 2)
+    assert [len(r["queries"]) for r in faults.requests] == [2, 2, 1]  # type: ignore[arg-type]
+    assert [row[0].document.title for row in results] == [f"q{i}" for i in range(5)]
+
+
+def test_a_413_is_a_retrieval_error_without_retry(fault_server: tuple[str, Faults]):
+    url, faults = fault_server
+    faults.default = "413"
+    with client(url) as remote, pytest.raises(RetrievalError, match=r"HTTP 413.*max_query_chars"):
+        remote.search(["q"], 1)
+    assert len(faults.requests) == 1
+
+
+@pytest.mark.parametrize(("options", "deadline"), [({"deadline_s": 0.6}, 0.6), ({}, 1.0)])
+def test_a_server_dripping_its_reply_is_cut_off_at_the_deadline(
+    options: dict[str, float], deadline: float
+):
+    # 107 bytes at one per 0.2 s would take 21 s; every read returns well within timeout_s.
+    with DripServer(b'{"results": [[]]}', interval_s=0.2) as server:
+        remote = RemoteRetriever(
+            server.url, timeout_s=0.5, max_retries=1, backoff_s=0.001, **options
+        )
+        start = time.monotonic()
+        with remote, pytest.raises(RetrievalError) as info:
+            remote.search(["q"], 1)
+        elapsed = time.monotonic() - start
+    assert remote.deadline_s == deadline
+    assert f"no complete reply within deadline_s={deadline} s" in str(info.value)
+    assert "after 2 attempt(s)" in str(info.value)
+    assert server.requests == 2
+    assert 2 * deadline - 0.1 < elapsed < 2 * deadline + 0.5, elapsed
+
+
+def test_a_dripping_health_reply_is_cut_off_too():
+    with (
+        DripServer(b'{"status": "ready"}', interval_s=0.2) as server,
+        RemoteRetriever(server.url, timeout_s=0.5, deadline_s=0.5) as remote,
+    ):
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            remote.wait_until_ready(timeout_s=0.2, poll_s=0.05)
+        assert time.monotonic() - start < 1.5
+
+
 def test_wait_until_ready_polls_and_adopts_the_server_limit(fault_server: tuple[str, Faults]):
     url, faults = fault_server
     faults.script = ["loading", "loading"]
@@ -227,6 +279,8 @@ def test_backoff_is_exponential_capped_and_seeded():
         {"url": "http://x", "max_retries": -1},
         {"url": "http://x", "pool_size": 0},
         {"url": "http://x", "max_queries_per_request": 0},
+        {"url": "http://x", "max_results_per_request": 0},
+        {"url": "http://x", "deadline_s": 0},
     ],
 )
 def test_rejects_bad_options(options: dict[str, object]):

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import logging
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,7 +73,14 @@ def serving(source: object, **options: object) -> Iterator[BackgroundServer]:
 
 @pytest.fixture(scope="module")
 def bm25_server(bm25: BM25Retriever) -> Iterator[BackgroundServer]:
-    with serving(bm25, max_queries_per_request=8, max_query_chars=50, max_k=20) as server:
+    with serving(
+        bm25,
+        max_queries_per_request=8,
+        max_query_chars=50,
+        max_k=20,
+        max_results_per_request=100,
+        max_body_bytes=300_000,
+    ) as server:
         wait_ready(server.url)
         yield server
 
@@ -210,6 +222,41 @@ BAD_REQUESTS = [
     pytest.param(b'{"queries": ["a"], "k": 2.5}', 422, "'k' must be an integer", id="k-float"),
     pytest.param(b'{"queries": ["a"], "k": 0}', 422, "between 1 and max_k=20", id="k-zero"),
     pytest.param(b'{"queries": ["a"], "k": 21}', 422, "between 1 and max_k=20", id="k-too-big"),
+    pytest.param(
+        b'{"queries": ["a"], "k": 1' + b"1" * 5000 + b"}",
+        400,
+        "a number with 5001 characters; numbers may have at most 32",
+        id="k-5000-digits",
+    ),
+    pytest.param(b'{"queries": ["a"], "k": 1e999}', 422, "'k' must be an integer", id="k-inf"),
+    pytest.param(b'{"queries": ["a"], "k": NaN}', 400, "NaN is not valid JSON", id="k-nan"),
+    pytest.param(
+        b'{"queries": ["a"], "k": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        400,
+        "nested over MAX_JSON_DEPTH=8 levels",
+        id="deep-json",
+    ),
+    pytest.param(
+        b'{"queries": ["a"], "k": 1, "x": ' + b"{" * 100_000 + b"}",
+        400,
+        "nested over MAX_JSON_DEPTH=8 levels",
+        id="deep-unclosed-json",
+    ),
+    pytest.param(
+        b'{"queries": ["[[[[[[[[[[[[{{{{{"], "k": 1}', 200, "", id="brackets-in-a-string-are-text"
+    ),
+    pytest.param(
+        b'{"queries": [' + b",".join([b'"a"'] * 8) + b'], "k": 13}',
+        413,
+        "8 queries x k=13 = 104 > max_results_per_request=100",
+        id="too-many-results",
+    ),
+    pytest.param(
+        b'{"queries": ["' + b"a " * 160_000 + b'"], "k": 1}',
+        413,
+        "Content-Length 320025 > max_body_bytes=300000",
+        id="body-too-large",
+    ),
 ]
 
 
@@ -218,11 +265,123 @@ def test_bad_requests_get_clear_4xx_and_the_server_keeps_serving(
     bm25_server: BackgroundServer, content: bytes, status: int, message: str
 ):
     response = post(bm25_server.url, content=content)
-    assert response.status_code == status
-    assert message in response.json()["error"]
+    assert response.status_code == status, response.text[:300]
+    if status != 200:
+        assert message in response.json()["error"]
     ok = post(bm25_server.url, {"queries": ["capital of France"], "k": 1})
     assert ok.status_code == 200
     assert ok.json()["results"][0][0]["title"] == "Paris"
+
+
+def test_streamed_body_over_the_limit_is_413(bm25_server: BackgroundServer):
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the server counts as it reads
+        yield b'{"queries": ["'
+        for _ in range(40):
+            yield b"a " * 5000
+        yield b'"], "k": 1}'
+
+    response = httpx.post(f"{bm25_server.url}/search", content=chunks(), timeout=10)
+    assert response.status_code == 413
+    assert "over max_body_bytes=300000" in response.json()["error"]
+    assert post(bm25_server.url, {"queries": ["capital"], "k": 1}).status_code == 200
+
+
+def test_health_reports_the_limits_and_the_client_adopts_them(bm25_server: BackgroundServer):
+    with RemoteRetriever(bm25_server.url) as remote:
+        health = remote.wait_until_ready(10)
+        assert health["max_results_per_request"] == 100
+        assert health["max_body_bytes"] == 300_000
+        assert health["body_timeout_s"] == 10.0
+        assert remote.max_results_per_request == 100
+        # 8 queries x k=20 = 160 results: split into requests of at most 100
+        results = remote.search(QUERIES * 2, 20)
+    assert len(results) == 8
+
+
+def test_a_query_over_the_limit_is_recorded_by_a_remote_env_and_charged_a_step():
+    import gymnasium as gym
+
+    task = load_task("hotpotqa")
+    retriever = load_or_build(task.corpus)
+    with serving(lambda: retriever) as server:
+        wait_ready(server.url)
+        env = gym.make(
+            "RAGGym/HotpotQA-v0",
+            retriever="remote",
+            retriever_options={"url": server.url, "max_retries": 0},
+        )
+        try:
+            env.reset(seed=0)
+            _, _, terminated, truncated, info = env.step("Search: " + "long query " * 250)
+            assert not terminated and not truncated
+            assert info["step"] == 1
+            assert info["retrieved"] == []
+            error = info["retrieval_error"]
+            assert error.startswith("RetrievalError: "), error
+            assert "HTTP 413" in error and "max_query_chars=2000" in error
+            _, _, _, _, info = env.step("Search: capital of France")
+            assert info["step"] == 2
+            assert info["retrieval_error"] is None and info["retrieved"]
+        finally:
+            env.close()
+
+
+# ---------------------------------------------------------------------- slow and vanishing clients
+HEAD = (
+    b"POST /search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 1000\r\n\r\n"
+)
+
+
+def test_a_client_dripping_its_body_gets_408_within_the_deadline(bm25: BM25Retriever):
+    with serving(bm25, body_timeout_s=0.5) as server:
+        wait_ready(server.url)
+        with socket.create_connection((server.host, server.port), timeout=5) as sock:
+            start = time.monotonic()
+            sock.sendall(HEAD)
+            sock.settimeout(0.1)
+            reply = b""
+            while b"\r\n\r\n" not in reply and time.monotonic() - start < 5:
+                sock.sendall(b" ")  # one byte every 0.1 s: never done within 1000 bytes
+                with contextlib.suppress(TimeoutError):
+                    reply += sock.recv(65536)
+            elapsed = time.monotonic() - start
+            sock.settimeout(2)
+            with contextlib.suppress(OSError):
+                while chunk := sock.recv(65536):  # the server closes the connection
+                    reply += chunk
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert b"body_timeout_s=0.5" in reply
+        assert b"connection: close" in reply.lower()
+        assert elapsed < 0.5 + 1.0, elapsed
+        assert post(server.url, {"queries": ["capital"], "k": 1}).status_code == 200
+
+
+def test_clients_disconnecting_mid_body_log_little_and_the_server_keeps_serving(
+    bm25: BM25Retriever,
+):
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    loggers = [logging.getLogger("uvicorn"), logging.getLogger()]
+    with serving(bm25) as server:
+        wait_ready(server.url)
+        for logger in loggers:
+            logger.addHandler(handler)
+        try:
+            for _ in range(150):
+                with socket.create_connection((server.host, server.port), timeout=5) as sock:
+                    sock.sendall(HEAD + b'{"queries": ["par')
+            deadline = time.monotonic() + 10
+            pattern = 'raggym_requests_total{endpoint="search",status="499"} 150.0'
+            while pattern not in httpx.get(f"{server.url}/metrics", timeout=5).text:
+                assert time.monotonic() < deadline, "the disconnects were not all counted"
+                time.sleep(0.05)
+            ok = post(server.url, {"queries": ["capital of France"], "k": 1})
+        finally:
+            for logger in loggers:
+                logger.removeHandler(handler)
+    assert ok.status_code == 200
+    assert len(captured.getvalue().encode()) < 2048, captured.getvalue()[:2000]
 
 
 def test_remote_client_turns_4xx_into_value_error(bm25_server: BackgroundServer):
@@ -355,8 +514,13 @@ def test_run_serve_retriever_passes_options_to_run_server(
         seen.update(kwargs, retriever=factory())
 
     monkeypatch.setattr(server_module, "run_server", fake_run_server)
-    args = parse("--task", "hotpotqa", "--port", "8123", "--max-wait-ms", "2")
+    args = parse(
+        "--task", "hotpotqa", "--port", "8123", "--max-wait-ms", "2", "--max-results", "50"
+    )
     assert run_serve_retriever(args) == 0
+    assert seen["max_results_per_request"] == 50
+    assert seen["max_k"] == 1000 and seen["max_body_bytes"] == 4 * 1024 * 1024
+    assert seen["body_timeout_s"] == 10.0 and seen["timeout_keep_alive_s"] == 5.0
     assert seen["host"] == "127.0.0.1"
     assert seen["port"] == 8123
     assert seen["max_wait_ms"] == 2.0

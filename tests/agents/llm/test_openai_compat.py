@@ -20,6 +20,7 @@ pytest.importorskip("httpx")
 
 from raggym.agents.llm.base import LLM, Completion, LLMError, SamplingParams
 from raggym.agents.llm.openai_compat import OpenAICompatibleLLM
+from raggym.testing.drip_server import DripServer
 from raggym.testing.fake_server import (
     FakeOpenAIServer,
     fake_openai_server,
@@ -321,6 +322,29 @@ def test_unreachable_server_records_a_connect_error():
     assert result.attempts == 2
 
 
+@pytest.mark.parametrize(("options", "deadline"), [({"deadline_s": 0.6}, 0.6), ({}, 1.0)])
+def test_a_server_dripping_its_reply_is_cut_off_at_the_deadline(
+    options: dict[str, float], deadline: float
+):
+    reply = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}}]}'
+    # ~170 bytes at one per 0.2 s would take 34 s; every read returns well within timeout_s.
+    with (
+        DripServer(reply, interval_s=0.2) as server,
+        make_llm(server.url, timeout_s=0.5, max_retries=1, **options) as backend,
+    ):
+        start = time.monotonic()
+        [result] = backend.generate([conversation("q")], GREEDY)
+        elapsed = time.monotonic() - start
+    assert backend.deadline_s == deadline
+    assert result.error is not None
+    assert result.error.startswith(
+        f"DeadlineExceeded: no complete reply within deadline_s={deadline}"
+    )
+    assert "gave up after 2 attempt(s)" in result.error
+    assert result.attempts == 2 and server.requests == 2
+    assert 2 * deadline - 0.1 < elapsed < 2 * deadline + 0.5, elapsed
+
+
 def test_backoff_is_exponential_jittered_and_capped():
     backend = make_llm("http://127.0.0.1:1", backoff_s=0.1, max_backoff_s=0.5)
     for retry in range(8):
@@ -465,6 +489,7 @@ def test_base_url_without_v1_reaches_the_server(fake: Fake):
         ({"concurrency": True}, "concurrency"),
         ({"timeout_s": 0}, "timeout_s"),
         ({"timeout_s": float("inf")}, "timeout_s"),
+        ({"deadline_s": 0}, "deadline_s"),
         ({"max_retries": -1}, "max_retries"),
         ({"max_retries": 1.0}, "max_retries"),
         ({"backoff_s": -0.1}, "backoff_s"),
