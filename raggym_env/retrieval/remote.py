@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from raggym_env.availability import require
 from raggym_env.retrieval.base import RetrievalError, check_search_args
+from raggym_env.sanitize import scrub_surrogates
 from raggym_env.types import Document, ScoredDocument
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class RemoteRetriever:
             ValueError: ``k < 1``, or the server rejected the request (HTTP 4xx but 429).
             RetrievalError: the server could not answer after every retry.
         """
-        queries = check_search_args(queries, k)
+        queries = [scrub_surrogates(q) for q in check_search_args(queries, k)]  # UTF-8 body
         results: list[list[ScoredDocument]] = []
         step = self.max_queries_per_request
         for start in range(0, len(queries), step):
