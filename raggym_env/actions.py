@@ -12,10 +12,10 @@ whitespace ignored, the whole string must be one action)::
     {"action": "search", "query": "<query>"}   {"action": "answer", "answer": "<text>"}
 
 ``Finish`` is a synonym of ``Answer``. Keywords and JSON keys are matched in ASCII only
-(``"ſearch"`` or ``"fİnish"`` are not keywords). An empty query or answer, or text that
-matches no form (including JSON nested too deeply or holding a number too long to read),
-raises :class:`ActionParseError`; the environment records that in ``info`` and charges a
-step rather than crashing the rollout. Every pattern runs in time linear in the text.
+(a long s or a dotted capital I is not a letter of a keyword). An empty query or answer,
+or text that matches no form (including JSON nested too deeply or holding a number too
+long to read), raises :class:`ActionParseError`; the environment records that in ``info``
+and charges a step rather than crashing the rollout. Every pattern runs in linear time.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Make untrusted text safe to keep, encode and show: no lone surrogates, a bounded length.
+r"""Make untrusted text safe to keep, encode and show: no lone surrogates, a bounded length.
 
 Model replies, HTTP bodies and old episode files can hold strings Python accepts but UTF-8
-does not: a lone surrogate (``"\\ud800"``, e.g. from a JSON ``\\ud800`` escape) makes
+does not: a lone surrogate (``"\ud800"``, e.g. from a JSON ``\ud800`` escape) makes
 ``str.encode("utf-8")`` raise, so one such reply would break the next request, the episode
 file and every report written from it. :func:`scrub_surrogates` replaces each lone
 surrogate with U+FFFD (a high/low pair becomes the character it encodes). It is applied
