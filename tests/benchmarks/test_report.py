@@ -303,3 +303,25 @@ def test_html_leaves_out_prompts_and_shortens_long_outputs(run):
     assert "SECRET PROMPT" not in page
     assert "x" * 4000 + "… [6,000 more characters]" in page
     assert "x" * 4001 not in page
+
+
+def test_lone_surrogates_in_an_older_episode_file_break_no_report(run, tmp_path):
+    from raggym_env.store import read_episodes
+
+    leaderboard, episodes = run
+    key = ("hotpotqa", "oracle")
+    old = tmp_path / "old.jsonl"  # as older versions wrote it: \ud800 escapes
+    bad = [
+        dataclasses.replace(r, question=r.question + " \ud800", final_answer="x \udfff")
+        for r in episodes[key]
+    ]
+    old.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in bad), encoding="ascii")
+    assert "\\ud800" in old.read_text(encoding="ascii")
+    reread = {**episodes, key: list(read_episodes(old))}
+    written = write_reports(leaderboard, reread, tmp_path / "out")
+    assert "html" in written and "\ufffd" in written["html"].read_text(encoding="utf-8")
+    # in-memory strings with lone surrogates (any caller's records) render too
+    written = write_reports(leaderboard, {**episodes, key: bad}, tmp_path / "out2")
+    for fmt, path in written.items():
+        if fmt != "png":
+            path.read_bytes().decode("utf-8")  # strict UTF-8 everywhere
