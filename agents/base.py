@@ -27,6 +27,7 @@ from raggym_env import Action, Answer, QAExample
 from raggym_env.actions import action_to_dict
 from raggym_env.episode import Candidate
 from raggym_env.observation import Observation
+from raggym_env.sanitize import DEFAULT_MAX_REPLY_CHARS, admit_reply, check_max_chars
 
 if TYPE_CHECKING:
     from raggym.agents.baselines import ScriptedPolicy
@@ -217,10 +218,19 @@ class LLMAgent(Agent):
     costs a step, the raw text and the error are recorded) and the next prompt tells the
     model its last output could not be read.
 
+    Reply rule: every text the backend returns is admitted with
+    :func:`~raggym_env.sanitize.admit_reply` before anything reads it: lone surrogates
+    become U+FFFD and a text over ``max_reply_chars`` characters is cut, ending with a
+    marker such as ``…[truncated 19,968,000 chars]``. The parse, the stored raw text and
+    everything fed back into later prompts come from the admitted text, so one runaway
+    reply cannot blow up an episode file or the next prompt.
+
     Args:
         llm: the backend.
         prompt: a packaged prompt name or a prompt file path (default :attr:`prompt_name`).
         temperature, top_p, max_tokens, seed, stop: sampling settings for the main call.
+        max_reply_chars: most characters kept of each reply (default
+            :data:`~raggym_env.sanitize.DEFAULT_MAX_REPLY_CHARS`, 32,000).
     """
 
     prompt_name: ClassVar[str] = ""
@@ -237,6 +247,7 @@ class LLMAgent(Agent):
         max_tokens: int | None = None,
         seed: int | None = None,
         stop: Sequence[str] | None = None,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
     ) -> None:
         if not hasattr(llm, "generate"):
             raise TypeError(f"llm must implement the LLM protocol, got {type(llm).__name__}")
@@ -250,6 +261,7 @@ class LLMAgent(Agent):
             stop=tuple(self.default_stop if stop is None else stop),
             seed=seed,
         )
+        self.max_reply_chars = check_max_chars(max_reply_chars)
 
     # ------------------------------------------------------------------ hooks
     def prepare(self, observations: Sequence[Observation], memories: Sequence[Memory]) -> None:
@@ -285,6 +297,10 @@ class LLMAgent(Agent):
         memory.notes.append(note)
 
     # ------------------------------------------------------------------ machinery
+    def admit(self, text: str) -> str:
+        """A backend's text as the agent keeps it (see the reply rule in the class doc)."""
+        return admit_reply(text, self.max_reply_chars)
+
     def messages(self, observation: Observation, memory: Memory) -> list[dict[str, str]]:
         """The exact chat messages for this observation."""
         return self.template.render(**self.render(observation, memory))
@@ -314,9 +330,9 @@ class LLMAgent(Agent):
         for observation, memory, messages, completion in zip(
             observations, memories, conversations, completions, strict=True
         ):
+            texts = [self.admit(text) for text in completion.texts]
             proposals = [
-                Proposal(text, self._checked_parse(text, observation, memory))
-                for text in completion.texts
+                Proposal(text, self._checked_parse(text, observation, memory)) for text in texts
             ]
             out.append((messages, completion, proposals))
         return out
@@ -460,6 +476,7 @@ class LLMAgent(Agent):
             "top_p": self.params.top_p,
             "max_tokens": self.params.max_tokens,
             "seed": self.params.seed,
+            "max_reply_chars": self.max_reply_chars,
         }
 
 

@@ -30,7 +30,6 @@ _YES_NO_OPENERS = (
     "will", "would", "should",
 )  # fmt: skip
 _WORD = re.compile(r"\w+")
-_PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
 
 
 @runtime_checkable
@@ -46,6 +45,20 @@ class ScriptedPolicy(Protocol):
     def act(self, observation: Mapping[str, Any]) -> Action | str:
         """Return the next action (an object or action text)."""
         ...
+
+
+def _drop_parenthetical(title: str) -> str:
+    """``title`` without a closing parenthetical: "Paris (film)" -> "Paris".
+
+    Found with two scans from the right (linear time on any title): the last ``)`` must end
+    the title, and the parenthetical opens at the first ``(`` after the ``)`` before it.
+    """
+    stripped = title.rstrip()
+    if not stripped.endswith(")"):
+        return title
+    end = len(stripped) - 1
+    start = stripped.find("(", stripped.rfind(")", 0, end) + 1, end)
+    return title if start < 0 else stripped[:start].rstrip()
 
 
 def _words(text: str) -> set[str]:
@@ -78,10 +91,11 @@ class QuestionSearchHeuristic:
             return Answer("yes")
         lowered = question.lower()
         for doc in documents:
-            title = _PARENTHETICAL.sub("", doc["title"]).strip()
+            title = _drop_parenthetical(doc["title"]).strip()
             if title and title.lower() not in lowered:
                 return Answer(title)
-        return Answer(_PARENTHETICAL.sub("", documents[0]["title"]) if documents else "unknown")
+        first = _drop_parenthetical(documents[0]["title"]).strip() if documents else ""
+        return Answer(first or "unknown")
 
     @staticmethod
     def _best_option(

@@ -135,7 +135,8 @@ class CondensingAgent(DocumentQAAgent):
 
     def _condensed(self, entry: Mapping[str, Any], completion: Completion) -> dict[str, str]:
         """The condensed answer of one completion, or the documents' opening on failure."""
-        text = clean_condensed(completion.texts[0], self.condensed_words) if completion.ok else ""
+        reply = self.admit(completion.texts[0]) if completion.ok else ""
+        text = clean_condensed(reply, self.condensed_words) if reply else ""
         if text:
             return {"answer": text, "source": "model"}
         error = completion.error or "the condensation reply was empty"

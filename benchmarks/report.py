@@ -25,6 +25,7 @@ from raggym.benchmarks.html_report import render_html
 from raggym.benchmarks.leaderboard import LEADERBOARD_FILE, CellResult, Episodes, Leaderboard
 from raggym.benchmarks.tables import Table, finite, full_table, headline, run_header, summary_table
 from raggym_env.availability import install_hint, is_matplotlib_available, require
+from raggym_env.sanitize import scrub_surrogates
 
 __all__ = [
     "FORMATS",
@@ -298,8 +299,8 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` as UTF-8, atomically."""
-    data = text.encode("utf-8")
+    """Write ``text`` as UTF-8, atomically (lone surrogates, e.g. from old files, as U+FFFD)."""
+    data = scrub_surrogates(text).encode("utf-8")
 
     def write(handle: IO[bytes]) -> None:
         handle.write(data)

@@ -11,9 +11,11 @@ whitespace ignored, the whole string must be one action)::
     {"search": "<query>"}    {"answer": "<text>"}
     {"action": "search", "query": "<query>"}   {"action": "answer", "answer": "<text>"}
 
-``Finish`` is a synonym of ``Answer``. An empty query or answer, or text that matches no
-form, raises :class:`ActionParseError`; the environment records that in ``info`` and
-charges a step rather than crashing the rollout.
+``Finish`` is a synonym of ``Answer``. Keywords and JSON keys are matched in ASCII only
+(a long s or a dotted capital I is not a letter of a keyword). An empty query or answer,
+or text that matches no form (including JSON nested too deeply or holding a number too
+long to read), raises :class:`ActionParseError`; the environment records that in ``info``
+and charges a step rather than crashing the rollout. Every pattern runs in linear time.
 """
 
 from __future__ import annotations
@@ -72,35 +74,54 @@ _KEYWORDS: dict[str, type[Search] | type[Answer]] = {
     "answer": Answer,
     "finish": Answer,
 }
-_COLON = re.compile(r"^(search|answer|finish)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
-_BRACKET = re.compile(r"^(search|answer|finish)\s*(\[(.*)\]|\((.*)\))$", re.IGNORECASE | re.DOTALL)
+# ASCII: no Unicode case folding, so only the ASCII keywords match (and _KEYWORDS finds them).
+_FLAGS = re.IGNORECASE | re.DOTALL | re.ASCII
+_COLON = re.compile(r"(search|answer|finish)\s*:(.*)", _FLAGS)
+_BRACKET = re.compile(r"(search|answer|finish)\s*(?:\[(.*)\]|\((.*)\))", _FLAGS)
+
+
+def _ascii_lower(text: str) -> str:
+    """``text`` lower-cased when it is ASCII; other text is never a keyword, so kept as is."""
+    return text.lower() if text.isascii() else text
+
+
+def _excerpt(value: object, limit: int = 120) -> str:
+    """A bounded, printable account of ``value`` for an error message."""
+    if not isinstance(value, str):
+        return f"(a JSON {type(value).__name__})"
+    shown = repr(value[:limit])
+    return shown if len(value) <= limit else f"{shown} (+{len(value) - limit} chars)"
 
 
 def _build(keyword: str, content: str, text: str) -> Action:
     content = content.strip()
     if not content:
-        raise ActionParseError(f"{keyword.capitalize()} has empty content in {text!r}")
-    return _KEYWORDS[keyword.lower()](content)
+        raise ActionParseError(f"{keyword.capitalize()} has empty content in {_excerpt(text)}")
+    return _KEYWORDS[_ascii_lower(keyword)](content)
 
 
 def _from_json(obj: Any, text: str) -> Action:
     if not isinstance(obj, dict):
-        raise ActionParseError(f"expected a JSON object with a search or answer, got {text!r}")
-    keys = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
+        raise ActionParseError(
+            f"expected a JSON object with a search or answer, got {_excerpt(text)}"
+        )
+    keys = {_ascii_lower(k): v for k, v in obj.items() if isinstance(k, str)}
     if "action" in keys:
-        kind = str(keys["action"]).lower()
+        kind = _ascii_lower(keys["action"]) if isinstance(keys["action"], str) else ""
         if kind not in _KEYWORDS:
-            raise ActionParseError(f"unknown action {keys['action']!r}; expected search or answer")
+            raise ActionParseError(
+                f"unknown action {_excerpt(keys['action'])}; expected 'search' or 'answer'"
+            )
         value = keys.get("query") if kind == "search" else keys.get("answer", keys.get("text"))
     else:
         found = [k for k in _KEYWORDS if k in keys]
         if len(found) != 1:
             raise ActionParseError(
-                f"expected exactly one of 'search' or 'answer' in the JSON object {text!r}"
+                f"expected exactly one of 'search' or 'answer' in the JSON object {_excerpt(text)}"
             )
         kind, value = found[0], keys[found[0]]
     if not isinstance(value, str):
-        raise ActionParseError(f"the {kind} in {text!r} must be a string")
+        raise ActionParseError(f"the {kind} in {_excerpt(text)} must be a string")
     return _build(kind, value, text)
 
 
@@ -118,17 +139,20 @@ def parse_action(text: str) -> Action:
         try:
             obj = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            raise ActionParseError(f"invalid JSON action {text!r}: {exc.msg}") from None
+            raise ActionParseError(f"invalid JSON action {_excerpt(text)}: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:  # a number too long, nesting too deep
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long"
+            raise ActionParseError(f"unreadable JSON action {_excerpt(text)}: {reason}") from None
         return _from_json(obj, text)
-    match = _BRACKET.match(stripped)
+    match = _BRACKET.fullmatch(stripped)
     if match:
-        content = match.group(3) if match.group(3) is not None else match.group(4)
+        content = match.group(2) if match.group(2) is not None else match.group(3)
         return _build(match.group(1), content, text)
-    match = _COLON.match(stripped)
+    match = _COLON.fullmatch(stripped)
     if match:
         return _build(match.group(1), match.group(2), text)
     raise ActionParseError(
-        f"could not parse an action from {text!r}; expected 'Search: <query>' or "
+        f"could not parse an action from {_excerpt(text)}; expected 'Search: <query>' or "
         "'Answer: <text>' (or Search[...], Answer[...], Finish[...], JSON)"
     )
 

@@ -28,7 +28,8 @@ __all__ = [
     "score_answer",
 ]
 
-_PUNCTUATION = frozenset(string.punctuation)
+_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)  # fastest on ASCII text
+_PUNCTUATION_RUN = re.compile(f"[{re.escape(string.punctuation)}]+")  # fastest on other text
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 # Normalized answers the official script refuses to give partial F1 credit to.
 _SPECIAL_ANSWERS = frozenset({"yes", "no", "noanswer"})
@@ -41,7 +42,8 @@ def normalize_answer(s: str) -> str:
     ``a``/``an``/``the`` as whole words, and collapse whitespace, in that order.
     """
     text = s.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    ascii_text = text.isascii()
+    text = text.translate(_DROP_PUNCTUATION) if ascii_text else _PUNCTUATION_RUN.sub("", text)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
@@ -159,6 +161,8 @@ _BARE_LETTER = re.compile(r"[(\[\"']?\s*([A-Za-z])\s*[)\]\"']?\s*[.:)]?")
 _LEADING_LETTER = re.compile(r"(?:[(\[]\s*([A-Za-z])\s*[)\]]|([A-Za-z])\s*([.):]))(?=\s|$)")
 _JSON_ANSWER = re.compile(r"\b(?:answer|choice)[\"']?\s*:\s*[\"']([^\"'\n]*)[\"']", re.IGNORECASE)
 _WHITESPACE_RUN = re.compile(r"\s{2,}")
+_ABBREVIATION = re.compile(r"[./'\-][A-Za-z]")  # "e.g.", "b/c", "B-cell"
+_NEXT_WORD = re.compile(r"\s+([A-Za-z][\w'-]*)")
 _ANSWER_KEYS = ("answer", "answer_choice", "choice", "option", "final_answer")
 
 
@@ -186,10 +190,10 @@ def _match_option_text(text: str, options: Mapping[str, str]) -> str | None:
     return hits.pop() if len(hits) == 1 else None
 
 
-def _starts_with_option_text(text: str, option_text: str) -> bool:
-    """Whether ``text`` begins with the option's text, compared as normalized tokens."""
+def _starts_with_option_text(text: str, option_text: str, pos: int = 0) -> bool:
+    """Whether ``text`` from ``pos`` begins with the option's text, as normalized tokens."""
     option_tokens = normalize_answer(option_text).split()
-    head = text[: 4 * len(option_text) + 64]  # enough for the option; keeps this cheap
+    head = text[pos : pos + 4 * len(option_text) + 64]  # enough for the option; cheap
     return bool(option_tokens) and normalize_answer(head).split()[: len(option_tokens)] == (
         option_tokens
     )
@@ -250,21 +254,22 @@ def _json_choice(text: str, options: Mapping[str, str]) -> str | None:
     )
 
 
-def _letter_is_asserted(letter: str, following: str, option_text: str) -> bool:
-    """Whether a letter found after an answer phrase is meant as a choice, not a word.
+def _letter_is_asserted(letter: str, text: str, pos: int, option_text: str) -> bool:
+    """Whether a letter found after an answer phrase (``text`` goes on at ``pos``) is a choice.
 
     Abbreviations ("e.g.", "b/c", "B-cell") never count. "A"/"I" (either case) followed by an
     ordinary word read as English ("Answer: A patient with ...") unless the word is a
-    connective ("A because ...") or the option's own text follows.
+    connective ("A because ...") or the option's own text follows. The text after ``pos``
+    is read in place, never copied, so many phrases in a long text cost linear time.
     """
-    if re.match(r"[./'\-][A-Za-z]", following):
+    if _ABBREVIATION.match(text, pos):
         return False
     if letter.upper() not in _WORD_LETTERS:
         return True
-    word = re.match(r"\s+([A-Za-z][\w'-]*)", following)
+    word = _NEXT_WORD.match(text, pos)
     if word is None or word.group(1).lower() in _CONNECTIVES:
         return True
-    return _starts_with_option_text(following, option_text)
+    return _starts_with_option_text(text, option_text, pos)
 
 
 def _phrase_choices(text: str, options: Mapping[str, str]) -> set[str]:
@@ -273,15 +278,14 @@ def _phrase_choices(text: str, options: Mapping[str, str]) -> set[str]:
     found: set[str] = set()
     for match in _PHRASE_LETTER.finditer(text):
         key = keys.get(match.group(1).upper())
-        following = text[match.end() :]
-        if key is None or not _letter_is_asserted(match.group(1), following, options[key]):
+        end = match.end()
+        if key is None or not _letter_is_asserted(match.group(1), text, end, options[key]):
             continue
         found.add(key)
-        alternative = _ALTERNATIVE.match(following)
+        alternative = _ALTERNATIVE.match(text, end)
         if alternative is not None and alternative.group(1) in keys:
             other = keys[alternative.group(1)]
-            rest = following[alternative.end() :]
-            if _letter_is_asserted(alternative.group(1), rest, options[other]):
+            if _letter_is_asserted(alternative.group(1), text, alternative.end(), options[other]):
                 found.add(other)
     longest = 4 * max(len(v) for v in options.values()) + 64
     for match in _PHRASE_TEXT.finditer(text):

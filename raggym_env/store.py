@@ -23,6 +23,7 @@ from typing import Any
 
 from raggym_env.caches import register_cache
 from raggym_env.episode import EpisodeRecord, SchemaError
+from raggym_env.sanitize import scrub_data, scrub_surrogates
 
 __all__ = [
     "EpisodeStore",
@@ -94,7 +95,7 @@ def read_episodes(
             if not raw.strip():
                 continue
             try:
-                data = json.loads(raw)
+                data = _loads(raw)
             except ValueError:  # JSONDecodeError and UnicodeDecodeError
                 skipped.skipped.append((lineno, "not valid JSON (probably torn by a crash)"))
                 continue
@@ -269,6 +270,12 @@ class EpisodeStore:
         return self._fd
 
 
+def _loads(raw: bytes) -> Any:
+    """Parse one line; strings escaping lone surrogates (older files) come back scrubbed."""
+    data = json.loads(raw)
+    return scrub_data(data) if b"\\ud" in raw or b"\\uD" in raw else data
+
+
 def _encode(record: EpisodeRecord) -> bytes:
     """Serialize a record as one UTF-8 JSON line ending in a newline."""
     payload = record.to_dict()
@@ -278,11 +285,8 @@ def _encode(record: EpisodeRecord) -> bytes:
         raise TypeError(
             f"episode record {record.example_id!r} is not JSON-serializable: {exc}"
         ) from exc
-    try:
-        return (line + "\n").encode("utf-8")
-    except UnicodeEncodeError:
-        # Lone surrogates (e.g. from undecodable model output): keep them as \u escapes.
-        return (json.dumps(payload) + "\n").encode("ascii")
+    # Lone surrogates (e.g. a model's \ud800 escape) become U+FFFD: every line is UTF-8.
+    return (scrub_surrogates(line) + "\n").encode("utf-8")
 
 
 def _ends_torn(fd: int) -> bool:

@@ -16,7 +16,9 @@ Failures are never read as a score: a candidate the judge left out of its rankin
 every candidate of a group whose output has no parsable ranking line (a number out of
 range or repeated, a word where a number belongs) or whose request failed, gets
 ``score=None`` with the ``error`` and the judge's raw text in ``output``. The ranking line
-is parsed with a regular expression, never evaluated.
+is parsed with linear-time regular expressions, never evaluated. The judge's text is
+admitted like an agent's reply (:func:`~raggym_env.sanitize.admit_reply`: lone surrogates
+replaced, cut at ``max_reply_chars`` with a marker) before it is parsed or stored.
 """
 
 from __future__ import annotations
@@ -28,12 +30,20 @@ from pathlib import Path
 from raggym.agents.critics.base import CriticItem, CriticScore, action_text, state_text
 from raggym.agents.llm.base import LLM, Completion, SamplingParams
 from raggym.agents.prompting import PromptError, PromptTemplate, load_prompt
+from raggym.agents.rendering import excerpt
+from raggym_env.sanitize import DEFAULT_MAX_REPLY_CHARS, admit_reply, check_max_chars
 
 __all__ = ["LLMJudgeCritic", "RankingParseError", "parse_ranking"]
 
 _PLACEHOLDERS = frozenset({"state", "candidates", "count"})
-_RANKING_LINE = re.compile(r"ranking\W*?:\s*(.*)$", re.IGNORECASE)
-_CANDIDATE = re.compile(r"^(?:candidate|action)?\s*(?:no\.?)?\s*[#\[(]?\s*(\d+)\s*[\])]?\.?$", re.I)
+# Linear time: no two adjacent parts can match the same characters (each optional group
+# carries its own trailing spaces), so a long run of spaces is never split many ways.
+_RANKING_LINE = re.compile(r"ranking\W*?:(.*)", re.IGNORECASE | re.ASCII)
+_CANDIDATE = re.compile(
+    r"(?:(?:candidate|action)\s*)?(?:no\.?\s*)?(?:[#\[(]\s*)?(\d+)\s*[\])]?\.?",
+    re.IGNORECASE | re.ASCII,
+)
+_MAX_DIGITS = 9  # more digits cannot name a shown candidate (and int() refuses 4,300+)
 _SHOW_CHARS = 500
 
 
@@ -72,12 +82,15 @@ def parse_ranking(text: str, count: int) -> list[list[int]]:
     for part in body.split(separator):
         tier = []
         for token in part.split("="):
-            match = _CANDIDATE.match(token.strip().strip("*_`").strip())
+            match = _CANDIDATE.fullmatch(token.strip().strip("*_`").strip())
             if match is None:
                 raise RankingParseError(
-                    f"{token.strip()!r} in the ranking is not a candidate number"
+                    f"{excerpt(token.strip())} in the ranking is not a candidate number"
                 )
-            number = int(match.group(1))
+            digits = match.group(1).lstrip("0") or "0"
+            if len(digits) > _MAX_DIGITS:
+                raise RankingParseError(f"candidate {excerpt(digits)} is not one of 1..{count}")
+            number = int(digits)
             if not 1 <= number <= count:
                 raise RankingParseError(f"candidate {number} is not one of 1..{count}")
             if number in seen:
@@ -105,6 +118,8 @@ class LLMJudgeCritic:
         max_tokens: the judge's token budget (room for reasoning and the ranking line).
         temperature: sampling temperature (0: greedy, reproducible).
         name: the critic name recorded in episodes.
+        max_reply_chars: most characters kept of each judge reply (default
+            :data:`~raggym_env.sanitize.DEFAULT_MAX_REPLY_CHARS`, 32,000).
 
     Raises:
         TypeError: ``llm`` is not an LLM backend.
@@ -119,6 +134,7 @@ class LLMJudgeCritic:
         max_tokens: int = 256,
         temperature: float = 0.0,
         name: str = "llm_judge",
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
     ) -> None:
         if not isinstance(llm, LLM):
             raise TypeError(f"llm must implement the LLM protocol, got {type(llm).__name__}")
@@ -132,6 +148,7 @@ class LLMJudgeCritic:
             )
         self.params = SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens)
         self.name = name
+        self.max_reply_chars = check_max_chars(max_reply_chars)
 
     def __repr__(self) -> str:
         return f"LLMJudgeCritic(name={self.name!r}, llm={getattr(self.llm, 'name', '?')!r})"
@@ -187,12 +204,11 @@ class LLMJudgeCritic:
             results[g] = self._verdicts(completion, slots)
         return results
 
-    @staticmethod
-    def _verdicts(completion: Completion, slots: list[int]) -> list[CriticScore]:
+    def _verdicts(self, completion: Completion, slots: list[int]) -> list[CriticScore]:
         if completion.error is not None or not completion.texts:
             error = f"judge request failed: {completion.error or 'the backend returned no text'}"
             return [CriticScore(None, error=error) for _ in slots]
-        raw = completion.texts[0]
+        raw = admit_reply(completion.texts[0], self.max_reply_chars)
         count = max(slots) + 1
         try:
             tiers = parse_ranking(raw, count)

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from raggym.agents.llm.base import Completion, Message, SamplingParams, check_messages
 from raggym_env.availability import require
+from raggym_env.sanitize import scrub_surrogates
 
 if TYPE_CHECKING:
     import httpx
@@ -408,7 +409,7 @@ def _parse_completion(response: httpx.Response, n: int) -> Completion | _Failure
                 retryable=True,
                 status=status,
             )
-        texts.append(content or "")
+        texts.append(scrub_surrogates(content or ""))
         reason = choice.get("finish_reason")
         reasons.append(reason if isinstance(reason, str) else None)
     usage = payload.get("usage")
@@ -633,7 +634,8 @@ class OpenAICompatibleLLM:
         for i, conversation in enumerate(conversations):
             check_messages(conversation, f"conversation {i}")
             body = {"model": self.model, "messages": [dict(m) for m in conversation], **common}
-            bodies.append(json.dumps(body, ensure_ascii=False).encode())
+            text = scrub_surrogates(json.dumps(body, ensure_ascii=False))  # always UTF-8
+            bodies.append(text.encode())
         return bodies
 
     async def _run(self, bodies: list[bytes], n: int) -> list[Completion]:

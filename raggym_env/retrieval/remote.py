@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from raggym_env.availability import require
 from raggym_env.retrieval.base import RetrievalError, check_search_args
+from raggym_env.sanitize import scrub_surrogates
 from raggym_env.types import Document, ScoredDocument
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class RemoteRetriever:
             RetrievalError: the server could not answer after every retry, or refused a
                 query as too long (HTTP 413).
         """
-        queries = check_search_args(queries, k)
+        queries = [scrub_surrogates(q) for q in check_search_args(queries, k)]  # UTF-8 body
         results: list[list[ScoredDocument]] = []
         step = max(1, min(self.max_queries_per_request, self.max_results_per_request // int(k)))
         for start in range(0, len(queries), step):

@@ -438,3 +438,45 @@ def test_describe_reports_the_configuration():
     assert DirectAgent(llm).describe()["prompt"] == "direct"
     names = {cls(llm).name for cls in DESIGNS.values()}
     assert names == set(DESIGNS)
+
+
+BIG = 20_000_000  # a runaway reply: 20 MB
+
+
+@pytest.mark.parametrize("design", ["react", "search_o1", "re2search", "cot"])
+def test_a_20_mb_reply_yields_a_bounded_episode_line_and_next_prompt(design, tmp_path):
+    from raggym_env.store import EpisodeStore
+
+    finish = (
+        "Thought: done\nAction: Finish[yes]\nAnswer: yes\n"
+        "Predicted answer: yes\nUnverified claim: none\nQuery: none"
+    )
+    runaway = "Thought: " + "x " * (BIG // 2) + "\ud800\nAction: Search[Paris]"
+    calls = []
+
+    def respond(conversation):
+        calls.append(conversation)
+        return runaway if len(calls) <= 3 else finish  # condensation calls run away too
+
+    llm = MockLLM(respond)
+    record = run_episode(hotpot(max_steps=4), DESIGNS[design](llm), options={"index": 0})
+    first = record.steps[0].raw_text
+    assert first.endswith(f"…[truncated {len(runaway) - 32_000:,} chars]")
+    assert "\ud800" not in first
+    path = tmp_path / "episodes.jsonl"
+    with EpisodeStore(path, fsync=False) as store:
+        store.append(record)
+    line_bytes = path.stat().st_size
+    prompt_chars = max(sum(len(m["content"]) for m in c) for c in calls[1:])
+    print(f"\n{design}: episode line {line_bytes:,} bytes, longest later prompt {prompt_chars:,}")
+    assert line_bytes < 600_000  # 3 x 20 MB unbounded
+    assert prompt_chars < 120_000
+
+
+def test_max_reply_chars_is_configurable_and_checked():
+    llm = MockLLM(lambda conversation: "Answer: " + "y" * 500)
+    record = run_episode(hotpot(), DirectAgent(llm, max_reply_chars=100), options={"index": 0})
+    assert record.steps[0].raw_text == "Answer: " + "y" * 92 + "…[truncated 408 chars]"
+    assert DirectAgent(llm, max_reply_chars=100).describe()["max_reply_chars"] == 100
+    with pytest.raises(ValueError, match="max_reply_chars must be a positive int"):
+        DirectAgent(llm, max_reply_chars=0)

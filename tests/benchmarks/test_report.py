@@ -328,3 +328,25 @@ def test_a_stored_nan_metric_gives_strict_json_with_null(tmp_path):
     assert "NaN" not in text and "Infinity" not in text
     loaded = json.loads(text, parse_constant=lambda token: pytest.fail(f"bare {token}"))
     assert [c["metrics"]["f1"] for c in loaded["cells"]][1] is None
+
+
+def test_lone_surrogates_in_an_older_episode_file_break_no_report(run, tmp_path):
+    from raggym_env.store import read_episodes
+
+    leaderboard, episodes = run
+    key = ("hotpotqa", "oracle")
+    old = tmp_path / "old.jsonl"  # as older versions wrote it: \ud800 escapes
+    bad = [
+        dataclasses.replace(r, question=r.question + " \ud800", final_answer="x \udfff")
+        for r in episodes[key]
+    ]
+    old.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in bad), encoding="ascii")
+    assert "\\ud800" in old.read_text(encoding="ascii")
+    reread = {**episodes, key: list(read_episodes(old))}
+    written = write_reports(leaderboard, reread, tmp_path / "out")
+    assert "html" in written and "\ufffd" in written["html"].read_text(encoding="utf-8")
+    # in-memory strings with lone surrogates (any caller's records) render too
+    written = write_reports(leaderboard, {**episodes, key: bad}, tmp_path / "out2")
+    for fmt, path in written.items():
+        if fmt != "png":
+            path.read_bytes().decode("utf-8")  # strict UTF-8 everywhere

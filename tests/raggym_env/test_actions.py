@@ -94,3 +94,30 @@ def test_arbitrary_text_parses_or_raises_parse_error(text):
 def test_canonical_text_round_trips(content):
     for action in (Search(content), Answer(content)):
         assert parse_action(action.to_text()) == action
+
+
+ISSUE_TEXTS = [
+    "\u017fearch: x",  # a long s folds to "s" under Unicode case folding
+    "f\u0131nish[x]",  # a dotless i
+    "f\u0130nish[x]",  # a dotted capital I, which lower-cases to two characters
+    "\u212aeyword: x",  # the Kelvin sign folds to "k"
+    '{"search": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"search": 1' + "1" * 5_000 + "}",
+    '{"action": ' + "[" * 500 + "]" * 500 + ', "query": "q"}',
+    '{"\u017fearch": "x"}',
+    '{"action": "\u017fearch", "query": "x"}',
+]
+
+
+@pytest.mark.parametrize("text", ISSUE_TEXTS, ids=range(len(ISSUE_TEXTS)))
+def test_unicode_keywords_deep_json_and_long_numbers_are_parse_errors(text):
+    with pytest.raises(ActionParseError) as caught:
+        parse_action(text)
+    assert len(str(caught.value)) < 400  # an excerpt of the text, not all of it
+
+
+def test_keywords_are_ascii_case_insensitive():
+    assert parse_action("SEARCH: x") == Search("x")
+    assert parse_action("fInIsH[x]") == Answer("x")
+    assert parse_action('{"ACTION": "Search", "QUERY": "x"}') == Search("x")
+    assert parse_action("Search: \u017fearch") == Search("\u017fearch")  # content is kept

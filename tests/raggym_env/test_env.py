@@ -164,6 +164,34 @@ def test_malformed_text_is_recorded_and_uses_a_step(tiny_examples, tiny_corpus):
     assert obs["steps_remaining"] == 8
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u017fearch: x",
+        "f\u0131nish[x]",
+        "f\u0130nish[x]",
+        '{"search": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"search": 1' + "1" * 5_000 + "}",
+    ],
+    ids=["long-s", "dotless-i", "dotted-I", "deep-json", "long-number"],
+)
+def test_any_text_is_an_action_or_a_recorded_invalid_step(tiny_examples, tiny_corpus, text):
+    env = make_tiny(tiny_examples, tiny_corpus)
+    env.reset(options={"index": 0})
+    obs, reward, terminated, truncated, info = env.step(text)
+    assert info["action"]["type"] == "invalid"
+    assert isinstance(info["action_error"], str) and len(info["action_error"]) < 400
+    assert obs["steps_remaining"] == 9 and (terminated, truncated) == (False, False)
+
+
+def test_a_search_with_a_lone_surrogate_is_retrieved(tiny_examples, tiny_corpus):
+    env = make_tiny(tiny_examples, tiny_corpus)
+    env.reset(options={"index": 0})
+    obs, _, _, _, info = env.step("Search: Ed Wood \ud800")
+    assert info["action_error"] is None and info["retrieval_error"] is None
+    assert len(obs["history"]) == 1
+
+
 @pytest.mark.parametrize("bad", [42, None, {"search": "x"}, ["Search: x"], b"Search: x"])
 def test_wrong_action_type_from_code_raises(tiny_examples, tiny_corpus, bad):
     env = make_tiny(tiny_examples, tiny_corpus)

@@ -197,12 +197,21 @@ def test_store_round_trip_and_run_card(tmp_path: Path) -> None:
     assert "ünïcødé ✓" in path.read_text(encoding="utf-8")  # readable, not \u-escaped
 
 
-def test_store_lone_surrogate_is_kept(tmp_path: Path) -> None:
+def test_store_lone_surrogate_becomes_a_replacement_character(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
-    record = replace(make_record(), final_answer="bad \ud800 bytes")
+    record = replace(make_record(), final_answer="bad \ud800 bytes \ud83d\ude00")
     with EpisodeStore(path) as store:
         store.append(record)
-    assert next(read_episodes(path)).final_answer == "bad \ud800 bytes"
+    assert "bad \ufffd bytes \U0001f600" in path.read_text(encoding="utf-8")  # strict UTF-8
+    assert next(read_episodes(path)).final_answer == "bad \ufffd bytes \U0001f600"
+
+
+def test_lone_surrogate_escapes_of_older_files_are_read_scrubbed(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    line = json.dumps(replace(make_record(), final_answer="bad \ud800").to_dict())
+    assert "\\ud800" in line  # how older versions stored it
+    path.write_text(line + "\n", encoding="ascii")
+    assert next(read_episodes(path)).final_answer == "bad \ufffd"
 
 
 def test_store_rejects_non_json_and_closed(tmp_path: Path) -> None:

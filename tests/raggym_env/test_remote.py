@@ -315,3 +315,11 @@ def test_env_records_retrieval_error_from_a_stopped_server():
     finally:
         env.close()
         remote.close()
+
+
+def test_queries_with_lone_surrogates_are_sent_as_utf8(fault_server: tuple[str, Faults]):
+    url, faults = fault_server
+    with client(url) as remote:
+        results = remote.search(["bad \ud800 query"], 1)
+    assert [r.document.title for r in results[0]] == ["bad \ufffd query"]
+    assert faults.requests == [{"queries": ["bad \ufffd query"], "k": 1}]

@@ -3,6 +3,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import re
+import time
 
 import pytest
 
@@ -234,3 +235,37 @@ def test_misconfiguration_raises():
         LLMJudgeCritic(lambda conversations, params: [])
     with pytest.raises(ValueError, match="max_tokens"):
         LLMJudgeCritic(MockLLM(lambda c: ""), max_tokens=0)
+
+
+@pytest.mark.parametrize("spaces", [1_000, 3_000, 1_000_000])
+def test_parse_ranking_is_linear_on_long_runs_of_spaces(spaces):
+    tick = time.perf_counter()
+    with pytest.raises(RankingParseError, match="not a candidate number"):
+        parse_ranking("Ranking: candidate" + " " * spaces + "x", 3)
+    with pytest.raises(RankingParseError):
+        parse_ranking("Ranking: " + "candidate " * (spaces // 10) + "1", 3)
+    assert time.perf_counter() - tick < 1.0  # 3,000 spaces took 81 s
+
+
+def test_parse_ranking_bounds_numbers_and_messages():
+    with pytest.raises(RankingParseError, match=r"is not one of 1\.\.3") as caught:
+        parse_ranking("Ranking: " + "9" * 5_000 + " > 1", 3)
+    assert len(str(caught.value)) < 300
+    assert parse_ranking("Ranking: 0002 > 1", 3) == [[1], [0]]
+    with pytest.raises(RankingParseError, match="not a candidate number"):
+        parse_ranking("Ranking: \u0663 > 1", 3)  # an Arabic-Indic digit is not a number here
+
+
+def test_judge_replies_are_scrubbed_and_capped_before_they_are_stored():
+    reply = "x" * 100_000 + "\ud800\nRanking: 2 > 1"
+    critic = LLMJudgeCritic(MockLLM(lambda conversation: reply), max_reply_chars=1_000)
+    (scores,) = critic.score([[SEARCH_ED, ANSWER_YES]])
+    output = scores[0].output
+    assert output.endswith("…[truncated 99,016 chars]") and len(output) < 1_100
+    assert all(s.score is None for s in scores)  # the cut removed the ranking line
+    critic = LLMJudgeCritic(MockLLM(lambda conversation: "\ud800 Ranking: 2 > 1"))
+    (scores,) = critic.score([[SEARCH_ED, ANSWER_YES]])
+    assert [s.score for s in scores] == [0.5, 1.0]
+    assert scores[0].output == "\ufffd Ranking: 2 > 1"
+    with pytest.raises(ValueError, match="max_reply_chars"):
+        LLMJudgeCritic(MockLLM(lambda conversation: ""), max_reply_chars=0)

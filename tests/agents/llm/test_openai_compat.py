@@ -532,3 +532,9 @@ def test_bad_batches_raise_at_once(fake: Fake, llm: OpenAICompatibleLLM):
     with pytest.raises(ValueError, match="conversation 0"):
         asyncio.run(llm.agenerate([[]], GREEDY))
     assert fake.stats.requests == 0
+
+
+def test_a_prompt_with_lone_surrogates_is_sent_as_utf8(fake: Fake, llm: OpenAICompatibleLLM):
+    (completion,) = llm.generate([conversation("reply \ud800 then \ud83d\ude00")], GREEDY)
+    assert completion.error is None
+    assert completion.texts == ("reply \ufffd then \U0001f600 #0",)  # echoed by the server
