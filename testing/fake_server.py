@@ -447,6 +447,12 @@ def create_fake_openai_app(
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     stats = FakeServerStats()
 
+    class _AsciiJSON(JSONResponse):
+        """JSON with non-ASCII as escapes, as servers send it (lone surrogates included)."""
+
+        def render(self, content: Any) -> bytes:
+            return json.dumps(content, separators=(",", ":")).encode("ascii")
+
     def error(
         status: int, message: str, kind: str, param: str | None = None, **headers: str
     ) -> Response:
@@ -483,7 +489,7 @@ def create_fake_openai_app(
                 await asyncio.sleep(min(0.02, remaining))
                 if await request.is_disconnected():
                     return Response(status_code=499)
-            return JSONResponse(_completion(body, respond_fn, model, number))
+            return _AsciiJSON(_completion(body, respond_fn, model, number))
         headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
         return error(int(fault.kind), fault.message, "injected_fault", **headers)
 
@@ -520,7 +526,7 @@ def create_fake_openai_app(
                 await asyncio.sleep(latency_s)
             reply = _completion(body, respond_fn, model, number)
             stats.completed += 1
-            return JSONResponse(reply)
+            return _AsciiJSON(reply)
         finally:
             stats.in_flight -= 1
 
