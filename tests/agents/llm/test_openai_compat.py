@@ -542,9 +542,9 @@ def test_a_prompt_with_lone_surrogates_is_sent_as_utf8(fake: Fake, llm: OpenAICo
 
 def test_a_reply_with_lone_surrogates_becomes_valid_text():
     """A server may escape a lone surrogate in its JSON; the text that comes back is valid."""
-    with serving(lambda messages, i: "Answer: Paris \ud800\udfff \udc00 caf\u00e9") as server:
-        with make_llm(server.url) as backend:
-            (completion,) = backend.generate([conversation("q")], GREEDY)
+    reply = "Answer: Paris \ud800\udfff \udc00 caf\u00e9"
+    with serving(lambda messages, i: reply) as server, make_llm(server.url) as backend:
+        (completion,) = backend.generate([conversation("q")], GREEDY)
     assert completion.error is None
     assert completion.texts == ("Answer: Paris \U000103ff \ufffd caf\u00e9",)
     completion.texts[0].encode("utf-8")  # strict: no surrogate survives
