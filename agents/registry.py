@@ -2,7 +2,7 @@
 
 - LLMs: ``openai:URL:MODEL`` (any OpenAI-compatible server, e.g.
   ``openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct``), ``hf:PATH`` (transformers),
-  ``vllm:MODEL`` (in-process vLLM).
+  ``vllm:MODEL`` (in-process vLLM). See :func:`split_openai_spec` for where the URL ends.
 - Agents: ``direct``, ``cot``, ``rag``, ``react``, ``search_o1``, ``re2search`` (LLM agents),
   ``NAME++`` (that agent with a critic choosing among samples; ``re2search++`` is the
   paper's Re2Search++), ``heuristic`` and ``oracle`` (no model).
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from raggym.agents.base import Agent, LLMAgent, PolicyAgent
 from raggym.agents.llm.base import LLM
+from raggym_env.redaction import redact_text
 
 __all__ = [
     "AGENTS",
@@ -29,6 +29,7 @@ __all__ = [
     "make_agent",
     "make_critic",
     "make_llm",
+    "split_openai_spec",
 ]
 
 AGENTS: dict[str, str] = {
@@ -88,7 +89,71 @@ def agent_option_names(name: str) -> frozenset[str]:
     return frozenset(names)
 
 
-_OPENAI = re.compile(r"^openai:(?P<url>https?://[^/:\s]+(?::\d+)?(?:/[^:\s]*)?):(?P<model>\S.*)$")
+_OPENAI_EXAMPLE = "openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct"
+
+
+def split_openai_spec(spec: str) -> tuple[str, str]:
+    """Split ``openai:URL:MODEL`` into ``(URL, MODEL)``; the URL keeps any credentials.
+
+    The rule: the URL is ``http(s)://[USERINFO@]HOST[:PORT][/PATH]`` and ends at the first
+    ``:`` after its host and port, so a path never holds ``:`` while a model may
+    (``openai:http://h:8000/v1:llama3:8b`` -> model ``llama3:8b``). ``USERINFO`` is
+    everything before the last ``@`` ahead of the first ``/``; it may hold ``:``
+    (``user:KEY``) but ``/`` and ``@`` must be percent-encoded there. A model holding ``@``
+    needs a path in the URL (``openai:http://h:8000/v1:m@v2``). A port is the digits after
+    the host's ``:`` when a ``/`` or ``:`` follows them.
+
+    Raises:
+        ValueError: ``spec`` is not of that form (the message never shows credentials).
+    """
+
+    def bad(why: str) -> ValueError:
+        return ValueError(
+            f"bad LLM spec {redact_text(spec)!r}: {why}; expected openai:URL:MODEL, e.g. "
+            f"{_OPENAI_EXAMPLE}"
+        )
+
+    if not spec.startswith("openai:"):
+        raise bad("it does not start with 'openai:'")
+    rest = spec[len("openai:") :]
+    scheme, sep, after = rest.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        raise bad("the URL must start with http:// or https://")
+    slash = after.find("/")
+    at = (after if slash < 0 else after[:slash]).rfind("@")
+    userinfo, after = (after[: at + 1], after[at + 1 :]) if at >= 0 else ("", after)
+    if after.startswith("["):  # an IPv6 literal
+        end = after.find("]")
+        if end < 0:
+            raise bad("an IPv6 host has no closing ']'")
+        pos = end + 1
+    else:
+        pos = len(after)
+        for stop in (":", "/"):
+            found = after.find(stop)
+            if 0 <= found < pos:
+                pos = found
+    if pos == 0 or any(c.isspace() for c in after[:pos]):
+        raise bad("the URL has no host")
+    host_end = pos
+    if after.startswith(":", pos):
+        digits = pos + 1
+        while digits < len(after) and after[digits].isdigit():
+            digits += 1
+        if digits > pos + 1 and after.startswith((":", "/"), digits):
+            pos = digits
+    if after.startswith("/", pos):
+        colon = after.find(":", pos)
+        pos = len(after) if colon < 0 else colon
+    model = after[pos + 1 :].strip()
+    if not after.startswith(":", pos) or not model:
+        raise bad("no ':MODEL' follows the URL")
+    if model.isdigit() and pos == host_end:
+        raise bad(f"{model!r} reads as a port, not a model; add ':MODEL'")
+    url = f"{scheme}://{userinfo}{after[:pos]}"
+    if any(c.isspace() for c in url):
+        raise bad("the URL contains whitespace")
+    return url, model
 
 
 def _load(target: str) -> Any:
@@ -100,21 +165,21 @@ def make_llm(spec: str, **kwargs: Any) -> LLM:
     """Build a backend from ``openai:URL:MODEL``, ``hf:PATH`` or ``vllm:MODEL``.
 
     ``kwargs`` go to the backend's constructor (e.g. ``concurrency=64``,
-    ``api_key_env="OPENAI_API_KEY"``; no key is sent unless one is given).
+    ``api_key_env="OPENAI_API_KEY"``; no key is sent unless one is given). Credentials in
+    the URL (``openai:http://user:KEY@host:8000/v1:MODEL``) are taken out of it: the
+    password (or a lone user name) is sent as the bearer API key, which is what
+    OpenAI-compatible servers such as ``vllm serve --api-key`` check; it never appears in
+    the backend's name, ``repr`` or errors. Prefer ``api_key_env``: a spec is often
+    printed or typed into shell history.
     """
     if not isinstance(spec, str):
         raise TypeError(f"an LLM spec must be a string, got {type(spec).__name__}")
     kind, _, rest = spec.partition(":")
     if kind == "openai":
-        match = _OPENAI.match(spec)
-        if match is None:
-            raise ValueError(
-                f"bad LLM spec {spec!r}: expected openai:URL:MODEL, e.g. "
-                "openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct"
-            )
+        url, model = split_openai_spec(spec)
         from raggym.agents.llm.openai_compat import OpenAICompatibleLLM
 
-        return OpenAICompatibleLLM(base_url=match["url"], model=match["model"], **kwargs)
+        return OpenAICompatibleLLM(base_url=url, model=model, **kwargs)
     if kind == "hf" and rest:
         from raggym.agents.llm.hf import TransformersLLM
 
@@ -123,7 +188,9 @@ def make_llm(spec: str, **kwargs: Any) -> LLM:
         from raggym.agents.llm.vllm_backend import VLLMLLM
 
         return VLLMLLM(rest, **kwargs)
-    raise ValueError(f"bad LLM spec {spec!r}: expected openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    raise ValueError(
+        f"bad LLM spec {redact_text(spec)!r}: expected openai:URL:MODEL, hf:PATH or vllm:MODEL"
+    )
 
 
 def make_critic(

@@ -16,7 +16,10 @@ A request that still fails does not raise: its :class:`~raggym.agents.llm.base.C
 carries ``error="ErrorType: message"``, so one bad request never sinks the batch.
 
 The API key is sent as ``Authorization: Bearer``; it never appears in ``repr``, logs,
-exceptions or ``Completion.error`` (any echo of it by the server is masked). Needs httpx:
+exceptions or ``Completion.error`` (any echo of it by the server is masked). Credentials
+in ``base_url`` (``http://user:KEY@host/v1``) are taken out of the URL and sent as that
+bearer key (the password, or a lone user name), which is what OpenAI-compatible servers
+such as ``vllm serve --api-key`` check. Needs httpx:
 ``pip install 'raggym[llm]'``.
 """
 
@@ -36,10 +39,11 @@ import weakref
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from raggym.agents.llm.base import Completion, Message, SamplingParams, check_messages
 from raggym_env.availability import require
+from raggym_env.redaction import redact_text
 from raggym_env.sanitize import scrub_surrogates
 
 if TYPE_CHECKING:
@@ -266,37 +270,46 @@ class _Runtime:
                 asyncio.run_coroutine_threadsafe(state.aclose(), loop)
 
 
-def _normalise_base_url(base_url: object) -> str:
-    """Return ``base_url`` as ``scheme://host[:port]/.../v1`` (no trailing slash)."""
+def _normalise_base_url(base_url: object) -> tuple[str, _Secret | None]:
+    """Return ``base_url`` as ``scheme://host[:port]/.../v1`` and the key in its userinfo.
+
+    ``http://user:KEY@host/v1`` yields ``http://host/v1`` and the key ``KEY`` (percent-
+    decoded; a lone ``KEY@`` works too): the credentials leave the URL, so they are never
+    sent as HTTP basic auth nor shown, and go out as the bearer key instead.
+    """
     if not isinstance(base_url, str) or not base_url.strip():
-        raise ValueError(f"base_url must be an http(s) URL string, got {base_url!r}")
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL string, got {_masked(base_url)!r}")
+    text = base_url.strip()
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = valid and (parts.port or 0) >= 0  # .port raises ValueError on a bad port
+    except ValueError:
+        valid = False
+    if not valid:
         raise ValueError(
             f"base_url must be an http(s) URL such as 'http://127.0.0.1:8000/v1', "
-            f"got {_mask_userinfo(base_url)!r}"
+            f"got {_masked(text)!r}"
         )
     if parts.query or parts.fragment:
-        raise ValueError(
-            f"base_url must not have a query or fragment, got {_mask_userinfo(base_url)!r}"
-        )
+        raise ValueError(f"base_url must not have a query or fragment, got {_masked(text)!r}")
     path = parts.path.rstrip("/")
     if path.endswith("/chat/completions"):
         path = path[: -len("/chat/completions")]
     if not path.endswith("/v1"):
         path += "/v1"
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    userinfo, at, host = parts.netloc.rpartition("@")
+    secret = None
+    if at:
+        user, _, password = userinfo.partition(":")
+        key = unquote(password or user).strip()
+        secret = _Secret(key) if key else None
+    return urlunsplit((parts.scheme, host, path, "", "")), secret
 
 
-def _mask_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``***@``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rsplit("@", 1)[1]
-    return f"{scheme}{sep}{authority}{slash}{tail}"
+def _masked(value: object) -> str:
+    """``value`` as text with any credentials (URL userinfo, key parameters) masked."""
+    return redact_text(str(value))
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -490,7 +503,7 @@ class OpenAICompatibleLLM:
         name: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
     ) -> None:
-        self.base_url = _normalise_base_url(base_url)
+        self.base_url, url_secret = _normalise_base_url(base_url)
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a non-empty string, got {model!r}")
         self.model = model
@@ -511,6 +524,13 @@ class OpenAICompatibleLLM:
         self.name: str = name if name is not None else f"openai:{model}"
         self.extra_body = _check_extra_body(extra_body)
         self._secret = _resolve_key(api_key, api_key_env)
+        if url_secret is not None:
+            if self._secret is not None:
+                raise ValueError(
+                    "base_url has credentials (user:KEY@) and api_key/api_key_env is given "
+                    "too: pass the key once"
+                )
+            self._secret = url_secret
         self._url = f"{self.base_url}/chat/completions"
         self._rng = random.Random()
         httpx = require("httpx", feature="OpenAICompatibleLLM")
@@ -602,7 +622,7 @@ class OpenAICompatibleLLM:
     def __repr__(self) -> str:
         key = "None" if self._secret is None else "'***'"
         return (
-            f"OpenAICompatibleLLM(name={self.name!r}, base_url={_mask_userinfo(self.base_url)!r}, "
+            f"OpenAICompatibleLLM(name={self.name!r}, base_url={self.base_url!r}, "
             f"model={self.model!r}, api_key={key}, concurrency={self.concurrency}, "
             f"timeout_s={self.timeout_s}, max_retries={self.max_retries})"
         )

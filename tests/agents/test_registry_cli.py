@@ -1,11 +1,15 @@
 """Names -> backends, agents and critics; ``raggym rollout`` end to end over real HTTP."""
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raggym.agents.base import PolicyAgent
 from raggym.agents.critic_guided import CriticGuidedAgent
 from raggym.agents.critics.base import CallableCritic
-from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
+from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm, split_openai_spec
 from raggym.testing.fake_server import fake_openai_server
 from raggym.testing.llms import MockLLM
 from raggym_env.cli import main
@@ -30,6 +34,74 @@ def test_openai_specs_split_url_and_model(spec, url, model):
         assert llm.name == f"openai:{model}"
     finally:
         llm.close()
+
+
+@pytest.mark.parametrize(
+    ("spec", "url", "model"),
+    [
+        ("openai:http://user:KEY@host:8000/v1:model", "http://user:KEY@host:8000/v1", "model"),
+        ("openai:http://u:p@h:8000/v1:org/model:tag", "http://u:p@h:8000/v1", "org/model:tag"),
+        ("openai:http://u:a:b:c@h:8000/v1:m", "http://u:a:b:c@h:8000/v1", "m"),
+        ("openai:http://KEY@h/v1:llama3:8b", "http://KEY@h/v1", "llama3:8b"),
+        ("openai:http://u:p@h:8000:org/model", "http://u:p@h:8000", "org/model"),
+        ("openai:http://u:p@h:org/model:tag", "http://u:p@h", "org/model:tag"),
+        ("openai:https://u:p%40x@h/api/v1:gpt-4o", "https://u:p%40x@h/api/v1", "gpt-4o"),
+        ("openai:http://[::1]:8000/v1:m", "http://[::1]:8000/v1", "m"),
+        ("openai:http://u:p@[::1]:8000:m", "http://u:p@[::1]:8000", "m"),
+        ("openai:http://h:8000/v1:m@v2", "http://h:8000/v1", "m@v2"),
+        ("openai:http://h:8000:123", "http://h:8000", "123"),
+        ("openai:http://h:8000/v1/:m", "http://h:8000/v1/", "m"),
+    ],
+)  # fmt: skip
+def test_openai_spec_rule_with_credentials_ports_and_colons_in_models(spec, url, model):
+    assert split_openai_spec(spec) == (url, model)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["openai:http://u:CANARY@h", "openai:http://u:CANARY@h:8000", "openai:ftp://u:CANARY@h:m",
+     "openai:http://u:CANARY@:80/v1:m", "openai:http://u:CANARY@[::1:m"],
+)  # fmt: skip
+def test_bad_openai_specs_never_echo_credentials(spec):
+    with pytest.raises(ValueError, match="openai:URL:MODEL") as info:
+        make_llm(spec)
+    assert "CANARY" not in str(info.value)
+
+
+def test_credentials_in_the_spec_are_the_api_key_and_leave_every_name():
+    llm = make_llm("openai:http://user:CANARY@127.0.0.1:1/v1:org/model:tag")
+    try:
+        assert llm.base_url == "http://127.0.0.1:1/v1" and llm.model == "org/model:tag"
+        assert "CANARY" not in f"{llm.name} {llm!r} {llm.base_url}"
+        assert llm._secret is not None and llm._secret.reveal() == "CANARY"
+    finally:
+        llm.close()
+    with pytest.raises(ValueError, match="pass the key once"):
+        make_llm("openai:http://user:CANARY@127.0.0.1:1/v1:m", api_key_env="HOME")
+
+
+_HOST = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z]{2,5}){0,2}", fullmatch=True)
+_USERINFO = st.from_regex(
+    r"[A-Za-z0-9._~!$&'()*+,;=%-][A-Za-z0-9._~!$&'()*+,;=%:-]{0,15}", fullmatch=True
+)
+_PATH = st.from_regex(r"(/[A-Za-z0-9._~-]{1,8}){0,3}", fullmatch=True)
+_MODEL = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._/@:-]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https"]), userinfo=st.none() | _USERINFO, host=_HOST,
+    port=st.none() | st.integers(1, 65535), path=_PATH, model=_MODEL,
+)  # fmt: skip
+def test_openai_spec_rule_round_trips(scheme, userinfo, host, port, path, model):
+    if "@" in model and not path:
+        model = model.replace("@", "_")  # the documented rule: '@' in a model needs a path
+    if port is None and not path and re.match(r"\d+(?:[:/]|$)", model):
+        model = f"m{model}"  # digits right after the host, then ':' or '/', read as a port
+    url = f"{scheme}://{'' if userinfo is None else userinfo + '@'}{host}"
+    url += f":{port}" if port is not None else ""
+    url += path
+    assert split_openai_spec(f"openai:{url}:{model}") == (url, model)
 
 
 @pytest.mark.parametrize("spec", ["openai:nourl", "gpt-4", "hf:", "vllm"])

@@ -519,7 +519,33 @@ def test_base_url_credentials_are_masked_in_errors_and_repr():
     assert "hunter2" not in str(info.value)
     backend = OpenAICompatibleLLM(base_url="http://user:hunter2@host:1", model="m")
     assert "hunter2" not in repr(backend)
-    assert "***@host:1" in repr(backend)
+    assert backend.base_url == "http://host:1/v1" and "api_key='***'" in repr(backend)
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("http://user:hunter2@127.0.0.1:1/v1", "hunter2"),
+        ("http://hunter2@127.0.0.1:1", "hunter2"),
+        ("http://user:p%40ss%3Aw@127.0.0.1:1/v1", "p@ss:w"),
+        ("http://user:a:b:c@127.0.0.1:1/v1", "a:b:c"),
+    ],
+)
+def test_base_url_credentials_become_the_bearer_key(url: str, key: str):
+    backend = OpenAICompatibleLLM(base_url=url, model="m")
+    assert backend.base_url.startswith("http://127.0.0.1:1")
+    assert backend._secret is not None and backend._secret.reveal() == key
+    with pytest.raises(ValueError, match="pass the key once"):
+        OpenAICompatibleLLM(base_url=url, model="m", api_key="other")
+
+
+def test_base_url_credentials_reach_the_server_as_bearer_not_basic():
+    with fake_openai_server(lambda messages, i: "Answer: x") as server:
+        url = server.url.replace("http://", "http://user:s3cr3t-KEY@")
+        with OpenAICompatibleLLM(base_url=url, model="m", max_retries=0) as backend:
+            (completion,) = backend.generate([conversation("q")], GREEDY)
+        assert completion.error is None
+        assert server.stats.headers[-1]["authorization"] == "Bearer s3cr3t-KEY"
 
 
 def test_bad_batches_raise_at_once(fake: Fake, llm: OpenAICompatibleLLM):
