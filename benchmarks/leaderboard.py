@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from raggym_env.episode import EpisodeRecord
+from raggym_env.redaction import redact, redact_text
 
 __all__ = [
     "LEADERBOARD_FILE",
@@ -262,10 +263,16 @@ class Leaderboard:
         llm: str | None = None,
         created_at: str | None = None,
     ) -> Leaderboard:
-        """Build the leaderboard of ``cells`` (``created_at`` defaults to now, UTC)."""
-        card = run_card if isinstance(run_card, RunCard) else RunCard.from_dict(run_card or {})
+        """Build the leaderboard of ``cells`` (``created_at`` defaults to now, UTC).
+
+        Credentials in ``suite``, ``run_card`` and ``llm`` are masked (they are written to
+        every report).
+        """
+        fields = run_card.to_dict() if isinstance(run_card, RunCard) else run_card or {}
+        card = RunCard.from_dict(redact(fields))
         when = created_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
-        return cls(dict(suite), card, when, llm, tuple(cells))
+        spec = redact_text(llm) if llm is not None else None
+        return cls(redact(suite), card, when, spec, tuple(cells))
 
     @property
     def suite_name(self) -> str | None:

@@ -69,6 +69,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from raggym.agents.registry import AGENTS, agent_names, agent_option_names
+from raggym_env.redaction import find_secrets, redact, redact_text
 from raggym_env.retrieval.factory import available_retrievers, retriever_option_names
 from raggym_env.tasks import TASK_NAMES, resolve_task_name, select_examples
 from raggym_env.tasks.hub import is_hub_path
@@ -280,8 +281,9 @@ class LLMConfig:
         return hash((self.spec, _options_key(self.options)))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready mapping (the schema's keys)."""
-        return {"spec": self.spec, "options": _json_safe(self.options)}
+        """Return a JSON-ready mapping (the schema's keys), credentials masked."""
+        spec = redact_text(self.spec) if self.spec is not None else None
+        return {"spec": spec, "options": redact(_json_safe(self.options))}
 
 
 @dataclass(frozen=True)
@@ -560,10 +562,10 @@ class _Where:
 
 
 def _shown(value: Any, width: int = 80) -> str:
-    """``repr(value)``, shortened: a 10**20 or a huge table must not flood the message."""
+    """``repr(value)``, credentials masked, shortened (a 10**20 must not flood the message)."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**width:
         return f"an integer of more than {width} digits"
-    text = repr(value)
+    text = repr(redact(value))
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -571,6 +573,18 @@ def _did_you_mean(value: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for a near miss among ``choices``, else ``""``."""
     close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _refuse_secrets(where: _Where, data: Mapping[str, Any]) -> None:
+    """Refuse credentials written into a suite (a file is shared, committed, stored)."""
+    found = find_secrets({key: value for key, value in data.items() if key != "description"})
+    if found:
+        where.report(
+            f"credentials do not belong in a suite file (it is shared and stored with every "
+            f"result): {', '.join(found)}. Put the key in an environment variable and give "
+            'its name: [llm] options = {api_key_env = "NAME"}, or raggym bench SUITE '
+            "--api-key-env NAME"
+        )
 
 
 def _check_llm_spec(spec: Any, where: str) -> str | None:
@@ -582,7 +596,7 @@ def _check_llm_spec(spec: Any, where: str) -> str | None:
         return None
     kind, _, rest = spec.partition(":")
     if kind not in _LLM_KINDS or not rest.strip():
-        raise SuiteError(f"{where}: key 'spec': got {spec!r}; allowed: {_LLM_RULE}")
+        raise SuiteError(f"{where}: key 'spec': got {_shown(spec)}; allowed: {_LLM_RULE}")
     return spec
 
 
@@ -864,6 +878,7 @@ def parse_suite(
         raise TypeError(
             f"parse_suite takes TOML text or a mapping, got {type(text_or_mapping).__name__}"
         )
+    _refuse_secrets(where, data)
     where.check_keys(data, _SUITE_KEYS)
     suite_dir = _resolve(Path(source).expanduser(), "suite file").parent if source else None
     data_path = _resolve(Path(data_dir).expanduser(), "--data-dir") if data_dir else None

@@ -8,6 +8,10 @@ Without a login (no ``WANDB_API_KEY`` and no ``api.wandb.ai`` entry in the netrc
 whole benchmark had run. :func:`wandb_mode` decides before the run: such a run falls back
 to offline mode with a warning, so nothing is lost (``raggym bench --wandb`` calls it
 before playing anything).
+
+Credentials never reach wandb: the config is redacted (:func:`raggym_env.redaction.redact`)
+and wandb's system metadata, which would record the command line and its ``--llm`` URL,
+is off.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from urllib.parse import urlparse
 from raggym.benchmarks.aggregate import METRIC_COLUMNS
 from raggym.benchmarks.leaderboard import Episodes, Leaderboard
 from raggym_env.availability import require
+from raggym_env.redaction import redact
 
 __all__ = ["episode_rows", "has_wandb_login", "leaderboard_rows", "log_to_wandb", "wandb_mode"]
 
@@ -127,14 +132,19 @@ def log_to_wandb(
     run = wandb.init(
         project=project,
         name=run_name or f"{leaderboard.suite_name or 'benchmark'}-{leaderboard.created_at or ''}",
-        config={
-            "suite": dict(leaderboard.suite),
-            "run_card": leaderboard.run_card.to_dict(),
-            "llm": leaderboard.llm,
-        },
+        config=redact(
+            {
+                "suite": dict(leaderboard.suite),
+                "run_card": leaderboard.run_card.to_dict(),
+                "llm": leaderboard.llm,
+            }
+        ),
         mode=mode,
         dir=directory,
         reinit="finish_previous",
+        # wandb's system metadata records the command line, which may carry an LLM URL
+        # with credentials; the run card in the config says what ran.
+        settings=wandb.Settings(x_disable_meta=True),
     )
     try:
         columns, rows = leaderboard_rows(leaderboard)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from raggym_env.corpora import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS
+from raggym_env.redaction import redact_text
 from raggym_env.retrieval.base import IndexMismatchError
 from raggym_env.runfiles import RunConflictError
 
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
-        print(f"raggym {args.command}: error: {exc}", file=sys.stderr)
+        print(f"raggym {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(
@@ -123,7 +124,7 @@ def retry_command(args: argparse.Namespace, flag: str = "--retry-failed") -> str
     words = [str(w) for w in getattr(args, "argv", None) or [args.command] if w != "--fresh"]
     if flag not in words:
         words.append(flag)
-    return shlex.join(["raggym", *words])
+    return redact_text(shlex.join(["raggym", *words]))
 
 
 def parse_option(text: str) -> tuple[str, Any]:

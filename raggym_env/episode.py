@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from raggym_env.redaction import redact
 from raggym_env.types import QAExample
 
 __all__ = [
@@ -385,7 +386,7 @@ class EpisodeRecord:
             "truncated": self.truncated,
             "error": self.error,
             "seed": self.seed,
-            "run_card": dict(self.run_card) if self.run_card is not None else None,
+            "run_card": redact(self.run_card) if self.run_card is not None else None,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "extra": dict(self.extra),

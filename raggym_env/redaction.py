@@ -52,6 +52,7 @@ _QUERY_PARAM = re.compile(
 )
 _OPENAI_KEY_SHAPE = re.compile(r"\bsk-[A-Za-z0-9_-]{20,}")
 _HF_TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{30,}")
+_MARKER = re.compile(r"(?i)[@=]|bearer|sk-|hf_")  # a text without one has nothing to mask
 
 
 def _words(name: str) -> list[str]:
@@ -75,7 +76,7 @@ def is_secret_name(name: str) -> bool:
 
 def redact_text(text: str) -> str:
     """``text`` with URL credentials, bearer tokens, key query parameters and keys masked."""
-    if not text:
+    if not text or _MARKER.search(text) is None:
         return text
     text = _USERINFO.sub(f"://{MASK}@", text)
     text = _BEARER.sub(rf"\1\2{MASK}", text)

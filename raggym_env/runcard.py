@@ -15,7 +15,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 import raggym_env
+from raggym_env.redaction import redact, redact_text
 
 __all__ = [
     "LIBRARIES",
@@ -190,6 +190,8 @@ def make_run_card(
 
     ``run_id`` is a short hash of the card's content without its timestamp: two runs of the
     same code, environment and configuration share it, any difference changes it.
+    Credentials in ``config`` and ``extra`` are masked (:func:`raggym_env.redaction.redact`)
+    before anything is hashed or stored.
 
     Raises:
         TypeError: a config or extra value is not JSON-serializable (the key is named).
@@ -203,12 +205,12 @@ def make_run_card(
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "libraries": _library_versions(),
-        "config": _jsonable(dict(config), "config") if config is not None else {},
+        "config": redact(_jsonable(dict(config), "config")) if config is not None else {},
         "corpus_hash": corpus_hash,
         "index_hash": index_hash,
         "prompt_hashes": _jsonable(dict(prompt_hashes or {}), "prompt_hashes"),
         "seeds": _seed_list(seeds),
-        "extra": _jsonable(dict(extra), "extra") if extra is not None else {},
+        "extra": redact(_jsonable(dict(extra), "extra")) if extra is not None else {},
     }
     canonical = json.dumps(card, sort_keys=True, separators=(",", ":"))
     card["run_id"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:_RUN_ID_LENGTH]
@@ -221,7 +223,6 @@ def make_run_card(
 # outcome of an episode. A run folder or file records the fingerprint it was written with;
 # a rerun whose fingerprint differs must not add to it (see raggym_env.runfiles).
 
-_USERINFO = re.compile(r"://[^/@\s]*@")  # linear: one character class, then a literal
 _IGNORED_RETRIEVER_OPTIONS = frozenset({"index_dir", "device", "batch_size", "n_threads"})
 _IGNORED_LLM_OPTIONS = frozenset(
     {
@@ -239,8 +240,8 @@ _IGNORED_LLM_OPTIONS = frozenset(
 
 
 def public_llm_spec(spec: str | None) -> str | None:
-    """An LLM spec with any ``user:password@`` of its URL replaced by ``***@``."""
-    return None if spec is None else _USERINFO.sub("://***@", spec)
+    """An LLM spec with its credentials masked (:func:`raggym_env.redaction.redact_text`)."""
+    return None if spec is None else redact_text(spec)
 
 
 def hash_examples(examples: Sequence[Any]) -> str:
@@ -320,7 +321,8 @@ def run_fingerprint(
         "seed": _jsonable(seed, "seed"),
     }
     fingerprint.update({key: _jsonable(value, key) for key, value in settings.items()})
-    return fingerprint
+    redacted: dict[str, Any] = redact(fingerprint)  # stored as run.json: no credentials
+    return redacted
 
 
 def _short(value: Any) -> str:

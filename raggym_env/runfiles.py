@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from raggym_env.redaction import redact
 from raggym_env.runcard import fingerprint_changes
 
 __all__ = [
@@ -139,7 +140,8 @@ def write_run_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Non
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(file.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(dict(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(redact(dict(data)), indent=2, sort_keys=True)  # never a credential
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, file)
 
 

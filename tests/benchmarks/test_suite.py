@@ -501,3 +501,41 @@ def test_limit_override_is_bounded():
     suite = parse_suite(suite_text())
     with pytest.raises(SuiteError, match="up to 10_000_000, got an integer of more than 80 digits"):
         suite.with_overrides(limit=10**100)
+
+
+# ---------------------------------------------------------------- credentials
+SECRET_SUITES = [
+    pytest.param('[llm]\nspec = "vllm:m"\noptions = { api_key = "CANARY" }', "llm.options.api_key",
+                 id="api_key"),
+    pytest.param('[llm]\nspec = "openai:http://u:CANARY@h:8000/v1:m"', "llm.spec", id="url"),
+    pytest.param('[llm]\noptions = { extra_body = { token = "CANARY" } }',
+                 "llm.options.extra_body.token", id="nested"),
+    pytest.param('[llm]\noptions = { headers = { Authorization = "Bearer CANARY" } }',
+                 "llm.options.headers.Authorization", id="header"),
+    pytest.param('retriever_options = { url = "http://h/?key=CANARY" }',
+                 "retriever_options.url", id="query"),
+    pytest.param('retriever_options = { password = "CANARY" }', "retriever_options.password",
+                 id="password"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("top", "path"), SECRET_SUITES)
+def test_suite_files_refuse_credentials_and_point_to_api_key_env(top, path, tmp_path):
+    suite_file = write_suite(tmp_path, suite_text(top=top))
+    with pytest.raises(SuiteError, match="credentials do not belong in a suite file") as caught:
+        load_suite(suite_file)
+    message = str(caught.value)
+    assert path in message and "api_key_env" in message and "--api-key-env" in message
+    assert "CANARY" not in message
+
+
+def test_suite_files_may_name_the_key_variable_and_store_cli_specs_redacted():
+    suite = parse_suite(suite_text(top='[llm]\nspec = "vllm:m"\noptions = { api_key_env = "K" }'))
+    assert suite.llm.options == {"api_key_env": "K"}
+    run = suite.with_overrides(llm="openai:http://u:CANARY@127.0.0.1:1/v1:m")
+    assert run.llm.spec == "openai:http://u:CANARY@127.0.0.1:1/v1:m"  # the backend needs it
+    stored = json.dumps(run.to_dict())
+    assert "CANARY" not in stored and "openai:http://***@127.0.0.1:1/v1:m" in stored
+    with pytest.raises(SuiteError) as caught:
+        suite.with_overrides(llm="gpt:http://u:CANARY@h")
+    assert "CANARY" not in str(caught.value)

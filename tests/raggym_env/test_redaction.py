@@ -86,3 +86,14 @@ def test_redaction_runs_in_linear_time_on_pathological_text(text):
     tick = time.perf_counter()
     redact_text(text)
     assert time.perf_counter() - tick < 2.0
+
+
+def test_episode_records_store_a_redacted_run_card():
+    from raggym_env.episode import EpisodeRecord
+
+    record = EpisodeRecord(
+        env_id="RAGGym/HotpotQA-v0", env_version=0, example_id="q", question="?",
+        run_card={"config": {"llm": "openai:http://u:CANARY@h/v1:m", "api_key": "CANARY"}},
+    )  # fmt: skip
+    assert "CANARY" not in repr(record.to_dict())
+    assert record.to_dict()["run_card"]["config"]["api_key"] == MASK
