@@ -97,3 +97,16 @@ def test_episode_records_store_a_redacted_run_card():
     )  # fmt: skip
     assert "CANARY" not in repr(record.to_dict())
     assert record.to_dict()["run_card"]["config"]["api_key"] == MASK
+
+
+def test_fingerprints_hold_no_credentials_and_ignore_which_key_was_used():
+    from raggym_env.runcard import run_fingerprint
+
+    def fingerprint(key):
+        return run_fingerprint(
+            {"retriever_options": {"token": key}}, agent={"name": "react"},
+            llm=f"openai:http://u:{key}@h/v1:m", llm_options={"extra_body": {"api_key": key}},
+        )  # fmt: skip
+
+    assert "CANARY" not in repr(fingerprint("CANARY"))
+    assert fingerprint("CANARY") == fingerprint("OTHER")
