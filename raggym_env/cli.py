@@ -12,6 +12,7 @@ import json
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -103,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(words)
     args.argv = words
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except USER_ERRORS as exc:
         print(f"raggym {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
@@ -114,6 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings on a terminal: one line saying what happened, not the code that noticed."""
+    print(f"warning: {redact_text(str(message))}", file=file or sys.stderr)
 
 
 def retry_command(args: argparse.Namespace, flag: str = "--retry-failed") -> str:

@@ -298,3 +298,21 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
     code = main(["index", "--corpus", str(tmp_path / "missing.json"), "--out", str(tmp_path)])
     assert code == 2
     assert "raggym index: error:" in capsys.readouterr().err
+
+
+def test_warnings_on_the_terminal_are_one_line_each(tmp_path):
+    """A CLI user sees what was noticed, not the source line of the code that noticed it."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "raggym_env", "bench", "smoke", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if "placeholder" in line]
+    assert len(lines) == 2, result.stderr  # Bamboogle and MedQA, once each
+    assert all(line.startswith("warning: ") for line in lines), lines
+    assert "return load_task" not in result.stderr and ".py:" not in result.stderr
