@@ -227,6 +227,18 @@ def test_data_dir_placeholder_without_data_dir_is_reported_not_raised(tmp_path):
     assert resolved.datasets[0].path == str(tmp_path / "h.json")
 
 
+def test_placeholder_check_is_linear_on_unclosed_openings(tmp_path):
+    import time
+
+    path = "${" * 20_000 + "x"  # never closed: a backtracking scan is quadratic here
+    body = suite_text(f'[[datasets]]\ntask = "hotpotqa"\npath = "{path}"\n')
+    start = time.perf_counter()
+    load_suite(write_suite(tmp_path, body))  # an odd but legal relative path
+    assert time.perf_counter() - start < 2.0
+    with pytest.raises(SuiteError, match="optionally starting with"):
+        load_suite(write_suite(tmp_path, body.replace(path, "a/${data_dir}/b")))
+
+
 def test_load_suite_unknown_name_lists_packaged_suites():
     with pytest.raises(FileNotFoundError, match="smoke"):
         load_suite("no_such_suite")
