@@ -189,6 +189,17 @@ class LRUCache(Generic[K, V]):
             while len(self._entries) > self._bound:
                 self._entries.popitem(last=False)
 
+    def put_new(self, key: K, value: V) -> bool:
+        """Store ``value`` only if ``key`` is absent; True when it was stored (e.g. warn once)."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return False
+            self._entries[key] = value
+            while len(self._entries) > self._bound:
+                self._entries.popitem(last=False)
+            return True
+
     def items(self) -> list[tuple[K, V]]:
         """A snapshot of the entries, least recently used first."""
         with self._lock:

@@ -14,14 +14,13 @@ import json
 import os
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from raggym_env.caches import register_cache
+from raggym_env.caches import LRUCache
 from raggym_env.episode import EpisodeRecord, SchemaError
 from raggym_env.sanitize import scrub_data, scrub_surrogates
 
@@ -114,10 +113,9 @@ def read_episodes(
 
 
 _WARNED_BOUND = 1024
-_warned: OrderedDict[tuple[str, int, int, str], None] = OrderedDict()
-_warned_lock = threading.Lock()
-register_cache("store.malformed_warnings", bound=_WARNED_BOUND, size=lambda: len(_warned),
-               clear=_warned.clear)  # fmt: skip
+_warned: LRUCache[tuple[str, int, int, str], bool] = LRUCache(
+    "store.malformed_warnings", _WARNED_BOUND
+)
 
 
 def _warn_once_per_state(file: Path, message: str) -> None:
@@ -131,13 +129,8 @@ def _warn_once_per_state(file: Path, message: str) -> None:
         key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns, message)
     except OSError:
         key = (str(file), -1, -1, message)
-    with _warned_lock:
-        if key in _warned:
-            return
-        _warned[key] = None
-        while len(_warned) > _WARNED_BOUND:
-            _warned.popitem(last=False)
-    warnings.warn(message, MalformedRecordWarning, stacklevel=4)
+    if _warned.put_new(key, True):
+        warnings.warn(message, MalformedRecordWarning, stacklevel=4)
 
 
 def final_episodes(

@@ -11,15 +11,13 @@ editing a file in place).
 from __future__ import annotations
 
 import functools
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raggym_env.caches import register_cache, register_lru
+from raggym_env.caches import LRUCache, register_lru
 from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
 from raggym_env.tasks.bamboogle import (
     BAMBOOGLE_HUB,
@@ -80,22 +78,13 @@ class MissingEvidenceWarning(UserWarning):
 
 
 _WARNED_BOUND = 256
-_warned: OrderedDict[tuple[Any, ...], None] = OrderedDict()
-_warned_lock = threading.Lock()
-register_cache(
-    "tasks.warnings_given", bound=_WARNED_BOUND, size=lambda: len(_warned), clear=_warned.clear
-)
+_warned: LRUCache[tuple[Any, ...], bool] = LRUCache("tasks.warnings_given", _WARNED_BOUND)
 
 
 def _warn_once(key: tuple[Any, ...], message: str, category: type[Warning]) -> None:
     """Warn once per process for ``key`` (many environment copies load the same task)."""
-    with _warned_lock:
-        if key in _warned:
-            return
-        _warned[key] = None
-        while len(_warned) > _WARNED_BOUND:
-            _warned.popitem(last=False)
-    warnings.warn(message, category, stacklevel=3)
+    if _warned.put_new(key, True):
+        warnings.warn(message, category, stacklevel=3)
 
 
 @dataclass(frozen=True)

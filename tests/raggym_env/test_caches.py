@@ -162,3 +162,12 @@ def test_registration_rejects_unbounded_caches(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ValueError, match="name"):
         register_cache("", bound=1, size=lambda: 0, clear=lambda: None)
     assert cache_info() == []
+
+
+def test_put_new_stores_once_and_keeps_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(caches, "_REGISTRY", {})
+    cache: LRUCache[str, bool] = LRUCache("test.put_new", 2)
+    assert cache.put_new("a", True) is True
+    assert cache.put_new("a", True) is False
+    assert cache.put_new("b", True) and cache.put_new("c", True)
+    assert len(cache) == 2 and "a" not in cache
