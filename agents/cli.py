@@ -84,16 +84,22 @@ def rollout_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_run)
 
 
-def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--retry-failed`` and ``--fresh``, shared by ``rollout`` and ``collect``."""
+def add_resume_arguments(
+    parser: argparse.ArgumentParser,
+    results: str = "the old episode file and its FILE.run.json",
+) -> None:
+    """``--retry-failed`` and ``--fresh``, shared by ``rollout``, ``collect`` and ``bench``.
+
+    ``results`` names what ``--fresh`` moves aside, for the help text.
+    """
     parser.add_argument(
         "--retry-failed", action="store_true", help="play again the questions that failed"
     )
     parser.add_argument(
         "--fresh",
         action="store_true",
-        help="move the old episode file and its FILE.run.json aside (to NAME.old-TIME) and "
-        "start again; needed when the settings changed",
+        help=f"move {results} aside (to NAME.old-TIME) and start again; needed when the "
+        "settings changed",
     )
 
 

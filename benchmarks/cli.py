@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from raggym.agents.cli import add_resume_arguments
 from raggym_env.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, retry_command
 
 if TYPE_CHECKING:
@@ -84,15 +85,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="also log to this wandb project (checked before the run: without a wandb login "
         "the run is logged offline, with a warning, for a later `wandb sync`)",
     )
-    parser.add_argument(
-        "--retry-failed", action="store_true", help="play again the questions that failed"
-    )
-    parser.add_argument(
-        "--fresh",
-        action="store_true",
-        help="move the folder's old episodes and run.json aside (to NAME.old-TIME) and start "
-        "again; needed when the settings changed",
-    )
+    add_resume_arguments(parser, "the folder's old episodes and run.json")
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ from raggym.agents.base import Agent, LLMAgent
 from raggym.agents.cli import (
     add_env_arguments,
     add_llm_arguments,
+    add_resume_arguments,
     env_factory_from_args,
     finish_line,
     llm_options,
@@ -353,13 +354,7 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--batch-size", type=int, default=defaults.batch_size, help="episodes live at once"
     )
-    parser.add_argument("--retry-failed", action="store_true", help="replay failed questions")
-    parser.add_argument(
-        "--fresh",
-        action="store_true",
-        help="move the old episode file and its FILE.run.json aside (to NAME.old-TIME) and "
-        "start again; needed when the settings changed",
-    )
+    add_resume_arguments(parser)
     parser.add_argument(
         "--out", type=Path, help="episode file (default runs/collect/TASK.AGENT.CRITIC.jsonl)"
     )
