@@ -22,7 +22,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 import raggym_env
-from raggym_env.redaction import redact, redact_text
+from raggym_env.redaction import redact
 
 __all__ = [
     "LIBRARIES",
@@ -33,7 +33,6 @@ __all__ = [
     "hash_file",
     "hash_text",
     "make_run_card",
-    "public_llm_spec",
     "run_fingerprint",
 ]
 
@@ -239,11 +238,6 @@ _IGNORED_LLM_OPTIONS = frozenset(
 )
 
 
-def public_llm_spec(spec: str | None) -> str | None:
-    """An LLM spec with its credentials masked (:func:`raggym_env.redaction.redact_text`)."""
-    return None if spec is None else redact_text(spec)
-
-
 def hash_examples(examples: Sequence[Any]) -> str:
     """``"N questions, sha256:HASH"``: the selected questions' ids, text, answers and gold.
 
@@ -304,8 +298,9 @@ def run_fingerprint(
     """A run's fingerprint: :func:`env_fingerprint` plus agent, LLM, seed and ``settings``.
 
     ``agent`` is the agent's description (``Agent.describe()``: class, sampling settings,
-    prompt hash). The LLM spec loses its credentials; LLM options that do not change
-    outcomes (keys, concurrency, timeouts, retries) are left out. ``settings`` are any
+    prompt hash). LLM options that do not change outcomes (keys, concurrency, timeouts,
+    retries) are left out, and the whole fingerprint is redacted, so the LLM spec or any
+    other value loses its credentials. ``settings`` are any
     other outcome-relevant values (critic, ``n``, temperature, threshold, ...).
     """
     options = {
@@ -316,7 +311,7 @@ def run_fingerprint(
     fingerprint = {
         **dict(env),
         "agent": _jsonable(agent, "agent"),
-        "llm": public_llm_spec(llm),
+        "llm": llm,
         "llm_options": _jsonable(options, "llm_options"),
         "seed": _jsonable(seed, "seed"),
     }

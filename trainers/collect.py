@@ -59,7 +59,7 @@ from raggym.trainers.critics import make_collection_critic
 from raggym_env.cli import EXIT_INTERRUPTED
 from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
-from raggym_env.runcard import env_fingerprint, make_run_card, public_llm_spec, run_fingerprint
+from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
 from raggym_env.runfiles import claim_episode_file
 from raggym_env.store import EpisodeStore, final_episodes
 from raggym_env.types import QAExample
@@ -402,7 +402,7 @@ def _run(args: argparse.Namespace) -> int:
         env_fingerprint(template, retriever_options=envs.kwargs.get("retriever_options")),
         agent=actor.describe(), llm=args.llm, llm_options=llm_options(args.llm, args),
         seed=args.seed, command="collect", critic=args.critic,
-        judge_llm=public_llm_spec(args.judge_llm),
+        judge_llm=args.judge_llm,
         n=config.n, temperature=config.temperature, threshold=config.threshold,
     )  # fmt: skip
     with (
