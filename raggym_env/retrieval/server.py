@@ -655,7 +655,7 @@ class BackgroundServer:
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        _require_serve_deps()
+        require("uvicorn", feature="serving an app in the background")
         import uvicorn
 
         # IPPROTO_TCP (not 0) lets asyncio set TCP_NODELAY on accepted connections; without
