@@ -19,9 +19,9 @@ from typing import Any
 
 from raggym.agents.base import Agent
 from raggym.agents.baselines import ScriptedPolicy
-from raggym.agents.rollout import BatchedRunner, EpisodeBuilder, _unwrap
+from raggym.agents.rollout import BatchedRunner, EpisodeBuilder
 from raggym_env.availability import require
-from raggym_env.env import RAGEnv
+from raggym_env.env import RAGEnv, rag_env_of
 from raggym_env.episode import EpisodeRecord
 from raggym_env.store import EpisodeStore
 from raggym_env.types import QAExample
@@ -139,7 +139,7 @@ def _failed_chunk(
     from raggym.agents.base import Memory
     from raggym.agents.rollout import as_agent
 
-    env = _unwrap(env_factory())
+    env = rag_env_of(env_factory())
     name = as_agent(agent_factory()).name
     error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return [

@@ -31,7 +31,7 @@ import gymnasium as gym
 
 from raggym.agents.base import Agent, Decision, Memory, PolicyAgent
 from raggym.agents.baselines import ScriptedPolicy
-from raggym_env.env import ENV_VERSION, RAGEnv, prefetch_searches
+from raggym_env.env import ENV_VERSION, RAGEnv, prefetch_searches, rag_env_of
 from raggym_env.episode import EpisodeRecord, RetrievedDoc, StepRecord, gold_from_example
 from raggym_env.observation import Observation
 from raggym_env.store import EpisodeStore
@@ -61,14 +61,6 @@ def as_agent(agent: Agent | ScriptedPolicy) -> Agent:
     raise TypeError(
         "expected an Agent or a policy with name/begin/act, got " + type(agent).__name__
     )
-
-
-def _unwrap(env: gym.Env[Any, Any] | RAGEnv) -> RAGEnv:
-    """The :class:`RAGEnv` inside ``env`` (read only; stepping goes through ``env``)."""
-    base = env.unwrapped
-    if not isinstance(base, RAGEnv):
-        raise TypeError(f"a RAGGym environment is needed, got {type(base).__name__}")
-    return base
 
 
 @dataclass
@@ -162,7 +154,7 @@ def run_episode(
     A model request that failed after its retries ends the episode with ``error`` set.
     Exceptions from the agent propagate (use :func:`rollout` to record them instead).
     """
-    base = _unwrap(env)
+    base = rag_env_of(env)
     actor = as_agent(agent)
     observation, _ = env.reset(seed=seed, options=dict(options) if options else None)
     example = base.current_example
@@ -193,7 +185,7 @@ def rollout(
     Each record is appended to ``store`` as it ends. An exception while playing a question
     is recorded as that episode's ``error`` and the rollout continues.
     """
-    base = _unwrap(env)
+    base = rag_env_of(env)
     actor = as_agent(agent)
     records = []
     for example in base.examples if examples is None else examples:
@@ -260,7 +252,7 @@ class BatchedRunner:
     def _env(self, index: int) -> gym.Env[Any, Any]:
         while len(self._envs) <= index:
             env = self.env_factory()
-            _unwrap(env)  # fails early on anything but a (wrapped) RAGEnv
+            rag_env_of(env)  # fails early on anything but a (wrapped) RAGEnv
             self._envs.append(env)
         return self._envs[index]
 
@@ -278,7 +270,7 @@ class BatchedRunner:
         """Reset ``env`` on ``example``; a failure to start becomes a failed record."""
         memory = Memory(example)
         builder = EpisodeBuilder(
-            _unwrap(env), example, memory, self.agent.name, seed, self.run_card
+            rag_env_of(env), example, memory, self.agent.name, seed, self.run_card
         )
         try:
             observation, _ = env.reset(seed=seed, options={"example": example})

@@ -35,7 +35,14 @@ from raggym_env.spaces import ActionSpace, observation_space
 from raggym_env.tasks import Task, load_task
 from raggym_env.types import QAExample, ScoredDocument
 
-__all__ = ["ENV_VERSION", "EnvFactory", "RAGEnv", "prefetch_searches", "step_batch"]
+__all__ = [
+    "ENV_VERSION",
+    "EnvFactory",
+    "RAGEnv",
+    "prefetch_searches",
+    "rag_env_of",
+    "step_batch",
+]
 
 
 class RAGEnv(gym.Env[Observation, Any]):
@@ -470,6 +477,21 @@ StepResult = tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]
 """What ``step`` returns, for an environment that may be wrapped."""
 
 
+def rag_env_of(env: gym.Env[Any, Any]) -> RAGEnv:
+    """The :class:`RAGEnv` inside ``env``'s wrappers, to read; step through ``env`` itself.
+
+    Raises:
+        TypeError: ``env`` is not a :class:`RAGEnv`, wrapped or not.
+    """
+    base = env.unwrapped
+    if not isinstance(base, RAGEnv):
+        raise TypeError(
+            "expected RAGEnv instances: a RAGGym environment is needed, got "
+            f"{type(base).__name__} (in {env})"
+        )
+    return base
+
+
 def step_batch(
     envs: Sequence[gym.Env[Any, Any]], actions: Sequence[Action | str]
 ) -> list[StepResult]:
@@ -505,11 +527,7 @@ def prefetch_searches(envs: Sequence[gym.Env[Any, Any]], actions: Sequence[Actio
         raise ValueError(f"got {len(envs)} environments but {len(actions)} actions")
     groups: dict[tuple[int, int], list[tuple[RAGEnv, str]]] = {}
     for env, action in zip(envs, actions, strict=True):
-        base = env.unwrapped
-        if not isinstance(base, RAGEnv):
-            raise TypeError(
-                f"expected RAGEnv instances (wrapped or not), got {type(base).__name__}"
-            )
+        base = rag_env_of(env)
         if base._done:
             continue  # step() raises the usual error
         parsed = action if isinstance(action, (Search, Answer)) else None

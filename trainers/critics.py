@@ -32,7 +32,7 @@ from raggym.agents.llm.base import LLM
 from raggym.agents.registry import make_critic
 from raggym.agents.rollout import as_agent, decide_each, step_each
 from raggym_env import Action, Answer, QAExample, Search
-from raggym_env.env import RAGEnv
+from raggym_env.env import RAGEnv, rag_env_of
 from raggym_env.metrics import score_answer
 from raggym_env.observation import Observation
 
@@ -241,7 +241,7 @@ class MonteCarloCritic:
         """The ``index``-th pooled environment (built on first use, reused across calls)."""
         while len(self._envs) <= index:
             env = self.env_factory()
-            _base(env)  # fails early on anything but a (wrapped) RAGEnv
+            rag_env_of(env)  # fails early on anything but a (wrapped) RAGEnv
             self._envs.append(env)
         return self._envs[index]
 
@@ -323,7 +323,7 @@ class MonteCarloCritic:
             observation, _, terminated, truncated, info = result
             run.observation = observation
             if terminated or truncated:
-                example = _base(run.env).current_example
+                example = rag_env_of(run.env).current_example
                 metric = outcome_metric(example) if example is not None else "f1"
                 run.outcome = float(info["metrics"][metric])
                 run.answer = info.get("answer")
@@ -353,14 +353,6 @@ class MonteCarloCritic:
 
 
 _REPLAY_KEYS = ("history", "steps_remaining")
-
-
-def _base(env: gym.Env[Any, Any]) -> RAGEnv:
-    """The :class:`RAGEnv` inside ``env``'s wrappers (read only; steps go through ``env``)."""
-    base = env.unwrapped
-    if not isinstance(base, RAGEnv):
-        raise TypeError(f"env_factory must build RAGGym environments (wrapped or not), got {env}")
-    return base
 
 
 def _check_observation(env: gym.Env[Any, Any], observation: object) -> None:
