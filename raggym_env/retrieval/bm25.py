@@ -1,17 +1,19 @@
-"""BM25 lexical retrieval on bm25s, with an on-disk index that reloads memory-mapped.
+"""BM25 lexical retrieval on raggym's sharded inverted index, saved to disk and memory-mapped.
 
-:class:`BM25Retriever` indexes ``title + text`` of every document of a :class:`Corpus`
-(title first, so a query naming a page matches it, which matters for HotpotQA) and answers
-batched queries with one vectorised bm25s ``retrieve`` call. An index saved with
-:meth:`BM25Retriever.save` records the corpus content hash and the parameters in a
-``raggym_index.json`` manifest, so it is never silently used with another corpus.
-:func:`load_or_build` shares one index between the many environment copies of a process
-and, given a directory, between processes and runs.
+:class:`BM25Retriever` indexes ``title + text`` of every document of a corpus (title first,
+so a query naming a page matches it, which matters for HotpotQA) and answers batched
+queries exactly (see :mod:`raggym_env.retrieval.inverted`: shards built in bounded memory,
+scored with global statistics, searched with a compiled MaxScore kernel when numba is
+installed). An index saved with :meth:`BM25Retriever.save` records the corpus content hash
+and the parameters in a ``raggym_index.json`` manifest, so it is never silently used with
+another corpus. :func:`load_or_build` shares one index between the many environment copies
+of a process and, given a directory, between processes and runs.
 
-Scoring defaults follow bm25s: ``method="lucene"`` (Lucene's idf
-``log(1 + (N - df + 0.5) / (df + 0.5))`` and term-frequency saturation), ``k1=1.5``,
-``b=0.75``. Lucene's own ``BM25Similarity`` uses ``k1=1.2``; Pyserini's default is
-``k1=0.9, b=0.4``. Pass them explicitly to reproduce those systems.
+Scoring follows the bm25s conventions, computed exactly from the analysed tokens and the
+true document lengths: ``method="lucene"`` (idf ``log(1 + (N - df + 0.5) / (df + 0.5))``,
+frequency part ``tf / (tf + k1 * (1 - b + b * dl / avgdl))``), ``k1=1.5``, ``b=0.75``.
+Lucene's own ``BM25Similarity`` uses ``k1=1.2``; Pyserini's default is ``k1=0.9, b=0.4``.
+Pass them explicitly to reproduce those systems.
 """
 
 from __future__ import annotations
@@ -20,24 +22,34 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import bm25s
-import numpy as np
-
 from raggym_env.caches import LRUCache
 from raggym_env.corpora import Corpus
+from raggym_env.corpora import Corpus as BaseCorpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
     MANIFEST_NAME,
     directory_lock,
     read_manifest_json,
     staged_index_dir,
+)
+from raggym_env.retrieval.inverted import (
+    DEFAULT_MEMORY_BUDGET,
+    InvertedIndex,
+    ShardPlan,
+    build_index,
+    default_workers,
+    parse_size,
+    text_batches,
 )
 from raggym_env.retrieval.tokenize import STOPWORD_LISTS, Analyzer
 from raggym_env.types import ScoredDocument
@@ -48,26 +60,21 @@ __all__ = [
     "MANIFEST_NAME",
     "BM25Config",
     "BM25Retriever",
+    "build_into",
     "load_or_build",
     "read_manifest",
 ]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""Version of the on-disk layout; bumped on any incompatible change."""
+FORMAT_VERSION = 2
+"""Version of the on-disk layout; bumped on any incompatible change (1 was bm25s-based)."""
 _FORMAT = "raggym-bm25-index"
-_BACKEND = "bm25s"
-_BM25S_DIR = "bm25s"
+_BACKEND = "raggym-postings"
 _ANALYZER_FILE = "analyzer.json"
 _CORPUS_FILE = "corpus.jsonl"
-_BM25S_FILES = (
-    "params.index.json",
-    "vocab.index.json",
-    "data.csc.index.npy",
-    "indices.csc.index.npy",
-    "indptr.csc.index.npy",
-)
+_CORPUS_STORE = "corpus"
+_INDEX_FILES = (_ANALYZER_FILE, "df.npy", "vocabulary", "shards")
 
 BM25Method = Literal["lucene", "robertson", "atire"]
 _METHODS: tuple[str, ...] = ("lucene", "robertson", "atire")
@@ -80,8 +87,9 @@ class BM25Config:
     Attributes:
         k1: term-frequency saturation (>= 0).
         b: document-length normalisation, in ``[0, 1]``.
-        method: bm25s scoring variant: ``"lucene"``, ``"robertson"`` or ``"atire"``
-            (BM25L and BM25+ give every document a non-zero score, so they are not offered).
+        method: scoring variant: ``"lucene"``, ``"robertson"`` (idf clipped at 0) or
+            ``"atire"`` (idf ``log(N / df)``, frequency part times ``k1 + 1``); BM25L and
+            BM25+ give every document a non-zero score, so they are not offered.
         stemmer: PyStemmer algorithm name, or ``None`` for no stemming.
         stopwords: a stopword list name (``"en"``, ...), explicit words (stored sorted),
             or ``None``.
@@ -131,6 +139,16 @@ class BM25Config:
             stopwords=tuple(stopwords) if isinstance(stopwords, list) else stopwords,
         )
 
+    def to_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :meth:`BM25Retriever.build` for these parameters."""
+        return {
+            "k1": self.k1,
+            "b": self.b,
+            "method": self.method,
+            "stemmer": self.stemmer,
+            "stopwords": self.stopwords,
+        }
+
     def analyzer(self) -> Analyzer:
         """A fresh analyzer with these stemming and stopword settings."""
         return Analyzer(stemmer=self.stemmer, stopwords=self.stopwords)
@@ -153,7 +171,7 @@ def _identity_hash(manifest: Mapping[str, Any]) -> str:
 
 
 class BM25Retriever:
-    """Batched BM25 search over a corpus, backed by a bm25s sparse index.
+    """Batched BM25 search over a corpus, backed by a sharded on-disk inverted index.
 
     Create one with :meth:`build`, :meth:`load` or :func:`load_or_build`; the constructor
     is for those. Searching is thread-safe and never mutates the index, so one instance can
@@ -166,26 +184,29 @@ class BM25Retriever:
 
     def __init__(
         self,
-        model: bm25s.BM25,
+        index: InvertedIndex,
         analyzer: Analyzer,
-        corpus: Corpus,
+        corpus: BaseCorpus,
         manifest: Mapping[str, Any],
         *,
         n_threads: int = 1,
+        owned_dir: Path | None = None,
     ) -> None:
-        self._model = model
+        self._index = index
         self._analyzer = analyzer
         self._corpus = corpus
-        self._vocab: Mapping[str, int] = model.vocab_dict
         self._manifest = dict(manifest)
         self._params = BM25Config.from_dict(manifest["params"])
         self._index_hash = _identity_hash(manifest)
         self._n_threads = _check_n_threads(n_threads)
+        self._owned_dir = owned_dir
+        if owned_dir is not None:  # a build without a directory: its files go with the object
+            weakref.finalize(self, shutil.rmtree, owned_dir, True)
 
     @classmethod
     def build(
         cls,
-        corpus: Corpus,
+        corpus: BaseCorpus,
         *,
         k1: float = 1.5,
         b: float = 0.75,
@@ -193,58 +214,47 @@ class BM25Retriever:
         stemmer: str | None = "english",
         stopwords: str | tuple[str, ...] | None = "en",
         n_threads: int = 1,
+        shard_size: int | None = None,
+        memory_budget: int | str | None = None,
+        n_workers: int | None = None,
     ) -> BM25Retriever:
         """Index the title and then the text of every document of ``corpus``.
+
+        The index is written to a temporary directory that lives as long as the retriever;
+        :meth:`save` copies it, :func:`load_or_build` builds straight into its directory.
 
         Args:
             corpus: the documents; must not be empty.
             k1: term-frequency saturation.
             b: document-length normalisation.
-            method: bm25s scoring variant (see :class:`BM25Config`).
+            method: scoring variant (see :class:`BM25Config`).
             stemmer: PyStemmer algorithm, or ``None``.
             stopwords: stopword list name, explicit words, or ``None``.
             n_threads: search threads (1 searches in the calling thread; -1 uses all cores).
+            shard_size: documents per shard; by default ``memory_budget`` decides.
+            memory_budget: bytes (or ``"512M"``, ``"2G"``) the shard being built may use.
+            n_workers: analysis processes (default: all cores for large corpora).
 
         Raises:
             ValueError: for an empty corpus, one without any indexable term, or bad params.
         """
         params = BM25Config(k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords)
-        return cls._build(corpus, params, n_threads=n_threads)
-
-    @classmethod
-    def _build(cls, corpus: Corpus, params: BM25Config, *, n_threads: int) -> BM25Retriever:
-        if len(corpus) == 0:
-            raise ValueError(f"cannot build a BM25 index over the empty corpus {corpus.name!r}")
-        logger.info("building BM25 index over %d documents of %r", len(corpus), corpus.name)
-        analyzer = params.analyzer()
-        token_ids, vocab = analyzer.fit(f"{doc.title}\n{doc.text}" for doc in corpus)
-        if not vocab:
-            raise ValueError(
-                f"corpus {corpus.name!r} has no indexable terms (every word is a stopword or "
-                f"shorter than two characters); check the stopwords setting {params.stopwords!r}"
-            )
-        model = bm25s.BM25(k1=params.k1, b=params.b, method=params.method, backend="numpy")
-        model.index((token_ids, vocab), create_empty_token=False, show_progress=False)
-        manifest = {
-            "format": _FORMAT,
-            "format_version": FORMAT_VERSION,
-            "backend": _BACKEND,
-            "bm25s_version": bm25s.__version__,
-            "params": params.to_dict(),
-            "corpus": {
-                "name": corpus.name,
-                "content_hash": corpus.content_hash,
-                "num_documents": len(corpus),
-            },
-            "vocabulary_size": len(vocab),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        return cls(model, analyzer, corpus, manifest, n_threads=n_threads)
+        plan = _plan(shard_size, memory_budget)
+        tmp = Path(tempfile.mkdtemp(prefix="raggym-bm25-"))
+        try:
+            manifest = _build_files(corpus, params, tmp, plan=plan, n_workers=n_workers)
+            index = _open_index(tmp, manifest, mmap=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls(
+            index, params.analyzer(), corpus, manifest, n_threads=n_threads, owned_dir=tmp
+        )
 
     # -- properties ---------------------------------------------------------------------
 
     @property
-    def corpus(self) -> Corpus:
+    def corpus(self) -> BaseCorpus:
         """The indexed corpus; result documents come from it."""
         return self._corpus
 
@@ -271,25 +281,38 @@ class BM25Retriever:
     @property
     def vocabulary_size(self) -> int:
         """Number of distinct index terms."""
-        return len(self._vocab)
+        return len(self._index.vocabulary)
+
+    @property
+    def num_shards(self) -> int:
+        """Number of shards the index is cut into."""
+        return len(self._index.shards)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether searches use the compiled (numba) kernel."""
+        return self._index.compiled
 
     def with_threads(self, n_threads: int) -> BM25Retriever:
         """Return a retriever sharing this index (no copy) that searches with ``n_threads``."""
-        return type(self)(
-            self._model, self._analyzer, self._corpus, self._manifest, n_threads=n_threads
+        twin = type(self)(
+            self._index, self._analyzer, self._corpus, self._manifest, n_threads=n_threads
         )
+        twin._owned_dir = self._owned_dir
+        twin._keepalive = self  # type: ignore[attr-defined]  # the files live while a twin does
+        return twin
 
     def __repr__(self) -> str:
         return (
             f"BM25Retriever(corpus={self._corpus.name!r}, documents={len(self._corpus)}, "
-            f"vocabulary={self.vocabulary_size}, params={self._params}, "
-            f"index_hash={self._index_hash[:12]})"
+            f"vocabulary={self.vocabulary_size}, shards={self.num_shards}, "
+            f"params={self._params}, index_hash={self._index_hash[:12]})"
         )
 
     # -- search -------------------------------------------------------------------------
 
     def search(self, queries: list[str], k: int) -> list[list[ScoredDocument]]:
-        """Return up to ``k`` documents per query, best first, in one batched bm25s call.
+        """Return up to ``k`` documents per query, best first.
 
         ``k`` larger than the corpus is clamped to its size.
 
@@ -298,43 +321,17 @@ class BM25Retriever:
             ValueError: if ``k < 1``.
         """
         queries = check_search_args(queries, k)
-        results: list[list[ScoredDocument]] = [[] for _ in queries]
-        encoded = self._analyzer.encode(queries, self._vocab)
-        active = [i for i, ids in enumerate(encoded) if ids]
-        if not active:
-            return results
+        encoded = self._analyzer.encode(queries, self._index.vocabulary)
         top_k = min(int(k), len(self._corpus))
-        # One extra hit reveals a tie across the cut, which bm25s would break arbitrarily.
-        fetch = min(top_k + 1, len(self._corpus))
-        doc_idx, scores = self._model.retrieve(
-            [encoded[i] for i in active],
-            k=fetch,
-            sorted=True,
-            return_as="tuple",
-            show_progress=False,
-            n_threads=0 if self._n_threads == 1 else self._n_threads,
-        )
-        docs = self._corpus.documents
-        for row, query_index in enumerate(active):
-            row_docs, row_scores = doc_idx[row], scores[row]
-            if fetch > top_k and row_scores[top_k] == row_scores[top_k - 1] > 0:
-                row_docs, row_scores = self._tied_cut(encoded[query_index], top_k)
-            order = np.lexsort((row_docs, -row_scores))[:top_k]  # score desc, then position
-            results[query_index] = [
-                ScoredDocument(document=docs[d], score=s)
-                for d, s in zip(row_docs[order].tolist(), row_scores[order].tolist(), strict=True)
-                if s > 0
+        hits = self._index.search_many(encoded, top_k, n_threads=self._n_threads)
+        corpus = self._corpus
+        return [
+            [
+                ScoredDocument(document=corpus[d], score=s)
+                for d, s in zip(docs.tolist(), scores.tolist(), strict=True)
             ]
-        return results
-
-    def _tied_cut(self, term_ids: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` of one query when documents tie at the cut: ties go by corpus order."""
-        full = np.asarray(self._model.get_scores_from_ids(term_ids))
-        cut = np.partition(full, len(full) - k)[len(full) - k]  # the k-th largest score
-        above = np.flatnonzero(full > cut)
-        tied = np.flatnonzero(full == cut)[: k - len(above)]
-        chosen = np.concatenate([above, tied])
-        return chosen, full[chosen]
+            for docs, scores in hits
+        ]
 
     # -- persistence --------------------------------------------------------------------
 
@@ -349,12 +346,17 @@ class BM25Retriever:
             FileExistsError: if ``directory`` exists, is not empty and holds no raggym index.
         """
         directory = Path(directory)
+        source = self._index.directory
+        if directory.resolve() == source.resolve():
+            return directory
         with staged_index_dir(directory, self._manifest) as tmp:
-            self._model.save(tmp / _BM25S_DIR, show_progress=False)
-            (tmp / _ANALYZER_FILE).write_text(
-                json.dumps(self._analyzer.state_dict(), indent=1), encoding="utf-8"
-            )
-            self._corpus.save_jsonl(tmp / _CORPUS_FILE)
+            for name in _INDEX_FILES:
+                path = source / name
+                if path.is_dir():
+                    shutil.copytree(path, tmp / name)
+                elif path.is_file():
+                    shutil.copy2(path, tmp / name)
+            _save_corpus(self._corpus, tmp)
         logger.info("saved BM25 index %s to %s", self._index_hash[:12], directory)
         return directory
 
@@ -363,19 +365,19 @@ class BM25Retriever:
         cls,
         directory: str | Path,
         *,
-        corpus: Corpus | None = None,
+        corpus: BaseCorpus | None = None,
         mmap: bool = True,
         n_threads: int = 1,
     ) -> BM25Retriever:
-        """Load an index written by :meth:`save`.
+        """Load an index written by :meth:`save` or :func:`load_or_build`.
 
         Args:
             directory: the index directory.
             corpus: the corpus the index is expected to belong to; when given, its content
-                hash must equal the manifest's and the saved corpus file is not read (fast
-                path for environment copies). When omitted the saved corpus is loaded and
+                hash must equal the manifest's and the saved corpus is not read (fast
+                path for environment copies). When omitted the saved corpus is opened and
                 checked against the manifest.
-            mmap: memory-map the score arrays (shared page cache, near-instant load).
+            mmap: memory-map the index arrays (shared page cache, near-instant load).
             n_threads: search threads (see :meth:`build`).
 
         Raises:
@@ -386,12 +388,13 @@ class BM25Retriever:
         directory = Path(directory)
         manifest = read_manifest(directory)
         expected_hash = manifest["corpus"]["content_hash"]
-        required = [directory / _ANALYZER_FILE] + [
-            directory / _BM25S_DIR / name for name in _BM25S_FILES
+        missing = [
+            name
+            for name in (_ANALYZER_FILE, "df.npy", "vocabulary")
+            if not (directory / name).exists()
         ]
-        if corpus is None:
-            required.append(directory / _CORPUS_FILE)
-        missing = [str(path.relative_to(directory)) for path in required if not path.is_file()]
+        if corpus is None and _saved_corpus_path(directory) is None:
+            missing.append(f"{_CORPUS_FILE} or {_CORPUS_STORE}/")
         if missing:
             raise FileNotFoundError(
                 f"BM25 index at {directory} is incomplete: missing {', '.join(missing)}; "
@@ -406,13 +409,11 @@ class BM25Retriever:
                     f"content hash {corpus.content_hash}; rebuild the index for this corpus"
                 )
         else:
-            corpus = Corpus.load_jsonl(
-                directory / _CORPUS_FILE, name=str(manifest["corpus"].get("name", "corpus"))
-            )
+            corpus = _load_saved_corpus(directory, str(manifest["corpus"].get("name", "corpus")))
             if corpus.content_hash != expected_hash:
                 raise IndexMismatchError(
-                    f"{directory / _CORPUS_FILE} has content hash {corpus.content_hash} but "
-                    f"the manifest records {expected_hash}: the index directory was modified"
+                    f"the corpus saved in {directory} has content hash {corpus.content_hash} "
+                    f"but the manifest records {expected_hash}: the index directory was modified"
                 )
         try:
             analyzer = Analyzer.from_state(
@@ -422,17 +423,96 @@ class BM25Retriever:
             raise IndexMismatchError(
                 f"{directory / _ANALYZER_FILE} is not a valid analyzer state: {exc}"
             ) from exc
-        model = bm25s.BM25.load(directory / _BM25S_DIR, mmap=mmap, show_progress=False)
-        params = BM25Config.from_dict(manifest["params"])
-        stored = (model.k1, model.b, model.method, int(model.scores["num_docs"]))
-        wanted = (params.k1, params.b, params.method, len(corpus))
-        if stored != wanted:
+        if int(manifest["corpus"]["num_documents"]) != len(corpus):
             raise IndexMismatchError(
-                f"bm25s index in {directory / _BM25S_DIR} has (k1, b, method, documents) = "
-                f"{stored}, but the manifest and corpus say {wanted}"
+                f"BM25 index at {directory} holds {manifest['corpus']['num_documents']} "
+                f"documents but the corpus has {len(corpus)}"
             )
+        index = _open_index(directory, manifest, mmap=mmap)
         logger.info("loaded BM25 index %s from %s (mmap=%s)", manifest["corpus"], directory, mmap)
-        return cls(model, analyzer, corpus, manifest, n_threads=n_threads)
+        return cls(index, analyzer, corpus, manifest, n_threads=n_threads)
+
+
+def _plan(shard_size: int | None, memory_budget: int | str | None) -> ShardPlan:
+    budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else parse_size(memory_budget)
+    return ShardPlan(shard_size=shard_size, memory_budget=budget)
+
+
+def _build_files(
+    corpus: BaseCorpus,
+    params: BM25Config,
+    directory: Path,
+    *,
+    plan: ShardPlan,
+    n_workers: int | None,
+) -> dict[str, Any]:
+    """Write the index files of ``corpus`` into ``directory``; return the manifest."""
+    if len(corpus) == 0:
+        raise ValueError(f"cannot build a BM25 index over the empty corpus {corpus.name!r}")
+    logger.info("building BM25 index over %d documents of %r", len(corpus), corpus.name)
+    analyzer = params.analyzer()
+    workers = default_workers(len(corpus)) if n_workers is None else max(int(n_workers), 1)
+    stats = build_index(text_batches(corpus), directory, analyzer, plan=plan, n_workers=workers)
+    if stats.vocabulary_size == 0:
+        raise ValueError(
+            f"corpus {corpus.name!r} has no indexable terms (every word is a stopword or "
+            f"shorter than two characters); check the stopwords setting {params.stopwords!r}"
+        )
+    (directory / _ANALYZER_FILE).write_text(
+        json.dumps(analyzer.state_dict(), indent=1), encoding="utf-8"
+    )
+    return {
+        "format": _FORMAT,
+        "format_version": FORMAT_VERSION,
+        "backend": _BACKEND,
+        "params": params.to_dict(),
+        "corpus": {
+            "name": corpus.name,
+            "content_hash": corpus.content_hash,
+            "num_documents": len(corpus),
+        },
+        "vocabulary_size": stats.vocabulary_size,
+        "total_length": stats.total_length,
+        "postings": stats.postings,
+        "shards": list(stats.shards),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _open_index(directory: Path, manifest: Mapping[str, Any], *, mmap: bool) -> InvertedIndex:
+    params = BM25Config.from_dict(manifest["params"])
+    try:
+        return InvertedIndex(
+            directory,
+            manifest["shards"],
+            num_documents=int(manifest["corpus"]["num_documents"]),
+            total_length=int(manifest["total_length"]),
+            k1=params.k1,
+            b=params.b,
+            method=params.method,
+            mmap=mmap,
+        )
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"BM25 index at {directory} is incomplete ({exc}); rebuild it"
+        ) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexMismatchError(f"BM25 index at {directory} is damaged ({exc}); rebuild it") from exc
+
+
+def _saved_corpus_path(directory: Path) -> Path | None:
+    for name in (_CORPUS_STORE, _CORPUS_FILE):
+        if (directory / name).exists():
+            return directory / name
+    return None
+
+
+def _save_corpus(corpus: BaseCorpus, directory: Path) -> None:
+    corpus.save_jsonl(directory / _CORPUS_FILE)
+
+
+def _load_saved_corpus(directory: Path, name: str) -> BaseCorpus:
+    return Corpus.load_jsonl(directory / _CORPUS_FILE, name=name)
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -471,7 +551,7 @@ _CACHE: LRUCache[_CacheKey, BM25Retriever] = LRUCache("bm25.indexes", INDEX_CACH
 _CACHE_LOCK = threading.RLock()  # held while building, so one index is built once
 
 
-def _matches(directory: Path, corpus: Corpus, params: BM25Config) -> bool:
+def _matches(directory: Path, corpus: BaseCorpus, params: BM25Config) -> bool:
     """Whether ``directory`` holds a current-format index for this corpus and params."""
     try:
         manifest = read_manifest(directory)
@@ -483,8 +563,35 @@ def _matches(directory: Path, corpus: Corpus, params: BM25Config) -> bool:
     )
 
 
+def build_into(
+    corpus: BaseCorpus,
+    directory: str | Path,
+    params: BM25Config | None = None,
+    *,
+    shard_size: int | None = None,
+    memory_budget: int | str | None = None,
+    n_workers: int | None = None,
+    n_threads: int = 1,
+    mmap: bool = True,
+) -> BM25Retriever:
+    """Build an index of ``corpus`` straight into ``directory`` (staged, then renamed).
+
+    Unlike ``build(...).save(directory)`` nothing is written twice, which matters at
+    millions of documents. ``directory`` may hold an older index (it is replaced) or be
+    empty; any other non-empty directory is refused.
+    """
+    params = params or BM25Config()
+    directory = Path(directory)
+    plan = _plan(shard_size, memory_budget)
+    manifest: dict[str, Any] = {}
+    with staged_index_dir(directory, manifest) as tmp:
+        manifest.update(_build_files(corpus, params, tmp, plan=plan, n_workers=n_workers))
+        _save_corpus(corpus, tmp)
+    return BM25Retriever.load(directory, corpus=corpus, mmap=mmap, n_threads=n_threads)
+
+
 def load_or_build(
-    corpus: Corpus,
+    corpus: BaseCorpus,
     index_dir: str | Path | None = None,
     *,
     k1: float = 1.5,
@@ -494,15 +601,20 @@ def load_or_build(
     stopwords: str | tuple[str, ...] | None = "en",
     n_threads: int = 1,
     mmap: bool = True,
+    shard_size: int | None = None,
+    memory_budget: int | str | None = None,
+    n_workers: int | None = None,
 ) -> BM25Retriever:
     """Return a BM25 retriever for ``corpus``, shared with every caller asking the same.
 
     Retrievers are cached in this process by (corpus content hash, params, n_threads), so
     many environment copies share one index; the cache keeps the :data:`INDEX_CACHE_SIZE`
-    most recently used. With ``index_dir``, an index there that
-    matches the corpus and params is loaded (memory-mapped when ``mmap``); otherwise one
-    is built and saved there, replacing a stale index. Concurrent processes wanting the
-    same ``index_dir`` build it once (an exclusive file lock serialises them, on POSIX).
+    most recently used. With ``index_dir``, an index there that matches the corpus and
+    params is loaded (memory-mapped when ``mmap``); otherwise one is built into it,
+    replacing a stale index. Concurrent processes wanting the same ``index_dir`` build it
+    once (an exclusive file lock serialises them, on POSIX). ``shard_size``,
+    ``memory_budget`` and ``n_workers`` shape a build (see :meth:`BM25Retriever.build`)
+    and never the results.
 
     Raises:
         FileExistsError: if ``index_dir`` is a non-empty directory that is not an index.
@@ -511,6 +623,7 @@ def load_or_build(
     n_threads = _check_n_threads(n_threads)
     directory = Path(index_dir) if index_dir is not None else None
     key: _CacheKey = (corpus.content_hash, params, n_threads)
+    build = {"shard_size": shard_size, "memory_budget": memory_budget, "n_workers": n_workers}
     with _CACHE_LOCK:
         retriever = _CACHE.get(key)
         if retriever is None:
@@ -524,16 +637,18 @@ def load_or_build(
             _CACHE.put(key, retriever)
             return retriever
         if directory is None:
-            retriever = BM25Retriever._build(corpus, params, n_threads=n_threads)
+            retriever = BM25Retriever.build(corpus, **params.to_kwargs(), n_threads=n_threads, **build)
         else:
             with directory_lock(directory):
                 if retriever is None and _matches(directory, corpus, params):
                     retriever = BM25Retriever.load(
                         directory, corpus=corpus, mmap=mmap, n_threads=n_threads
                     )
+                elif retriever is None:
+                    retriever = build_into(
+                        corpus, directory, params, n_threads=n_threads, mmap=mmap, **build
+                    )
                 else:
-                    if retriever is None:
-                        retriever = BM25Retriever._build(corpus, params, n_threads=n_threads)
                     retriever.save(directory)
         _CACHE.put(key, retriever)
         return retriever

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import bm25s.stopwords as bm25s_stopwords
 import Stemmer
@@ -42,6 +42,12 @@ STOPWORD_LISTS: Mapping[str, tuple[str, ...]] = {
 """Named stopword lists (those shipped with bm25s), by short and long language name."""
 
 _STATE_VERSION = 1
+
+
+class TermIds(Protocol):
+    """What :meth:`Analyzer.encode` needs of a vocabulary: ``get(term, default)``."""
+
+    def get(self, term: str, default: int, /) -> int: ...
 
 
 def resolve_stopwords(stopwords: str | Iterable[str] | None) -> frozenset[str]:
@@ -99,6 +105,10 @@ class Analyzer:
         """Split ``text`` into (lowercased) words, stopwords included."""
         return self._split(text.lower() if self.lowercase else text)
 
+    def stem(self, words: list[str]) -> list[str]:
+        """Stem ``words`` (unchanged without a stemmer); thread-safe."""
+        return self._stem(words)
+
     def _stem(self, words: list[str]) -> list[str]:
         if self._stemmer is None:
             return words
@@ -134,7 +144,7 @@ class Analyzer:
             corpus_ids.append(ids)
         return corpus_ids, vocab
 
-    def encode(self, texts: Sequence[str], vocab: Mapping[str, int]) -> list[list[int]]:
+    def encode(self, texts: Sequence[str], vocab: TermIds) -> list[list[int]]:
         """Map each text to the ids of its terms found in ``vocab``; unknown terms are dropped.
 
         Repeated query terms are kept (each occurrence adds its score, as in Lucene).
