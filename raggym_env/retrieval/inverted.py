@@ -28,6 +28,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -182,7 +183,8 @@ class _BatchAnalyzer:
     def __call__(self, texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         words = self.analyzer.words
         doc_words = [words(text) for text in texts]
-        unique = set(chain.from_iterable(doc_words))
+        flat = list(chain.from_iterable(doc_words))
+        unique = set(flat)
         stem_of = self.stem_of
         if len(stem_of) > self._CACHE_LIMIT:
             stem_of.clear()
@@ -193,14 +195,13 @@ class _BatchAnalyzer:
             stem_of.update(dict.fromkeys(new))
             stem_of.update(zip(kept, self.analyzer.stem(kept), strict=True))
         local: dict[str, int] = {}
-        local_id = {}
+        local_id: dict[str, int] = {}
         for word in unique:
             stem = stem_of[word]
             local_id[word] = -1 if stem is None else local.setdefault(stem, len(local))
         counts = np.fromiter(map(len, doc_words), dtype=np.int64, count=len(doc_words))
-        ids = np.fromiter(
-            (local_id[w] for ws in doc_words for w in ws), dtype=np.int64, count=int(counts.sum())
-        )
+        ids = np.fromiter(map(local_id.__getitem__, flat), dtype=np.int64, count=len(flat))
+        del flat
         docs = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
         keep = ids >= 0
         ids, docs = ids[keep], docs[keep]
@@ -229,6 +230,16 @@ def _analyze_in_worker(texts: list[str]) -> tuple[list[str], np.ndarray, np.ndar
     return _WORKER(texts)
 
 
+def _start_method() -> str:
+    """``fork`` on Linux, where workers need not re-import the caller's ``__main__``.
+
+    Spawned workers re-run an unguarded script's top level (and fail); the analysis
+    workers run only Python and numpy code, which forks safely. Elsewhere fork is
+    unavailable or unsafe, so those platforms spawn (scripts need a main guard there).
+    """
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
 def _analysed_batches(
     batches: Iterable[list[str]], state: dict[str, Any], n_workers: int
 ) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
@@ -238,7 +249,7 @@ def _analysed_batches(
         for texts in batches:
             yield analyze(texts)
         return
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(_start_method())
     with context.Pool(n_workers, initializer=_init_worker, initargs=(state,)) as pool:
         pending: list[Any] = []
         for texts in batches:

@@ -12,6 +12,7 @@ import pytest
 
 from raggym_env import clear_caches, serve_cli
 from raggym_env.cli import _human_bytes, main, parse_option, parse_options
+from raggym_env.retrieval import bm25 as bm25_module
 from raggym_env.retrieval import dense, factory
 from raggym_env.retrieval.bm25 import BM25Retriever
 from raggym_env.serve_cli import retriever_factory_from_args, serve_command
@@ -190,7 +191,7 @@ def test_hybrid_writes_member_dirs_the_env_loads(tmp_path, capsys, monkeypatch) 
         raise AssertionError("the saved index must be loaded, not rebuilt")
 
     monkeypatch.setattr(dense, "_encode_corpus", fail)
-    monkeypatch.setattr(BM25Retriever, "_build", fail)
+    monkeypatch.setattr(bm25_module, "_build_files", fail)
     example = QAExample(id="q1", question="Which passage is about owls?", answers=["T2"])
     env = RAGEnv(
         "custom",
