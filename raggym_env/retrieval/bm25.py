@@ -247,9 +247,7 @@ class BM25Retriever:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return cls(
-            index, params.analyzer(), corpus, manifest, n_threads=n_threads, owned_dir=tmp
-        )
+        return cls(index, params.analyzer(), corpus, manifest, n_threads=n_threads, owned_dir=tmp)
 
     # -- properties ---------------------------------------------------------------------
 
@@ -497,7 +495,9 @@ def _open_index(directory: Path, manifest: Mapping[str, Any], *, mmap: bool) -> 
             f"BM25 index at {directory} is incomplete ({exc}); rebuild it"
         ) from exc
     except (KeyError, TypeError, ValueError) as exc:
-        raise IndexMismatchError(f"BM25 index at {directory} is damaged ({exc}); rebuild it") from exc
+        raise IndexMismatchError(
+            f"BM25 index at {directory} is damaged ({exc}); rebuild it"
+        ) from exc
 
 
 def _saved_corpus_path(directory: Path) -> Path | None:
@@ -637,7 +637,9 @@ def load_or_build(
             _CACHE.put(key, retriever)
             return retriever
         if directory is None:
-            retriever = BM25Retriever.build(corpus, **params.to_kwargs(), n_threads=n_threads, **build)
+            retriever = BM25Retriever.build(
+                corpus, **params.to_kwargs(), n_threads=n_threads, **build
+            )
         else:
             with directory_lock(directory):
                 if retriever is None and _matches(directory, corpus, params):

@@ -139,10 +139,22 @@ def search_shard(  # type: ignore[no-untyped-def]
         bounds: float64 upper bound of each entry's contribution in this shard.
         k: results wanted.
         theta_in: a score already reached by ``k`` better-placed documents (-inf if none).
+        term_blocks: the shard's block range per term (see ``EncodedPostings``).
+        block_first: first document of each block.
+        block_last: last document of each block.
+        block_count: postings in each block.
+        block_doc_offset: byte offset of each block in ``doc_bytes``.
+        block_tf_offset: byte offset of each block in ``tf_bytes``.
+        doc_bytes: variable-byte document gaps.
+        tf_bytes: variable-byte term frequencies.
         norm: float32 ``k1 * (1 - b + b * length / avgdl)`` per document.
         atire: whether the frequency part carries the ``(k1 + 1)`` factor.
-        acc, mark, touched: zeroed workspaces of the shard's size; left zeroed.
-        out_docs, out_scores: receive the results, best first (ties: lower document first).
+        k1: the saturation parameter (for ``atire``).
+        acc: zeroed float32 score workspace of the shard's size; left zeroed.
+        mark: zeroed uint8 workspace of the shard's size; left zeroed.
+        touched: int64 workspace of the shard's size (documents scored).
+        out_docs: receives the result documents, best first (ties: lower document first).
+        out_scores: receives their float32 scores.
     """
     m = len(entries)
     suffix = np.zeros(m + 1, dtype=np.float64)

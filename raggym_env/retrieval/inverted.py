@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from raggym_env.availability import is_numba_available
 from raggym_env.retrieval.postings import EncodedPostings, decode_varbytes, encode_postings
 from raggym_env.retrieval.tokenize import Analyzer
 
@@ -90,8 +91,8 @@ def parse_size(text: str | int) -> int:
         if not math.isfinite(value):
             raise ValueError(f"invalid size {text!r}: not a finite number")
         size = int(value * factor)
-    if size < 2**20:
-        raise ValueError(f"memory budget {text!r} is below 1 MiB; give at least 1M")
+    if size < 1:
+        raise ValueError(f"invalid size {text!r}: expected a positive number of bytes")
     return size
 
 
@@ -180,7 +181,9 @@ class _BatchAnalyzer:
         self.analyzer = Analyzer.from_state(state)
         self.stem_of: dict[str, str | None] = {}
 
-    def __call__(self, texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(
+        self, texts: list[str]
+    ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         words = self.analyzer.words
         doc_words = [words(text) for text in texts]
         flat = list(chain.from_iterable(doc_words))
@@ -225,7 +228,9 @@ def _init_worker(state: dict[str, Any]) -> None:
     _WORKER = _BatchAnalyzer(state)
 
 
-def _analyze_in_worker(texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _analyze_in_worker(
+    texts: list[str],
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     assert _WORKER is not None
     return _WORKER(texts)
 
@@ -311,18 +316,33 @@ class _ShardWriter:
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.lengths: list[np.ndarray] = []
 
-    def add(self, terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, lengths: np.ndarray) -> None:
+    def add(
+        self, terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, lengths: np.ndarray
+    ) -> None:
         """Add one analysed batch (``docs`` relative to the batch)."""
         offset = 0
         n = len(lengths)
+        per_doc = (
+            np.cumsum(np.bincount(docs, minlength=n)) if self.plan.shard_size is None else None
+        )
         while offset < n:
             take = n - offset
-            if self.plan.shard_size is not None:
+            if per_doc is not None:  # as many documents as the budget's postings allow
+                room = self.plan.max_postings - self.postings
+                before = int(per_doc[offset - 1]) if offset else 0
+                fits = int(np.searchsorted(per_doc, before + room, side="right")) - offset
+                take = min(take, max(fits, 1))
+            else:
+                assert self.plan.shard_size is not None
                 take = min(take, self.plan.shard_size - self.docs_in_shard)
             lo = np.searchsorted(docs, offset)
             hi = np.searchsorted(docs, offset + take)
             self.parts.append(
-                (terms[lo:hi], (docs[lo:hi] - offset + self.docs_in_shard).astype(np.uint32), tfs[lo:hi])
+                (
+                    terms[lo:hi],
+                    (docs[lo:hi] - offset + self.docs_in_shard).astype(np.uint32),
+                    tfs[lo:hi],
+                )
             )
             self.lengths.append(lengths[offset : offset + take])
             self.docs_in_shard += take
@@ -401,7 +421,9 @@ def build_index(
     ):
         setdefault = vocab.setdefault
         mapping = np.fromiter(
-            (setdefault(t, len(vocab)) for t in local_terms), dtype=np.uint32, count=len(local_terms)
+            (setdefault(t, len(vocab)) for t in local_terms),
+            dtype=np.uint32,
+            count=len(local_terms),
         )
         terms = mapping[local] if len(local) else np.zeros(0, dtype=np.uint32)
         if len(vocab) > len(df):
@@ -417,9 +439,7 @@ def build_index(
     return BuildStats(num_docs, total_length, len(vocab), tuple(writer.shards), postings)
 
 
-def text_batches(
-    corpus: Sequence[Any], batch_size: int = _ANALYSIS_BATCH
-) -> Iterator[list[str]]:
+def text_batches(corpus: Sequence[Any], batch_size: int = _ANALYSIS_BATCH) -> Iterator[list[str]]:
     """``title + newline + text`` of every document of ``corpus``, in batches, streamed."""
     read = getattr(corpus, "titles_and_texts", None)
     for start in range(0, len(corpus), batch_size):
@@ -498,10 +518,11 @@ class _Workspace(threading.local):
 
 
 def _load_kernel() -> Callable[..., int] | None:
-    try:
-        from raggym_env.retrieval.bm25_kernels import search_shard
-    except ImportError:
+    """The numba search kernel, or ``None`` without numba (``pip install 'raggym[bm25]'``)."""
+    if not is_numba_available():
         return None
+    from raggym_env.retrieval.bm25_kernels import search_shard
+
     return search_shard  # type: ignore[no-any-return]
 
 

@@ -1,0 +1,205 @@
+"""The sharded inverted index behind BM25: postings codes, exact scores, shard invariance."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from raggym_env import Corpus, Document
+from raggym_env.retrieval import inverted
+from raggym_env.retrieval.bm25 import BM25Config, BM25Retriever
+from raggym_env.retrieval.inverted import ShardPlan, parse_size
+from raggym_env.retrieval.postings import (
+    BLOCK_SIZE,
+    decode_varbytes,
+    encode_postings,
+    encode_varbytes,
+)
+
+# -- postings ------------------------------------------------------------------------------
+
+
+def test_varbytes_round_trip_at_every_width():
+    values = np.array(
+        [0, 1, 127, 128, 16_383, 16_384, 2**21 - 1, 2**21, 2**28 - 1, 2**28, 2**32 - 1],
+        dtype=np.uint32,
+    )
+    data, offsets = encode_varbytes(values)
+    assert decode_varbytes(data).tolist() == values.tolist()
+    assert np.diff(np.append(offsets, len(data))).tolist() == [1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert decode_varbytes(np.zeros(0, np.uint8)).tolist() == []
+
+
+def test_encoded_postings_decode_to_what_went_in():
+    rng = np.random.default_rng(0)
+    terms, docs, tfs = [], [], []
+    for term, size in enumerate([1, BLOCK_SIZE, BLOCK_SIZE + 1, 3 * BLOCK_SIZE + 7]):
+        chosen = np.sort(rng.choice(5_000, size=size, replace=False))
+        terms += [term] * size
+        docs += chosen.tolist()
+        tfs += rng.integers(1, 300, size=size).tolist()
+    lengths = rng.integers(1, 500, size=5_000).astype(np.uint32)
+    encoded = encode_postings(
+        np.array(terms, np.uint32), np.array(docs, np.uint32), np.array(tfs, np.uint32), lengths
+    )
+    shard = inverted._Shard.__new__(inverted._Shard)
+    shard.postings = encoded
+    decoded_docs, decoded_tfs = [], []
+    for position in range(len(encoded.terms)):
+        d, f = shard.decode(position)
+        decoded_docs += d.tolist()
+        decoded_tfs += f.tolist()
+    assert decoded_docs == docs and decoded_tfs == tfs
+    assert encoded.terms.tolist() == [0, 1, 2, 3]
+    blocks = np.diff(encoded.term_blocks).tolist()
+    assert blocks == [1, 1, 2, 4]
+    assert int(encoded.block_count.max()) == BLOCK_SIZE
+
+
+# -- exact scores --------------------------------------------------------------------------
+
+WORDS = [f"w{i}" for i in range(60)] + ["alpha", "beta", "gamma", "delta", "owls", "rivers"]
+
+
+def _random_corpus(n: int, seed: int) -> Corpus:
+    rng = random.Random(seed)
+    weights = [1 / (rank + 1) for rank in range(len(WORDS))]  # Zipf-like: frequent terms
+    docs = []
+    for i in range(n):
+        length = rng.randint(1, 40)
+        text = " ".join(rng.choices(WORDS, weights=weights, k=length))
+        docs.append(Document(f"d{i}", f"T{i % 97}", text))
+    return Corpus(docs, name=f"random-{n}")
+
+
+QUERIES = ["w0 w1", "alpha beta gamma", "owls rivers w5", "w3 w3 delta", "w59", "nothing here"]
+
+
+def _direct_scores(corpus: Corpus, query: str, params: BM25Config) -> dict[int, float]:
+    """BM25 computed from scratch in float64 from the analysed tokens."""
+    analyzer = params.analyzer()
+    docs = [Counter(analyzer.terms(f"{d.title}\n{d.text}")) for d in corpus]
+    lengths = [sum(c.values()) for c in docs]
+    n, avgdl = len(docs), sum(lengths) / len(docs)
+    df = Counter(term for c in docs for term in c)
+    scores: dict[int, float] = {}
+    for term in analyzer.terms(query):
+        if term not in df:
+            continue
+        if params.method == "lucene":
+            idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
+        elif params.method == "robertson":
+            idf = math.log(max((n - df[term] + 0.5) / (df[term] + 0.5), 1.0))
+        else:
+            idf = math.log(n / df[term])
+        scale = params.k1 + 1 if params.method == "atire" else 1.0
+        for i, counts in enumerate(docs):
+            tf = counts.get(term, 0)
+            if tf:
+                norm = params.k1 * (1 - params.b + params.b * lengths[i] / avgdl)
+                scores[i] = scores.get(i, 0.0) + idf * tf * scale / (tf + norm)
+    return {i: s for i, s in scores.items() if s > 0}
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Corpus:
+    return _random_corpus(700, seed=1)
+
+
+@pytest.mark.parametrize("method", ["lucene", "robertson", "atire"])
+def test_scores_equal_a_direct_computation(corpus, method):
+    params = BM25Config(k1=1.2, b=0.75, method=method)
+    retriever = BM25Retriever.build(corpus, **params.to_kwargs(), shard_size=150)
+    k = 10
+    for query, hits in zip(QUERIES, retriever.search(QUERIES, k), strict=True):
+        expected = _direct_scores(corpus, query, params)
+        assert len(hits) == min(k, len(expected))
+        for hit in hits:
+            position = retriever.corpus.index_of(hit.document.id)
+            assert hit.score == pytest.approx(expected[position], rel=1e-5)
+        best = sorted(expected.values(), reverse=True)
+        if len(best) > k:  # nothing better than the last hit was left out
+            assert hits[-1].score >= best[k] * (1 - 1e-5)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def _results(retriever: BM25Retriever, k: int = 20) -> list[list[tuple[str, float]]]:
+    return [[(h.document.id, h.score) for h in hits] for hits in retriever.search(QUERIES, k)]
+
+
+def test_four_shards_and_one_return_identical_ids_and_scores(corpus):
+    one = BM25Retriever.build(corpus)
+    four = BM25Retriever.build(corpus, shard_size=175)
+    assert one.num_shards == 1 and four.num_shards == 4
+    assert _results(four) == _results(one)
+    assert _results(four, k=700) == _results(one, k=700)
+
+
+def test_memory_budget_cuts_shards_without_changing_results(corpus):
+    one = BM25Retriever.build(corpus)
+    budgeted = BM25Retriever.build(corpus, memory_budget=40 * 3_000)
+    assert budgeted.num_shards > 1
+    assert _results(budgeted) == _results(one)
+
+
+def test_numpy_path_equals_the_compiled_kernel(corpus):
+    retriever = BM25Retriever.build(corpus, shard_size=300)
+    if not retriever.compiled:
+        pytest.skip("numba is not installed: only the numpy path exists")
+    compiled = _results(retriever, k=50)
+    retriever._index._kernel = None
+    assert not retriever.compiled
+    assert _results(retriever, k=50) == compiled
+
+
+def test_worker_processes_build_the_same_index(corpus):
+    alone = BM25Retriever.build(corpus, n_workers=1)
+    parallel = BM25Retriever.build(corpus, n_workers=2, shard_size=200)
+    assert _results(parallel) == _results(alone)
+    assert parallel.vocabulary_size == alone.vocabulary_size
+
+
+def test_equal_scores_come_in_corpus_order():
+    docs = [Document(f"d{i}", "", "same words here") for i in range(300)]
+    retriever = BM25Retriever.build(Corpus(docs, name="ties"), shard_size=64)
+    hits = retriever.search(["same words"], 5)[0]
+    assert [h.document.id for h in hits] == ["d0", "d1", "d2", "d3", "d4"]
+    assert len({h.score for h in hits}) == 1
+
+
+def test_unknown_and_stopword_queries_return_nothing(corpus):
+    retriever = BM25Retriever.build(corpus)
+    assert retriever.search(["the and of", "zzzunseen", ""], 5) == [[], [], []]
+
+
+def test_vocabulary_lookup(tmp_path):
+    terms = ["b", "a", "ünïcode", "c" * 300]
+    inverted.Vocabulary.write(terms, tmp_path / "vocab")
+    vocabulary = inverted.Vocabulary.open(tmp_path / "vocab", mmap=True)
+    assert [vocabulary.get(t, -1) for t in terms] == [0, 1, 2, 3]
+    assert vocabulary.get("missing", -1) == -1
+    assert sorted(vocabulary.terms()) == sorted((t, i) for i, t in enumerate(terms))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("512", 512), ("64K", 64 << 10), ("1.5M", int(1.5 * (1 << 20))), ("2G", 2 << 30), (7, 7)],
+)
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "lots", "-1M", "0", "1X"])
+def test_parse_size_rejects(bad):
+    with pytest.raises(ValueError, match="size"):
+        parse_size(bad)
+
+
+def test_shard_plan_validates():
+    with pytest.raises(ValueError, match="shard_size"):
+        ShardPlan(shard_size=0)
+    assert ShardPlan(memory_budget=10).max_postings == 1
