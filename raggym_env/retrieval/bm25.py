@@ -623,7 +623,6 @@ def load_or_build(
     n_threads = _check_n_threads(n_threads)
     directory = Path(index_dir) if index_dir is not None else None
     key: _CacheKey = (corpus.content_hash, params, n_threads)
-    build = {"shard_size": shard_size, "memory_budget": memory_budget, "n_workers": n_workers}
     with _CACHE_LOCK:
         retriever = _CACHE.get(key)
         if retriever is None:
@@ -638,7 +637,12 @@ def load_or_build(
             return retriever
         if directory is None:
             retriever = BM25Retriever.build(
-                corpus, **params.to_kwargs(), n_threads=n_threads, **build
+                corpus,
+                **params.to_kwargs(),
+                n_threads=n_threads,
+                shard_size=shard_size,
+                memory_budget=memory_budget,
+                n_workers=n_workers,
             )
         else:
             with directory_lock(directory):
@@ -648,7 +652,14 @@ def load_or_build(
                     )
                 elif retriever is None:
                     retriever = build_into(
-                        corpus, directory, params, n_threads=n_threads, mmap=mmap, **build
+                        corpus,
+                        directory,
+                        params,
+                        n_threads=n_threads,
+                        mmap=mmap,
+                        shard_size=shard_size,
+                        memory_budget=memory_budget,
+                        n_workers=n_workers,
                     )
                 else:
                     retriever.save(directory)

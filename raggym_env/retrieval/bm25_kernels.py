@@ -19,7 +19,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["search_shard"]
+__all__ = ["encode_shard", "search_shard"]
 
 _jit = numba.njit(cache=True, nogil=True)
 _SLACK = 1.0 - 1e-5  # scores are float32 sums: prune only what is clearly below the cut
@@ -262,3 +262,113 @@ def search_shard(  # type: ignore[no-untyped-def]
         acc[d] = 0
         mark[d] = 0
     return written
+
+
+@_jit
+def _varbyte_size(value):  # type: ignore[no-untyped-def]
+    size = 1
+    while value >= 128:
+        value >>= 7
+        size += 1
+    return size
+
+
+@_jit
+def _put_varbyte(out, pos, value):  # type: ignore[no-untyped-def]
+    while value >= 128:
+        out[pos] = np.uint8((value & 0x7F) | 0x80)
+        value >>= 7
+        pos += 1
+    out[pos] = np.uint8(value)
+    return pos + 1
+
+
+@_jit
+def encode_shard(terms, docs, tfs, lengths, vocabulary_size, block_size):  # type: ignore[no-untyped-def]
+    """Sort a shard's postings by term (counting sort, documents stay in order) and encode them.
+
+    The input postings come in document order; the output arrays are exactly those of
+    :func:`raggym_env.retrieval.postings.encode_postings` on the term-sorted postings.
+    """
+    n = len(terms)
+    counts = np.zeros(vocabulary_size + 1, dtype=np.int64)
+    for i in range(n):
+        counts[terms[i] + 1] += 1
+    present = 0
+    for t in range(vocabulary_size):
+        if counts[t + 1] > 0:
+            present += 1
+        counts[t + 1] += counts[t]
+    fill = counts[:-1].copy()
+    s_docs = np.empty(n, dtype=np.uint32)
+    s_tfs = np.empty(n, dtype=np.uint32)
+    for i in range(n):
+        t = terms[i]
+        j = fill[t]
+        s_docs[j] = docs[i]
+        s_tfs[j] = tfs[i]
+        fill[t] = j + 1
+    out_terms = np.empty(present, dtype=np.uint32)
+    term_blocks = np.zeros(present + 1, dtype=np.int64)
+    term_max_tf = np.zeros(present, dtype=np.uint32)
+    term_min_length = np.zeros(present, dtype=np.uint32)
+    n_blocks = 0
+    p = 0
+    for t in range(vocabulary_size):
+        c = counts[t + 1] - counts[t]
+        if c > 0:
+            out_terms[p] = t
+            n_blocks += (c + block_size - 1) // block_size
+            term_blocks[p + 1] = n_blocks
+            p += 1
+    block_first = np.empty(n_blocks, dtype=np.uint32)
+    block_last = np.empty(n_blocks, dtype=np.uint32)
+    block_count = np.empty(n_blocks, dtype=np.uint8)
+    block_doc_offset = np.zeros(n_blocks + 1, dtype=np.int64)
+    block_tf_offset = np.zeros(n_blocks + 1, dtype=np.int64)
+    doc_size = 0
+    tf_size = 0
+    for i in range(n):  # sizes first, so each byte stream is allocated once
+        tf_size += _varbyte_size(np.int64(s_tfs[i]))
+    block = 0
+    for p in range(present):
+        lo = counts[out_terms[p]]
+        hi = counts[out_terms[p] + 1]
+        for start in range(lo, hi, block_size):
+            stop = min(start + block_size, hi)
+            for i in range(start + 1, stop):
+                doc_size += _varbyte_size(np.int64(s_docs[i]) - np.int64(s_docs[i - 1]))
+            doc_size += 1  # the block's first gap (0)
+            block += 1
+    doc_bytes = np.empty(doc_size, dtype=np.uint8)
+    tf_bytes = np.empty(tf_size, dtype=np.uint8)
+    doc_pos = 0
+    tf_pos = 0
+    block = 0
+    for p in range(present):
+        lo = counts[out_terms[p]]
+        hi = counts[out_terms[p] + 1]
+        max_tf = np.uint32(0)
+        min_length = np.uint32(0xFFFFFFFF)
+        for start in range(lo, hi, block_size):
+            stop = min(start + block_size, hi)
+            block_first[block] = s_docs[start]
+            block_last[block] = s_docs[stop - 1]
+            block_count[block] = np.uint8(stop - start)
+            block_doc_offset[block] = doc_pos
+            block_tf_offset[block] = tf_pos
+            for i in range(start, stop):
+                gap = np.int64(0) if i == start else np.int64(s_docs[i]) - np.int64(s_docs[i - 1])
+                doc_pos = _put_varbyte(doc_bytes, doc_pos, gap)
+                tf_pos = _put_varbyte(tf_bytes, tf_pos, np.int64(s_tfs[i]))
+                max_tf = max(max_tf, s_tfs[i])
+                min_length = min(min_length, lengths[s_docs[i]])
+            block += 1
+        term_max_tf[p] = max_tf
+        term_min_length[p] = min_length
+    block_doc_offset[n_blocks] = doc_pos
+    block_tf_offset[n_blocks] = tf_pos
+    return (
+        out_terms, term_blocks, term_max_tf, term_min_length, block_first, block_last,
+        block_count, block_doc_offset, block_tf_offset, doc_bytes, tf_bytes,
+    )  # fmt: skip

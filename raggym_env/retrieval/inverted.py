@@ -35,12 +35,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from raggym_env.availability import is_numba_available
-from raggym_env.retrieval.postings import EncodedPostings, decode_varbytes, encode_postings
+from raggym_env.retrieval.postings import (
+    BLOCK_SIZE,
+    EncodedPostings,
+    decode_varbytes,
+    encode_postings,
+)
 from raggym_env.retrieval.tokenize import Analyzer
 
 __all__ = [
@@ -130,7 +135,7 @@ class Vocabulary:
     @classmethod
     def open(cls, directory: Path, *, mmap: bool = True) -> Vocabulary:
         """Open a vocabulary written by :meth:`write`."""
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         return cls(
             np.load(directory / "terms.npy", mmap_mode=mode),
             np.load(directory / "offsets.npy", mmap_mode=mode),
@@ -203,7 +208,7 @@ class _BatchAnalyzer:
             stem = stem_of[word]
             local_id[word] = -1 if stem is None else local.setdefault(stem, len(local))
         counts = np.fromiter(map(len, doc_words), dtype=np.int64, count=len(doc_words))
-        ids = np.fromiter(map(local_id.__getitem__, flat), dtype=np.int64, count=len(flat))
+        ids = np.array(list(map(local_id.__getitem__, flat)), dtype=np.int64)
         del flat
         docs = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
         keep = ids >= 0
@@ -300,6 +305,19 @@ class BuildStats:
     postings: int
 
 
+def _sort_and_encode(
+    terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, lengths: np.ndarray
+) -> EncodedPostings:
+    """Postings in document order -> the encoded shard (compiled when numba is installed)."""
+    if len(terms) and is_numba_available():
+        from raggym_env.retrieval.bm25_kernels import encode_shard
+
+        arrays = encode_shard(terms, docs, tfs, lengths, int(terms.max()) + 1, BLOCK_SIZE)
+        return EncodedPostings(*arrays)
+    order = np.argsort(terms, kind="stable")  # documents stay ascending within a term
+    return encode_postings(terms[order], docs[order], tfs[order], lengths)
+
+
 class _ShardWriter:
     """Buffers postings of consecutive documents and writes them as shards."""
 
@@ -366,10 +384,7 @@ class _ShardWriter:
         lengths = np.concatenate(self.lengths)
         self.parts.clear()
         self.lengths.clear()
-        order = np.argsort(terms, kind="stable")  # documents stay ascending within a term
-        terms, docs, tfs = terms[order], docs[order], tfs[order]
-        del order
-        encoded = encode_postings(terms, docs, tfs, lengths)
+        encoded = _sort_and_encode(terms, docs, tfs, lengths)
         del terms, docs, tfs
         name = f"{len(self.shards):05d}"
         shard_dir = self.directory / _SHARDS_DIR / name
@@ -465,7 +480,7 @@ class _Shard:
     """One shard's arrays plus its per-document length normalisation."""
 
     def __init__(self, directory: Path, start: int, stop: int, *, mmap: bool) -> None:
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         self.start = start
         self.stop = stop
         fields = EncodedPostings.__dataclass_fields__
@@ -523,7 +538,7 @@ def _load_kernel() -> Callable[..., int] | None:
         return None
     from raggym_env.retrieval.bm25_kernels import search_shard
 
-    return search_shard  # type: ignore[no-any-return]
+    return search_shard
 
 
 class InvertedIndex:

@@ -203,3 +203,22 @@ def test_shard_plan_validates():
     with pytest.raises(ValueError, match="shard_size"):
         ShardPlan(shard_size=0)
     assert ShardPlan(memory_budget=10).max_postings == 1
+
+
+def test_compiled_encoder_writes_the_numpy_layout():
+    pytest.importorskip("numba", reason="the compiled encoder needs numba")
+    rng = np.random.default_rng(3)
+    n_docs, n = 3_000, 40_000
+    docs = np.sort(rng.integers(0, n_docs, size=n)).astype(np.uint32)
+    terms = rng.integers(0, 500, size=n).astype(np.uint32)
+    keys = np.unique(docs.astype(np.int64) * 1_000 + terms)  # one posting per (doc, term)
+    docs, terms = (keys // 1_000).astype(np.uint32), (keys % 1_000).astype(np.uint32)
+    tfs = rng.integers(1, 40_000, size=len(keys)).astype(np.uint32)
+    lengths = rng.integers(1, 300, size=n_docs).astype(np.uint32)
+    compiled = inverted._sort_and_encode(terms, docs, tfs, lengths).arrays()
+    order = np.argsort(terms, kind="stable")
+    reference = encode_postings(terms[order], docs[order], tfs[order], lengths).arrays()
+    assert compiled.keys() == reference.keys()
+    for name, array in reference.items():
+        assert compiled[name].dtype == array.dtype, name
+        assert np.array_equal(compiled[name], array), name
