@@ -21,11 +21,13 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="serve a retrieval index over HTTP",
         description=(
             "Serve a task's corpus, your own corpus or a saved index over HTTP "
-            "(POST /search, GET /health, GET /metrics); clients use RemoteRetriever."
+            "(POST /search, GET /health, GET /metrics); clients use RemoteRetriever. "
+            "POST /retrieve speaks Search-R1's protocol for Search-R1, veRL and GEM."
         ),
         epilog=(
-            "Every /search request is bounded and a violation gets a 4xx with a JSON error "
-            "naming the limit: body size (413), body arrival time (408, connection closed), "
+            "Every /search and /retrieve request is bounded and a violation gets a 4xx "
+            "with a JSON error naming the limit: body size (413), body arrival time (408, "
+            "connection closed), "
             f"JSON nesting <= {MAX_JSON_DEPTH} levels and numbers <= {MAX_NUMBER_CHARS} "
             "characters (400), k in 1..max-k (422), queries per request and query length "
             "(413), queries x k <= max-results (413; bounds the reply). GET /health lists "
@@ -89,6 +91,13 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=10.0,
         help="seconds a client may take to send its body after the headers; slower: 408 "
         "(default 10)",
+    )
+    limits.add_argument(
+        "--retrieve-topk",
+        type=int,
+        default=3,
+        help="topk of a Search-R1 /retrieve request that leaves it out (default 3, as "
+        "Search-R1's server)",
     )
     limits.add_argument(
         "--keep-alive-s",
@@ -173,6 +182,7 @@ def run_serve_retriever(args: argparse.Namespace) -> int:
         max_results_per_request=args.max_results,
         max_body_bytes=args.max_body_bytes,
         body_timeout_s=args.body_timeout_s,
+        retrieve_topk=args.retrieve_topk,
         timeout_keep_alive_s=args.keep_alive_s,
     )
     return 0
