@@ -42,7 +42,7 @@ __all__ = ["PROTOCOLS", "RemoteRetriever"]
 
 WireProtocol = Literal["raggym", "search-r1"]
 PROTOCOLS: tuple[str, ...] = ("raggym", "search-r1")
-"""Wire protocols :class:`RemoteRetriever` speaks: raggym's ``/search``, Search-R1's ``/retrieve``."""
+"""Wire protocols of :class:`RemoteRetriever`: raggym's ``/search``, Search-R1's ``/retrieve``."""
 
 
 class _Retryable(Exception):

@@ -1,4 +1,4 @@
-"""Search-R1's retrieval protocol: ``POST /retrieve`` bodies and FlashRAG ``contents``.
+r"""Search-R1's retrieval protocol: ``POST /retrieve`` bodies and FlashRAG ``contents``.
 
 Search-R1, veRL's search tool and GEM talk to a retrieval server with one endpoint:
 
@@ -8,7 +8,7 @@ Search-R1, veRL's search tool and GEM talk to a retrieval server with one endpoi
   ``{"document": doc, "score": float}`` when scores were asked for, else ``doc`` itself.
 
 A ``doc`` carries at least ``contents``, in FlashRAG's form: the title in double quotes,
-a newline, then the text (``"Paris"\\nParis is the capital of France.``). raggym's server
+a newline, then the text (``"Paris"\nParis is the capital of France.``). raggym's server
 also sends ``id``, ``title`` and ``text``. These helpers build and check both sides; the
 server (:mod:`raggym_env.retrieval.server`) and the client
 (:class:`~raggym_env.retrieval.remote.RemoteRetriever` with ``protocol="search-r1"``) use

@@ -20,8 +20,9 @@ Request bodies are untrusted, so every ``/search`` and ``/retrieve`` request is 
 - JSON: UTF-8, nested at most 8 levels deep (checked by a linear scan before parsing),
   numbers at most 32 characters, no ``NaN``/``Infinity``: 400;
 - ``k`` (``topk`` for ``/retrieve``, default ``retrieve_topk``) an integer in
-  ``1..max_k`` (1000), other fields of the right type: 422; at most ``max_queries_per_request`` (256)
-  queries of at most ``max_query_chars`` (2000) characters each: 413;
+  ``1..max_k`` (1000), other fields of the right type: 422; at most
+  ``max_queries_per_request`` (256) queries of at most ``max_query_chars`` (2000)
+  characters each: 413;
 - at most ``max_results_per_request`` (4096) results, ``len(queries) * k``, which bounds
   the reply (about 40 MB with 10 kB documents): 413.
 
