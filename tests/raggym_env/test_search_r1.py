@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -268,11 +268,11 @@ def test_factory_builds_a_search_r1_client(server: BackgroundServer, corpus: Cor
 class SearchR1Shaped(BaseHTTPRequestHandler):
     """Answers POST /retrieve like Search-R1's server: documents with only ``contents``."""
 
-    passages: list[tuple[str, str]] = PASSAGES
-    requests: list[dict[str, Any]] = []
-    fail_next: list[int] = []
+    passages: ClassVar[list[tuple[str, str]]] = PASSAGES
+    requests: ClassVar[list[dict[str, Any]]] = []
+    fail_next: ClassVar[list[int]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         if self.path != "/retrieve":
             self._send(404, {"detail": "Not Found"})
             return
@@ -297,13 +297,16 @@ class SearchR1Shaped(BaseHTTPRequestHandler):
             ]
             if body.get("return_scores"):
                 result.append(
-                    [{"document": d, "score": float(s)} for d, (s, _) in zip(docs, ranked)]
+                    [
+                        {"document": d, "score": float(s)}
+                        for d, (s, _) in zip(docs, ranked, strict=True)
+                    ]
                 )
             else:
                 result.append(docs)
         self._send(200, {"result": result})
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self._send(404, {"detail": "Not Found"})
 
     def _send(self, status: int, body: object) -> None:
@@ -314,7 +317,7 @@ class SearchR1Shaped(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base signature
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
 
 
