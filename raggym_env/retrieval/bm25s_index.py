@@ -159,10 +159,10 @@ def _read_corpus(file: Path, num_docs: int) -> list[Document]:
             if len(documents) > num_docs:
                 break
     if len(documents) != num_docs:
+        rows = f"more than {num_docs}" if len(documents) > num_docs else str(len(documents))
         raise IndexMismatchError(
-            f"{file} has {'more than ' if len(documents) > num_docs else ''}{len(documents)} "
-            f"rows but the index has {num_docs} documents; the corpus must list the indexed "
-            "documents in index order"
+            f"{file} has {rows} rows but the index has {num_docs} documents; the corpus must "
+            "list the indexed documents in index order"
         )
     return documents
 
