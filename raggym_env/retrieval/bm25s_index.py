@@ -323,9 +323,14 @@ def load_bm25s_index(
         )
     if stopwords == "auto":
         saved = path / STOPWORDS_FILE
-        stopwords = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else "en"
-        if not isinstance(stopwords, (list, str)):
-            raise ValueError(f"{saved}: expected a JSON list of stopwords")
+        stopwords = "en"
+        if saved.is_file():
+            try:
+                stopwords = json.loads(saved.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{saved}: not valid JSON ({exc})") from None
+            if not isinstance(stopwords, list) or not all(isinstance(w, str) for w in stopwords):
+                raise ValueError(f"{saved}: expected a JSON list of stopword strings")
     model = bm25s.BM25.load(str(path), mmap=mmap, load_corpus=False, show_progress=False)
     return BM25sIndexRetriever(
         model,

@@ -222,3 +222,40 @@ def test_damaged_params_and_corpus(tmp_path: Path):
         load_bm25s_index(tmp_path)
     params.write_text(json.dumps(good))
     assert np.load(tmp_path / "indptr.csc.index.npy").ndim == 1
+
+
+# ---------------------------------------------------------------------- serving one
+def test_serve_retriever_serves_a_bm25s_index_over_search_r1(tmp_path: Path):
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("httpx")
+    pytest.importorskip("prometheus_client")
+    import argparse
+
+    from raggym_env.retrieval.remote import RemoteRetriever
+    from raggym_env.retrieval.server import BackgroundServer, create_app
+    from raggym_env.serve_cli import retriever_factory_from_args, serve_command
+
+    model = build(tmp_path, corpus=TEXTS)
+    parser = argparse.ArgumentParser()
+    serve_command(parser.add_subparsers())
+
+    def factory(*argv: str) -> object:
+        return retriever_factory_from_args(parser.parse_args(["serve-retriever", *argv]))
+
+    with pytest.raises(ValueError, match="--retriever bm25s needs --index-dir"):
+        factory("--retriever", "bm25s", "--task", "bamboogle")
+    build_index = factory(
+        "--retriever", "bm25s", "--index-dir", str(tmp_path), "--option", "stopwords=en"
+    )
+    app = create_app(build_index)  # type: ignore[arg-type]
+    with (
+        BackgroundServer(app) as server,
+        RemoteRetriever(server.url, protocol="search-r1") as remote,
+    ):
+        assert remote.wait_until_ready(10)["documents"] == len(TEXTS)
+        results = remote.search(QUERIES, 3)
+    assert [[(int(r.id), r.score) for r in row] for row in results] == [
+        [(row, pytest.approx(score)) for row, score in ranked]
+        for ranked in reference(model, QUERIES, 3)
+    ]
