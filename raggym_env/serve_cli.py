@@ -21,11 +21,13 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="serve a retrieval index over HTTP",
         description=(
             "Serve a task's corpus, your own corpus or a saved index over HTTP "
-            "(POST /search, GET /health, GET /metrics); clients use RemoteRetriever."
+            "(POST /search, GET /health, GET /metrics); clients use RemoteRetriever. "
+            "POST /retrieve speaks Search-R1's protocol for Search-R1, veRL and GEM."
         ),
         epilog=(
-            "Every /search request is bounded and a violation gets a 4xx with a JSON error "
-            "naming the limit: body size (413), body arrival time (408, connection closed), "
+            "Every /search and /retrieve request is bounded and a violation gets a 4xx "
+            "with a JSON error naming the limit: body size (413), body arrival time (408, "
+            "connection closed), "
             f"JSON nesting <= {MAX_JSON_DEPTH} levels and numbers <= {MAX_NUMBER_CHARS} "
             "characters (400), k in 1..max-k (422), queries per request and query length "
             "(413), queries x k <= max-results (413; bounds the reply). GET /health lists "
@@ -39,9 +41,9 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--index-dir",
         type=Path,
-        help="index directory (alone: a saved BM25 index; with --task/--corpus: passed to the "
-        "retriever as index_dir, which loads a matching index there or builds one, e.g. the "
-        "output of `raggym index`)",
+        help="index directory (alone: a saved BM25 index, or with --retriever bm25s one saved "
+        "by bm25s's BM25.save; with --task/--corpus: passed to the retriever as index_dir, "
+        "which loads a matching index there or builds one, e.g. the output of `raggym index`)",
     )
     parser.add_argument("--retriever", default="bm25", help="backend name (bm25, dense, ...)")
     parser.add_argument(
@@ -91,6 +93,13 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "(default 10)",
     )
     limits.add_argument(
+        "--retrieve-topk",
+        type=int,
+        default=3,
+        help="topk of a Search-R1 /retrieve request that leaves it out (default 3, as "
+        "Search-R1's server)",
+    )
+    limits.add_argument(
         "--keep-alive-s",
         type=float,
         default=5.0,
@@ -107,25 +116,32 @@ def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retrie
     With ``--task`` or ``--corpus`` the retriever comes from
     ``make_retriever(args.retriever, corpus, index_dir=args.index_dir, **options)`` (options
     from ``--option``; ``index_dir`` only when ``--index-dir`` is given). ``--index-dir``
-    alone loads a saved BM25 index, which carries its own corpus.
+    alone loads a saved BM25 index, which carries its own corpus; with ``--retriever bm25s``
+    it is a directory bm25s's ``BM25.save`` wrote (``--option`` goes to
+    :func:`~raggym_env.retrieval.bm25s_index.load_bm25s_index`, e.g. ``stemmer=english``),
+    and with ``--task``/``--corpus`` too, that corpus supplies documents the index lacks.
 
     Raises:
         ValueError: if neither ``--task``, ``--corpus`` nor ``--index-dir`` is given,
-            ``--index-dir`` alone is used with a backend other than ``bm25`` or with
-            ``--option``, or an ``--option`` is not ``KEY=VALUE``.
+            ``--index-dir`` alone is used with a backend other than ``bm25``/``bm25s`` or
+            ``bm25`` with ``--option``, ``bm25s`` lacks ``--index-dir``, or an ``--option``
+            is not ``KEY=VALUE``.
     """
     options = parse_options(getattr(args, "options", None))
     if not (args.task or args.corpus or args.index_dir):
         raise ValueError("give one of --task, --corpus or --index-dir")
-    if not (args.task or args.corpus) and args.retriever != "bm25":
+    bm25s_index = args.retriever == "bm25s"
+    if bm25s_index and args.index_dir is None:
+        raise ValueError("--retriever bm25s needs --index-dir, the directory BM25.save wrote")
+    if not (args.task or args.corpus) and args.retriever not in ("bm25", "bm25s"):
         raise ValueError(
-            f"--index-dir alone only loads a saved bm25 index; give --task or --corpus "
-            f"for retriever {args.retriever!r}"
+            f"--index-dir alone only loads a saved bm25 or bm25s index; give --task or "
+            f"--corpus for retriever {args.retriever!r}"
         )
-    if not (args.task or args.corpus) and options:
+    if not (args.task or args.corpus) and options and not bm25s_index:
         raise ValueError("--option needs --task or --corpus (--index-dir alone loads as saved)")
     if args.index_dir is not None:
-        options["index_dir"] = args.index_dir
+        options["path" if bm25s_index else "index_dir"] = args.index_dir
 
     def build() -> Retriever:
         from raggym_env.retrieval.factory import make_retriever
@@ -142,6 +158,10 @@ def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retrie
                 chunk_tokens=getattr(args, "chunk_tokens", DEFAULT_CHUNK_TOKENS),
                 overlap=getattr(args, "overlap", DEFAULT_CHUNK_OVERLAP),
             )
+        elif bm25s_index:
+            from raggym_env.retrieval.bm25s_index import load_bm25s_index
+
+            return load_bm25s_index(**options)
         else:
             from raggym_env.retrieval.bm25 import BM25Retriever
 
@@ -173,6 +193,7 @@ def run_serve_retriever(args: argparse.Namespace) -> int:
         max_results_per_request=args.max_results,
         max_body_bytes=args.max_body_bytes,
         body_timeout_s=args.body_timeout_s,
+        retrieve_topk=args.retrieve_topk,
         timeout_keep_alive_s=args.keep_alive_s,
     )
     return 0

@@ -14,7 +14,12 @@ Built-in names and their options:
   (options of each member) and ``index_dir`` (members use its ``bm25/`` and ``dense/``
   subdirectories unless their own options name an ``index_dir``).
 - ``"remote"``: :class:`~raggym_env.retrieval.remote.RemoteRetriever` options (``url``
-  required, ``timeout_s``, ``max_retries``, ...): a client of ``raggym serve-retriever``.
+  required, ``timeout_s``, ``max_retries``, ``protocol``...): a client of ``raggym
+  serve-retriever``, or with ``protocol="search-r1"`` of any Search-R1-style ``/retrieve``
+  server.
+- ``"bm25s"``: an index saved by bm25s's own ``BM25.save(dir)``, loaded by
+  :func:`raggym_env.retrieval.bm25s_index.load_bm25s_index` (``path`` required; documents
+  from the index's ``corpus.jsonl``, else from the environment's corpus).
 - ``"hybrid+rerank"``: ``"hybrid"`` reranked by a cross-encoder. Extra options:
   ``reranker_model`` (required: a path or hub name), ``top_n`` (default 50) and
   ``reranker_options`` (``batch_size``, ``device``, ``max_length``).
@@ -250,6 +255,25 @@ def _remote(corpus: Corpus, **options: Any) -> Retriever:
     return RemoteRetriever(**options)
 
 
+def _bm25s(corpus: Corpus, **options: Any) -> Retriever:
+    """A saved bm25s index (option ``path`` required); ``corpus`` used if it has none."""
+    from raggym_env.retrieval.bm25s_index import CORPUS_FILE, load_bm25s_index
+
+    if "path" not in options:
+        raise ValueError(
+            "retriever 'bm25s' needs the option path, the directory bm25s's BM25.save wrote, "
+            "e.g. retriever_options={'path': '/indexes/wiki-bm25s'}"
+        )
+    saved_corpus = (Path(options["path"]) / CORPUS_FILE).is_file()
+    return load_bm25s_index(corpus=None if saved_corpus else corpus, **options)
+
+
+def _bm25s_options() -> list[Callable[..., Any]]:
+    from raggym_env.retrieval.bm25s_index import load_bm25s_index
+
+    return [load_bm25s_index]
+
+
 def _bm25_options() -> list[Callable[..., Any]]:
     from raggym_env.retrieval.bm25 import load_or_build
 
@@ -278,3 +302,4 @@ register_retriever(
     options_from=lambda: [_hybrid_rerank, _hybrid],
 )
 register_retriever("remote", _remote, cache_default=False, options_from=_remote_options)
+register_retriever("bm25s", _bm25s, cache_default=False, options_from=_bm25s_options)

@@ -9,6 +9,12 @@ as a timeout. A 413 (a query longer than the server's ``max_query_chars``, or mo
 than its ``max_results_per_request``) is a :class:`RetrievalError` too, not retried: the
 query usually comes from a model, so the environment records it and charges the step.
 Any other 4xx reply is a caller bug: ``ValueError``.
+
+``protocol="search-r1"`` talks to any server speaking Search-R1's ``POST /retrieve``
+(Search-R1's own retrieval server, or ``raggym serve-retriever``'s ``/retrieve``): queries
+go in batches as ``{"queries", "topk", "return_scores": true}``; documents with only
+FlashRAG ``contents`` are split into title and text, and missing ids become stable hashes
+(see :mod:`raggym_env.retrieval.searchr1`). Deadlines, retries and errors are the same.
 """
 
 from __future__ import annotations
@@ -17,17 +23,26 @@ import json
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from raggym_env.availability import require
 from raggym_env.retrieval.base import RetrievalError, check_search_args
+from raggym_env.retrieval.searchr1 import (
+    ProtocolError,
+    build_retrieve_request,
+    parse_retrieve_response,
+)
 from raggym_env.sanitize import scrub_surrogates
 from raggym_env.types import Document, ScoredDocument
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["RemoteRetriever"]
+__all__ = ["PROTOCOLS", "RemoteRetriever"]
+
+WireProtocol = Literal["raggym", "search-r1"]
+PROTOCOLS: tuple[str, ...] = ("raggym", "search-r1")
+"""Wire protocols of :class:`RemoteRetriever`: raggym's ``/search``, Search-R1's ``/retrieve``."""
 
 
 class _Retryable(Exception):
@@ -58,6 +73,9 @@ class RemoteRetriever:
             are split (also adopted from ``/health``).
         max_backoff_s: cap on one backoff delay.
         seed: seed of the jitter generator (deterministic delays for a given call order).
+        protocol: ``"raggym"`` (``POST /search`` of ``raggym serve-retriever``) or
+            ``"search-r1"`` (``POST /retrieve`` of a Search-R1-style server; ``/health``
+            is optional there).
     """
 
     def __init__(
@@ -73,7 +91,10 @@ class RemoteRetriever:
         max_results_per_request: int = 4096,
         max_backoff_s: float = 5.0,
         seed: int = 0,
+        protocol: WireProtocol = "raggym",
     ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError(f"url must be an http(s) URL, got {url!r}")
         if timeout_s <= 0:
@@ -98,6 +119,7 @@ class RemoteRetriever:
         from raggym_env.retrieval.deadline import DeadlineTransport
 
         self.url = url.rstrip("/")
+        self.protocol: WireProtocol = protocol
         self.timeout_s = float(timeout_s)
         self.deadline_s = float(deadline_s) if deadline_s is not None else 2 * self.timeout_s
         self.max_retries = max_retries
@@ -148,7 +170,12 @@ class RemoteRetriever:
             sent = time.monotonic()
             try:
                 with request_deadline(self.deadline_s):
-                    response = self._client.post("/search", json={"queries": queries, "k": k})
+                    if self.protocol == "search-r1":
+                        body = build_retrieve_request(queries, k, return_scores=True)
+                        response = self._client.post("/retrieve", json=body)
+                    else:
+                        body = {"queries": queries, "k": k}
+                        response = self._client.post("/search", json=body)
                 return self._parse(response, len(queries))
             except httpx.TimeoutException as exc:
                 if time.monotonic() - sent >= self.deadline_s * 0.99:
@@ -182,6 +209,13 @@ class RemoteRetriever:
             )
         if status != 200:
             raise _Retryable(f"unexpected HTTP {status}")
+        if self.protocol == "search-r1":
+            try:
+                return parse_retrieve_response(response.json(), n_queries)
+            except (json.JSONDecodeError, UnicodeDecodeError, ProtocolError) as exc:
+                raise _Retryable(
+                    f"malformed response ({type(exc).__name__}: {exc}): {response.text[:200]!r}"
+                ) from None
         try:
             body = response.json()
             rows = body["results"]
@@ -211,6 +245,9 @@ class RemoteRetriever:
     def health(self) -> dict[str, Any]:
         """Return the server's ``/health`` body (also when it answers 503 while loading).
 
+        With ``protocol="search-r1"`` a server without ``/health`` (HTTP 404 or 405: it
+        answered, so it is up) reads as ``{"status": "ready"}``.
+
         Raises:
             httpx.HTTPError: if the server cannot be reached (or does not answer within
                 ``deadline_s``).
@@ -219,6 +256,8 @@ class RemoteRetriever:
 
         with request_deadline(self.deadline_s):
             response = self._client.get("/health")
+        if self.protocol == "search-r1" and response.status_code in (404, 405):
+            return {"status": "ready", "health": "not served"}
         body = response.json()
         return body if isinstance(body, dict) else {"status": "unknown", "body": body}
 
@@ -272,7 +311,10 @@ class RemoteRetriever:
         self.close()
 
     def __repr__(self) -> str:
-        return f"RemoteRetriever(url={self.url!r}, max_retries={self.max_retries})"
+        return (
+            f"RemoteRetriever(url={self.url!r}, protocol={self.protocol!r}, "
+            f"max_retries={self.max_retries})"
+        )
 
 
 def _message(response: httpx.Response) -> str:

@@ -1,12 +1,16 @@
 """An HTTP retrieval server that shares one index between many rollout workers.
 
 ``POST /search`` answers ``{"queries": [...], "k": int}`` with ranked documents; concurrent
-requests are micro-batched into one ``Retriever.search`` call. ``GET /health`` says whether
+requests are micro-batched into one ``Retriever.search`` call. ``POST /retrieve`` speaks
+Search-R1's protocol (``{"queries": [...], "topk": int, "return_scores": bool}`` answered
+with ``{"result": [...]}``, documents carrying FlashRAG ``contents``; see
+:mod:`raggym_env.retrieval.searchr1`), so Search-R1, veRL's search tool and GEM can use
+the same server; its requests share the batcher and the limits below. ``GET /health`` says whether
 the index has loaded (it loads in a background thread at startup) and reports the limits
 below; ``GET /metrics`` serves Prometheus text. Needs the ``serve`` extra:
 ``pip install 'raggym[serve]'``.
 
-Request bodies are untrusted, so every ``/search`` request is bounded (defaults of
+Request bodies are untrusted, so every ``/search`` and ``/retrieve`` request is bounded (defaults of
 :func:`create_app`, all configurable) and a violation is a 4xx with a JSON
 ``{"error": ...}`` naming what was wrong and the limit, never a 500 or a hang:
 
@@ -15,8 +19,10 @@ Request bodies are untrusted, so every ``/search`` request is bounded (defaults 
   408 (the connection is then closed);
 - JSON: UTF-8, nested at most 8 levels deep (checked by a linear scan before parsing),
   numbers at most 32 characters, no ``NaN``/``Infinity``: 400;
-- ``k`` an integer in ``1..max_k`` (1000): 422; at most ``max_queries_per_request`` (256)
-  queries of at most ``max_query_chars`` (2000) characters each: 413;
+- ``k`` (``topk`` for ``/retrieve``, default ``retrieve_topk``) an integer in
+  ``1..max_k`` (1000), other fields of the right type: 422; at most
+  ``max_queries_per_request`` (256) queries of at most ``max_query_chars`` (2000)
+  characters each: 413;
 - at most ``max_results_per_request`` (4096) results, ``len(queries) * k``, which bounds
   the reply (about 40 MB with 10 kB documents): 413.
 
@@ -45,6 +51,12 @@ import numpy as np
 
 from raggym_env.availability import require
 from raggym_env.retrieval.base import Retriever
+from raggym_env.retrieval.searchr1 import (
+    DEFAULT_TOPK,
+    ProtocolError,
+    build_retrieve_response,
+    parse_retrieve_request,
+)
 from raggym_env.types import ScoredDocument
 
 if TYPE_CHECKING:
@@ -157,6 +169,7 @@ def create_app(
     max_results_per_request: int = 4096,
     max_body_bytes: int = 4 * 1024 * 1024,
     body_timeout_s: float = 10.0,
+    retrieve_topk: int = DEFAULT_TOPK,
 ) -> Starlette:
     """Build the ASGI app serving ``retriever_factory()`` (or a ready retriever).
 
@@ -174,10 +187,13 @@ def create_app(
         max_body_bytes: largest accepted request body, in bytes.
         body_timeout_s: how long a client may take to send its whole body after the
             headers; a slower one gets 408 and its connection is closed.
+        retrieve_topk: ``topk`` of a ``/retrieve`` request that leaves it out (Search-R1's
+            default is 3); at most ``max_k``.
 
     Raises:
         MissingDependencyError: if the ``serve`` extra is not installed (an ``ImportError``).
-        ValueError: if a limit is not positive, or ``max_results_per_request < max_k``.
+        ValueError: if a limit is not positive, ``max_results_per_request < max_k`` or
+            ``retrieve_topk > max_k``.
     """
     _require_serve_deps()
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -192,6 +208,7 @@ def create_app(
         "max_k": max_k,
         "max_results_per_request": max_results_per_request,
         "max_body_bytes": max_body_bytes,
+        "retrieve_topk": retrieve_topk,
     }.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -199,6 +216,8 @@ def create_app(
         raise ValueError(
             f"max_results_per_request ({max_results_per_request}) must be >= max_k ({max_k})"
         )
+    if retrieve_topk > max_k:
+        raise ValueError(f"retrieve_topk ({retrieve_topk}) must be <= max_k ({max_k})")
     if (
         isinstance(body_timeout_s, bool)
         or not isinstance(body_timeout_s, (int, float))
@@ -238,6 +257,7 @@ def create_app(
         "max_results_per_request": max_results_per_request,
         "max_body_bytes": max_body_bytes,
         "body_timeout_s": body_timeout_s,
+        "retrieve_topk": retrieve_topk,
     }
 
     def load() -> None:
@@ -323,6 +343,27 @@ def create_app(
         headers = {"Connection": "close"} if close else None
         return JSONResponse(body, status_code=status, headers=headers)
 
+    async def answer(
+        endpoint: str, start: float, queries: list[str], k: int
+    ) -> list[list[ScoredDocument]] | Response:
+        """Queue ``queries`` for the batcher; their results, or the error response."""
+        if state.retriever is None or state.queue is None:
+            status = "failed" if state.load_error else "loading"
+            message = state.load_error or "the index is still loading; retry shortly"
+            return respond(endpoint, start, 503, {"error": message, "status": status})
+        metrics.queries.inc(len(queries))
+        if not queries:
+            return []
+        future: asyncio.Future[list[list[ScoredDocument]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        await state.queue.put(_Pending(queries, k, future))
+        try:
+            return await future
+        except Exception as exc:  # noqa: BLE001 - report any retriever error as a 500 and keep serving
+            logger.warning("%s failed: %s: %s", endpoint, type(exc).__name__, exc)
+            return respond(endpoint, start, 500, {"error": f"{type(exc).__name__}: {exc}"})
+
     async def search(request: Request) -> Response:
         start = time.perf_counter()
         try:
@@ -335,22 +376,9 @@ def create_app(
         except _ClientGone as exc:
             logger.debug("client %s: %s", _peer(request), exc)
             return respond("search", start, 499, {"error": str(exc)}, close=True)
-        if state.retriever is None or state.queue is None:
-            status = "failed" if state.load_error else "loading"
-            message = state.load_error or "the index is still loading; retry shortly"
-            return respond("search", start, 503, {"error": message, "status": status})
-        metrics.queries.inc(len(queries))
-        if not queries:
-            return respond("search", start, 200, {"results": []})
-        future: asyncio.Future[list[list[ScoredDocument]]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        await state.queue.put(_Pending(queries, k, future))
-        try:
-            results = await future
-        except Exception as exc:  # noqa: BLE001 - report any retriever error as a 500 and keep serving
-            logger.warning("search failed: %s: %s", type(exc).__name__, exc)
-            return respond("search", start, 500, {"error": f"{type(exc).__name__}: {exc}"})
+        results = await answer("search", start, queries, k)
+        if not isinstance(results, list):
+            return results
         body = {
             "results": [
                 [
@@ -366,6 +394,32 @@ def create_app(
             ]
         }
         return respond("search", start, 200, body)
+
+    async def retrieve(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            raw = await _read_body(request, max_body_bytes, body_timeout_s)
+            try:
+                parsed = parse_retrieve_request(
+                    _loads(raw),
+                    default_topk=retrieve_topk,
+                    max_queries=max_queries_per_request,
+                    max_query_chars=max_query_chars,
+                    max_topk=max_k,
+                    max_results=max_results_per_request,
+                )
+            except ProtocolError as exc:
+                raise _BadRequest(exc.status, str(exc)) from None
+        except _BadRequest as exc:
+            return respond("retrieve", start, exc.status, {"error": exc.message}, close=exc.close)
+        except _ClientGone as exc:
+            logger.debug("client %s: %s", _peer(request), exc)
+            return respond("retrieve", start, 499, {"error": str(exc)}, close=True)
+        results = await answer("retrieve", start, parsed.queries, parsed.topk)
+        if not isinstance(results, list):
+            return results
+        body = build_retrieve_response(results, return_scores=parsed.return_scores)
+        return respond("retrieve", start, 200, body)
 
     async def health(request: Request) -> Response:
         start = time.perf_counter()
@@ -409,6 +463,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/search", search, methods=["POST"]),
+            Route("/retrieve", retrieve, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
@@ -444,7 +499,9 @@ class _Metrics:
             registry=registry,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
         )
-        self.queries = Counter("raggym_queries", "Queries received by /search.", registry=registry)
+        self.queries = Counter(
+            "raggym_queries", "Queries received by /search and /retrieve.", registry=registry
+        )
         registry.register(_StatsCollector(state))
 
 
