@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 import warnings
@@ -18,7 +19,14 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from raggym_env.corpora import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS
+from raggym_env.corpora import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_TOKENS,
+    BaseCorpus,
+    Corpus,
+    DiskCorpus,
+    is_corpus_store,
+)
 from raggym_env.redaction import redact_text
 from raggym_env.retrieval.base import IndexMismatchError
 from raggym_env.runfiles import RunConflictError
@@ -234,6 +242,28 @@ def index_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="for .txt inputs: words shared by consecutive chunks "
         f"(default {DEFAULT_CHUNK_OVERLAP})",
     )
+    parser.add_argument(
+        "--corpus-format",
+        metavar="FORMAT",
+        help="format of --corpus (default: detected): passages (JSON/JSONL), text (.txt), "
+        "dpr-tsv (psgs_w100.tsv), flashrag-jsonl (wiki-18), medrag, hotpotqa-abstracts; "
+        "a corpus store directory is opened as is",
+    )
+    parser.add_argument(
+        "--shard-size",
+        type=int,
+        help="bm25: documents per index shard (default: as many as --memory-budget allows)",
+    )
+    parser.add_argument(
+        "--memory-budget",
+        help="bm25: memory for the shard being built, e.g. 512M or 2G (default 256M); "
+        "peak memory of a build stays flat in corpus size",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="bm25: analysis processes (default: every core for 50,000+ documents)",
+    )
     add_option_argument(parser)
     parser.set_defaults(func=_run_index)
 
@@ -248,6 +278,25 @@ def _builder_options(args: argparse.Namespace) -> dict[str, Any]:
             JSON object.
     """
     options = parse_options(args.options)
+    bm25_flags = {
+        name: value
+        for name, value in (
+            ("shard_size", args.shard_size),
+            ("memory_budget", args.memory_budget),
+            ("n_workers", args.workers),
+        )
+        if value is not None
+    }
+    if bm25_flags:
+        if args.retriever == "dense":
+            raise ValueError("--shard-size, --memory-budget and --workers only apply to bm25")
+        if args.retriever == "bm25":
+            options = {**options, **bm25_flags}
+        else:
+            member = options.get("bm25", {})
+            if not isinstance(member, dict):
+                raise ValueError(f"option bm25 must be a JSON object, got {member!r}")
+            options = {**options, "bm25": {**member, **bm25_flags}}
     dense_flags = {
         name: value
         for name, value in (
@@ -271,7 +320,17 @@ def _builder_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 #: Options that do not change what a saved index holds (left out of the usage lines).
-_BUILD_ONLY_OPTIONS = frozenset({"batch_size", "show_progress", "device", "memory_budget_bytes"})
+_BUILD_ONLY_OPTIONS = frozenset(
+    {
+        "batch_size",
+        "show_progress",
+        "device",
+        "memory_budget_bytes",
+        "shard_size",
+        "memory_budget",
+        "n_workers",
+    }
+)
 
 
 def _identity_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -312,6 +371,57 @@ def _text_files(path: Path) -> list[Path] | None:
     return None
 
 
+#: Formats ``raggym index --retriever bm25`` streams into a corpus store instead of memory.
+_STREAMED_FORMATS = frozenset({"dpr-tsv", "flashrag-jsonl", "medrag", "hotpotqa-abstracts"})
+
+
+def _index_corpus(args: argparse.Namespace) -> tuple[BaseCorpus, Path | None]:
+    """The corpus ``--corpus`` names, and the staging store to remove after the build.
+
+    A corpus store is opened as is. For BM25, the public dump formats and hub corpora are
+    streamed into a store beside ``--out`` (the index links it in as ``OUT/corpus``), so
+    memory stays flat at Wikipedia scale; everything else is loaded into memory.
+    """
+    from raggym_env.corpora import detect_corpus_format, iter_corpus, load_corpus, write_store
+
+    spec = str(args.corpus)
+    hub = spec.startswith("hub:")
+    if not hub and is_corpus_store(args.corpus):
+        return DiskCorpus.open(args.corpus), None
+    corpus_format = args.corpus_format or (None if hub else detect_corpus_format(args.corpus))
+    if args.retriever == "bm25" and (hub or corpus_format in _STREAMED_FORMATS):
+        staging = args.out.parent / f".{args.out.name}.corpus-partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        name = spec.rsplit(":", 2)[0].removeprefix("hub:") if hub else _plain_stem(args.corpus)
+        print(f"streaming {spec} ({corpus_format or 'hub'}) into a corpus store", flush=True)
+        try:
+            corpus = write_store(iter_corpus(spec, format=corpus_format), staging, name=name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return corpus, staging
+    loaded = load_corpus(
+        spec,
+        chunk_tokens=args.chunk_tokens,
+        overlap=args.overlap,
+        format=corpus_format,
+    )
+    return loaded, None
+
+
+def _plain_stem(path: Path) -> str:
+    """A file's name without its suffixes (``psgs_w100.tsv.gz`` -> ``psgs_w100``)."""
+    return path.name.split(".")[0] or path.name
+
+
+def _store_path(args: argparse.Namespace, corpus: DiskCorpus) -> Path:
+    """Where the index's users find the corpus store: ``OUT/corpus`` for BM25."""
+    linked = args.out / "corpus"
+    if args.retriever == "bm25" and linked.is_dir():
+        return linked
+    return corpus.directory
+
+
 def _option_text(key: str, value: Any) -> str:
     """``KEY=VALUE`` text that :func:`parse_option` turns back into ``(key, value)``."""
     if isinstance(value, str) and parse_option(f"{key}={value}") == (key, value):
@@ -319,7 +429,9 @@ def _option_text(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value)}"
 
 
-def _usage_lines(args: argparse.Namespace, options: dict[str, Any]) -> list[str]:
+def _usage_lines(
+    args: argparse.Namespace, options: dict[str, Any], corpus: BaseCorpus
+) -> list[str]:
     """How an environment and the retrieval server load the index just built."""
     from raggym_env.registration import ENV_IDS, env_id
 
@@ -335,18 +447,27 @@ def _usage_lines(args: argparse.Namespace, options: dict[str, Any]) -> list[str]
         serve.append(f"--task {shlex.quote(args.task)}")
         if args.data_path:
             serve.append(f"--data-path {shlex.quote(str(args.data_path))}")
+    elif isinstance(corpus, DiskCorpus):
+        store = _store_path(args, corpus)
+        env_args = [
+            repr(env_id("Custom")),
+            "data_path=...",
+            f"corpus=DiskCorpus.open({str(store)!r})",
+        ]
+        serve.append(f"--corpus {shlex.quote(str(store))}")
     else:
-        corpus = str(args.corpus)
+        corpus_path = str(args.corpus)
         chunked = _text_files(args.corpus) is not None and (
             args.chunk_tokens != DEFAULT_CHUNK_TOKENS or args.overlap != DEFAULT_CHUNK_OVERLAP
         )
         corpus_arg = (
-            f"load_corpus({corpus!r}, chunk_tokens={args.chunk_tokens}, overlap={args.overlap})"
+            f"load_corpus({corpus_path!r}, chunk_tokens={args.chunk_tokens}, "
+            f"overlap={args.overlap})"
             if chunked
-            else repr(corpus)
+            else repr(corpus_path)
         )
         env_args = [repr(env_id("Custom")), "data_path=...", f"corpus={corpus_arg}"]
-        serve.append(f"--corpus {shlex.quote(corpus)}")
+        serve.append(f"--corpus {shlex.quote(corpus_path)}")
         if chunked:
             serve.append(f"--chunk-tokens {args.chunk_tokens} --overlap {args.overlap}")
     env_args.append(f"retriever={args.retriever!r}")
@@ -359,29 +480,36 @@ def _usage_lines(args: argparse.Namespace, options: dict[str, Any]) -> list[str]
 
 def _run_index(args: argparse.Namespace) -> int:
     """Build (or reload a matching) index in ``--out`` and print a summary."""
-    from raggym_env.corpora import load_corpus
     from raggym_env.retrieval.factory import make_retriever
     from raggym_env.tasks import load_task
 
     options = _builder_options(args)
     text_files: list[Path] | None = None
+    staging: Path | None = None
+    start = time.perf_counter()
     if args.task:
-        corpus = load_task(args.task, path=args.data_path).corpus
+        corpus: BaseCorpus = load_task(args.task, path=args.data_path).corpus
         source = f"task {args.task}" + (f" ({args.data_path})" if args.data_path else "")
     else:
-        corpus = load_corpus(args.corpus, chunk_tokens=args.chunk_tokens, overlap=args.overlap)
+        corpus, staging = _index_corpus(args)
         source = str(args.corpus)
-        text_files = _text_files(args.corpus)
+        text_files = _text_files(args.corpus) if isinstance(corpus, Corpus) else None
     label = _RETRIEVER_LABELS[args.retriever]
     print(f"building {label} index of {len(corpus):,} documents -> {args.out}", flush=True)
-    start = time.perf_counter()
     try:
         make_retriever(args.retriever, corpus, index_dir=args.out, cache=False, **options)
     except TypeError as exc:
         # Builders reject unknown keyword options with TypeError: a user error here.
         raise ValueError(f"bad --option for retriever {args.retriever!r}: {exc}") from exc
+    finally:
+        if staging is not None:  # the index holds its own link to the streamed store
+            shutil.rmtree(staging, ignore_errors=True)
     built = time.perf_counter() - start
-    words = sum(len(doc.text.split()) for doc in corpus)
+    if isinstance(corpus, Corpus):
+        words = sum(len(doc.text.split()) for doc in corpus)
+        mean_words = f"{words / max(1, len(corpus)):.1f}"
+    else:  # a store is not read twice just for this line
+        mean_words = "n/a (corpus on disk)"
     print(
         f"built {label} index of {len(corpus):,} documents ({corpus.name}) in {built:.2f}s "
         f"-> {args.out} (corpus hash {corpus.content_hash[:12]})"
@@ -400,13 +528,13 @@ def _run_index(args: argparse.Namespace) -> int:
             )
         )
     lines += [
-        ("mean words/doc", f"{words / max(1, len(corpus)):.1f}"),
+        ("mean words/doc", mean_words),
         ("retriever", args.retriever + (f" {options}" if options else "")),
         ("build time", f"{built:.2f}s"),
         ("size on disk", _human_bytes(_disk_size(args.out))),
         ("corpus hash", corpus.content_hash[:12]),
     ]
-    env_line, serve_line = _usage_lines(args, options)
+    env_line, serve_line = _usage_lines(args, options, corpus)
     lines += [("env usage", env_line), ("server usage", serve_line)]
     width = max(len(name) for name, _ in lines)
     for name, value in lines:

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from raggym_env.caches import LRUCache
-from raggym_env.corpora import Corpus
-from raggym_env.corpora import Corpus as BaseCorpus
+from raggym_env.corpora import BaseCorpus, Corpus, DiskCorpus, is_corpus_store
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
     MANIFEST_NAME,
@@ -348,12 +347,12 @@ class BM25Retriever:
         if directory.resolve() == source.resolve():
             return directory
         with staged_index_dir(directory, self._manifest) as tmp:
-            for name in _INDEX_FILES:
+            for name in _INDEX_FILES:  # written once, never changed: links suffice
                 path = source / name
                 if path.is_dir():
-                    shutil.copytree(path, tmp / name)
+                    shutil.copytree(path, tmp / name, copy_function=_link_or_copy)
                 elif path.is_file():
-                    shutil.copy2(path, tmp / name)
+                    _link_or_copy(str(path), str(tmp / name))
             _save_corpus(self._corpus, tmp)
         logger.info("saved BM25 index %s to %s", self._index_hash[:12], directory)
         return directory
@@ -507,11 +506,25 @@ def _saved_corpus_path(directory: Path) -> Path | None:
     return None
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    """Hard-link ``source`` to ``target`` (no bytes copied), or copy across filesystems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def _save_corpus(corpus: BaseCorpus, directory: Path) -> None:
-    corpus.save_jsonl(directory / _CORPUS_FILE)
+    """Keep the corpus beside the index: a store's files linked in, else ``corpus.jsonl``."""
+    if isinstance(corpus, DiskCorpus):
+        shutil.copytree(corpus.directory, directory / _CORPUS_STORE, copy_function=_link_or_copy)
+    else:
+        corpus.save_jsonl(directory / _CORPUS_FILE)
 
 
 def _load_saved_corpus(directory: Path, name: str) -> BaseCorpus:
+    if is_corpus_store(directory / _CORPUS_STORE):
+        return DiskCorpus.open(directory / _CORPUS_STORE, name=name)
     return Corpus.load_jsonl(directory / _CORPUS_FILE, name=name)
 
 
