@@ -340,9 +340,38 @@ def _dpr_tsv(path: Path, reading: _Reading) -> _Stream:
         yield where, Document(id=row[columns["id"]].strip(), title=title, text=text)
 
 
+def _compressed_records(path: Path, reading: _Reading) -> Iterator[dict[str, Any]]:
+    """The objects of a compressed JSON list or JSONL passage file (strict, located errors)."""
+    if _first_line(path).startswith("["):
+        with _open_binary(path) as f:
+            try:
+                data = json.loads(f.read().decode("utf-8-sig"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{path}: invalid JSON ({exc})") from exc
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise ValueError(f"{path}: expected a JSON list of objects")
+        yield from data
+        return
+    for line in _iter_lines(path, reading, path.name):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{reading.lineno}: invalid JSON line: {exc.msg}") from exc
+        if not isinstance(item, dict):
+            raise ValueError(
+                f"{path}:{reading.lineno}: expected a JSON object per line, got "
+                f"{type(item).__name__}"
+            )
+        yield item
+
+
 def _passages(path: Path, reading: _Reading) -> _Stream:
     """Documents of a user passage file (strict: a malformed record is a located error)."""
-    for index, record in enumerate(iter_json_records(path)):
+    compressed = _plain_name(path) != path.name
+    records = _compressed_records(path, reading) if compressed else iter_json_records(path)
+    for index, record in enumerate(records):
         reading.records += 1
         where = f"{path}: record {index}"
         for key in ("title", "text"):
@@ -502,13 +531,13 @@ def detect_corpus_format(path: str | Path) -> str:
     if suffix in (".json", ".jsonl", "") or plain.startswith("wiki_"):
         first = _first_line(path)
         if not first:
-            if suffix in (".json", ".jsonl") and plain == path.name:
+            if suffix in (".json", ".jsonl"):
                 return "passages"  # an empty passage file: its reader names the problem
             raise _unknown(path, "the file is empty")
         found = _format_of_line(first)
         if found is not None:
             return found
-        if suffix in (".json", ".jsonl") and plain == path.name:
+        if suffix in (".json", ".jsonl"):
             return "passages"  # the passage reader names what is wrong with it
         raise _unknown(path, "its first line is neither a TSV header nor a known JSON record")
     raise ValueError(
@@ -544,8 +573,6 @@ def _stream(
     if path.is_dir() and fmt in ("dpr-tsv", "passages"):
         raise ValueError(f"{path}: a folder, but format {fmt!r} reads one file")
     if fmt == "passages":
-        if _plain_name(path) != path.name:
-            raise ValueError(f"{path}: compressed passage files are not read; decompress it")
         return _passages(path, reading), reading
     if fmt == "dpr-tsv":
         return _dpr_tsv(path, reading), reading
