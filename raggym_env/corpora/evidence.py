@@ -152,13 +152,13 @@ def map_evidence(
     if pending:
         wanted: dict[str, list[str]] = {normalize_title(t): [] for t in pending}
         for doc in chosen:
-            ids = wanted.get(normalize_title(doc.title))
-            if ids is not None:
-                ids.append(doc.id)
+            matches = wanted.get(normalize_title(doc.title))
+            if matches is not None:
+                matches.append(doc.id)
         for title in pending:
-            ids = tuple(wanted[normalize_title(title)])
-            if ids:
-                found[title], how[title] = ids, "normalized"
+            if wanted[normalize_title(title)]:
+                found[title] = tuple(wanted[normalize_title(title)])
+                how[title] = "normalized"
     counts = {"title": 0, "id": 0, "normalized": 0}
     unmapped: list[tuple[str, str]] = []
     missing_ids: list[tuple[str, str]] = []
@@ -172,15 +172,15 @@ def map_evidence(
             )
             attached.append(example)
             continue
-        ids: list[str] = []
+        doc_ids: list[str] = []
         for title in titles:
             total += 1
             if how[title] == "none":
                 unmapped.append((example.id, title))
             else:
                 counts[how[title]] += 1
-                ids.extend(found[title])
-        attached.append(example.with_evidence_ids(tuple(dict.fromkeys(ids))))
+                doc_ids.extend(found[title])
+        attached.append(example.with_evidence_ids(tuple(dict.fromkeys(doc_ids))))
     return EvidenceMapping(
         examples=tuple(attached),
         titles=total,

@@ -152,9 +152,7 @@ def iter_json_records(path: str | Path) -> Iterator[dict[str, Any]]:
     try:
         first = _first_char(path)
         if not first:
-            raise ValueError(
-                f"{path}: the file is empty (expected a JSON list or JSONL records)"
-            )
+            raise ValueError(f"{path}: the file is empty (expected a JSON list or JSONL records)")
         if first == "[":
             yield from _json_list(path)
             return

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from raggym_env.availability import require
 from raggym_env.corpora.formats import (
@@ -56,7 +56,7 @@ CORPUS_FORMATS: Mapping[str, str] = {
     "(e.g. HippoRAG passages, Corpus.save_jsonl output)",
     "text": "a .txt file or a folder of .txt files, cut into overlapping word windows",
     "dpr-tsv": "DPR's psgs_w100.tsv: a tab-separated file with the header id, text, title "
-    "and CSV quoting (\"\" inside quoted fields)",
+    'and CSV quoting ("" inside quoted fields)',
     "flashrag-jsonl": "FlashRAG / Search-R1 JSONL (e.g. wiki-18): {id, contents} with "
     'contents = "Title" in double quotes, a newline, then the text; a file or a folder',
     "medrag": "MedRAG chunk files: JSONL of {id, title, content, contents}, one file, "
@@ -100,10 +100,10 @@ class _Reading:
 
 
 def split_flashrag_contents(contents: str) -> tuple[str, str]:
-    """Split FlashRAG's ``contents`` (``'"Title"\\ntext'``) into ``(title, text)``.
+    r"""Split FlashRAG's ``contents`` (``'"Title"\ntext'``) into ``(title, text)``.
 
     The title is returned without its surrounding double quotes. Forms without the quotes
-    (``'Title\\ntext'``) or without the newline (``'"Title" text'``) are accepted; text
+    (``'Title\ntext'``) or without the newline (``'"Title" text'``) are accepted; text
     with neither has an empty title. Both parts are stripped.
     """
     head, newline, rest = contents.partition("\n")
@@ -223,9 +223,9 @@ def _plain_name(path: Path) -> str:
 def _open_binary(path: Path) -> IO[bytes]:
     lower = path.name.lower()
     if lower.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     if lower.endswith(".bz2"):
-        return bz2.open(path, "rb")
+        return cast(IO[bytes], bz2.open(path, "rb"))
     return path.open("rb")
 
 
@@ -301,7 +301,7 @@ def _json_lines(files: list[tuple[Path, str]], reading: _Reading, *, links: bool
 
 
 def _dpr_tsv(path: Path, reading: _Reading) -> _Stream:
-    """Documents of DPR's ``id\\ttext\\ttitle`` TSV (CSV quoting, doubled quotes inside)."""
+    """Documents of DPR's tab-separated ``id, text, title`` file (CSV quoting, ``""`` inside)."""
     if csv.field_size_limit() < MAX_LINE_BYTES:
         csv.field_size_limit(MAX_LINE_BYTES)
     place = _plain_name(path)
@@ -412,9 +412,7 @@ def _text_files(path: Path) -> list[tuple[Path, str]]:
     return [(path, path.stem)]
 
 
-def _chunks(
-    files: list[tuple[Path, str]], reading: _Reading, size: int, overlap: int
-) -> _Stream:
+def _chunks(files: list[tuple[Path, str]], reading: _Reading, size: int, overlap: int) -> _Stream:
     """Chunk documents of text files, titled ``"<relative path> #k"``."""
     for file, base_title in files:
         reading.records += 1
@@ -508,15 +506,14 @@ def detect_corpus_format(path: str | Path) -> str:
             return "medrag"
         if next((f for f in path.rglob("wiki_*") if f.is_file()), None) is not None:
             return "hotpotqa-abstracts"
-        jsonl = sorted(
-            f for f in path.iterdir() if f.is_file() and ".jsonl" in f.name.lower()
-        )
+        jsonl = sorted(f for f in path.iterdir() if f.is_file() and ".jsonl" in f.name.lower())
         for file in jsonl[:1]:
             found = _format_of_line(_first_line(file))
             if found in ("medrag", "flashrag-jsonl"):
                 return found
-            raise _unknown(path, f"its first file {file.name} holds neither MedRAG nor "
-                           "FlashRAG records")
+            raise _unknown(
+                path, f"its first file {file.name} holds neither MedRAG nor FlashRAG records"
+            )
         if next(path.rglob("*.txt"), None) is not None:
             return "text"
         raise _unknown(
@@ -608,7 +605,8 @@ def iter_corpus(
     Args:
         path: the file or folder (``"hub:..."`` specs go to :func:`iter_hub_corpus`).
         format: a key of :data:`CORPUS_FORMATS`, or ``None`` to detect it.
-        chunk_tokens, overlap: the word windows of the ``text`` format.
+        chunk_tokens: window size of the ``text`` format, in whitespace tokens.
+        overlap: tokens shared by consecutive windows of the ``text`` format.
         log: where to count dropped passages instead of warning.
 
     Raises:
@@ -820,4 +818,3 @@ def iter_hub_corpus(spec: str, *, log: DropLog | None = None) -> Iterator[Docume
     source = _hub_corpus(spec)
     reading = _Reading(source=source.spec, log=log or DropLog(_REASONS))
     return _documents(_hub_stream(source, reading), reading, warn=log is None)
-

@@ -62,7 +62,7 @@ __all__ = [
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 """The package folder holding the bundled benchmark samples and their NOTICE.md."""
 
-TASK_NAMES = ("hotpotqa", "hotpotqa-fullwiki", "2wikimultihopqa", "bamboogle", "medqa", "custom")
+TASK_NAMES = ("hotpotqa", "2wikimultihopqa", "bamboogle", "medqa", "hotpotqa-fullwiki", "custom")
 """Canonical task names, as accepted by :func:`load_examples` (case-insensitive)."""
 
 TASK_ALIASES: Mapping[str, str] = {"2wiki": "2wikimultihopqa", "fullwiki": "hotpotqa-fullwiki"}

@@ -30,9 +30,10 @@ def select_examples(
 
     Args:
         examples: the full, ordered list.
-        select: ``None`` or ``"all"`` (all), ``"first:N"``, ``"last:N"`` or ``"sample:N@SEED"`` (``N``
-            examples drawn without replacement by ``numpy.random.default_rng(SEED)``, kept in
-            their original order). ``N`` larger than the list selects everything.
+        select: ``None`` or ``"all"`` (all), ``"first:N"``, ``"last:N"`` or
+            ``"sample:N@SEED"`` (``N`` examples drawn without replacement by
+            ``numpy.random.default_rng(SEED)``, kept in their original order). ``N`` larger
+            than the list selects everything.
         limit: keep the first ``limit`` examples of the selection; ``None`` keeps all.
 
     Raises:

@@ -95,21 +95,36 @@ ABSTRACTS = {
                 ' It advocates <a href="self-governance">self-governed</a> societies.',
             ],
         },
-        {"id": "25", "url": "https://en.wikipedia.org/wiki?curid=25", "title": "Autism",
-         "text": ["Autism is a developmental disorder."]},
+        {
+            "id": "25",
+            "url": "https://en.wikipedia.org/wiki?curid=25",
+            "title": "Autism",
+            "text": ["Autism is a developmental disorder."],
+        },
     ],
     "AA/wiki_01.bz2": [
-        {"id": "39", "url": "https://en.wikipedia.org/wiki?curid=39", "title": "Albedo",
-         "text": []},
+        {
+            "id": "39",
+            "url": "https://en.wikipedia.org/wiki?curid=39",
+            "title": "Albedo",
+            "text": [],
+        },
     ],
     "AB/wiki_00.bz2": [
-        {"id": "290", "url": "https://en.wikipedia.org/wiki?curid=290", "title": "A",
-         "text": ["A is the first letter."]},
+        {
+            "id": "290",
+            "url": "https://en.wikipedia.org/wiki?curid=290",
+            "title": "A",
+            "text": ["A is the first letter."],
+        },
     ],
 }
 ABSTRACT_DOCS = [
-    Document("12", "Anarchism", "Anarchism is a political philosophy. It advocates "
-             "self-governed societies."),
+    Document(
+        "12",
+        "Anarchism",
+        "Anarchism is a political philosophy. It advocates self-governed societies.",
+    ),
     Document("25", "Autism", "Autism is a developmental disorder."),
     Document("290", "A", "A is the first letter."),
 ]
@@ -219,10 +234,19 @@ def test_flashrag_jsonl_titles_without_quotes_and_counts(tmp_path: Path) -> None
 def test_medrag_chunk_folder_and_plain_folder(tmp_path: Path) -> None:
     textbooks = tmp_path / "textbooks"
     write(textbooks / "chunk" / "Anatomy_Gray.jsonl", jsonl(MEDRAG_ROWS))
-    write(textbooks / "chunk" / "Biochemistry_Lippincott.jsonl", jsonl(
-        [{"id": "Biochemistry_Lippincott_0", "title": "Biochemistry_Lippincott",
-          "content": "Enzymes.", "contents": "Biochemistry_Lippincott. Enzymes."}]
-    ))
+    write(
+        textbooks / "chunk" / "Biochemistry_Lippincott.jsonl",
+        jsonl(
+            [
+                {
+                    "id": "Biochemistry_Lippincott_0",
+                    "title": "Biochemistry_Lippincott",
+                    "content": "Enzymes.",
+                    "contents": "Biochemistry_Lippincott. Enzymes.",
+                }
+            ]
+        ),
+    )
     write(textbooks / "README.md", "not a chunk file")
     assert detect_corpus_format(textbooks) == "medrag"
     corpus = load_corpus(textbooks)
@@ -335,9 +359,10 @@ def test_overlong_lines_are_skipped_in_bounded_memory(
 ) -> None:
     monkeypatch.setattr(readers, "MAX_LINE_BYTES", 100)
     long_line = json.dumps({"id": "x", "contents": '"Long"\n' + "word " * 200})
-    path = write(tmp_path / "c.jsonl", jsonl(FLASHRAG_LINES[:1]) + long_line + "\n" + jsonl(
-        FLASHRAG_LINES[2:3]
-    ))
+    path = write(
+        tmp_path / "c.jsonl",
+        jsonl(FLASHRAG_LINES[:1]) + long_line + "\n" + jsonl(FLASHRAG_LINES[2:3]),
+    )
     log = DropLog()
     assert [d.id for d in iter_corpus(path, log=log)] == ["0", "2"]
     assert log.counts() == {"malformed lines": 1}
@@ -455,10 +480,14 @@ def test_map_evidence_by_title_id_and_normalised_title() -> None:
     ]
     mapping = map_evidence(examples, corpus)
     assert isinstance(mapping, EvidenceMapping)
-    assert [ex.evidence.doc_ids for ex in mapping.examples] == [("1", "2"), ("Rome", "4"), (
-        "1",
-        "gone",
-    )]
+    assert [ex.evidence.doc_ids for ex in mapping.examples] == [
+        ("1", "2"),
+        ("Rome", "4"),
+        (
+            "1",
+            "gone",
+        ),
+    ]
     assert (mapping.titles, mapping.by_title, mapping.by_id, mapping.by_normalized_title) == (
         5,
         1,
@@ -534,7 +563,7 @@ def test_fullwiki_task_selects_the_last_1000_by_default(fullwiki_file: Path) -> 
     ]
     assert len(load_examples("hotpotqa-fullwiki", fullwiki_file, select="all")) == 1005
     assert len(load_examples("hotpotqa-fullwiki", fullwiki_file, limit=10)) == 10
-    with pytest.raises(ValueError, match="no bundled sample: pass path=.*'hub'"):
+    with pytest.raises(ValueError, match=r"no bundled sample: pass path=.*'hub'"):
         load_examples("hotpotqa-fullwiki")
 
 
@@ -588,7 +617,8 @@ def test_serve_retriever_takes_a_corpus_format(tmp_path: Path) -> None:
     assert hits[0].document == DPR_DOCS[0]
     with pytest.raises(SystemExit):
         parser.parse_args(["serve-retriever", "--corpus", str(path), "--corpus-format", "csv"])
-    no_corpus = parser.parse_args(["serve-retriever", "--task", "hotpotqa", "--corpus-format",
-                                   "medrag"])
+    no_corpus = parser.parse_args(
+        ["serve-retriever", "--task", "hotpotqa", "--corpus-format", "medrag"]
+    )
     with pytest.raises(ValueError, match="--corpus-format needs --corpus"):
         retriever_factory_from_args(no_corpus)
