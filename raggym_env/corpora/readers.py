@@ -18,6 +18,7 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
+import io
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -71,6 +72,7 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 """Longest line (and TSV field) read; a longer one is skipped and counted as malformed."""
 
 _COMPRESSED = (".gz", ".bz2")
+_BUFFER = 1 << 20
 _MALFORMED = "malformed lines"
 _EMPTY = "with empty text"
 _DUPLICATE = "exact duplicates of an earlier record"
@@ -163,7 +165,8 @@ def document_from_record(record: Any, *, links: bool = False) -> Document | None
     """Map one dump record or hub row (any of the known field layouts) to a document.
 
     Layouts: MedRAG ``{id, title, content[, contents]}``; the abstracts dump
-    ``{id, title, text: [sentences]}`` (``links=True`` strips its ``<a>`` tags); passages
+    ``{id, title, text: [sentences]}`` (``links=True`` strips ``<a>`` tags; a record with
+    only ``text_with_links`` has them stripped); passages
     ``{id, title, text}``; FlashRAG ``{id, contents}`` (see
     :func:`split_flashrag_contents`), and MedRAG-like rows with only ``contents`` (the
     title is then taken off the front of ``contents`` when the row has one). Returns
@@ -177,6 +180,8 @@ def document_from_record(record: Any, *, links: bool = False) -> Document | None
     title = _optional_text(record, "title")
     content = _optional_text(record, "content")
     raw_text = record.get("text")
+    if raw_text is None and "text_with_links" in record:  # the dump's linked sentences
+        raw_text, links = record["text_with_links"], True
     contents = _optional_text(record, "contents")
     if content is not None:
         text = content
@@ -222,10 +227,11 @@ def _plain_name(path: Path) -> str:
 
 def _open_binary(path: Path) -> IO[bytes]:
     lower = path.name.lower()
+    # A buffer in front of the decompressor: readline(limit) on it directly is slow.
     if lower.endswith(".gz"):
-        return cast(IO[bytes], gzip.open(path, "rb"))
+        return io.BufferedReader(cast(io.RawIOBase, gzip.open(path, "rb")), _BUFFER)
     if lower.endswith(".bz2"):
-        return cast(IO[bytes], bz2.open(path, "rb"))
+        return io.BufferedReader(cast(io.RawIOBase, bz2.open(path, "rb")), _BUFFER)
     return path.open("rb")
 
 

@@ -289,6 +289,19 @@ def test_hotpotqa_abstracts_folder_strips_links_and_counts(tmp_path: Path) -> No
     )
 
 
+def test_abstract_records_with_only_linked_sentences(tmp_path: Path) -> None:
+    row = {
+        "id": "7",
+        "url": "https://en.wikipedia.org/wiki?curid=7",
+        "title": "AT&T",
+        "text_with_links": ['<a href="AT%26T">AT&T</a> is a company.', " In Dallas."],
+    }
+    path = write(tmp_path / "wiki_00.bz2", jsonl([row]))
+    assert list(load_corpus(path, format="hotpotqa-abstracts")) == [
+        Document("7", "AT&T", "AT&T is a company. In Dallas.")
+    ]
+
+
 def test_passages_keep_their_strict_behaviour_and_read_compressed(tmp_path: Path) -> None:
     rows = [{"id": "p1", "title": "A", "text": "one"}, {"title": "B", "text": "two"}]
     for name in ("passages.jsonl", "passages.jsonl.gz", "passages.json.bz2"):
