@@ -484,7 +484,7 @@ def _format_of_line(line: str) -> str | None:
         return "medrag"
     if "contents" in keys:
         return "flashrag-jsonl"
-    if "url" in keys and isinstance(record.get("text"), list):
+    if "url" in keys and (isinstance(record.get("text"), list) or "text_with_links" in keys):
         return "hotpotqa-abstracts"
     if {"title", "text"} <= keys:
         return "passages"

@@ -297,6 +297,7 @@ def test_abstract_records_with_only_linked_sentences(tmp_path: Path) -> None:
         "text_with_links": ['<a href="AT%26T">AT&T</a> is a company.', " In Dallas."],
     }
     path = write(tmp_path / "wiki_00.bz2", jsonl([row]))
+    assert detect_corpus_format(path) == "hotpotqa-abstracts"
     assert list(load_corpus(path, format="hotpotqa-abstracts")) == [
         Document("7", "AT&T", "AT&T is a company. In Dallas.")
     ]
