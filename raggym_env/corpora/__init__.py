@@ -3,7 +3,9 @@
 - :mod:`raggym_env.corpora.memory`: :class:`Corpus`, an in-memory, de-duplicated,
   content-hashed collection with lookups by id and title;
 - :mod:`raggym_env.corpora.formats`: builders from benchmark records (pooled
-  HotpotQA/2Wiki context paragraphs), JSON/JSONL reading and plain-text chunking;
+  HotpotQA/2Wiki context paragraphs);
+- :mod:`raggym_env.corpora.files`: JSON/JSONL reading, plain-text chunking and the
+  dropped-passages warning;
 - :mod:`raggym_env.corpora.readers`: corpus files and folders in the user and public
   formats (passages, text, DPR TSV, FlashRAG/Search-R1 JSONL, MedRAG chunks, HotpotQA's
   abstracts dump, hub datasets), streamed as documents or loaded as a :class:`Corpus`;
@@ -11,17 +13,16 @@
 """
 
 from raggym_env.corpora.evidence import EvidenceMapping, map_evidence, normalize_title
-from raggym_env.corpora.formats import (
+from raggym_env.corpora.files import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_TOKENS,
     DropLog,
     DroppedDocumentsWarning,
     chunk_text,
     iter_json_records,
-    paragraph_text,
-    pooled_corpus,
     read_json_records,
 )
+from raggym_env.corpora.formats import paragraph_text, pooled_corpus
 from raggym_env.corpora.memory import Corpus, document_id
 from raggym_env.corpora.readers import (
     CORPUS_FORMATS,

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from raggym_env.availability import require
-from raggym_env.corpora.formats import (
+from raggym_env.corpora.files import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_TOKENS,
     DropLog,
-    _check_window,
+    check_window,
     chunk_text,
     iter_json_records,
 )
@@ -563,7 +563,7 @@ def _stream(
     path: Path, format: str | None, chunk_tokens: int, overlap: int, log: DropLog | None
 ) -> tuple[_Stream, _Reading]:
     """The (place, document) stream of a corpus path and the state it counts into."""
-    _check_window(chunk_tokens, overlap)
+    check_window(chunk_tokens, overlap)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     fmt = detect_corpus_format(path) if format is None else _check_format(format)
