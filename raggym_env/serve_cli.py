@@ -33,7 +33,9 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ),
     )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--task", help="hotpotqa, 2wikimultihopqa, bamboogle, medqa")
+    source.add_argument(
+        "--task", help="hotpotqa, hotpotqa-fullwiki (with --data-path), 2wikimultihopqa, ..."
+    )
     source.add_argument(
         "--corpus",
         help="corpus file or folder (JSON/JSONL of title+text, .txt files, DPR TSV, FlashRAG "

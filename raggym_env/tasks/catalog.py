@@ -320,8 +320,9 @@ def load_examples(
     """Load a benchmark's questions.
 
     Args:
-        name: ``"hotpotqa"``, ``"2wikimultihopqa"`` (alias ``"2wiki"``), ``"bamboogle"``,
-            ``"medqa"`` or ``"custom"``, case-insensitive.
+        name: ``"hotpotqa"``, ``"hotpotqa-fullwiki"`` (alias ``"fullwiki"``; no bundled
+            sample), ``"2wikimultihopqa"`` (alias ``"2wiki"``), ``"bamboogle"``, ``"medqa"``
+            or ``"custom"``, case-insensitive.
         path: ``None`` for the bundled sample; a file in the dataset's official format; or
             ``"hub"`` / ``"hub:<repo>[:<config>[:<split>]]"`` to read through ``datasets``
             from the Hugging Face hub (missing parts default to the task's usual source).
