@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from raggym_env.cli import add_option_argument, parse_options
-from raggym_env.corpora import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS
+from raggym_env.corpora import CORPUS_FORMATS, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS
 from raggym_env.retrieval.base import Retriever
 from raggym_env.retrieval.server import MAX_JSON_DEPTH, MAX_NUMBER_CHARS
 
@@ -35,8 +35,20 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ),
     )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--task", help="hotpotqa, 2wikimultihopqa, bamboogle, medqa")
-    source.add_argument("--corpus", type=Path, help="JSON/JSONL of title+text, or .txt files")
+    source.add_argument(
+        "--task", help="hotpotqa, hotpotqa-fullwiki (with --data-path), 2wikimultihopqa, ..."
+    )
+    source.add_argument(
+        "--corpus",
+        help="corpus file or folder (JSON/JSONL of title+text, .txt files, DPR TSV, FlashRAG "
+        "JSONL, MedRAG chunks, HotpotQA abstracts; .gz/.bz2 read) or hub:<dataset>[:config"
+        "[:split]]",
+    )
+    parser.add_argument(
+        "--corpus-format",
+        choices=tuple(CORPUS_FORMATS),
+        help="the --corpus format (default: detected from the path and first record)",
+    )
     parser.add_argument("--data-path", type=Path, help="task data file (default: bundled)")
     parser.add_argument(
         "--index-dir",
@@ -140,6 +152,9 @@ def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retrie
         )
     if not (args.task or args.corpus) and options and not bm25s_index:
         raise ValueError("--option needs --task or --corpus (--index-dir alone loads as saved)")
+    corpus_format = getattr(args, "corpus_format", None)
+    if corpus_format is not None and not args.corpus:
+        raise ValueError("--corpus-format needs --corpus")
     if args.index_dir is not None:
         options["path" if bm25s_index else "index_dir"] = args.index_dir
 
@@ -154,9 +169,10 @@ def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retrie
             from raggym_env.corpora import load_corpus
 
             corpus = load_corpus(
-                args.corpus,
+                str(args.corpus),
                 chunk_tokens=getattr(args, "chunk_tokens", DEFAULT_CHUNK_TOKENS),
                 overlap=getattr(args, "overlap", DEFAULT_CHUNK_OVERLAP),
+                format=corpus_format,
             )
         elif bm25s_index:
             from raggym_env.retrieval.bm25s_index import load_bm25s_index

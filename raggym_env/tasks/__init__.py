@@ -1,4 +1,4 @@
-"""Benchmarks as question sets: HotpotQA, 2WikiMultihopQA, Bamboogle, MedQA and user questions.
+"""Benchmarks as question sets: HotpotQA (distractor, fullwiki), 2Wiki, Bamboogle, MedQA, yours.
 
 Start with :func:`load_task` (questions plus the corpus they are asked against) or
 :func:`load_examples` (questions only). Each dataset module reads its official format;

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from raggym_env.caches import LRUCache, register_lru
-from raggym_env.corpora import Corpus, load_corpus, pooled_corpus, read_json_records
+from raggym_env.corpora import (
+    Corpus,
+    load_corpus,
+    map_evidence,
+    pooled_corpus,
+    read_json_records,
+)
 from raggym_env.tasks.bamboogle import (
     BAMBOOGLE_HUB,
     bamboogle_examples,
@@ -26,7 +32,12 @@ from raggym_env.tasks.bamboogle import (
     read_bamboogle_records,
 )
 from raggym_env.tasks.custom import custom_examples, custom_record_from_hub
-from raggym_env.tasks.hotpotqa import HOTPOTQA_HUB, hotpotqa_examples, hotpotqa_record_from_hub
+from raggym_env.tasks.hotpotqa import (
+    HOTPOTQA_FULLWIKI_HUB,
+    HOTPOTQA_HUB,
+    hotpotqa_examples,
+    hotpotqa_record_from_hub,
+)
 from raggym_env.tasks.hub import HubSource, is_hub_path, load_hub_rows
 from raggym_env.tasks.medqa import MEDQA_HUB, medqa_examples, medqa_record_from_hub
 from raggym_env.tasks.records import RecordLocation
@@ -51,10 +62,10 @@ __all__ = [
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 """The package folder holding the bundled benchmark samples and their NOTICE.md."""
 
-TASK_NAMES = ("hotpotqa", "2wikimultihopqa", "bamboogle", "medqa", "custom")
+TASK_NAMES = ("hotpotqa", "2wikimultihopqa", "bamboogle", "medqa", "hotpotqa-fullwiki", "custom")
 """Canonical task names, as accepted by :func:`load_examples` (case-insensitive)."""
 
-TASK_ALIASES: Mapping[str, str] = {"2wiki": "2wikimultihopqa"}
+TASK_ALIASES: Mapping[str, str] = {"2wiki": "2wikimultihopqa", "fullwiki": "hotpotqa-fullwiki"}
 """Alternative spellings of task names."""
 
 _FILE_SPLIT = "test"
@@ -73,7 +84,9 @@ class MissingEvidenceWarning(UserWarning):
 
     Those titles cannot be retrieved, so ``evidence_recall`` counts only the titles found
     (``None`` for a question with none found): usually a typo in a title, or a corpus whose
-    titles differ (a ``.txt`` corpus titles its chunks ``"<stem> #k"``).
+    titles differ (a ``.txt`` corpus titles its chunks ``"<stem> #k"``). Titles are looked
+    up exactly, as document ids and normalised (see
+    :func:`~raggym_env.corpora.map_evidence`) before they count as missing.
     """
 
 
@@ -98,6 +111,7 @@ class _Format:
     from_hub: Callable[[Mapping[str, Any], RecordLocation], dict[str, Any]]
     pooled: bool
     multiple_choice: bool | None
+    default_select: str | None = None
 
 
 _FORMATS: dict[str, _Format] = {
@@ -109,6 +123,17 @@ _FORMATS: dict[str, _Format] = {
         from_hub=hotpotqa_record_from_hub,
         pooled=True,
         multiple_choice=False,
+    ),
+    # The RAG-Gym paper's HotpotQA test set: the last 1,000 fullwiki dev questions.
+    "hotpotqa-fullwiki": _Format(
+        sample=None,
+        hub=HOTPOTQA_FULLWIKI_HUB,
+        read=read_json_records,
+        convert=lambda records, source, _split: hotpotqa_examples(records, source),
+        from_hub=hotpotqa_record_from_hub,
+        pooled=True,
+        multiple_choice=False,
+        default_select="last:1000",
     ),
     "2wikimultihopqa": _Format(
         sample="2wikimultihopqa_dev_sample100.json",
@@ -200,7 +225,10 @@ def sample_path(name: str) -> Path:
     task = resolve_task_name(name)
     sample = _FORMATS[task].sample
     if sample is None:
-        raise ValueError(f"task {task!r} has no bundled sample: pass path= to your question file")
+        hub = " (or path='hub')" if _FORMATS[task].hub is not None else ""
+        raise ValueError(
+            f"task {task!r} has no bundled sample: pass path= to your question file{hub}"
+        )
     return DATA_DIR / sample
 
 
@@ -266,11 +294,15 @@ def _cached_placeholder_corpus(keys: tuple[_SourceKey, ...]) -> Corpus:
 
 @register_lru("tasks.corpus_files")
 @functools.lru_cache(maxsize=16)
-def _cached_corpus_file(key: _SourceKey) -> Corpus:
-    return load_corpus(Path(key[0]))
+def _cached_corpus_file(key: _SourceKey, corpus_format: str | None = None) -> Corpus:
+    if isinstance(key, str):
+        return load_corpus(key)  # a hub corpus spec
+    return load_corpus(Path(key[0]), format=corpus_format)
 
 
 def _file_key(path: str | Path) -> _SourceKey:
+    if isinstance(path, str) and path.startswith("hub:"):
+        return path
     file = Path(path).expanduser()
     if not file.exists():
         raise FileNotFoundError(f"{file}: no such file or directory (corpus)")
@@ -288,14 +320,17 @@ def load_examples(
     """Load a benchmark's questions.
 
     Args:
-        name: ``"hotpotqa"``, ``"2wikimultihopqa"`` (alias ``"2wiki"``), ``"bamboogle"``,
-            ``"medqa"`` or ``"custom"``, case-insensitive.
+        name: ``"hotpotqa"``, ``"hotpotqa-fullwiki"`` (alias ``"fullwiki"``; no bundled
+            sample), ``"2wikimultihopqa"`` (alias ``"2wiki"``), ``"bamboogle"``, ``"medqa"``
+            or ``"custom"``, case-insensitive.
         path: ``None`` for the bundled sample; a file in the dataset's official format; or
             ``"hub"`` / ``"hub:<repo>[:<config>[:<split>]]"`` to read through ``datasets``
             from the Hugging Face hub (missing parts default to the task's usual source).
         limit: keep at most the first ``limit`` examples (after ``select``).
-        select: ``"first:N"``, ``"last:N"`` or ``"sample:N@SEED"`` (see
-            :func:`~raggym_env.tasks.selection.select_examples`).
+        select: ``"all"``, ``"first:N"``, ``"last:N"`` or ``"sample:N@SEED"`` (see
+            :func:`~raggym_env.tasks.selection.select_examples`); ``None`` is the task's
+            default, all questions except for ``hotpotqa-fullwiki``, whose default is
+            the RAG-Gym paper's ``"last:1000"``.
 
     Raises:
         ValueError: an unknown task, a malformed file or record (named in the message),
@@ -304,6 +339,7 @@ def load_examples(
         ImportError: a hub source without ``datasets`` installed.
     """
     task = resolve_task_name(name)
+    select = _FORMATS[task].default_select if select is None else select
     select_examples((), select, limit)  # validate the selection before any loading
     examples, _ = _cached_examples(task, _source_key(task, path))
     return select_examples(examples, select, limit)
@@ -314,6 +350,9 @@ def default_corpus(name: str, path: str | Path | None = None) -> Corpus:
 
     HotpotQA and 2WikiMultihopQA: the pooled context paragraphs of every record of the
     question source (not only the selected ones), so retrieval is not trivially easy.
+    HotpotQA fullwiki pools its retrieved paragraphs the same way; they need not hold the
+    gold ones (a :class:`MissingEvidenceWarning` counts those missing), so pass the
+    Wikipedia abstracts corpus for the paper's setting.
     Bamboogle, MedQA and custom questions have no corpus available offline; they get a
     *placeholder*, the pooled paragraphs of the bundled HotpotQA and 2Wiki samples. (The
     RAG-Gym paper used Wikipedia for Bamboogle and textbooks plus StatPearls for MedQA;
@@ -329,25 +368,19 @@ def default_corpus(name: str, path: str | Path | None = None) -> Corpus:
 def _attach(corpus: Corpus, examples: Sequence[QAExample], task: str) -> list[QAExample]:
     """Link gold titles to document ids, warning once about titles the corpus lacks."""
     # Examples without gold titles keep any doc ids they came with (custom questions).
-    attached = [corpus.attach_evidence([ex])[0] if ex.evidence.titles else ex for ex in examples]
-    missing = [
-        (ex.id, title)
-        for ex in examples
-        for title in dict.fromkeys(ex.evidence.titles)
-        if not corpus.ids_for_title(title)
-    ]
+    mapping = map_evidence(examples, corpus)
+    missing = mapping.unmapped
     if missing:
-        total = sum(len(dict.fromkeys(ex.evidence.titles)) for ex in examples)
         questions = len({example_id for example_id, _ in missing})
         shown = "; ".join(f"{title!r} ({example_id})" for example_id, title in missing[:3])
         _warn_once(
             ("evidence", task, corpus.content_hash, len(missing), tuple(missing[:3])),
-            f"{task}: {len(missing)} of {total} gold evidence titles of {questions} questions "
-            f"are not titles in the corpus {corpus.name!r} (e.g. {shown}); evidence_recall "
-            "counts only the titles found (None for a question with none)",
+            f"{task}: {len(missing)} of {mapping.titles} gold evidence titles of {questions} "
+            f"questions are not titles in the corpus {corpus.name!r} (e.g. {shown}); "
+            "evidence_recall counts only the titles found (None for a question with none)",
             MissingEvidenceWarning,
         )
-    return attached
+    return list(mapping.examples)
 
 
 def load_task(
@@ -356,6 +389,7 @@ def load_task(
     limit: int | None = None,
     select: str | None = None,
     corpus: Corpus | str | Path | None = None,
+    corpus_format: str | None = None,
 ) -> Task:
     """Load a benchmark's questions with the corpus they are asked against.
 
@@ -364,9 +398,12 @@ def load_task(
         path: the question source (see :func:`load_examples`).
         limit: keep at most the first ``limit`` examples (after ``select``).
         select: a subset spec (see :func:`load_examples`).
-        corpus: a :class:`~raggym_env.corpora.Corpus`, a corpus file or directory (read by
+        corpus: a :class:`~raggym_env.corpora.Corpus`, a corpus file or directory or a
+            ``"hub:<dataset>..."`` corpus spec (read by
             :func:`~raggym_env.corpora.load_corpus`), or ``None`` for
             :func:`default_corpus`.
+        corpus_format: the format of a corpus path (a key of
+            :data:`~raggym_env.corpora.CORPUS_FORMATS`); ``None`` detects it.
 
     Returns:
         A :class:`Task` whose examples have ``evidence.doc_ids`` set from their gold
@@ -381,7 +418,10 @@ def load_task(
         TypeError: ``corpus`` is of an unsupported type.
     """
     task = resolve_task_name(name)
+    select = _FORMATS[task].default_select if select is None else select
     select_examples((), select, limit)
+    if corpus_format is not None and not isinstance(corpus, (str, Path)):
+        raise ValueError("corpus_format applies to a corpus path; pass corpus=PATH with it")
     key = _source_key(task, path)
     all_examples, source = _cached_examples(task, key)
     examples = select_examples(all_examples, select, limit)
@@ -398,7 +438,7 @@ def load_task(
     elif isinstance(corpus, Corpus):
         chosen = corpus
     elif isinstance(corpus, (str, Path)):
-        chosen = _cached_corpus_file(_file_key(corpus))
+        chosen = _cached_corpus_file(_file_key(corpus), corpus_format)
     else:
         raise TypeError(f"corpus must be a Corpus, a path or None, got {type(corpus).__name__}")
     multiple_choice = _FORMATS[task].multiple_choice

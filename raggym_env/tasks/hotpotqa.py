@@ -1,4 +1,9 @@
-"""HotpotQA (Yang et al., 2018), distractor setting: loader for the official dev JSON.
+"""HotpotQA (Yang et al., 2018), distractor and fullwiki settings: loaders for the official JSON.
+
+The fullwiki file (``hotpot_dev_fullwiki_v1.json``) has the distractor file's record layout;
+its ``context`` paragraphs are the ones a retriever found, so the gold paragraphs are not
+guaranteed to be among them (the questions are meant to be asked against all of Wikipedia,
+e.g. the abstracts dump read by :func:`raggym_env.corpora.load_corpus`).
 
 Official record: ``_id, answer, question, supporting_facts [[title, sent_idx]],
 context [[title, [sentences]]], type, level``. The hub copy (``hotpotqa/hotpot_qa``,
@@ -19,6 +24,7 @@ from raggym_env.tasks.records import RecordLocation, clean_answers
 from raggym_env.types import Evidence, QAExample
 
 __all__ = [
+    "HOTPOTQA_FULLWIKI_HUB",
     "HOTPOTQA_HUB",
     "hotpotqa_examples",
     "hotpotqa_record_from_hub",
@@ -28,6 +34,9 @@ __all__ = [
 
 HOTPOTQA_HUB = HubSource(repo="hotpotqa/hotpot_qa", config="distractor", split="validation")
 """The default hub source: the distractor dev set (7,405 questions)."""
+
+HOTPOTQA_FULLWIKI_HUB = HubSource(repo="hotpotqa/hotpot_qa", config="fullwiki", split="validation")
+"""The fullwiki dev set on the hub (the same 7,405 questions, retrieved context paragraphs)."""
 
 _EXPECTED = (
     "a HotpotQA record with _id, question, answer, supporting_facts [[title, sent_idx]] "

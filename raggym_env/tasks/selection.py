@@ -1,4 +1,4 @@
-"""Choosing a subset of a benchmark: ``first:N``, ``last:N`` or a seeded ``sample:N@SEED``.
+"""Choosing a subset of a benchmark: ``all``, ``first:N``, ``last:N`` or a seeded ``sample:N@SEED``.
 
 Selections are strings so they fit in configs, CLIs and run cards, and they are
 deterministic: the same spec on the same examples always gives the same subset, in the
@@ -17,7 +17,7 @@ __all__ = ["SELECT_FORMS", "select_examples"]
 
 T = TypeVar("T")
 
-SELECT_FORMS = ("first:N", "last:N", "sample:N@SEED")
+SELECT_FORMS = ("all", "first:N", "last:N", "sample:N@SEED")
 """The accepted forms of a ``select`` spec."""
 
 _PATTERN = re.compile(r"^(first|last):(\d+)$|^sample:(\d+)@(\d+)$")
@@ -30,15 +30,18 @@ def select_examples(
 
     Args:
         examples: the full, ordered list.
-        select: ``None`` (all), ``"first:N"``, ``"last:N"`` or ``"sample:N@SEED"`` (``N``
-            examples drawn without replacement by ``numpy.random.default_rng(SEED)``, kept in
-            their original order). ``N`` larger than the list selects everything.
+        select: ``None`` or ``"all"`` (all), ``"first:N"``, ``"last:N"`` or
+            ``"sample:N@SEED"`` (``N`` examples drawn without replacement by
+            ``numpy.random.default_rng(SEED)``, kept in their original order). ``N`` larger
+            than the list selects everything.
         limit: keep the first ``limit`` examples of the selection; ``None`` keeps all.
 
     Raises:
         ValueError: a malformed ``select`` or a negative ``limit``.
     """
     chosen = list(examples)
+    if isinstance(select, str) and select.strip() == "all":
+        select = None
     if select is not None:
         match = _PATTERN.match(select.strip()) if isinstance(select, str) else None
         if match is None:
