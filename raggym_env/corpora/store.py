@@ -1,0 +1,592 @@
+"""A corpus kept on disk: Wikipedia-scale passage collections without holding them in memory.
+
+:func:`write_store` streams documents into a directory; :meth:`DiskCorpus.open` maps it
+back in well under a second, whatever its size, and reads documents on demand. A store is
+
+- ``text.bin``: every document's id, title and text, UTF-8, back to back, in corpus order;
+- ``offsets.u64``: ``3 * count + 1`` little-endian uint64 byte offsets into ``text.bin``
+  (where each document's id, title and text start, then the end of the last text);
+- ``ids.table`` / ``ids.rows`` and ``titles.table`` / ``titles.rows``: on-disk hash tables
+  from the 64-bit BLAKE2b hash of an id (a title) to the rows holding it. A table is an
+  array of 16-byte slots ``(key uint64, start uint32, count uint32)`` probed linearly from
+  the slot named by the key's top bits, ending at an empty slot (``count == 0``); a slot
+  names ``rows[start:start + count]``, the rows (uint32, ascending) whose id (title) has
+  that hash. Hashes only narrow the search: the stored id or title is always compared;
+- ``manifest.json``: format version, name, count, sizes and the content hash, written last.
+
+Everything but the manifest is memory-mapped or read with ``os.pread``, so opening costs a
+few system calls, memory grows only with the pages touched, and a :class:`DiskCorpus`
+pickles as its path (for worker processes). The content hash equals that of a
+:class:`~raggym_env.corpora.memory.Corpus` with the same documents, so indexes built over
+one load with the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, overload
+
+import numpy as np
+
+from raggym_env.corpora.base import STREAM_CHUNK, BaseCorpus, ContentHasher
+from raggym_env.types import Document
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "CorpusStoreError", "DiskCorpus", "is_corpus_store", "write_store"]
+
+FORMAT = "raggym-corpus-store"
+"""The ``format`` field of a store manifest."""
+FORMAT_VERSION = 1
+"""The store layout version this module reads and writes."""
+
+MANIFEST = "manifest.json"
+_TEXT = "text.bin"
+_OFFSETS = "offsets.u64"
+_TABLES = ("ids", "titles")
+
+_SLOT = np.dtype([("key", "<u8"), ("start", "<u4"), ("count", "<u4")])
+_PAIR = np.dtype([("key", "<u8"), ("row", "<u4")])
+_PART_BITS = 4  # pairs are spilled to 16 partition files by the top bits of their key
+_MIN_BITS = _PART_BITS
+_MAX_LOAD = 0.6  # at most this fraction of a table's home slots is used
+_MAX_DOCUMENTS = 2**32 - 1
+_WRITE_CHUNK = 65_536
+_PROBE = 8  # slots read per probe step
+
+
+class CorpusStoreError(ValueError):
+    """A corpus store is missing, truncated, corrupt or of another format or version."""
+
+
+def _key(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+class _Writer:
+    """Streams documents into a (temporary) store directory, a chunk at a time."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.text = (directory / _TEXT).open("wb")
+        self.offsets = (directory / _OFFSETS).open("wb")
+        self.parts: dict[str, list[BinaryIO]] = {
+            table: [(directory / f".{table}.part{p}").open("wb") for p in range(1 << _PART_BITS)]
+            for table in _TABLES
+        }
+        self.hasher = ContentHasher()
+        self.count = 0
+        self.position = 0
+        self._pieces: list[bytes] = []
+        self._offsets: list[int] = []
+        self._keys: dict[str, list[int]] = {table: [] for table in _TABLES}
+
+    def add(self, doc: object) -> None:
+        """Append one document (its bytes, offsets and hash keys)."""
+        if not isinstance(doc, Document):
+            raise TypeError(f"document {self.count}: expected a Document, got {type(doc).__name__}")
+        if self.count >= _MAX_DOCUMENTS:
+            raise ValueError(f"a corpus store holds at most {_MAX_DOCUMENTS} documents")
+        doc_id, title, text = doc.id.encode(), doc.title.encode(), doc.text.encode()
+        self.hasher.add_encoded(doc_id, title, text)
+        offsets = self._offsets
+        offsets.append(self.position)
+        offsets.append(self.position + len(doc_id))
+        offsets.append(self.position + len(doc_id) + len(title))
+        self.position += len(doc_id) + len(title) + len(text)
+        self._pieces += (doc_id, title, text)
+        self._keys["ids"].append(_key(doc_id))
+        self._keys["titles"].append(_key(title))
+        self.count += 1
+        if len(self._keys["ids"]) >= _WRITE_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered chunk: text, offsets, and (key, row) pairs by partition."""
+        n = len(self._keys["ids"])
+        self.text.write(b"".join(self._pieces))
+        self.offsets.write(np.asarray(self._offsets, dtype="<u8").tobytes())
+        rows = np.arange(self.count - n, self.count, dtype="<u4")
+        for table in _TABLES:
+            pairs = np.empty(n, dtype=_PAIR)
+            pairs["key"] = np.asarray(self._keys[table], dtype=np.uint64)
+            pairs["row"] = rows
+            part = pairs["key"] >> np.uint64(64 - _PART_BITS)
+            for p, file in enumerate(self.parts[table]):
+                file.write(pairs[part == p].tobytes())
+            self._keys[table].clear()
+        self._pieces.clear()
+        self._offsets.clear()
+
+    def finish(self, name: str) -> dict[str, Any]:
+        """Close the data files, build both tables and return the manifest to write."""
+        self.flush()
+        self.offsets.write(np.asarray([self.position], dtype="<u8").tobytes())
+        self.close()
+        tables = {table: self._build_table(table, check=table == "ids", name=name) for table in _TABLES}
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "name": name,
+            "count": self.count,
+            "content_hash": self.hasher.hexdigest(),
+            "text_bytes": self.position,
+            "tables": tables,
+        }
+
+    def close(self) -> None:
+        """Close every open file (idempotent)."""
+        for file in (self.text, self.offsets, *self.parts["ids"], *self.parts["titles"]):
+            file.close()
+
+    def _build_table(self, table: str, *, check: bool, name: str) -> dict[str, int]:
+        """Group each partition's pairs by key into rows, then lay the groups into slots."""
+        groups_files: list[Path] = []
+        unique = 0
+        with (self.dir / f"{table}.rows").open("wb") as rows_file:
+            for p in range(1 << _PART_BITS):
+                part_path = self.dir / f".{table}.part{p}"
+                pairs = np.fromfile(part_path, dtype=_PAIR)
+                part_path.unlink()
+                pairs = pairs[np.argsort(pairs["key"], kind="stable")]
+                keys = pairs["key"]
+                base = _written(rows_file)
+                firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else []
+                groups = np.empty(len(firsts), dtype=_SLOT)
+                groups["key"] = keys[firsts]
+                groups["start"] = np.asarray(firsts, dtype=np.int64) + base
+                groups["count"] = np.diff(np.r_[firsts, len(keys)])
+                if check:
+                    self._check_unique(pairs["row"], groups, base, name)
+                rows_file.write(pairs["row"].tobytes())
+                groups_path = self.dir / f".{table}.groups{p}"
+                groups.tofile(groups_path)
+                groups_files.append(groups_path)
+                unique += len(groups)
+        bits = max(_MIN_BITS, math.ceil(math.log2(max(unique, 1) / _MAX_LOAD)))
+        per_part = 1 << (bits - _PART_BITS)
+        high = 0  # slots written so far
+        with (self.dir / f"{table}.table").open("wb") as out:
+            for p, groups_path in enumerate(groups_files):
+                groups = np.fromfile(groups_path, dtype=_SLOT)
+                groups_path.unlink()
+                end = (p + 1) * per_part
+                if len(groups):
+                    # Linear probing, inserting in key order: each group lands on its home
+                    # slot or just after the previous one, whichever is later.
+                    home = (groups["key"] >> np.uint64(64 - bits)).astype(np.int64)
+                    ranks = np.arange(len(groups), dtype=np.int64)
+                    slots = ranks + np.maximum(np.maximum.accumulate(home - ranks), high)
+                    end = max(end, int(slots[-1]) + 1)
+                end = max(end, high)
+                segment = np.zeros(end - high, dtype=_SLOT)
+                if len(groups):
+                    segment[slots - high] = groups
+                out.write(segment.tobytes())
+                high = end
+            out.write(np.zeros(1, dtype=_SLOT).tobytes())  # an empty slot ends every probe
+        return {"bits": bits, "slots": high + 1, "keys": unique}
+
+    def _check_unique(self, rows: np.ndarray, groups: np.ndarray, base: int, name: str) -> None:
+        """Raise ``ValueError`` for a repeated id (a shared hash alone is no error)."""
+        shared = groups[groups["count"] > 1]
+        if not len(shared):
+            return
+        offsets = np.fromfile(self.dir / _OFFSETS, dtype="<u8")
+        with (self.dir / _TEXT).open("rb") as text:
+            for group in shared:
+                start = int(group["start"]) - base
+                seen: set[bytes] = set()
+                for row in rows[start : start + int(group["count"])].tolist():
+                    text.seek(int(offsets[3 * row]))
+                    doc_id = text.read(int(offsets[3 * row + 1] - offsets[3 * row]))
+                    if doc_id in seen:
+                        raise ValueError(
+                            f"corpus {name!r}: duplicate document id {doc_id.decode()!r}"
+                        )
+                    seen.add(doc_id)
+
+
+def _written(file: BinaryIO) -> int:
+    """Rows already written to a rows file (4 bytes each)."""
+    return file.tell() // 4
+
+
+def _swap_into_place(tmp: Path, directory: Path) -> None:
+    if not directory.exists():
+        os.replace(tmp, directory)
+        return
+    old = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(directory, old)
+    os.replace(tmp, directory)
+    # Processes that mapped the old files keep them until they unmap them.
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_store(
+    documents: Iterable[Document], directory: str | Path, *, name: str | None = None
+) -> DiskCorpus:
+    """Stream ``documents`` into a corpus store at ``directory`` and open it.
+
+    Memory stays bounded (a chunk of documents plus one sixteenth of the hash keys at a
+    time), so a generator over a 21M-passage file can be written on a small machine. The
+    store is written to a temporary sibling and renamed into place; an existing store at
+    ``directory`` is replaced, other non-empty folders are refused.
+
+    Args:
+        documents: the documents in corpus order (any iterable, consumed once).
+        directory: where the store goes.
+        name: the corpus name (default: ``documents.name`` if it has one, else the
+            directory's name).
+
+    Raises:
+        ValueError: for a duplicate document id (as :class:`Corpus` does).
+        TypeError: for an item that is not a :class:`Document`.
+        FileExistsError: if ``directory`` is a non-empty folder that is not a corpus store.
+    """
+    directory = Path(directory)
+    if directory.exists() and not (
+        is_corpus_store(directory) or (directory.is_dir() and not any(directory.iterdir()))
+    ):
+        raise FileExistsError(
+            f"{directory} exists and is not a corpus store or an empty folder; "
+            "choose another directory"
+        )
+    if name is None:
+        name = getattr(documents, "name", None) or directory.name
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.with_name(f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        writer = _Writer(tmp)
+        try:
+            for doc in documents:
+                writer.add(doc)
+            manifest = writer.finish(str(name))
+        finally:
+            writer.close()
+        _write_manifest(tmp / MANIFEST, manifest)
+        _swap_into_place(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return DiskCorpus.open(directory)
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def is_corpus_store(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding a corpus store manifest (contents unchecked)."""
+    manifest = Path(path) / MANIFEST
+    try:
+        with manifest.open(encoding="utf-8") as f:
+            data = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such corpus store directory")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CorpusStoreError(
+            f"{directory} is not a corpus store: {MANIFEST} is missing (write one with "
+            "write_store or Corpus.to_store)"
+        ) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CorpusStoreError(f"{path}: not valid JSON ({exc}); expected a store manifest") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CorpusStoreError(f"{path}: expected a JSON object with format {FORMAT!r}")
+    if data.get("version") != FORMAT_VERSION:
+        raise CorpusStoreError(
+            f"{path}: store format version {data.get('version')!r}, this raggym reads version "
+            f"{FORMAT_VERSION}; rewrite the store with this version"
+        )
+    try:
+        fields = {
+            "count": int(data["count"]),
+            "text_bytes": int(data["text_bytes"]),
+            "content_hash": str(data["content_hash"]),
+            "name": str(data.get("name", directory.name)),
+        }
+        tables = {
+            table: {field: int(data["tables"][table][field]) for field in ("bits", "slots", "keys")}
+            for table in _TABLES
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorpusStoreError(
+            f"{path}: malformed manifest ({exc!r}); expected count, text_bytes, content_hash "
+            "and tables.ids/titles with bits, slots and keys"
+        ) from exc
+    if fields["count"] < 0 or fields["text_bytes"] < 0 or len(fields["content_hash"]) != 64:
+        raise CorpusStoreError(f"{path}: count, text_bytes or content_hash out of range")
+    for table, info in tables.items():
+        if not _MIN_BITS <= info["bits"] <= 40 or info["slots"] < (1 << info["bits"]) + 1:
+            raise CorpusStoreError(f"{path}: table {table!r} has impossible bits/slots {info}")
+    return {**fields, "tables": tables}
+
+
+def _check_size(path: Path, expected: int, what: str) -> None:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CorpusStoreError(f"{path} is missing; expected {what} ({expected} bytes)") from None
+    if size != expected:
+        raise CorpusStoreError(
+            f"{path} has {size} bytes; expected {expected} ({what}): the store is truncated "
+            "or corrupt, rewrite it"
+        )
+
+
+def _map(path: Path, dtype: np.dtype[Any] | str, count: int) -> np.ndarray:
+    """A read-only memory map of ``count`` items (an empty array for none: mmap needs bytes)."""
+    if count == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=(count,))
+
+
+def _reopen(directory: str, name: str) -> DiskCorpus:
+    """Unpickle a :class:`DiskCorpus` by opening its store again."""
+    return DiskCorpus.open(directory, name=name)
+
+
+class DiskCorpus(BaseCorpus):
+    """A corpus read from a store written by :func:`write_store`; see the module docs.
+
+    Open one with :meth:`open`. Documents are read on demand (``os.pread``), lookups by id
+    and title go through memory-mapped hash tables, and nothing scales with the corpus in
+    memory but the pages the operating system caches. Pickles as its path.
+    """
+
+    def __init__(self, directory: Path, manifest: dict[str, Any], name: str) -> None:
+        """Use :meth:`open`; this wires up an already validated store."""
+        self.directory = directory
+        self.name = name
+        self._count: int = manifest["count"]
+        self._hash: str = manifest["content_hash"]
+        self._text_bytes: int = manifest["text_bytes"]
+        self._offsets = _map(directory / _OFFSETS, "<u8", 3 * self._count + 1)
+        self._tables = {
+            table: (
+                _map(directory / f"{table}.table", _SLOT, info["slots"]),
+                _map(directory / f"{table}.rows", "<u4", self._count),
+                info["bits"],
+            )
+            for table, info in manifest["tables"].items()
+        }
+        self._fd: int | None = os.open(directory / _TEXT, os.O_RDONLY)
+
+    @classmethod
+    def open(cls, directory: str | Path, name: str | None = None) -> DiskCorpus:
+        """Open the store at ``directory`` (its name from the manifest unless ``name``).
+
+        Checks the manifest and every file's size against it, and the first and last
+        offsets, in constant time; reads that meet damage further in raise too.
+
+        Raises:
+            FileNotFoundError: if ``directory`` does not exist.
+            CorpusStoreError: for a missing manifest, another format or version, or a
+                missing, truncated or inconsistent file (named in the message).
+        """
+        directory = Path(directory).expanduser().resolve()
+        manifest = _read_manifest(directory)
+        count = manifest["count"]
+        _check_size(directory / _TEXT, manifest["text_bytes"], "the text of every document")
+        _check_size(directory / _OFFSETS, 8 * (3 * count + 1), f"{3 * count + 1} uint64 offsets")
+        for table, info in manifest["tables"].items():
+            _check_size(directory / f"{table}.rows", 4 * count, f"{count} uint32 rows")
+            _check_size(
+                directory / f"{table}.table", _SLOT.itemsize * info["slots"], f"{info['slots']} slots"
+            )
+        corpus = cls(directory, manifest, name or manifest["name"])
+        first, last = int(corpus._offsets[0]), int(corpus._offsets[-1])
+        if first != 0 or last != manifest["text_bytes"]:
+            raise CorpusStoreError(
+                f"{directory / _OFFSETS}: offsets run from {first} to {last}; expected 0 to "
+                f"{manifest['text_bytes']} (the size of {_TEXT}): the store is corrupt"
+            )
+        for table, (slots, _, _) in corpus._tables.items():
+            if int(slots[-1]["count"]) != 0:
+                raise CorpusStoreError(
+                    f"{directory / (table + '.table')}: the last slot is not empty; the table "
+                    "is corrupt"
+                )
+        return corpus
+
+    def close(self) -> None:
+        """Close the text file (memory maps go with the object)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return _reopen, (str(self.directory), self.name)
+
+    # -- storage -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 over ids, titles and texts in order (recorded when the store was written)."""
+        return self._hash
+
+    @overload
+    def __getitem__(self, index: int) -> Document: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Document]: ...
+
+    def __getitem__(self, index: int | slice) -> Document | list[Document]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._count)
+            if step == 1:
+                return self._read_range(start, max(start, stop), with_ids=True)[0]
+            return [self[i] for i in range(start, stop, step)]
+        index = int(index)
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(f"document index {index} out of range for {self._count} documents")
+        return self._read_range(index, index + 1, with_ids=True)[0][0]
+
+    def titles_and_texts(self, start: int = 0, stop: int | None = None) -> tuple[list[str], list[str]]:
+        """Titles and texts of documents ``start:stop`` as two lists, in one read."""
+        start, stop, _ = slice(start, stop).indices(self._count)
+        _, titles, texts = self._read_range(start, max(start, stop), with_ids=False)
+        return titles, texts
+
+    def _read(self, start: int, end: int) -> bytes:
+        if self._fd is None:
+            raise ValueError(f"corpus {self.name!r} is closed")
+        data = os.pread(self._fd, end - start, start)
+        if len(data) != end - start:
+            raise CorpusStoreError(
+                f"{self.directory / _TEXT}: read {len(data)} of {end - start} bytes at {start}; "
+                "the store is truncated"
+            )
+        return data
+
+    def _read_range(
+        self, start: int, stop: int, *, with_ids: bool
+    ) -> tuple[list[Document], list[str], list[str]]:
+        """Documents (or titles and texts) of rows ``start:stop``, in one read."""
+        if stop <= start:
+            return [], [], []
+        bounds = self._offsets[3 * start : 3 * stop + 1]
+        if bounds[0] > bounds[-1] or (len(bounds) > 2 and bool(np.any(bounds[1:] < bounds[:-1]))):
+            raise CorpusStoreError(
+                f"{self.directory / _OFFSETS}: offsets of rows {start}..{stop - 1} decrease; "
+                "expected ascending offsets: the store is corrupt"
+            )
+        offs = bounds.tolist()
+        base = offs[0]
+        data = memoryview(self._read(base, offs[-1]))
+        docs: list[Document] = []
+        titles: list[str] = []
+        texts: list[str] = []
+        try:
+            for i in range(0, len(offs) - 1, 3):
+                a, b, c, d = offs[i] - base, offs[i + 1] - base, offs[i + 2] - base, offs[i + 3] - base
+                title = str(data[b:c], "utf-8")
+                text = str(data[c:d], "utf-8")
+                if with_ids:
+                    docs.append(Document(id=str(data[a:b], "utf-8"), title=title, text=text))
+                else:
+                    titles.append(title)
+                    texts.append(text)
+        except UnicodeDecodeError as exc:
+            raise CorpusStoreError(
+                f"{self.directory / _TEXT}: rows {start}..{stop - 1} are not valid UTF-8 "
+                f"({exc}); the store is corrupt"
+            ) from exc
+        return docs, titles, texts
+
+    def _field(self, row: int, field: int) -> str:
+        """The id (``field`` 0) or title (1) of ``row``."""
+        start, end = (int(x) for x in self._offsets[3 * row + field : 3 * row + field + 2])
+        if not start <= end <= self._text_bytes:
+            raise CorpusStoreError(f"{self.directory / _OFFSETS}: bad offsets for row {row}")
+        try:
+            return self._read(start, end).decode()
+        except UnicodeDecodeError as exc:
+            raise CorpusStoreError(f"{self.directory / _TEXT}: row {row} is not UTF-8") from exc
+
+    def _rows(self, table: str, value: str) -> Sequence[int]:
+        """Rows whose id (title) hashes like ``value``, ascending (confirm by comparing)."""
+        slots, rows, bits = self._tables[table]
+        key = _key(value.encode())
+        slot = key >> (64 - bits)
+        while slot < len(slots):
+            window = slots[slot : slot + _PROBE]
+            hit = np.flatnonzero((window["key"] == key) | (window["count"] == 0))
+            if len(hit):
+                found = window[int(hit[0])]
+                count = int(found["count"])
+                if count == 0:
+                    return ()
+                start = int(found["start"])
+                if start + count > self._count:
+                    break
+                return rows[start : start + count].tolist()  # type: ignore[no-any-return]
+            slot += _PROBE
+        raise CorpusStoreError(
+            f"{self.directory / (table + '.table')}: probe for {value!r} ran off the table; "
+            "the table is corrupt"
+        )
+
+    def index_of(self, doc_id: str) -> int:
+        """Position of ``doc_id`` in the corpus; ``KeyError`` if absent."""
+        for row in self._rows("ids", doc_id):
+            if self._field(row, 0) == doc_id:
+                return int(row)
+        raise KeyError(doc_id)
+
+    def ids_for_title(self, title: str) -> tuple[str, ...]:
+        """Ids of every document with exactly this title, in corpus order (empty if none)."""
+        return tuple(
+            self._field(row, 0) for row in self._rows("titles", title) if self._field(row, 1) == title
+        )
+
+    def verify(self) -> None:
+        """Re-read every document and check the content hash (linear; for after a copy).
+
+        Raises:
+            CorpusStoreError: if any file is damaged or the hash differs from the manifest's.
+        """
+        hasher = ContentHasher()
+        for start in range(0, self._count, STREAM_CHUNK):
+            for doc in self[start : start + STREAM_CHUNK]:
+                hasher.add(doc.id, doc.title, doc.text)
+        if hasher.hexdigest() != self._hash:
+            raise CorpusStoreError(
+                f"{self.directory / _TEXT}: content hash {hasher.hexdigest()} differs from the "
+                f"manifest's {self._hash}; the store is corrupt"
+            )
