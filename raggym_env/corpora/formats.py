@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from raggym_env.corpora.base import BaseCorpus
 from raggym_env.corpora.memory import Corpus, document_id
+from raggym_env.corpora.store import DiskCorpus, is_corpus_store
 from raggym_env.types import Document
 
 __all__ = [
@@ -318,10 +320,14 @@ def load_corpus(
     name: str | None = None,
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
     overlap: int = DEFAULT_CHUNK_OVERLAP,
-) -> Corpus:
-    """Load a user corpus from passages (JSON/JSONL) or plain text files.
+) -> BaseCorpus:
+    """Load a user corpus from passages (JSON/JSONL), plain text files or a corpus store.
 
     Accepted inputs:
+
+    - a corpus store directory (written by :func:`~raggym_env.corpora.store.write_store`
+      or ``Corpus.to_store``): opened as a :class:`~raggym_env.corpora.store.DiskCorpus`,
+      read from disk on demand; ``chunk_tokens`` and ``overlap`` do not apply.
 
     - ``.json`` / ``.jsonl``: a JSON list or JSONL of ``{"title", "text"}`` objects with an
       optional ``"id"`` (e.g. a HippoRAG passage file, or a file written by
@@ -347,12 +353,15 @@ def load_corpus(
         FileNotFoundError: ``path`` does not exist.
         ValueError: an unsupported extension, a directory without ``.txt`` files, a
             malformed record (named by index) or an invalid chunk window.
+        CorpusStoreError: a damaged corpus store (a ``ValueError``).
     """
     _check_window(chunk_tokens, overlap)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     corpus_name = name or path.stem or path.name
+    if is_corpus_store(path):
+        return DiskCorpus.open(path, name=name)
     if path.is_dir():
         files = sorted(path.rglob("*.txt"))
         if not files:

@@ -109,7 +109,9 @@ class Corpus(BaseCorpus):
             self._hash = hash_documents(self._docs)
         return self._hash
 
-    def titles_and_texts(self, start: int = 0, stop: int | None = None) -> tuple[list[str], list[str]]:
+    def titles_and_texts(
+        self, start: int = 0, stop: int | None = None
+    ) -> tuple[list[str], list[str]]:
         """Titles and texts of documents ``start:stop`` as two lists, for streaming indexers."""
         docs = self._docs[start:stop]
         return [doc.title for doc in docs], [doc.text for doc in docs]

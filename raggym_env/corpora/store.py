@@ -39,7 +39,14 @@ import numpy as np
 from raggym_env.corpora.base import STREAM_CHUNK, BaseCorpus, ContentHasher
 from raggym_env.types import Document
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CorpusStoreError", "DiskCorpus", "is_corpus_store", "write_store"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CorpusStoreError",
+    "DiskCorpus",
+    "is_corpus_store",
+    "write_store",
+]
 
 FORMAT = "raggym-corpus-store"
 """The ``format`` field of a store manifest."""
@@ -138,7 +145,9 @@ class _Writer:
         self.flush()
         self.offsets.write(np.asarray([self.position], dtype="<u8").tobytes())
         self.close()
-        tables = {table: self._build_table(table, check=table == "ids", name=name) for table in _TABLES}
+        tables = {
+            table: self._build_table(table, check=table == "ids", name=name) for table in _TABLES
+        }
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -166,7 +175,7 @@ class _Writer:
                 pairs = pairs[np.argsort(pairs["key"], kind="stable")]
                 keys = pairs["key"]
                 base = _written(rows_file)
-                firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else []
+                firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
                 groups = np.empty(len(firsts), dtype=_SLOT)
                 groups["key"] = keys[firsts]
                 groups["start"] = np.asarray(firsts, dtype=np.int64) + base
@@ -316,7 +325,9 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise CorpusStoreError(f"{path}: not valid JSON ({exc}); expected a store manifest") from exc
+        raise CorpusStoreError(
+            f"{path}: not valid JSON ({exc}); expected a store manifest"
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CorpusStoreError(f"{path}: expected a JSON object with format {FORMAT!r}")
     if data.get("version") != FORMAT_VERSION:
@@ -325,12 +336,8 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}; rewrite the store with this version"
         )
     try:
-        fields = {
-            "count": int(data["count"]),
-            "text_bytes": int(data["text_bytes"]),
-            "content_hash": str(data["content_hash"]),
-            "name": str(data.get("name", directory.name)),
-        }
+        count, text_bytes = int(data["count"]), int(data["text_bytes"])
+        content_hash, name = str(data["content_hash"]), str(data.get("name", directory.name))
         tables = {
             table: {field: int(data["tables"][table][field]) for field in ("bits", "slots", "keys")}
             for table in _TABLES
@@ -340,12 +347,18 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
             f"{path}: malformed manifest ({exc!r}); expected count, text_bytes, content_hash "
             "and tables.ids/titles with bits, slots and keys"
         ) from exc
-    if fields["count"] < 0 or fields["text_bytes"] < 0 or len(fields["content_hash"]) != 64:
+    if count < 0 or text_bytes < 0 or len(content_hash) != 64:
         raise CorpusStoreError(f"{path}: count, text_bytes or content_hash out of range")
     for table, info in tables.items():
         if not _MIN_BITS <= info["bits"] <= 40 or info["slots"] < (1 << info["bits"]) + 1:
             raise CorpusStoreError(f"{path}: table {table!r} has impossible bits/slots {info}")
-    return {**fields, "tables": tables}
+    return {
+        "count": count,
+        "text_bytes": text_bytes,
+        "content_hash": content_hash,
+        "name": name,
+        "tables": tables,
+    }
 
 
 def _check_size(path: Path, expected: int, what: str) -> None:
@@ -418,7 +431,9 @@ class DiskCorpus(BaseCorpus):
         for table, info in manifest["tables"].items():
             _check_size(directory / f"{table}.rows", 4 * count, f"{count} uint32 rows")
             _check_size(
-                directory / f"{table}.table", _SLOT.itemsize * info["slots"], f"{info['slots']} slots"
+                directory / f"{table}.table",
+                _SLOT.itemsize * info["slots"],
+                f"{info['slots']} slots",
             )
         corpus = cls(directory, manifest, name or manifest["name"])
         first, last = int(corpus._offsets[0]), int(corpus._offsets[-1])
@@ -477,7 +492,9 @@ class DiskCorpus(BaseCorpus):
             raise IndexError(f"document index {index} out of range for {self._count} documents")
         return self._read_range(index, index + 1, with_ids=True)[0][0]
 
-    def titles_and_texts(self, start: int = 0, stop: int | None = None) -> tuple[list[str], list[str]]:
+    def titles_and_texts(
+        self, start: int = 0, stop: int | None = None
+    ) -> tuple[list[str], list[str]]:
         """Titles and texts of documents ``start:stop`` as two lists, in one read."""
         start, stop, _ = slice(start, stop).indices(self._count)
         _, titles, texts = self._read_range(start, max(start, stop), with_ids=False)
@@ -514,7 +531,12 @@ class DiskCorpus(BaseCorpus):
         texts: list[str] = []
         try:
             for i in range(0, len(offs) - 1, 3):
-                a, b, c, d = offs[i] - base, offs[i + 1] - base, offs[i + 2] - base, offs[i + 3] - base
+                a, b, c, d = (
+                    offs[i] - base,
+                    offs[i + 1] - base,
+                    offs[i + 2] - base,
+                    offs[i + 3] - base,
+                )
                 title = str(data[b:c], "utf-8")
                 text = str(data[c:d], "utf-8")
                 if with_ids:
@@ -555,7 +577,8 @@ class DiskCorpus(BaseCorpus):
                 start = int(found["start"])
                 if start + count > self._count:
                     break
-                return rows[start : start + count].tolist()  # type: ignore[no-any-return]
+                found_rows: list[int] = rows[start : start + count].tolist()
+                return found_rows
             slot += _PROBE
         raise CorpusStoreError(
             f"{self.directory / (table + '.table')}: probe for {value!r} ran off the table; "
@@ -572,7 +595,9 @@ class DiskCorpus(BaseCorpus):
     def ids_for_title(self, title: str) -> tuple[str, ...]:
         """Ids of every document with exactly this title, in corpus order (empty if none)."""
         return tuple(
-            self._field(row, 0) for row in self._rows("titles", title) if self._field(row, 1) == title
+            self._field(row, 0)
+            for row in self._rows("titles", title)
+            if self._field(row, 1) == title
         )
 
     def verify(self) -> None:
