@@ -14,12 +14,9 @@ import json
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 from raggym_env.types import Document, QAExample
-
-if TYPE_CHECKING:
-    from raggym_env.corpora.store import DiskCorpus
 
 __all__ = ["STREAM_CHUNK", "BaseCorpus", "ContentHasher", "hash_documents"]
 
@@ -160,9 +157,3 @@ class BaseCorpus(Sequence[Document]):
                 f.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
         tmp.replace(path)
         return path
-
-    def to_store(self, directory: str | Path) -> DiskCorpus:
-        """Write this corpus as a disk store (see :func:`~raggym_env.corpora.store.write_store`)."""
-        from raggym_env.corpora.store import write_store
-
-        return write_store(self, directory, name=self.name)

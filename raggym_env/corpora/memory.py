@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import overload
 
 from raggym_env.corpora.base import BaseCorpus, hash_documents
+from raggym_env.corpora.store import DiskCorpus, write_store
 from raggym_env.types import Document
 
 __all__ = ["Corpus", "document_id"]
@@ -115,6 +116,10 @@ class Corpus(BaseCorpus):
         """Titles and texts of documents ``start:stop`` as two lists, for streaming indexers."""
         docs = self._docs[start:stop]
         return [doc.title for doc in docs], [doc.text for doc in docs]
+
+    def to_store(self, directory: str | Path) -> DiskCorpus:
+        """Write this corpus as a disk store and open it (same documents, order and hash)."""
+        return write_store(self._docs, directory, name=self.name)
 
     @classmethod
     def load_jsonl(cls, path: str | Path, name: str | None = None) -> Corpus:
