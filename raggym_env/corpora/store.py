@@ -14,8 +14,8 @@ back in well under a second, whatever its size, and reads documents on demand. A
   that hash. Hashes only narrow the search: the stored id or title is always compared;
 - ``manifest.json``: format version, name, count, sizes and the content hash, written last.
 
-Everything but the manifest is memory-mapped or read with ``os.pread``, so opening costs a
-few system calls, memory grows only with the pages touched, and a :class:`DiskCorpus`
+Every file but the manifest is read with ``os.pread`` (nothing is loaded or memory-mapped),
+so opening costs a few system calls, memory does not grow with the corpus, and a :class:`DiskCorpus`
 pickles as its path (for worker processes). The content hash equals that of a
 :class:`~raggym_env.corpora.memory.Corpus` with the same documents, so indexes built over
 one load with the other.
@@ -216,19 +216,23 @@ class _Writer:
         shared = groups[groups["count"] > 1]
         if not len(shared):
             return
-        offsets = np.fromfile(self.dir / _OFFSETS, dtype="<u8")
-        with (self.dir / _TEXT).open("rb") as text:
+        offsets = _File(self.dir / _OFFSETS, 8 * (3 * self.count + 1))
+        text = _File(self.dir / _TEXT, self.position)
+        try:
             for group in shared:
                 start = int(group["start"]) - base
                 seen: set[bytes] = set()
                 for row in rows[start : start + int(group["count"])].tolist():
-                    text.seek(int(offsets[3 * row]))
-                    doc_id = text.read(int(offsets[3 * row + 1] - offsets[3 * row]))
+                    id_start, id_end = offsets.array(_U8, 3 * row, 2).tolist()
+                    doc_id = text.read(id_start, id_end)
                     if doc_id in seen:
                         raise ValueError(
                             f"corpus {name!r}: duplicate document id {doc_id.decode()!r}"
                         )
                     seen.add(doc_id)
+        finally:
+            offsets.close()
+            text.close()
 
 
 def _written(file: BinaryIO) -> int:
@@ -373,11 +377,42 @@ def _check_size(path: Path, expected: int, what: str) -> None:
         )
 
 
-def _map(path: Path, dtype: np.dtype[Any] | str, count: int) -> np.ndarray:
-    """A read-only memory map of ``count`` items (an empty array for none: mmap needs bytes)."""
-    if count == 0:
-        return np.zeros(0, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=(count,))
+class _File:
+    """A read-only file read with ``os.pread`` (no memory map: memory stays flat)."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self.fd: int | None = os.open(path, os.O_RDONLY)
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes ``start:end``; a short read means the file shrank after it was opened."""
+        if self.fd is None:
+            raise ValueError(f"{self.path} is closed")
+        data = os.pread(self.fd, end - start, start)
+        if len(data) != end - start:
+            raise CorpusStoreError(
+                f"{self.path}: read {len(data)} of {end - start} bytes at {start}; the store "
+                "is truncated"
+            )
+        return data
+
+    def array(self, dtype: np.dtype[Any], first: int, count: int) -> np.ndarray:
+        """Items ``first:first + count`` of ``dtype`` (clamped to the file)."""
+        size = dtype.itemsize
+        end = min((first + count) * size, self.size)
+        start = min(first * size, end)
+        return np.frombuffer(self.read(start, end), dtype=dtype)
+
+    def close(self) -> None:
+        """Close the descriptor (idempotent)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+_U8 = np.dtype("<u8")
+_U4 = np.dtype("<u4")
 
 
 def _reopen(directory: str, name: str) -> DiskCorpus:
@@ -389,8 +424,8 @@ class DiskCorpus(BaseCorpus):
     """A corpus read from a store written by :func:`write_store`; see the module docs.
 
     Open one with :meth:`open`. Documents are read on demand (``os.pread``), lookups by id
-    and title go through memory-mapped hash tables, and nothing scales with the corpus in
-    memory but the pages the operating system caches. Pickles as its path.
+    and title probe the on-disk hash tables, and nothing held in memory grows with the
+    corpus (the operating system's page cache does the caching). Pickles as its path.
     """
 
     def __init__(self, directory: Path, manifest: dict[str, Any], name: str) -> None:
@@ -400,16 +435,17 @@ class DiskCorpus(BaseCorpus):
         self._count: int = manifest["count"]
         self._hash: str = manifest["content_hash"]
         self._text_bytes: int = manifest["text_bytes"]
-        self._offsets = _map(directory / _OFFSETS, "<u8", 3 * self._count + 1)
+        self._text = _File(directory / _TEXT, self._text_bytes)
+        self._offsets = _File(directory / _OFFSETS, 8 * (3 * self._count + 1))
         self._tables = {
             table: (
-                _map(directory / f"{table}.table", _SLOT, info["slots"]),
-                _map(directory / f"{table}.rows", "<u4", self._count),
+                _File(directory / f"{table}.table", _SLOT.itemsize * info["slots"]),
+                _File(directory / f"{table}.rows", 4 * self._count),
                 info["bits"],
+                info["slots"],
             )
             for table, info in manifest["tables"].items()
         }
-        self._fd: int | None = os.open(directory / _TEXT, os.O_RDONLY)
 
     @classmethod
     def open(cls, directory: str | Path, name: str | None = None) -> DiskCorpus:
@@ -436,14 +472,15 @@ class DiskCorpus(BaseCorpus):
                 f"{info['slots']} slots",
             )
         corpus = cls(directory, manifest, name or manifest["name"])
-        first, last = int(corpus._offsets[0]), int(corpus._offsets[-1])
+        first = int(corpus._offsets.array(_U8, 0, 1)[0])
+        last = int(corpus._offsets.array(_U8, 3 * count, 1)[0])
         if first != 0 or last != manifest["text_bytes"]:
             raise CorpusStoreError(
                 f"{directory / _OFFSETS}: offsets run from {first} to {last}; expected 0 to "
                 f"{manifest['text_bytes']} (the size of {_TEXT}): the store is corrupt"
             )
-        for table, (slots, _, _) in corpus._tables.items():
-            if int(slots[-1]["count"]) != 0:
+        for table, (slots, _, _, size) in corpus._tables.items():
+            if int(slots.array(_SLOT, size - 1, 1)[0]["count"]) != 0:
                 raise CorpusStoreError(
                     f"{directory / (table + '.table')}: the last slot is not empty; the table "
                     "is corrupt"
@@ -451,10 +488,12 @@ class DiskCorpus(BaseCorpus):
         return corpus
 
     def close(self) -> None:
-        """Close the text file (memory maps go with the object)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Close the store's files (a closed corpus cannot be read)."""
+        files = [self._text, self._offsets]
+        for slots, rows, _, _ in self._tables.values():
+            files += (slots, rows)
+        for file in files:
+            file.close()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
@@ -500,24 +539,13 @@ class DiskCorpus(BaseCorpus):
         _, titles, texts = self._read_range(start, max(start, stop), with_ids=False)
         return titles, texts
 
-    def _read(self, start: int, end: int) -> bytes:
-        if self._fd is None:
-            raise ValueError(f"corpus {self.name!r} is closed")
-        data = os.pread(self._fd, end - start, start)
-        if len(data) != end - start:
-            raise CorpusStoreError(
-                f"{self.directory / _TEXT}: read {len(data)} of {end - start} bytes at {start}; "
-                "the store is truncated"
-            )
-        return data
-
     def _read_range(
         self, start: int, stop: int, *, with_ids: bool
     ) -> tuple[list[Document], list[str], list[str]]:
         """Documents (or titles and texts) of rows ``start:stop``, in one read."""
         if stop <= start:
             return [], [], []
-        bounds = self._offsets[3 * start : 3 * stop + 1]
+        bounds = self._offsets.array(_U8, 3 * start, 3 * (stop - start) + 1)
         if bounds[0] > bounds[-1] or (len(bounds) > 2 and bool(np.any(bounds[1:] < bounds[:-1]))):
             raise CorpusStoreError(
                 f"{self.directory / _OFFSETS}: offsets of rows {start}..{stop - 1} decrease; "
@@ -525,7 +553,12 @@ class DiskCorpus(BaseCorpus):
             )
         offs = bounds.tolist()
         base = offs[0]
-        data = memoryview(self._read(base, offs[-1]))
+        if offs[-1] > self._text_bytes:
+            raise CorpusStoreError(
+                f"{self.directory / _OFFSETS}: rows {start}..{stop - 1} end at {offs[-1]}, past "
+                f"the {self._text_bytes} bytes of {_TEXT}: the store is corrupt"
+            )
+        data = memoryview(self._text.read(base, offs[-1]))
         docs: list[Document] = []
         titles: list[str] = []
         texts: list[str] = []
@@ -553,21 +586,21 @@ class DiskCorpus(BaseCorpus):
 
     def _field(self, row: int, field: int) -> str:
         """The id (``field`` 0) or title (1) of ``row``."""
-        start, end = (int(x) for x in self._offsets[3 * row + field : 3 * row + field + 2])
+        start, end = (int(x) for x in self._offsets.array(_U8, 3 * row + field, 2))
         if not start <= end <= self._text_bytes:
             raise CorpusStoreError(f"{self.directory / _OFFSETS}: bad offsets for row {row}")
         try:
-            return self._read(start, end).decode()
+            return self._text.read(start, end).decode()
         except UnicodeDecodeError as exc:
             raise CorpusStoreError(f"{self.directory / _TEXT}: row {row} is not UTF-8") from exc
 
     def _rows(self, table: str, value: str) -> Sequence[int]:
         """Rows whose id (title) hashes like ``value``, ascending (confirm by comparing)."""
-        slots, rows, bits = self._tables[table]
+        slots, rows, bits, size = self._tables[table]
         key = _key(value.encode())
         slot = key >> (64 - bits)
-        while slot < len(slots):
-            window = slots[slot : slot + _PROBE]
+        while slot < size:
+            window = slots.array(_SLOT, slot, _PROBE)
             hit = np.flatnonzero((window["key"] == key) | (window["count"] == 0))
             if len(hit):
                 found = window[int(hit[0])]
@@ -577,7 +610,7 @@ class DiskCorpus(BaseCorpus):
                 start = int(found["start"])
                 if start + count > self._count:
                     break
-                found_rows: list[int] = rows[start : start + count].tolist()
+                found_rows: list[int] = rows.array(_U4, start, count).tolist()
                 return found_rows
             slot += _PROBE
         raise CorpusStoreError(
