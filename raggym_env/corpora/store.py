@@ -29,8 +29,9 @@ import json
 import math
 import os
 import shutil
+import struct
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO, overload
 
@@ -64,7 +65,7 @@ _PART_BITS = 4  # pairs are spilled to 16 partition files by the top bits of the
 _MIN_BITS = _PART_BITS
 _MAX_LOAD = 0.6  # at most this fraction of a table's home slots is used
 _MAX_DOCUMENTS = 2**32 - 1
-_WRITE_CHUNK = 65_536
+_WRITE_CHUNK = 16_384
 _PROBE = 8  # slots read per probe step
 
 
@@ -412,7 +413,8 @@ class _File:
 
 
 _U8 = np.dtype("<u8")
-_U4 = np.dtype("<u4")
+_SLOT_STRUCT = struct.Struct("<QII")
+_ROW_OFFSETS = struct.Struct("<4Q")
 
 
 def _reopen(directory: str, name: str) -> DiskCorpus:
@@ -529,7 +531,31 @@ class DiskCorpus(BaseCorpus):
             index += self._count
         if not 0 <= index < self._count:
             raise IndexError(f"document index {index} out of range for {self._count} documents")
-        return self._read_range(index, index + 1, with_ids=True)[0][0]
+        return self._row(index, 3)
+
+    def _row(self, row: int, fields: int) -> Document:
+        """Row ``row`` read with two preads; ``fields`` 2 leaves the text empty (lookups)."""
+        bounds = _ROW_OFFSETS.unpack(self._offsets.read(24 * row, 24 * row + 32))
+        a, b, c, d = bounds
+        end = bounds[fields]
+        if not a <= b <= c <= d <= self._text_bytes:
+            raise CorpusStoreError(
+                f"{self.directory / _OFFSETS}: offsets of row {row} are {list(bounds)}; expected "
+                f"ascending offsets within the {self._text_bytes} bytes of {_TEXT}: the store "
+                "is corrupt"
+            )
+        data = self._text.read(a, end)
+        try:
+            return Document(
+                id=str(data[: b - a], "utf-8"),
+                title=str(data[b - a : c - a], "utf-8"),
+                text=str(data[c - a : d - a], "utf-8") if fields == 3 else "",
+            )
+        except UnicodeDecodeError as exc:
+            raise CorpusStoreError(
+                f"{self.directory / _TEXT}: row {row} is not valid UTF-8 ({exc}); the store "
+                "is corrupt"
+            ) from exc
 
     def titles_and_texts(
         self, start: int = 0, stop: int | None = None
@@ -584,54 +610,50 @@ class DiskCorpus(BaseCorpus):
             ) from exc
         return docs, titles, texts
 
-    def _field(self, row: int, field: int) -> str:
-        """The id (``field`` 0) or title (1) of ``row``."""
-        start, end = (int(x) for x in self._offsets.array(_U8, 3 * row + field, 2))
-        if not start <= end <= self._text_bytes:
-            raise CorpusStoreError(f"{self.directory / _OFFSETS}: bad offsets for row {row}")
-        try:
-            return self._text.read(start, end).decode()
-        except UnicodeDecodeError as exc:
-            raise CorpusStoreError(f"{self.directory / _TEXT}: row {row} is not UTF-8") from exc
-
-    def _rows(self, table: str, value: str) -> Sequence[int]:
+    def _rows(self, table: str, value: str) -> list[int]:
         """Rows whose id (title) hashes like ``value``, ascending (confirm by comparing)."""
         slots, rows, bits, size = self._tables[table]
         key = _key(value.encode())
         slot = key >> (64 - bits)
         while slot < size:
-            window = slots.array(_SLOT, slot, _PROBE)
-            hit = np.flatnonzero((window["key"] == key) | (window["count"] == 0))
-            if len(hit):
-                found = window[int(hit[0])]
-                count = int(found["count"])
+            data = slots.read(16 * slot, 16 * min(slot + _PROBE, size))
+            for found, start, count in _SLOT_STRUCT.iter_unpack(data):
                 if count == 0:
-                    return ()
-                start = int(found["start"])
-                if start + count > self._count:
-                    break
-                found_rows: list[int] = rows.array(_U4, start, count).tolist()
-                return found_rows
+                    return []
+                if found == key:
+                    if start + count > self._count:
+                        raise CorpusStoreError(
+                            f"{slots.path}: a slot names rows {start}..{start + count - 1} of "
+                            f"{self._count}; the table is corrupt"
+                        )
+                    return list(
+                        struct.unpack(f"<{count}I", rows.read(4 * start, 4 * (start + count)))
+                    )
             slot += _PROBE
         raise CorpusStoreError(
             f"{self.directory / (table + '.table')}: probe for {value!r} ran off the table; "
             "the table is corrupt"
         )
 
+    def get(self, doc_id: str) -> Document:
+        """Return the document with ``doc_id``; ``KeyError`` naming the id if absent."""
+        for row in self._rows("ids", doc_id):
+            doc = self._row(row, 3)
+            if doc.id == doc_id:
+                return doc
+        raise KeyError(f"corpus {self.name!r} has no document with id {doc_id!r}")
+
     def index_of(self, doc_id: str) -> int:
         """Position of ``doc_id`` in the corpus; ``KeyError`` if absent."""
         for row in self._rows("ids", doc_id):
-            if self._field(row, 0) == doc_id:
-                return int(row)
+            if self._row(row, 1).id == doc_id:
+                return row
         raise KeyError(doc_id)
 
     def ids_for_title(self, title: str) -> tuple[str, ...]:
         """Ids of every document with exactly this title, in corpus order (empty if none)."""
-        return tuple(
-            self._field(row, 0)
-            for row in self._rows("titles", title)
-            if self._field(row, 1) == title
-        )
+        heads = (self._row(row, 2) for row in self._rows("titles", title))
+        return tuple(head.id for head in heads if head.title == title)
 
     def verify(self) -> None:
         """Re-read every document and check the content hash (linear; for after a copy).

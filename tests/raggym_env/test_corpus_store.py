@@ -261,6 +261,10 @@ def test_inconsistent_contents_are_reported(pair):
     broken.tofile(offsets_path)
     reopened = DiskCorpus.open(disk.directory)
     with pytest.raises(CorpusStoreError, match=r"offsets of rows 1\.\.1 decrease"):
+        reopened[1:2]
+    with pytest.raises(
+        CorpusStoreError, match=r"offsets of row 1 are \[\d+, \d+, 0, \d+\]; expected ascending"
+    ):
         reopened[1]
     offsets.tofile(offsets_path)
 
@@ -270,8 +274,10 @@ def test_inconsistent_contents_are_reported(pair):
     data[where] = 0xFF  # not UTF-8, same length
     text_path.write_bytes(bytes(data))
     reopened = DiskCorpus.open(disk.directory)
-    with pytest.raises(CorpusStoreError, match=r"text\.bin: rows 1..1 are not valid UTF-8"):
-        reopened[1]
+    with pytest.raises(CorpusStoreError, match=r"text\.bin: rows 1\.\.2 are not valid UTF-8"):
+        reopened[1:3]
+    with pytest.raises(CorpusStoreError, match=r"text\.bin: row 1 is not valid UTF-8"):
+        reopened.get("b")
 
     data[where : where + 3] = "大".encode()  # valid UTF-8, other content
     text_path.write_bytes(bytes(data))
