@@ -34,7 +34,11 @@ def serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--task", help="hotpotqa, 2wikimultihopqa, bamboogle, medqa")
-    source.add_argument("--corpus", type=Path, help="JSON/JSONL of title+text, or .txt files")
+    source.add_argument(
+        "--corpus",
+        type=Path,
+        help="JSON/JSONL of title+text, .txt files, or a corpus store directory",
+    )
     parser.add_argument("--data-path", type=Path, help="task data file (default: bundled)")
     parser.add_argument(
         "--index-dir",
