@@ -128,8 +128,8 @@ def read_worker(count: int, directory: str) -> dict[str, Any]:
     words = 0
     start = time.perf_counter()
     for first in range(0, count, 4096):
-        _, texts = corpus.titles_and_texts(first, first + 4096)
-        words += sum(text.count(" ") + 1 for text in texts[:8])
+        pairs = corpus.titles_and_texts(first, first + 4096)
+        words += sum(text.count(" ") + 1 for _, text in pairs[:8])
         highest = max(highest, current_rss_mib() or 0.0)
     stream_s = time.perf_counter() - start
     return {

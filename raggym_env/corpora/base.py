@@ -130,12 +130,9 @@ class BaseCorpus(Sequence[Document]):
             raise KeyError(f"corpus {self.name!r} has no document with id {doc_id!r}") from None
         return self[index]
 
-    def titles_and_texts(
-        self, start: int = 0, stop: int | None = None
-    ) -> tuple[list[str], list[str]]:
-        """Titles and texts of documents ``start:stop`` as two lists, for streaming indexers."""
-        docs = self[start:stop]
-        return [doc.title for doc in docs], [doc.text for doc in docs]
+    def titles_and_texts(self, start: int = 0, stop: int | None = None) -> list[tuple[str, str]]:
+        """``(title, text)`` of documents ``start:stop``, for indexers streaming the corpus."""
+        return [(doc.title, doc.text) for doc in self[start:stop]]
 
     def attach_evidence(self, examples: Iterable[QAExample]) -> list[QAExample]:
         """Map each example's gold evidence titles to document ids of this corpus."""

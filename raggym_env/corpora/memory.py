@@ -110,12 +110,9 @@ class Corpus(BaseCorpus):
             self._hash = hash_documents(self._docs)
         return self._hash
 
-    def titles_and_texts(
-        self, start: int = 0, stop: int | None = None
-    ) -> tuple[list[str], list[str]]:
-        """Titles and texts of documents ``start:stop`` as two lists, for streaming indexers."""
-        docs = self._docs[start:stop]
-        return [doc.title for doc in docs], [doc.text for doc in docs]
+    def titles_and_texts(self, start: int = 0, stop: int | None = None) -> list[tuple[str, str]]:
+        """``(title, text)`` of documents ``start:stop``, for indexers streaming the corpus."""
+        return [(doc.title, doc.text) for doc in self._docs[start:stop]]
 
     def to_store(self, directory: str | Path) -> DiskCorpus:
         """Write this corpus as a disk store and open it (same documents, order and hash)."""

@@ -557,20 +557,17 @@ class DiskCorpus(BaseCorpus):
                 "is corrupt"
             ) from exc
 
-    def titles_and_texts(
-        self, start: int = 0, stop: int | None = None
-    ) -> tuple[list[str], list[str]]:
-        """Titles and texts of documents ``start:stop`` as two lists, in one read."""
+    def titles_and_texts(self, start: int = 0, stop: int | None = None) -> list[tuple[str, str]]:
+        """``(title, text)`` of documents ``start:stop``, in one read (ids not decoded)."""
         start, stop, _ = slice(start, stop).indices(self._count)
-        _, titles, texts = self._read_range(start, max(start, stop), with_ids=False)
-        return titles, texts
+        return self._read_range(start, max(start, stop), with_ids=False)[1]
 
     def _read_range(
         self, start: int, stop: int, *, with_ids: bool
-    ) -> tuple[list[Document], list[str], list[str]]:
+    ) -> tuple[list[Document], list[tuple[str, str]]]:
         """Documents (or titles and texts) of rows ``start:stop``, in one read."""
         if stop <= start:
-            return [], [], []
+            return [], []
         bounds = self._offsets.array(_U8, 3 * start, 3 * (stop - start) + 1)
         if bounds[0] > bounds[-1] or (len(bounds) > 2 and bool(np.any(bounds[1:] < bounds[:-1]))):
             raise CorpusStoreError(
@@ -586,8 +583,7 @@ class DiskCorpus(BaseCorpus):
             )
         data = memoryview(self._text.read(base, offs[-1]))
         docs: list[Document] = []
-        titles: list[str] = []
-        texts: list[str] = []
+        pairs: list[tuple[str, str]] = []
         try:
             for i in range(0, len(offs) - 1, 3):
                 a, b, c, d = (
@@ -601,14 +597,13 @@ class DiskCorpus(BaseCorpus):
                 if with_ids:
                     docs.append(Document(id=str(data[a:b], "utf-8"), title=title, text=text))
                 else:
-                    titles.append(title)
-                    texts.append(text)
+                    pairs.append((title, text))
         except UnicodeDecodeError as exc:
             raise CorpusStoreError(
                 f"{self.directory / _TEXT}: rows {start}..{stop - 1} are not valid UTF-8 "
                 f"({exc}); the store is corrupt"
             ) from exc
-        return docs, titles, texts
+        return docs, pairs
 
     def _rows(self, table: str, value: str) -> list[int]:
         """Rows whose id (title) hashes like ``value``, ascending (confirm by comparing)."""

@@ -753,10 +753,9 @@ def _encode_corpus(
     total = len(corpus)
     with tqdm(total=total, desc="encoding", unit="doc", disable=not show_progress) as bar:
         for start in range(0, total, _ENCODE_CHUNK):
-            titles, bodies = corpus.titles_and_texts(start, start + _ENCODE_CHUNK)
             texts = [
                 document_text(Document(id="", title=title, text=body))
-                for title, body in zip(titles, bodies, strict=True)
+                for title, body in corpus.titles_and_texts(start, start + _ENCODE_CHUNK)
             ]
             with lock:
                 vectors = encoder.encode_document(

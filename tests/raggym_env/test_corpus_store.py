@@ -77,8 +77,7 @@ def test_titles_and_texts_match_for_both_kinds(pair):
     corpus, disk = pair
     for start, stop in [(0, None), (2, 5), (7, 8), (3, 3), (6, 100)]:
         assert disk.titles_and_texts(start, stop) == corpus.titles_and_texts(start, stop)
-    titles, texts = disk.titles_and_texts()
-    assert titles == [d.title for d in UNICODE_DOCS] and texts == [d.text for d in UNICODE_DOCS]
+    assert disk.titles_and_texts() == [(d.title, d.text) for d in UNICODE_DOCS]
 
 
 def test_lookups_by_id_and_title(pair):
