@@ -334,6 +334,22 @@ def test_env_runs_an_episode_over_a_disk_corpus(tiny_disk, tiny_corpus, as_path)
     assert info["metrics"]["evidence_recall"] == 1.0
 
 
+def test_bm25_env_over_a_disk_corpus_matches_the_in_memory_one(tiny_disk, tiny_corpus, tmp_path):
+    examples = [
+        QAExample("q1", "Which rocket launched the probe to Uranus?", ("Titan IIIE",),
+                  evidence=Evidence(titles=("Uranus",))),
+    ]  # fmt: skip
+    options = {"cache": False}
+    env = RAGEnv("custom", examples=examples, corpus=tiny_disk, retriever="bm25",
+                 retriever_options={**options, "index_dir": str(tmp_path / "bm25")})  # fmt: skip
+    reward, terminated, info = _episode(env)
+    assert (reward, terminated, info["metrics"]["evidence_recall"]) == (1.0, True, 1.0)
+    memory = RAGEnv("custom", examples=examples, corpus=tiny_corpus, retriever="bm25",
+                    retriever_options=options)  # fmt: skip
+    query = ["Uranus probe rocket"]
+    assert env.retriever.search(query, 4) == memory.retriever.search(query, 4)
+
+
 def test_dense_retriever_over_a_disk_corpus(tiny_disk, tiny_corpus, tmp_path):
     pytest.importorskip("faiss")
     pytest.importorskip("sentence_transformers")
