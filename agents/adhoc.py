@@ -16,7 +16,7 @@ from pathlib import Path
 from raggym.agents.base import Agent
 from raggym.agents.baselines import ScriptedPolicy
 from raggym.agents.rollout import run_episode
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import BaseCorpus, Corpus
 from raggym_env.env import RAGEnv
 from raggym_env.episode import EpisodeRecord
 from raggym_env.types import QAExample
@@ -31,7 +31,7 @@ def ask(
     agent: Agent | ScriptedPolicy,
     question: str,
     *,
-    corpus: Corpus | str | Path | Sequence[Mapping[str, str]],
+    corpus: BaseCorpus | str | Path | Sequence[Mapping[str, str]],
     answers: Sequence[str] = (),
     options: Mapping[str, str] | None = None,
     retriever: str = "bm25",
@@ -44,8 +44,9 @@ def ask(
     Args:
         agent: the agent (or a scripted policy).
         question: the question to answer.
-        corpus: a :class:`~raggym_env.corpora.Corpus`, a corpus file or folder, or a list
-            of ``{"title", "text"}`` mappings.
+        corpus: a corpus (:class:`~raggym_env.corpora.Corpus` or
+            :class:`~raggym_env.corpora.DiskCorpus`), a corpus file, store or folder, or a
+            list of ``{"title", "text"}`` mappings.
         answers: gold answers (aliases); give them to have the answer scored. Without
             them the record keeps only the search and step counts, and no gold.
         options: multiple-choice options by letter (the first answer, when it is one of
@@ -58,7 +59,7 @@ def ask(
     Returns:
         The episode record (it prints as the trajectory).
     """
-    if not isinstance(corpus, (Corpus, str, Path)):
+    if not isinstance(corpus, (BaseCorpus, str, Path)):
         corpus = Corpus.from_passages(((d["title"], d["text"]) for d in corpus), "adhoc")
     letter = None
     if options:

@@ -117,7 +117,7 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     """Environment flags shared by ``rollout`` and ``collect`` (read by env_factory_from_args)."""
     parser.add_argument("--task", required=True, choices=TASKS, help="benchmark")
     parser.add_argument("--data", help="dataset file in its official format (default: bundled)")
-    parser.add_argument("--corpus", help="corpus file or folder (default: the task's own)")
+    parser.add_argument("--corpus", help="corpus file, folder or store (default: the task's own)")
     parser.add_argument("--limit", type=int, help="first N questions")
     parser.add_argument("--select", help="first:N, last:N or sample:N@SEED")
     parser.add_argument("--retriever", default="bm25", help="bm25, dense, hybrid, remote, ...")

@@ -7,7 +7,14 @@ gymnasium and numpy; retrieval backends load their dependencies when first used.
 
 from raggym_env.actions import Action, ActionParseError, Answer, Search, parse_action
 from raggym_env.caches import clear_caches
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import (
+    BaseCorpus,
+    Corpus,
+    CorpusStoreError,
+    DiskCorpus,
+    is_corpus_store,
+    write_store,
+)
 from raggym_env.observation import (
     FinalInfo,
     Observation,
@@ -26,7 +33,10 @@ __all__ = [
     "Action",
     "ActionParseError",
     "Answer",
+    "BaseCorpus",
     "Corpus",
+    "CorpusStoreError",
+    "DiskCorpus",
     "Document",
     "Evidence",
     "FinalInfo",
@@ -41,7 +51,9 @@ __all__ = [
     "__version__",
     "build_observation",
     "clear_caches",
+    "is_corpus_store",
     "parse_action",
+    "write_store",
 ]
 
 register_envs()

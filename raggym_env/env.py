@@ -18,7 +18,7 @@ from raggym_env.actions import (
     action_to_dict,
     parse_action,
 )
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import BaseCorpus
 from raggym_env.observation import (
     FinalInfo,
     Observation,
@@ -103,7 +103,8 @@ class RAGEnv(gym.Env[Observation, Any]):
       ``data_path``.
     - ``limit`` / ``select``: keep the first ``limit`` questions, or ``"first:N"``,
       ``"last:N"``, ``"sample:N@SEED"``.
-    - ``corpus``: a :class:`~raggym_env.corpora.Corpus` or a corpus file or folder (default:
+    - ``corpus``: a :class:`~raggym_env.corpora.Corpus` or
+      :class:`~raggym_env.corpora.DiskCorpus`, or a corpus file, store or folder (default:
       the task's pooled context paragraphs).
     - ``retriever``: a backend name (``"bm25"``, ...) or any object with the ``Retriever``
       protocol; ``retriever_options`` go to the backend builder (e.g. ``index_dir``).
@@ -126,7 +127,7 @@ class RAGEnv(gym.Env[Observation, Any]):
         examples: Sequence[QAExample] | None = None,
         limit: int | None = None,
         select: str | None = None,
-        corpus: Corpus | str | Path | None = None,
+        corpus: BaseCorpus | str | Path | None = None,
         retriever: str | Retriever = "bm25",
         retriever_options: Mapping[str, Any] | None = None,
         k: int = 5,
@@ -206,7 +207,7 @@ class RAGEnv(gym.Env[Observation, Any]):
         return self.task.examples
 
     @property
-    def corpus(self) -> Corpus:
+    def corpus(self) -> BaseCorpus:
         """The corpus searched by the retriever."""
         return self.task.corpus
 
@@ -569,7 +570,7 @@ def _resolve_task(
     examples: Sequence[QAExample] | None,
     limit: int | None,
     select: str | None,
-    corpus: Corpus | str | Path | None,
+    corpus: BaseCorpus | str | Path | None,
 ) -> Task:
     """Load the task, or wrap directly given questions with their corpus."""
     if isinstance(task, Task):
@@ -597,8 +598,8 @@ def _resolve_task(
     )
 
 
-def _load_corpus(corpus: Corpus | str | Path) -> Corpus:
-    if isinstance(corpus, Corpus):
+def _load_corpus(corpus: BaseCorpus | str | Path) -> BaseCorpus:
+    if isinstance(corpus, BaseCorpus):
         return corpus
     from raggym_env.corpora import load_corpus
 

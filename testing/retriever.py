@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import BaseCorpus, Corpus
 from raggym_env.retrieval.base import check_search_args
 from raggym_env.types import Document, ScoredDocument
 
@@ -30,7 +30,7 @@ class FakeRetriever:
     share with the query; documents sharing none are not returned; ties keep corpus order.
 
     Args:
-        corpus: the documents to search (a :class:`Corpus` or any iterable of documents).
+        corpus: the documents to search (a corpus or any iterable of documents).
         mapping: optional fixed answers, query -> document ids (best first); a mapped query
             returns those documents with scores ``n, n-1, ..., 1`` instead of overlap.
         fail_on: an exception raised by every ``search`` call, or a mapping query ->
@@ -42,12 +42,14 @@ class FakeRetriever:
 
     def __init__(
         self,
-        corpus: Corpus | Iterable[Document],
+        corpus: BaseCorpus | Iterable[Document],
         *,
         mapping: Mapping[str, Sequence[str]] | None = None,
         fail_on: BaseException | Mapping[str, BaseException] | None = None,
     ) -> None:
-        self.corpus = corpus if isinstance(corpus, Corpus) else Corpus(corpus, name="fake")
+        self.corpus: BaseCorpus = (
+            corpus if isinstance(corpus, BaseCorpus) else Corpus(corpus, name="fake")
+        )
         self.mapping = {query: list(ids) for query, ids in (mapping or {}).items()}
         for query, ids in self.mapping.items():
             unknown = [doc_id for doc_id in ids if doc_id not in self.corpus]
@@ -96,7 +98,7 @@ class FakeRetriever:
 
 
 def build_fake_retriever(
-    corpus: Corpus,
+    corpus: BaseCorpus,
     *,
     mapping: Mapping[str, Sequence[str]] | None = None,
     fail_on: BaseException | Mapping[str, BaseException] | None = None,

@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from raggym.agents.critics.base import critic_input
 from raggym_env.actions import Action, Answer, Search
 from raggym_env.availability import require
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import BaseCorpus
 from raggym_env.episode import Candidate, EpisodeRecord, StepRecord
 from raggym_env.observation import Observation, build_observation
 from raggym_env.types import Document
@@ -650,7 +650,7 @@ def _retrieval_failed(step: StepRecord) -> bool:
 def observation_at(
     record: EpisodeRecord,
     step_index: int,
-    corpus: Corpus,
+    corpus: BaseCorpus,
     *,
     max_steps: int | None = None,
 ) -> Observation:
@@ -689,8 +689,8 @@ def observation_at(
             f"step_index {step_index} is out of range for episode {record.example_id!r} "
             f"with {len(record.steps)} steps"
         )
-    if not isinstance(corpus, Corpus):
-        raise TypeError(f"corpus must be a Corpus, got {type(corpus).__name__}")
+    if not isinstance(corpus, BaseCorpus):
+        raise TypeError(f"corpus must be a Corpus or DiskCorpus, got {type(corpus).__name__}")
     budget = _max_steps(record, max_steps)
     history: list[tuple[str, list[Document]]] = []
     for step in record.steps[:step_index]:
@@ -720,7 +720,7 @@ def observation_at(
 
 def reward_rows(
     episodes: Iterable[EpisodeRecord],
-    corpus: Corpus,
+    corpus: BaseCorpus,
     *,
     rejected_rank: int = 2,
     kept_only: bool = False,
@@ -755,8 +755,8 @@ def reward_rows(
         ValueError: ``rejected_rank`` is not an int >= 2.
     """
     _check_rank(rejected_rank)
-    if not isinstance(corpus, Corpus):
-        raise TypeError(f"corpus must be a Corpus, got {type(corpus).__name__}")
+    if not isinstance(corpus, BaseCorpus):
+        raise TypeError(f"corpus must be a Corpus or DiskCorpus, got {type(corpus).__name__}")
     stats = _stats(stats, "reward")
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()

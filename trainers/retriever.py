@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from raggym_env.availability import require
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import BaseCorpus
 from raggym_env.metrics import evidence_recall
 from raggym_env.retrieval.base import Retriever
 from raggym_env.retrieval.dense import BUNDLED_MODEL, document_text
@@ -116,7 +116,7 @@ def _check_positive_int(name: str, value: object) -> int:
 
 def mine_training_pairs(
     examples: Sequence[QAExample],
-    corpus: Corpus,
+    corpus: BaseCorpus,
     retriever: Retriever,
     *,
     k: int = 20,

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import overload
 
-from raggym_env.types import Document, QAExample
+from raggym_env.corpora.base import BaseCorpus, hash_documents
+from raggym_env.corpora.store import DiskCorpus, write_store
+from raggym_env.types import Document
 
 __all__ = ["Corpus", "document_id"]
 
@@ -23,8 +26,11 @@ def document_id(title: str, text: str) -> str:
     return digest[:16]
 
 
-class Corpus(Sequence[Document]):
-    """An immutable, ordered collection of documents with unique ids.
+class Corpus(BaseCorpus):
+    """An immutable, ordered collection of documents with unique ids, held in memory.
+
+    For corpora too large for memory, :meth:`to_store` writes a
+    :class:`~raggym_env.corpora.store.DiskCorpus` with the same documents and hash.
 
     Args:
         documents: the documents; duplicate ids are an error (use :meth:`from_passages`
@@ -60,7 +66,13 @@ class Corpus(Sequence[Document]):
     def __len__(self) -> int:
         return len(self._docs)
 
-    def __getitem__(self, index: int) -> Document:  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> Document: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Document, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Document | tuple[Document, ...]:
         return self._docs[index]
 
     def __iter__(self) -> Iterator[Document]:
@@ -70,9 +82,6 @@ class Corpus(Sequence[Document]):
         if isinstance(item, Document):
             return item.id in self._by_id
         return isinstance(item, str) and item in self._by_id
-
-    def __repr__(self) -> str:
-        return f"Corpus(name={self.name!r}, documents={len(self)}, hash={self.content_hash[:12]})"
 
     @property
     def documents(self) -> tuple[Document, ...]:
@@ -98,34 +107,16 @@ class Corpus(Sequence[Document]):
     def content_hash(self) -> str:
         """SHA-256 over ids, titles and texts in order: identifies the corpus in run cards."""
         if self._hash is None:
-            h = hashlib.sha256()
-            for doc in self._docs:
-                for part in (doc.id, doc.title, doc.text):
-                    h.update(part.encode())
-                    h.update(b"\x00")
-            self._hash = h.hexdigest()
+            self._hash = hash_documents(self._docs)
         return self._hash
 
-    def attach_evidence(self, examples: Iterable[QAExample]) -> list[QAExample]:
-        """Map each example's gold evidence titles to document ids of this corpus."""
-        attached = []
-        for ex in examples:
-            ids: list[str] = []
-            for title in ex.evidence.titles:
-                ids.extend(self.ids_for_title(title))
-            attached.append(ex.with_evidence_ids(tuple(dict.fromkeys(ids))))
-        return attached
+    def titles_and_texts(self, start: int = 0, stop: int | None = None) -> list[tuple[str, str]]:
+        """``(title, text)`` of documents ``start:stop``, for indexers streaming the corpus."""
+        return [(doc.title, doc.text) for doc in self._docs[start:stop]]
 
-    def save_jsonl(self, path: str | Path) -> Path:
-        """Write one ``{"id", "title", "text"}`` object per line; returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            for doc in self._docs:
-                f.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
-        tmp.replace(path)
-        return path
+    def to_store(self, directory: str | Path) -> DiskCorpus:
+        """Write this corpus as a disk store and open it (same documents, order and hash)."""
+        return write_store(self._docs, directory, name=self.name)
 
     @classmethod
     def load_jsonl(cls, path: str | Path, name: str | None = None) -> Corpus:

@@ -35,7 +35,9 @@ from raggym_env.corpora.files import (
     chunk_text,
     iter_json_records,
 )
+from raggym_env.corpora.base import BaseCorpus
 from raggym_env.corpora.memory import Corpus, document_id
+from raggym_env.corpora.store import DiskCorpus, is_corpus_store
 from raggym_env.types import Document
 
 __all__ = [
@@ -622,6 +624,8 @@ def iter_corpus(
     """
     if isinstance(path, str) and path.startswith("hub:"):
         return iter_hub_corpus(path, log=log)
+    if format is None and is_corpus_store(path):
+        return iter(DiskCorpus.open(path))
     stream, reading = _stream(Path(path), format, chunk_tokens, overlap, log)
     return _documents(stream, reading, warn=log is None)
 
@@ -658,8 +662,11 @@ def load_corpus(
     overlap: int = DEFAULT_CHUNK_OVERLAP,
     *,
     format: str | None = None,
-) -> Corpus:
+) -> BaseCorpus:
     """Load a corpus file, folder or hub dataset into an in-memory :class:`Corpus`.
+
+    A corpus store directory (:func:`~raggym_env.corpora.store.write_store`) is opened as a
+    :class:`~raggym_env.corpora.store.DiskCorpus` instead, read from disk on demand.
 
     Accepted inputs (``format=`` names one explicitly, else it is detected; see
     :data:`CORPUS_FORMATS` and :func:`detect_corpus_format`):
@@ -706,6 +713,8 @@ def load_corpus(
         reading.log.warn(reading.source, reading.records, stacklevel=2)
         return Corpus(docs, name=name or source.repo.rsplit("/", 1)[-1])
     path = Path(path)
+    if format is None and is_corpus_store(path):
+        return DiskCorpus.open(path, name=name)
     stream, reading = _stream(path, format, chunk_tokens, overlap, None)
     docs = _collect(stream, reading, strict=reading.format in ("passages", "text"))
     reading.log.warn(reading.source, reading.records, stacklevel=2)

@@ -32,7 +32,7 @@ import numpy as np
 
 from raggym_env.availability import require
 from raggym_env.caches import LRUCache
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import BaseCorpus, Corpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
     MANIFEST_NAME,
@@ -360,7 +360,7 @@ class DenseRetriever:
 
     def __init__(
         self,
-        corpus: Corpus,
+        corpus: BaseCorpus,
         index: Any,
         embeddings: np.ndarray,
         manifest: Mapping[str, Any],
@@ -384,7 +384,7 @@ class DenseRetriever:
     @classmethod
     def build(
         cls,
-        corpus: Corpus,
+        corpus: BaseCorpus,
         *,
         model: str | Path | None = None,
         index_type: IndexType = "flat",
@@ -488,7 +488,7 @@ class DenseRetriever:
     # -- properties ---------------------------------------------------------------------
 
     @property
-    def corpus(self) -> Corpus:
+    def corpus(self) -> BaseCorpus:
         """The indexed corpus; result documents come from it."""
         return self._corpus
 
@@ -576,7 +576,7 @@ class DenseRetriever:
             return []
         top_k = min(int(k), len(self._corpus))
         scores, ids = self._index.search(self.encode_queries(queries), top_k)
-        docs = self._corpus.documents
+        corpus = self._corpus
         results: list[list[ScoredDocument]] = []
         for row_ids, row_scores in zip(ids, scores, strict=True):
             valid = row_ids >= 0
@@ -584,7 +584,7 @@ class DenseRetriever:
             order = np.lexsort((row_ids, -row_scores))
             results.append(
                 [
-                    ScoredDocument(document=docs[d], score=float(s))
+                    ScoredDocument(document=corpus[d], score=float(s))
                     for d, s in zip(
                         row_ids[order].tolist(), row_scores[order].tolist(), strict=True
                     )
@@ -617,7 +617,7 @@ class DenseRetriever:
         cls,
         directory: str | Path,
         *,
-        corpus: Corpus | None = None,
+        corpus: BaseCorpus | None = None,
         model: str | Path | None = None,
         rebuild_index: bool = False,
         device: str | None = None,
@@ -742,7 +742,7 @@ def _check_memory(num_docs: int, dim: int, params: DenseConfig, budget: int | No
 def _encode_corpus(
     encoder: SentenceTransformer,
     lock: threading.Lock,
-    corpus: Corpus,
+    corpus: BaseCorpus,
     out: np.ndarray,
     batch_size: int,
     show_progress: bool,
@@ -750,10 +750,13 @@ def _encode_corpus(
     """Encode the corpus in chunks into ``out`` (float16), normalised, with a progress bar."""
     from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
-    docs = corpus.documents
-    with tqdm(total=len(docs), desc="encoding", unit="doc", disable=not show_progress) as bar:
-        for start in range(0, len(docs), _ENCODE_CHUNK):
-            texts = [document_text(doc) for doc in docs[start : start + _ENCODE_CHUNK]]
+    total = len(corpus)
+    with tqdm(total=total, desc="encoding", unit="doc", disable=not show_progress) as bar:
+        for start in range(0, total, _ENCODE_CHUNK):
+            texts = [
+                document_text(Document(id="", title=title, text=body))
+                for title, body in corpus.titles_and_texts(start, start + _ENCODE_CHUNK)
+            ]
             with lock:
                 vectors = encoder.encode_document(
                     texts,
@@ -804,7 +807,7 @@ _CACHE_LOCK = threading.RLock()  # held while building, so one index is built on
 
 
 def _matches(
-    directory: Path, corpus: Corpus, fingerprint: str, params: DenseConfig, max_len: int | None
+    directory: Path, corpus: BaseCorpus, fingerprint: str, params: DenseConfig, max_len: int | None
 ) -> bool:
     """Whether ``directory`` holds a current dense index for this corpus, model and params."""
     try:
@@ -829,7 +832,7 @@ _BUILD_OPTIONS = frozenset(
 
 
 def load_or_build_dense(
-    corpus: Corpus,
+    corpus: BaseCorpus,
     index_dir: str | Path | None = None,
     **build_options: Any,
 ) -> DenseRetriever:

@@ -40,9 +40,9 @@ import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import BaseCorpus, Corpus
 from raggym_env.retrieval.base import Retriever
 
 __all__ = [
@@ -130,7 +130,7 @@ def available_retrievers() -> list[str]:
     return sorted(set(_BUILDERS) | set(_entry_points()))
 
 
-def make_retriever(name: str, corpus: Corpus, **options: Any) -> Retriever:
+def make_retriever(name: str, corpus: BaseCorpus, **options: Any) -> Retriever:
     """Build the retriever registered as ``name`` over ``corpus``."""
     _load_installed(name)
     try:
@@ -162,7 +162,7 @@ def _with_cache(
 ) -> RetrieverBuilder:
     """Wrap ``build`` so it accepts the ``cache`` option common to every builder."""
 
-    def builder(corpus: Corpus, **options: Any) -> Retriever:
+    def builder(corpus: BaseCorpus, **options: Any) -> Retriever:
         entries = _cache_entries(options.pop("cache", cache_default))
         if entries == 0:
             return build(corpus, **options)
@@ -175,14 +175,15 @@ def _with_cache(
     return builder
 
 
-def _bm25(corpus: Corpus, **options: Any) -> Retriever:
+def _bm25(corpus: BaseCorpus, **options: Any) -> Retriever:
     """BM25 over ``corpus``; options go to ``bm25.load_or_build``."""
     from raggym_env.retrieval.bm25 import load_or_build
 
-    return load_or_build(corpus, **options)
+    # bm25 reads the corpus only through the BaseCorpus API (len, [i], name, hash, save).
+    return load_or_build(cast(Corpus, corpus), **options)
 
 
-def _dense(corpus: Corpus, **options: Any) -> Retriever:
+def _dense(corpus: BaseCorpus, **options: Any) -> Retriever:
     """Dense retrieval; options go to ``dense.load_or_build_dense``."""
     from raggym_env.retrieval.dense import load_or_build_dense
 
@@ -203,7 +204,7 @@ def _member_options(
 
 
 def _hybrid(
-    corpus: Corpus,
+    corpus: BaseCorpus,
     *,
     weights: list[float] | None = None,
     rrf_k: float = 60,
@@ -223,7 +224,7 @@ def _hybrid(
 
 
 def _hybrid_rerank(
-    corpus: Corpus,
+    corpus: BaseCorpus,
     *,
     reranker_model: str | Path | None = None,
     top_n: int = 50,
@@ -243,7 +244,7 @@ def _hybrid_rerank(
     return RerankedRetriever(base, reranker_model, top_n=top_n, **dict(reranker_options or {}))
 
 
-def _remote(corpus: Corpus, **options: Any) -> Retriever:
+def _remote(corpus: BaseCorpus, **options: Any) -> Retriever:
     """A client of ``raggym serve-retriever`` (option ``url`` required; corpus unused)."""
     from raggym_env.retrieval.remote import RemoteRetriever
 

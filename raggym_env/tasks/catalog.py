@@ -19,6 +19,7 @@ from typing import Any
 
 from raggym_env.caches import LRUCache, register_lru
 from raggym_env.corpora import (
+    BaseCorpus,
     Corpus,
     load_corpus,
     map_evidence,
@@ -191,7 +192,7 @@ class Task:
 
     name: str
     examples: tuple[QAExample, ...] = field(repr=False)
-    corpus: Corpus
+    corpus: BaseCorpus
     multiple_choice: bool
     source: str
 
@@ -294,7 +295,7 @@ def _cached_placeholder_corpus(keys: tuple[_SourceKey, ...]) -> Corpus:
 
 @register_lru("tasks.corpus_files")
 @functools.lru_cache(maxsize=16)
-def _cached_corpus_file(key: _SourceKey, corpus_format: str | None = None) -> Corpus:
+def _cached_corpus_file(key: _SourceKey, corpus_format: str | None = None) -> BaseCorpus:
     if isinstance(key, str):
         return load_corpus(key)  # a hub corpus spec
     return load_corpus(Path(key[0]), format=corpus_format)
@@ -365,7 +366,7 @@ def default_corpus(name: str, path: str | Path | None = None) -> Corpus:
     return _cached_placeholder_corpus(keys)
 
 
-def _attach(corpus: Corpus, examples: Sequence[QAExample], task: str) -> list[QAExample]:
+def _attach(corpus: BaseCorpus, examples: Sequence[QAExample], task: str) -> list[QAExample]:
     """Link gold titles to document ids, warning once about titles the corpus lacks."""
     # Examples without gold titles keep any doc ids they came with (custom questions).
     mapping = map_evidence(examples, corpus)
@@ -388,7 +389,7 @@ def load_task(
     path: str | Path | None = None,
     limit: int | None = None,
     select: str | None = None,
-    corpus: Corpus | str | Path | None = None,
+    corpus: BaseCorpus | str | Path | None = None,
     corpus_format: str | None = None,
 ) -> Task:
     """Load a benchmark's questions with the corpus they are asked against.
@@ -398,7 +399,8 @@ def load_task(
         path: the question source (see :func:`load_examples`).
         limit: keep at most the first ``limit`` examples (after ``select``).
         select: a subset spec (see :func:`load_examples`).
-        corpus: a :class:`~raggym_env.corpora.Corpus`, a corpus file or directory or a
+        corpus: a :class:`~raggym_env.corpora.Corpus` or
+            :class:`~raggym_env.corpora.DiskCorpus`, a corpus file, store or directory, or a
             ``"hub:<dataset>..."`` corpus spec (read by
             :func:`~raggym_env.corpora.load_corpus`), or ``None`` for
             :func:`default_corpus`.
@@ -425,6 +427,7 @@ def load_task(
     key = _source_key(task, path)
     all_examples, source = _cached_examples(task, key)
     examples = select_examples(all_examples, select, limit)
+    chosen: BaseCorpus
     if corpus is None:
         chosen = default_corpus(task, path)
         if not _FORMATS[task].pooled:
@@ -435,7 +438,7 @@ def load_task(
                 "pass corpus=PATH (suite key 'corpus', CLI --corpus) for meaningful scores",
                 PlaceholderCorpusWarning,
             )
-    elif isinstance(corpus, Corpus):
+    elif isinstance(corpus, BaseCorpus):
         chosen = corpus
     elif isinstance(corpus, (str, Path)):
         chosen = _cached_corpus_file(_file_key(corpus), corpus_format)
