@@ -40,7 +40,7 @@ import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from raggym_env.corpora import BaseCorpus, Corpus
 from raggym_env.retrieval.base import Retriever
@@ -179,8 +179,7 @@ def _bm25(corpus: BaseCorpus, **options: Any) -> Retriever:
     """BM25 over ``corpus``; options go to ``bm25.load_or_build``."""
     from raggym_env.retrieval.bm25 import load_or_build
 
-    # bm25 reads the corpus only through the BaseCorpus API (len, [i], name, hash, save).
-    return load_or_build(cast(Corpus, corpus), **options)
+    return load_or_build(corpus, **options)
 
 
 def _dense(corpus: BaseCorpus, **options: Any) -> Retriever:
