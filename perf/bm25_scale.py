@@ -174,8 +174,10 @@ def passages(n: int, seed: int) -> Iterator[tuple[str, str, str]]:
     for start in range(0, n, CHUNK):
         count = min(CHUNK, n - start)
         rng = np.random.default_rng([seed, start // CHUNK])
-        lengths = rng.integers(PASSAGE_WORDS[0], PASSAGE_WORDS[1] + 1, CHUNK)[:count].tolist()
+        # Every draw is of a whole chunk, so a truncated last chunk is a prefix of a full one.
+        lengths = rng.integers(PASSAGE_WORDS[0], PASSAGE_WORDS[1] + 1, CHUNK).tolist()
         ranks = sample_ranks(rng, int(sum(lengths))).tolist()
+        lengths = lengths[:count]
         articles = rng.geometric(1.0 / ARTICLE_PASSAGES, CHUNK).tolist()
         title_lengths = rng.integers(TITLE_WORDS[0], TITLE_WORDS[1] + 1, CHUNK).tolist()
         title_ranks = (sample_ranks(rng, sum(title_lengths)) + TITLE_SKIP).tolist()
