@@ -832,7 +832,14 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         f"## BM25 at scale (`{data['command']}`)",
         "",
-        f"Machine: {data['machine']}.",
+        f"Machine: {data['machine']}."
+        + (
+            " 1-minute load average at the start and end: "
+            + " / ".join(_fmt_opt(x) for x in data["load_average"])
+            + f" on {os.cpu_count()} CPUs."
+            if data.get("load_average")
+            else ""
+        ),
         "",
         f"Corpus: {data['corpus']}",
         "",
@@ -1002,9 +1009,18 @@ def _machine() -> str:
     )
 
 
+def _load_average() -> float | None:
+    """The 1-minute load average (other work on the machine skews every timing)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure every requested engine and size; the figures, failures included."""
     started = time.perf_counter()
+    load_before = _load_average()
     sizes = parse_sizes(args.sizes)
     lucene_sizes = parse_sizes(args.pyserini_sizes)
     all_sizes = sorted(set(sizes) | set(lucene_sizes))
@@ -1091,7 +1107,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "extrapolations": extrapolations,
         "tsv_mib_per_million": (sum(tsv_mib.values()) / sum(tsv_mib) * 1e6 if tsv_mib else 0.0),
         "wall_s": time.perf_counter() - started,
+        "load_average": [load_before, _load_average()],
     }
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """The figures of a ``--json`` file, checked for what :func:`render` reads.
+
+    Raises:
+        ValueError: not JSON, or not an object with ``rows`` of engine/size records and
+            the run's ``command``, ``machine``, ``corpus``, ``batch`` and ``wall_s``.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object written by --json")
+    missing = [
+        key
+        for key in ("command", "machine", "corpus", "batch", "wall_s", "rows")
+        if key not in data
+    ]
+    if missing or not isinstance(data["rows"], list):
+        raise ValueError(
+            f"{path}: not a bm25_scale --json file (missing or bad: {missing or ['rows']})"
+        )
+    for number, row in enumerate(data["rows"]):
+        if not (
+            isinstance(row, dict)
+            and row.get("engine") in ("raggym", "pyserini")
+            and isinstance(row.get("size"), int)
+        ):
+            raise ValueError(f"{path}: rows[{number}] needs engine raggym|pyserini and an int size")
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1139,7 +1188,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(WORKERS[args.worker](args)))
         return 0
     if args.report_from:
-        data = json.loads(args.report_from.read_text(encoding="utf-8"))
+        try:
+            data = read_report(args.report_from)
+        except (OSError, ValueError) as exc:
+            parser.error(str(exc))
         print(render(data))
         return 1 if any(r.get("failed") for r in data["rows"]) else 0
     if args.quick:

@@ -195,3 +195,20 @@ def test_bm25_scale_fits_and_overlap(bm25_scale):
     assert intercept == pytest.approx(1.0) and slope == pytest.approx(2.0)
     agree = bm25_scale.overlap([["a", "b"], [], None, ["x"]], [["b", "c"], [], ["q"], ["y", "z"]])
     assert agree == {"queries": 2, "mean": pytest.approx(0.25)}
+
+
+def test_bm25_scale_report_from_names_what_is_wrong_with_a_file(bm25_scale, tmp_path):
+    path = tmp_path / "x.json"
+    for text, expected in (
+        ("{not json", "not JSON"),
+        ("[1]", "JSON object"),
+        ('{"rows": []}', "missing or bad"),
+        (
+            '{"command": "", "machine": "", "corpus": "", "batch": 1, "wall_s": 1, '
+            '"rows": [{"engine": "elastic", "size": 5}]}',
+            r"rows\[0\]",
+        ),
+    ):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=expected):
+            bm25_scale.read_report(path)
