@@ -1024,8 +1024,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = parse_sizes(args.sizes)
     lucene_sizes = parse_sizes(args.pyserini_sizes)
     all_sizes = sorted(set(sizes) | set(lucene_sizes))
-    workdir_ctx = tempfile.TemporaryDirectory(dir=args.workdir, prefix="bm25scale-")
-    workdir = Path(workdir_ctx.name)
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(dir=args.workdir, prefix="bm25scale-"))
     queries_file = workdir / "queries.json"
     queries_file.write_text(json.dumps(make_queries(args.queries, args.seed)))
     ctx: dict[str, Any] = {
@@ -1072,7 +1073,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.keep:
         print(f"kept work files in {workdir}", file=sys.stderr)
     else:
-        workdir_ctx.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
     agreement = {}
     for n in all_sizes:
         pair = [r for r in rows if r["size"] == n and not r.get("failed") and r.get("top_ids")]
