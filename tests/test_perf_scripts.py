@@ -1,5 +1,6 @@
 """The measurement scripts in perf/ (outside the installed package) keep working."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,174 @@ def test_rollout_speed_quick_runs_from_another_folder(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "episodes/s" in result.stdout or "ep/s" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_bm25_scale_quick_measures_raggym_and_reprints_its_json(tmp_path):
+    """A tiny raggym-only run: a table row with figures, a JSON file, and --report-from."""
+    out = tmp_path / "scale.json"
+    common = ["--cache-dir", str(tmp_path / "cache"), "--workdir", str(tmp_path)]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PERF / "bm25_scale.py"),
+            "--quick",
+            "--sizes",
+            "1500",
+            "--pyserini-sizes",
+            "none",
+            "--queries",
+            "30",
+            "--json",
+            str(out),
+            *common,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    (row,) = data["rows"]
+    assert row["engine"] == "raggym" and row["size"] == 1500 and "failed" not in row
+    assert row["build_s"] > 0 and row["index_mib"] > 0 and row["build_peak_rss_mib"] > 10
+    assert row["single_queries"] == 30 and row["batch_queries"] == 30
+    assert row["single_qps"] > 0 and row["batch_qps"] > 0
+    assert sum(bool(ids) for ids in row["top_ids"]) > 20  # most queries find passages
+    header = (tmp_path / "cache" / "1500.tsv").read_text().splitlines()[:2]
+    assert header[0] == "id\ttext\ttitle" and header[1].startswith("1\t")
+    assert "| raggym | 1,500 |" in result.stdout and "21,015,324" in result.stdout
+    again = subprocess.run(
+        [sys.executable, str(PERF / "bm25_scale.py"), "--report-from", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "| raggym | 1,500 |" in again.stdout
+
+
+@pytest.mark.slow
+def test_bm25_scale_records_a_missing_pyserini_as_a_failed_row(tmp_path):
+    """No Pyserini Python: the raggym row is measured, the Lucene row says why, exit 1."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PERF / "bm25_scale.py"),
+            "--quick",
+            "--sizes",
+            "800",
+            "--pyserini-sizes",
+            "800",
+            "--queries",
+            "10",
+            "--search-budget",
+            "2",
+            "--pyserini-python",
+            str(tmp_path / "no-venv" / "python"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--workdir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "| raggym | 800 |" in result.stdout
+    assert "| pyserini | 800 | - |" in result.stdout and "no Pyserini virtualenv" in result.stdout
+
+
+@pytest.fixture
+def bm25_scale(monkeypatch):
+    """perf/bm25_scale.py as a module (perf/ on the path, as when the script runs)."""
+    monkeypatch.syspath_prepend(str(PERF))
+    import importlib
+
+    return importlib.import_module("bm25_scale")
+
+
+def test_bm25_scale_sizes_parse_or_name_the_bad_part(bm25_scale):
+    assert bm25_scale.parse_sizes("1m,500k,2000,1.5m,1m") == [2000, 500_000, 1_000_000, 1_500_000]
+    assert bm25_scale.parse_sizes("none") == bm25_scale.parse_sizes("") == []
+    assert [bm25_scale.size_label(n) for n in (2000, 500_000, 5_000_000, 1234)] == [
+        "2k",
+        "500k",
+        "5m",
+        "1234",
+    ]
+    for bad in ("1g", "-5", "0", "1.5k5", "0.0001k"):
+        with pytest.raises(ValueError, match="bad size"):
+            bm25_scale.parse_size(bad)
+
+
+def test_bm25_scale_corpus_is_seeded_prefix_stable_and_zipf_shaped(bm25_scale):
+    small = list(bm25_scale.passages(1_200, seed=0))
+    large = list(bm25_scale.passages(bm25_scale.CHUNK + 10, seed=0))
+    assert small == large[:1_200]
+    assert list(bm25_scale.passages(50, seed=1)) != small[:50]
+    assert [p[0] for p in small[:3]] == ["1", "2", "3"]
+    lengths = [len(text.split()) for _, text, _ in small]
+    assert min(lengths) >= 80 and max(lengths) <= 120
+    counts: dict[str, int] = {}
+    for _, text, _ in small:
+        for w in text.split():
+            counts[w] = counts.get(w, 0) + 1
+    ranked = sorted(counts.values(), reverse=True)
+    assert ranked[0] > 20 * ranked[100]  # a heavy head, as Zipf's law has
+    assert len(counts) > 10_000  # and a long tail of rare words
+    titles = [title for _, _, title in small]
+    assert len(set(titles)) < len(titles) / 2  # consecutive passages share an article title
+
+
+def test_bm25_scale_pseudo_words_are_distinct_and_short_when_frequent(bm25_scale):
+    table = bm25_scale._word_table()
+    assert len(table) == bm25_scale.WORD_TABLE == len(set(table))
+    assert [bm25_scale.word(r) for r in (0, 99, 100, 10_099, 10_100)] == [
+        table[0],
+        table[99],
+        table[100],
+        table[10_099],
+        table[10_100],
+    ]
+    assert len(table[0]) == 2 and len(table[500]) == 4 and len(bm25_scale.word(10**9)) == 10
+
+
+def test_bm25_scale_tsv_reader_names_a_bad_header_or_row(bm25_scale, tmp_path):
+    bad_header = tmp_path / "h.tsv"
+    bad_header.write_text("id\ttitle\ttext\n1\ta\tb\n")
+    with pytest.raises(ValueError, match="header"):
+        list(bm25_scale.read_tsv(bad_header))
+    bad_row = tmp_path / "r.tsv"
+    bad_row.write_text("id\ttext\ttitle\n1\tsome text\tT\n2\tno title\n")
+    with pytest.raises(ValueError, match=r"r\.tsv:3: 2 tab-separated fields"):
+        list(bm25_scale.read_tsv(bad_row))
+
+
+def test_bm25_scale_fits_and_overlap(bm25_scale):
+    assert bm25_scale.fit_line([(2.0, 10.0)]) == (0.0, 5.0)
+    intercept, slope = bm25_scale.fit_line([(1.0, 3.0), (2.0, 5.0), (3.0, 7.0)])
+    assert intercept == pytest.approx(1.0) and slope == pytest.approx(2.0)
+    agree = bm25_scale.overlap([["a", "b"], [], None, ["x"]], [["b", "c"], [], ["q"], ["y", "z"]])
+    assert agree == {"queries": 2, "mean": pytest.approx(0.25)}
+
+
+def test_bm25_scale_report_from_names_what_is_wrong_with_a_file(bm25_scale, tmp_path):
+    path = tmp_path / "x.json"
+    for text, expected in (
+        ("{not json", "not JSON"),
+        ("[1]", "JSON object"),
+        ('{"rows": []}', "missing or bad"),
+        (
+            '{"command": "", "machine": "", "corpus": "", "batch": 1, "wall_s": 1, '
+            '"rows": [{"engine": "elastic", "size": 5}]}',
+            r"rows\[0\]",
+        ),
+    ):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=expected):
+            bm25_scale.read_report(path)
