@@ -26,30 +26,58 @@ _SLACK = 1.0 - 1e-5  # scores are float32 sums: prune only what is clearly below
 
 
 @_jit
-def _read_block(doc_bytes, tf_bytes, doc_pos, tf_pos, first, count, out_docs, out_tfs):  # type: ignore[no-untyped-def]
-    doc = np.int64(first)
-    for i in range(count):
-        value = np.int64(0)
-        shift = np.int64(0)
-        while True:
-            byte = np.int64(doc_bytes[doc_pos])
-            doc_pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 128:
-                break
-            shift += 7
-        doc += value
+def _first_doc(data, pos):  # type: ignore[no-untyped-def]
+    """The first document of the block at byte ``pos`` (its variable-byte prefix)."""
+    value = np.int64(0)
+    shift = np.int64(0)
+    while True:
+        byte = np.int64(data[pos])
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 128:
+            return value, pos
+        shift += 7
+
+
+@_jit
+def _bits_at(data, bit, mask):  # type: ignore[no-untyped-def]
+    """The value of ``mask``'s width stored from bit ``bit`` (reads up to five bytes)."""
+    i = bit >> 3
+    word = (
+        np.int64(data[i])
+        | (np.int64(data[i + 1]) << 8)
+        | (np.int64(data[i + 2]) << 16)
+        | (np.int64(data[i + 3]) << 24)
+        | (np.int64(data[i + 4]) << 32)
+    )
+    return (word >> (bit & 7)) & mask
+
+
+@_jit
+def _read_block(data, pos, count, out_docs, out_tfs):  # type: ignore[no-untyped-def]
+    """Decode the block at byte ``pos`` into ``out_docs`` and ``out_tfs``."""
+    doc, pos = _first_doc(data, pos)
+    out_docs[0] = doc
+    width = np.int64(data[pos])
+    pos += 1
+    mask = (np.int64(1) << width) - 1
+    bit = pos * 8
+    for i in range(1, count):
+        doc += _bits_at(data, bit, mask)
         out_docs[i] = doc
-        value = np.int64(0)
-        shift = np.int64(0)
-        while True:
-            byte = np.int64(tf_bytes[tf_pos])
-            tf_pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 128:
-                break
-            shift += 7
-        out_tfs[i] = value
+        bit += width
+    pos += ((count - 1) * width + 7) >> 3
+    width = np.int64(data[pos])
+    pos += 1
+    if width == 0:
+        for i in range(count):
+            out_tfs[i] = 1
+        return
+    mask = (np.int64(1) << width) - 1
+    bit = pos * 8
+    for i in range(count):
+        out_tfs[i] = _bits_at(data, bit, mask) + 1
+        bit += width
 
 
 @_jit
@@ -115,13 +143,10 @@ def search_shard(  # type: ignore[no-untyped-def]
     k,
     theta_in,
     term_blocks,
-    block_first,
     block_last,
     block_count,
-    block_doc_offset,
-    block_tf_offset,
-    doc_bytes,
-    tf_bytes,
+    block_offset,
+    data,
     norm,
     atire,
     k1,
@@ -140,13 +165,10 @@ def search_shard(  # type: ignore[no-untyped-def]
         k: results wanted.
         theta_in: a score already reached by ``k`` better-placed documents (-inf if none).
         term_blocks: the shard's block range per term (see ``EncodedPostings``).
-        block_first: first document of each block.
         block_last: last document of each block.
         block_count: postings in each block.
-        block_doc_offset: byte offset of each block in ``doc_bytes``.
-        block_tf_offset: byte offset of each block in ``tf_bytes``.
-        doc_bytes: variable-byte document gaps.
-        tf_bytes: variable-byte term frequencies.
+        block_offset: byte offset of each block in ``data``.
+        data: the encoded blocks (see :mod:`raggym_env.retrieval.postings`).
         norm: float32 ``k1 * (1 - b + b * length / avgdl)`` per document.
         atire: whether the frequency part carries the ``(k1 + 1)`` factor.
         k1: the saturation parameter (for ``atire``).
@@ -175,10 +197,7 @@ def search_shard(  # type: ignore[no-untyped-def]
         w = idfs[i]
         for blk in range(term_blocks[term], term_blocks[term + 1]):
             cnt = np.int64(block_count[blk])
-            _read_block(
-                doc_bytes, tf_bytes, block_doc_offset[blk], block_tf_offset[blk],
-                block_first[blk], cnt, buf_docs, buf_tfs,
-            )  # fmt: skip
+            _read_block(data, np.int64(block_offset[blk]), cnt, buf_docs, buf_tfs)
             for j in range(cnt):
                 d = buf_docs[j]
                 tf = np.float32(buf_tfs[j])
@@ -218,14 +237,11 @@ def search_shard(  # type: ignore[no-untyped-def]
                     blk += 1
                 if blk == end:
                     break
-                if block_first[blk] > d:
-                    continue
                 if loaded != blk:
+                    if _first_doc(data, np.int64(block_offset[blk]))[0] > d:
+                        continue
                     cnt = np.int64(block_count[blk])
-                    _read_block(
-                        doc_bytes, tf_bytes, block_doc_offset[blk], block_tf_offset[blk],
-                        block_first[blk], cnt, buf_docs, buf_tfs,
-                    )  # fmt: skip
+                    _read_block(data, np.int64(block_offset[blk]), cnt, buf_docs, buf_tfs)
                     loaded = blk
                     p = 0
                 while p < cnt and buf_docs[p] < d:
@@ -284,11 +300,45 @@ def _put_varbyte(out, pos, value):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def encode_shard(terms, docs, tfs, lengths, vocabulary_size, block_size):  # type: ignore[no-untyped-def]
+def _width(value):  # type: ignore[no-untyped-def]
+    width = 0
+    while value > 0:
+        value >>= 1
+        width += 1
+    return width
+
+
+@_jit
+def _put_bits(out, bit, value, width):  # type: ignore[no-untyped-def]
+    """OR ``value``'s low ``width`` bits into ``out`` (zeroed) from bit ``bit``."""
+    while width > 0:
+        i = bit >> 3
+        shift = bit & 7
+        take = min(8 - shift, width)
+        out[i] |= np.uint8((value & ((1 << take) - 1)) << shift)
+        value >>= take
+        bit += take
+        width -= take
+
+
+@_jit
+def _block_widths(s_docs, s_tfs, start, stop):  # type: ignore[no-untyped-def]
+    gap_max = np.int64(0)
+    tf_max = np.int64(0)
+    for i in range(start, stop):
+        if i > start:
+            gap_max = max(gap_max, np.int64(s_docs[i]) - np.int64(s_docs[i - 1]))
+        tf_max = max(tf_max, np.int64(s_tfs[i]) - 1)
+    return _width(gap_max), _width(tf_max)
+
+
+@_jit
+def encode_shard(terms, docs, tfs, lengths, vocabulary_size, block_size, padding):  # type: ignore[no-untyped-def]
     """Sort a shard's postings by term (counting sort, documents stay in order) and encode them.
 
     The input postings come in document order; the output arrays are exactly those of
-    :func:`raggym_env.retrieval.postings.encode_postings` on the term-sorted postings.
+    :func:`raggym_env.retrieval.postings.encode_postings` on the term-sorted postings (with
+    int64 offsets; the caller narrows them).
     """
     n = len(terms)
     counts = np.zeros(vocabulary_size + 1, dtype=np.int64)
@@ -321,29 +371,21 @@ def encode_shard(terms, docs, tfs, lengths, vocabulary_size, block_size):  # typ
             n_blocks += (c + block_size - 1) // block_size
             term_blocks[p + 1] = n_blocks
             p += 1
-    block_first = np.empty(n_blocks, dtype=np.uint32)
     block_last = np.empty(n_blocks, dtype=np.uint32)
     block_count = np.empty(n_blocks, dtype=np.uint8)
-    block_doc_offset = np.zeros(n_blocks + 1, dtype=np.int64)
-    block_tf_offset = np.zeros(n_blocks + 1, dtype=np.int64)
-    doc_size = 0
-    tf_size = 0
-    for i in range(n):  # sizes first, so each byte stream is allocated once
-        tf_size += _varbyte_size(np.int64(s_tfs[i]))
-    block = 0
-    for p in range(present):
+    block_offset = np.zeros(n_blocks + 1, dtype=np.int64)
+    size = 0
+    for p in range(present):  # sizes first, so the data is allocated once
         lo = counts[out_terms[p]]
         hi = counts[out_terms[p] + 1]
         for start in range(lo, hi, block_size):
             stop = min(start + block_size, hi)
-            for i in range(start + 1, stop):
-                doc_size += _varbyte_size(np.int64(s_docs[i]) - np.int64(s_docs[i - 1]))
-            doc_size += 1  # the block's first gap (0)
-            block += 1
-    doc_bytes = np.empty(doc_size, dtype=np.uint8)
-    tf_bytes = np.empty(tf_size, dtype=np.uint8)
-    doc_pos = 0
-    tf_pos = 0
+            doc_width, tf_width = _block_widths(s_docs, s_tfs, start, stop)
+            count = stop - start
+            size += _varbyte_size(np.int64(s_docs[start])) + 2
+            size += ((count - 1) * doc_width + 7) // 8 + (count * tf_width + 7) // 8
+    data = np.zeros(size + padding, dtype=np.uint8)
+    pos = 0
     block = 0
     for p in range(present):
         lo = counts[out_terms[p]]
@@ -352,23 +394,33 @@ def encode_shard(terms, docs, tfs, lengths, vocabulary_size, block_size):  # typ
         min_length = np.uint32(0xFFFFFFFF)
         for start in range(lo, hi, block_size):
             stop = min(start + block_size, hi)
-            block_first[block] = s_docs[start]
+            count = stop - start
+            doc_width, tf_width = _block_widths(s_docs, s_tfs, start, stop)
             block_last[block] = s_docs[stop - 1]
-            block_count[block] = np.uint8(stop - start)
-            block_doc_offset[block] = doc_pos
-            block_tf_offset[block] = tf_pos
+            block_count[block] = np.uint8(count)
+            block_offset[block] = pos
+            pos = _put_varbyte(data, pos, np.int64(s_docs[start]))
+            data[pos] = np.uint8(doc_width)
+            pos += 1
+            bit = pos * 8
+            for i in range(start + 1, stop):
+                _put_bits(data, bit, np.int64(s_docs[i]) - np.int64(s_docs[i - 1]), doc_width)
+                bit += doc_width
+            pos += ((count - 1) * doc_width + 7) // 8
+            data[pos] = np.uint8(tf_width)
+            pos += 1
+            bit = pos * 8
             for i in range(start, stop):
-                gap = np.int64(0) if i == start else np.int64(s_docs[i]) - np.int64(s_docs[i - 1])
-                doc_pos = _put_varbyte(doc_bytes, doc_pos, gap)
-                tf_pos = _put_varbyte(tf_bytes, tf_pos, np.int64(s_tfs[i]))
+                _put_bits(data, bit, np.int64(s_tfs[i]) - 1, tf_width)
+                bit += tf_width
                 max_tf = max(max_tf, s_tfs[i])
                 min_length = min(min_length, lengths[s_docs[i]])
+            pos += (count * tf_width + 7) // 8
             block += 1
         term_max_tf[p] = max_tf
         term_min_length[p] = min_length
-    block_doc_offset[n_blocks] = doc_pos
-    block_tf_offset[n_blocks] = tf_pos
+    block_offset[n_blocks] = pos
     return (
-        out_terms, term_blocks, term_max_tf, term_min_length, block_first, block_last,
-        block_count, block_doc_offset, block_tf_offset, doc_bytes, tf_bytes,
+        out_terms, term_blocks, term_max_tf, term_min_length, block_last, block_count,
+        block_offset, data,
     )  # fmt: skip

@@ -42,9 +42,11 @@ import numpy as np
 from raggym_env.availability import is_numba_available
 from raggym_env.retrieval.postings import (
     BLOCK_SIZE,
+    PADDING,
     EncodedPostings,
-    decode_varbytes,
+    decode_block,
     encode_postings,
+    offset_dtype,
 )
 from raggym_env.retrieval.tokenize import Analyzer
 
@@ -312,8 +314,19 @@ def _sort_and_encode(
     if len(terms) and is_numba_available():
         from raggym_env.retrieval.bm25_kernels import encode_shard
 
-        arrays = encode_shard(terms, docs, tfs, lengths, int(terms.max()) + 1, BLOCK_SIZE)
-        return EncodedPostings(*arrays)
+        (terms_, term_blocks, max_tf, min_length, last, count, offsets, data) = encode_shard(
+            terms, docs, tfs, lengths, int(terms.max()) + 1, BLOCK_SIZE, PADDING
+        )
+        return EncodedPostings(
+            terms=terms_,
+            term_blocks=term_blocks.astype(offset_dtype(len(last))),
+            term_max_tf=max_tf,
+            term_min_length=min_length,
+            block_last=last,
+            block_count=count,
+            block_offset=offsets.astype(offset_dtype(len(data) - PADDING)),
+            data=data,
+        )
     order = np.argsort(terms, kind="stable")  # documents stay ascending within a term
     return encode_postings(terms[order], docs[order], tfs[order], lengths)
 
@@ -505,14 +518,11 @@ class _Shard:
         """All (document, frequency) postings of the term at ``position`` (numpy)."""
         p = self.postings
         b0, b1 = int(p.term_blocks[position]), int(p.term_blocks[position + 1])
-        gaps = decode_varbytes(p.doc_bytes[p.block_doc_offset[b0] : p.block_doc_offset[b1]])
-        tfs = decode_varbytes(p.tf_bytes[p.block_tf_offset[b0] : p.block_tf_offset[b1]])
-        counts = np.asarray(p.block_count[b0:b1], dtype=np.int64)
-        block = np.repeat(np.arange(b1 - b0), counts)
-        sums = np.cumsum(gaps, dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        docs = np.asarray(p.block_first[b0:b1], dtype=np.int64)[block] + sums - sums[starts][block]
-        return docs, tfs
+        blocks = [
+            decode_block(p.data, int(p.block_offset[b]), int(p.block_count[b]))
+            for b in range(b0, b1)
+        ]
+        return np.concatenate([d for d, _ in blocks]), np.concatenate([f for _, f in blocks])
 
 
 class _Workspace(threading.local):
@@ -669,8 +679,7 @@ class InvertedIndex:
         p = shard.postings
         written = self._kernel(
             entries, idfs, self._bounds(shard, entries, idfs), k, theta,
-            p.term_blocks, p.block_first, p.block_last, p.block_count,
-            p.block_doc_offset, p.block_tf_offset, p.doc_bytes, p.tf_bytes,
+            p.term_blocks, p.block_last, p.block_count, p.block_offset, p.data,
             shard.norm, self.method == "atire", self.k1,
             work.acc, work.mark, work.touched, out_docs, out_scores,
         )  # fmt: skip

@@ -330,8 +330,8 @@ def test_tampered_or_missing_files(retriever, tmp_path):
     corpus_file.write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(IndexMismatchError, match="was modified"):
         BM25Retriever.load(directory)
-    (directory / "shards" / "00000" / "doc_bytes.npy").unlink()
-    with pytest.raises(FileNotFoundError, match=r"incomplete .*doc_bytes\.npy"):
+    (directory / "shards" / "00000" / "data.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"incomplete .*data\.npy"):
         BM25Retriever.load(directory, corpus=retriever.corpus)
 
 

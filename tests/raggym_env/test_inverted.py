@@ -11,10 +11,12 @@ import pytest
 
 from raggym_env import Corpus, Document
 from raggym_env.retrieval import inverted
+from raggym_env.retrieval import postings as postings_module
 from raggym_env.retrieval.bm25 import BM25Config, BM25Retriever
 from raggym_env.retrieval.inverted import ShardPlan, parse_size
 from raggym_env.retrieval.postings import (
     BLOCK_SIZE,
+    decode_block,
     decode_varbytes,
     encode_postings,
     encode_varbytes,
@@ -222,3 +224,36 @@ def test_compiled_encoder_writes_the_numpy_layout():
     for name, array in reference.items():
         assert compiled[name].dtype == array.dtype, name
         assert np.array_equal(compiled[name], array), name
+
+
+def test_extreme_gaps_and_frequencies_round_trip():
+    tfs = np.array([1, 2**32 - 1, 1, 7, 1, 1], dtype=np.uint32)
+    terms = np.array([0, 0, 0, 0, 1, 1], dtype=np.uint32)
+    lengths = np.ones(8, dtype=np.uint32)
+    docs = np.array([0, 1, 6, 7, 5, 6], dtype=np.uint32)
+    encoded = encode_postings(terms, docs, tfs, lengths)
+    got = [
+        decode_block(encoded.data, int(encoded.block_offset[b]), int(encoded.block_count[b]))
+        for b in range(len(encoded.block_count))
+    ]
+    assert got[0][0].tolist() == [0, 1, 6, 7] and got[0][1].tolist() == [1, 2**32 - 1, 1, 7]
+    assert got[1][0].tolist() == [5, 6] and got[1][1].tolist() == [1, 1]
+    kernels = pytest.importorskip("raggym_env.retrieval.bm25_kernels", exc_type=ImportError)
+    out_docs, out_tfs = np.zeros(128, np.int64), np.zeros(128, np.int64)
+    kernels._read_block(encoded.data, np.int64(encoded.block_offset[0]), 4, out_docs, out_tfs)
+    assert out_docs[:4].tolist() == [0, 1, 6, 7] and out_tfs[:4].tolist() == [1, 2**32 - 1, 1, 7]
+    compiled = inverted._sort_and_encode(terms, docs, tfs, lengths).arrays()
+    for name, array in encoded.arrays().items():
+        assert np.array_equal(compiled[name], array), name
+
+
+def test_large_gaps_pack_in_wide_frames():
+    values = np.array([3, 2**20, 2**31 + 5], dtype=np.uint64)
+    for width in (0, 1, 7, 8, 9, 31, 32):
+        data = np.zeros(16 + 8, dtype=np.uint8)
+        bits = np.zeros(8 * len(data), dtype=np.uint8)
+        masked = values & np.uint64((1 << width) - 1)
+        postings_module._pack(bits, np.arange(3) * width, masked, np.full(3, width))
+        data |= np.packbits(bits, bitorder="little")
+        got, _ = postings_module._unpack(data, 0, 3, width)
+        assert got.tolist() == masked.tolist(), width
