@@ -243,19 +243,6 @@ def read_tsv(path: Path) -> Iterator[tuple[str, str, str]]:
             yield fields[0], fields[1], fields[2]
 
 
-def ensure_jsonl(tsv: Path) -> Path:
-    """A raggym JSONL (``{"id", "title", "text"}`` per line) next to ``tsv``, made once."""
-    path = tsv.with_suffix(".jsonl")
-    if path.exists():
-        return path
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as out:
-        for pid, text, title in read_tsv(tsv):
-            out.write(json.dumps({"id": pid, "title": title, "text": text}) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
 # -- running a measured subprocess --------------------------------------------------------
 
 
@@ -393,21 +380,13 @@ def worker_raggym_serve(args: argparse.Namespace) -> dict[str, Any]:
 
     imported = time.perf_counter() - start
     queries = _load_queries(args.queries_file)
-    how = "BM25Retriever.load(dir)"
     start = time.perf_counter()
-    try:
-        retriever: Any = bm25.BM25Retriever.load(args.path)
-    except (AttributeError, TypeError):
-        from raggym_env.corpora import load_corpus
-        from raggym_env.retrieval.factory import make_retriever
-
-        how = "make_retriever('bm25', load_corpus(file), index_dir=dir)"
-        retriever = make_retriever("bm25", load_corpus(args.corpus), index_dir=args.path)
+    retriever = bm25.BM25Retriever.load(args.path)
     opened = time.perf_counter()
     retriever.search(queries[:1], TOP_K)
     reload_s = time.perf_counter() - start
-    single = retriever.with_threads(1) if hasattr(retriever, "with_threads") else retriever
-    many = retriever.with_threads(THREADS) if hasattr(retriever, "with_threads") else retriever
+    single = retriever.with_threads(1)
+    many = retriever.with_threads(THREADS)
 
     def one(query: str) -> list[str]:
         return [hit.id for hit in single.search([query], TOP_K)[0]]
@@ -422,19 +401,16 @@ def worker_raggym_serve(args: argparse.Namespace) -> dict[str, Any]:
         "import_s": imported,
         "reload_s": reload_s,
         "open_s": opened - start,
-        "reload_how": how,
         "single_queries": n1,
         "single_qps": n1 / s1,
         "batch_queries": n2,
         "batch_qps": n2 / s2,
-        "batch_threads": THREADS if hasattr(retriever, "with_threads") else 1,
+        "batch_threads": THREADS,
         "top_ids": [top.get(i) for i in range(len(queries))],
-        "params": {
-            key: getattr(getattr(retriever, "params", None), key, None) for key in RAGGYM_KEYS
-        },
-        "vocabulary": getattr(retriever, "vocabulary_size", None),
-        "shards": getattr(retriever, "num_shards", None),
-        "compiled": getattr(retriever, "compiled", None),
+        "params": {key: getattr(retriever.params, key) for key in RAGGYM_KEYS},
+        "vocabulary": retriever.vocabulary_size,
+        "shards": retriever.num_shards,
+        "compiled": retriever.compiled,
         "peak_rss_mib": peak_rss_mib(),
     }
 
@@ -616,31 +592,13 @@ def _run_worker(
     return _last_json(done["stdout"], name), done
 
 
-def raggym_accepts_tsv(python: str) -> bool:
-    """Whether ``raggym index --help`` says it reads a .tsv corpus (or has ``--format``)."""
-    done = subprocess.run(
-        [python, "-m", "raggym_env", "index", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    text = done.stdout.lower()
-    return "tsv" in text or "--format" in text
-
-
 def measure_raggym(n: int, tsv: Path, ctx: dict[str, Any]) -> dict[str, Any]:
     """Build raggym's index of ``tsv`` with ``raggym index`` and measure serving it."""
     row: dict[str, Any] = {"engine": "raggym", "size": n}
     work = ctx["workdir"] / f"raggym-{size_label(n)}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    if ctx["accepts_tsv"]:
-        corpus, row["input"] = tsv, "tsv"
-    else:
-        start = time.perf_counter()
-        corpus, row["input"] = ensure_jsonl(tsv), "jsonl (converted from the TSV, not timed)"
-        row["convert_s"] = time.perf_counter() - start
+    corpus = tsv
     out = work / "index"
     command = [
         sys.executable,
@@ -660,6 +618,7 @@ def measure_raggym(n: int, tsv: Path, ctx: dict[str, Any]) -> dict[str, Any]:
     if reason:
         raise RuntimeError(reason)
     said = re.search(r" in ([0-9.]+)s ", done["stdout"])
+    read = re.search(r"corpus read\s+([0-9.]+)s", done["stdout"])
     corpus_mib = sum(
         dir_size_mib(out / name) for name in ("corpus.jsonl", "corpus") if (out / name).exists()
     )
@@ -667,6 +626,7 @@ def measure_raggym(n: int, tsv: Path, ctx: dict[str, Any]) -> dict[str, Any]:
     row.update(
         build_s=done["wall_s"],
         build_reported_s=float(said.group(1)) if said else None,
+        corpus_read_s=float(read.group(1)) if read else None,
         build_peak_rss_mib=done["peak_tree_rss_mib"],
         build_maxrss_mib=done["maxrss_mib"],
         index_mib=total_mib - corpus_mib,
@@ -678,7 +638,6 @@ def measure_raggym(n: int, tsv: Path, ctx: dict[str, Any]) -> dict[str, Any]:
         "raggym-serve",
         work / "serve.log",
         path=out,
-        corpus=corpus,
         queries_file=ctx["queries_file"],
         search_budget=ctx["search_budget"],
         batch=ctx["batch"],
@@ -843,19 +802,20 @@ def render(data: dict[str, Any]) -> str:
         "",
         f"Corpus: {data['corpus']}",
         "",
-        "| engine | passages | build s | peak RSS MiB | index MiB | reload s | q/s single "
-        "| q/s batched | status |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| engine | passages | build s | build s with analysis | peak RSS MiB | index MiB "
+        "| reload s | q/s single | q/s batched | status |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         if r.get("failed"):
             lines.append(
-                f"| {r['engine']} | {r['size']:,} | - | - | - | - | - | - | "
+                f"| {r['engine']} | {r['size']:,} | - | - | - | - | - | - | - | "
                 f"FAILED: {r['failed'].replace('|', '/')} |"
             )
             continue
         lines.append(
             f"| {r['engine']} | {r['size']:,} | {_fmt_opt(r.get('build_s'), 1)} | "
+            f"{_fmt_opt(with_analysis_s(r), 1)} | "
             f"{_fmt_opt(r.get('build_peak_rss_mib'), 0)} | {_fmt_opt(r.get('index_mib'), 1)} | "
             f"{_fmt_opt(r.get('reload_s'))} | {_fmt_opt(r.get('single_qps'), 0)} | "
             f"{_fmt_opt(r.get('batch_qps'), 0)} | ok |"
@@ -880,6 +840,14 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def with_analysis_s(row: dict[str, Any]) -> float | None:
+    """What a user waits for an index with raggym's analysis: Lucene needs it done first."""
+    build = row.get("build_s")
+    if build is None:
+        return None
+    return float(build) + float(row.get("pretokenize_s") or 0.0)
+
+
 def _measured(rows: Sequence[dict[str, Any]], engine: str, size: int) -> dict[str, Any] | None:
     """The successful row of ``engine`` at ``size``, if any."""
     return next(
@@ -891,13 +859,15 @@ def _measured(rows: Sequence[dict[str, Any]], engine: str, size: int) -> dict[st
 def _notes(data: dict[str, Any]) -> list[str]:
     notes = [
         "- build s: wall time of the indexing subprocess, start to exit (raggym: "
-        "`raggym index`, reading the corpus file and writing its own copy of the corpus; "
+        "`raggym index`, streaming the TSV into its corpus store, analysing on every core "
+        "and indexing; "
         "Pyserini: `python -m pyserini.index.lucene --pretokenized` with "
         f"{THREADS} threads, JVM start included, analysis done beforehand and listed "
-        "below). peak RSS: largest resident memory of the subprocess and its children "
+        "below); build s with analysis adds that pretokenizing to Lucene's. peak RSS: "
+        "largest resident memory of the subprocess and its children "
         "together, polled every 0.1 s. index MiB: the index directory without raggym's "
-        "copy of the corpus (Lucene stores no text). reload s: a fresh process opening the "
-        "index (raggym: `BM25Retriever.load(dir)`, which reads its saved corpus; Pyserini: "
+        "corpus store (Lucene stores no text). reload s: a fresh process opening the "
+        "index (raggym: `BM25Retriever.load(dir)`, which opens its corpus store; Pyserini: "
         "`LuceneSearcher(dir)`, JVM already started) plus the first query. q/s: top-"
         f"{TOP_K}, one query per call (1 thread), and batched ({data['batch']} per call, "
         f"{THREADS} threads).",
@@ -907,10 +877,12 @@ def _notes(data: dict[str, Any]) -> list[str]:
             continue
         if r["engine"] == "raggym":
             notes.append(
-                f"- raggym {r['size']:,}: input {r.get('input')}; index + corpus copy "
+                f"- raggym {r['size']:,}: index + corpus store "
                 f"{_fmt_opt(r.get('index_with_corpus_mib'), 0)} MiB (corpus "
-                f"{_fmt_opt(r.get('corpus_copy_mib'), 0)} MiB); the command's own build "
-                f"figure {_fmt_opt(r.get('build_reported_s'), 1)} s; largest single process "
+                f"{_fmt_opt(r.get('corpus_copy_mib'), 0)} MiB); the command's own figures: "
+                f"corpus read into the store {_fmt_opt(r.get('corpus_read_s'), 1)} s, "
+                f"analysis + indexing {_fmt_opt(r.get('build_reported_s'), 1)} s; "
+                "largest single process "
                 f"{_fmt_opt(r.get('build_maxrss_mib'), 0)} MiB; serving peak "
                 f"{_fmt_opt(r.get('serve_peak_rss_mib'), 0)} MiB; reload = open "
                 f"{_fmt_opt(r.get('open_s'))} s + first query; vocabulary "
@@ -947,12 +919,13 @@ def _ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
         f"Ratios raggym / Lucene at {ours['size']:,} passages (times and memory: below 1 is "
         "better for raggym; q/s: above 1 is):",
         "",
-        "| build s | peak RSS | index MiB | reload s | q/s single | q/s batched |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| build s | build s with analysis | peak RSS | index MiB | reload s | q/s single "
+        "| q/s batched |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    cells = []
+    a, b = with_analysis_s(ours), with_analysis_s(theirs)
+    cells = [f"{ours['build_s'] / theirs['build_s']:.2f}", f"{a / b:.2f}" if a and b else "-"]
     for key in (
-        "build_s",
         "build_peak_rss_mib",
         "index_mib",
         "reload_s",
@@ -989,7 +962,7 @@ def _extrapolation_text(ext: dict[str, Any], data: dict[str, Any]) -> str:
     if ext["engine"] == "raggym":
         text += (
             f" A user needs about {max(ram, 0.1):.0f} GiB of RAM, {disk + corpus + source:.0f} GiB "
-            f"of disk (index {disk:.1f} + corpus copy {corpus:.1f} + the source TSV "
+            f"of disk (index {disk:.1f} + corpus store {corpus:.1f} + the source TSV "
             f"{source:.1f}) and {hours:.1f} hours on a {os.cpu_count()}-core machine like this one."
         )
     else:
@@ -1043,10 +1016,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     tsv_mib: dict[int, float] = {}
     generated: dict[str, float] = {}
-    try:
-        ctx["accepts_tsv"] = raggym_accepts_tsv(sys.executable)
-    except (OSError, subprocess.SubprocessError):
-        ctx["accepts_tsv"] = False
     for n in all_sizes:
         print(f"{n:,} passages:", file=sys.stderr, flush=True)
         try:

@@ -494,8 +494,10 @@ def _run_index(args: argparse.Namespace) -> int:
         corpus, staging = _index_corpus(args)
         source = str(args.corpus)
         text_files = _text_files(args.corpus) if isinstance(corpus, Corpus) else None
+    read_s = time.perf_counter() - start
     label = _RETRIEVER_LABELS[args.retriever]
     print(f"building {label} index of {len(corpus):,} documents -> {args.out}", flush=True)
+    start = time.perf_counter()
     try:
         make_retriever(args.retriever, corpus, index_dir=args.out, cache=False, **options)
     except TypeError as exc:
@@ -530,6 +532,7 @@ def _run_index(args: argparse.Namespace) -> int:
     lines += [
         ("mean words/doc", mean_words),
         ("retriever", args.retriever + (f" {options}" if options else "")),
+        ("corpus read", f"{read_s:.2f}s" + (" (streamed into a store)" if staging else "")),
         ("build time", f"{built:.2f}s"),
         ("size on disk", _human_bytes(_disk_size(args.out))),
         ("corpus hash", corpus.content_hash[:12]),

@@ -65,7 +65,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 """Bytes the postings of the shard being built may take (the index's other memory is small)."""
 
-BYTES_PER_POSTING = 40
+BYTES_PER_POSTING = 24
 """Peak bytes one buffered posting costs while its shard is sorted and encoded."""
 
 _ANALYSIS_BATCH = 10_000
@@ -131,7 +131,7 @@ class Vocabulary:
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         np.save(directory / "terms.npy", np.frombuffer(b"".join(encoded), dtype=np.uint8))
-        np.save(directory / "offsets.npy", offsets)
+        np.save(directory / "offsets.npy", offsets.astype(offset_dtype(int(offsets[-1]))))
         np.save(directory / "ids.npy", np.asarray(order, dtype=np.uint32))
 
     @classmethod
@@ -182,7 +182,7 @@ class Vocabulary:
 class _BatchAnalyzer:
     """Turns a batch of texts into per-document (term, frequency) postings with local ids."""
 
-    _CACHE_LIMIT = 2_000_000
+    _CACHE_LIMIT = 500_000
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.analyzer = Analyzer.from_state(state)
@@ -338,14 +338,28 @@ class _ShardWriter:
         self.directory = directory
         self.plan = plan
         self.shards: list[dict[str, int | str]] = []
+        # Postings of the shard being built, in document order (reused from shard to shard).
+        self._terms = self._docs = self._tfs = np.zeros(0, dtype=np.uint32)
         self._reset(0)
 
     def _reset(self, start: int) -> None:
         self.start = start
         self.docs_in_shard = 0
         self.postings = 0
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.lengths: list[np.ndarray] = []
+
+    def _reserve(self, extra: int) -> None:
+        """Room for ``extra`` more postings in the shard buffers (grown by doubling)."""
+        needed = self.postings + extra
+        capacity = len(self._terms)
+        if needed <= capacity:
+            return
+        size = max(needed, 2 * capacity, min(self.plan.max_postings, 1 << 20))
+        for name in ("_terms", "_docs", "_tfs"):
+            grown = np.empty(size, dtype=np.uint32)
+            if capacity:
+                grown[: self.postings] = getattr(self, name)[: self.postings]
+            setattr(self, name, grown)
 
     def add(
         self, terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, lengths: np.ndarray
@@ -366,15 +380,13 @@ class _ShardWriter:
             else:
                 assert self.plan.shard_size is not None
                 take = min(take, self.plan.shard_size - self.docs_in_shard)
-            lo = np.searchsorted(docs, offset)
-            hi = np.searchsorted(docs, offset + take)
-            self.parts.append(
-                (
-                    terms[lo:hi],
-                    (docs[lo:hi] - offset + self.docs_in_shard).astype(np.uint32),
-                    tfs[lo:hi],
-                )
-            )
+            lo = int(np.searchsorted(docs, offset))
+            hi = int(np.searchsorted(docs, offset + take))
+            self._reserve(hi - lo)
+            at = slice(self.postings, self.postings + hi - lo)
+            self._terms[at] = terms[lo:hi]
+            self._docs[at] = docs[lo:hi].astype(np.int64) + (self.docs_in_shard - offset)
+            self._tfs[at] = tfs[lo:hi]
             self.lengths.append(lengths[offset : offset + take])
             self.docs_in_shard += take
             self.postings += int(hi - lo)
@@ -391,14 +403,10 @@ class _ShardWriter:
         """Sort, encode and save the buffered shard."""
         if self.docs_in_shard == 0:
             return
-        terms = np.concatenate([p[0] for p in self.parts])
-        docs = np.concatenate([p[1] for p in self.parts])
-        tfs = np.concatenate([p[2] for p in self.parts])
+        n = self.postings
         lengths = np.concatenate(self.lengths)
-        self.parts.clear()
         self.lengths.clear()
-        encoded = _sort_and_encode(terms, docs, tfs, lengths)
-        del terms, docs, tfs
+        encoded = _sort_and_encode(self._terms[:n], self._docs[:n], self._tfs[:n], lengths)
         name = f"{len(self.shards):05d}"
         shard_dir = self.directory / _SHARDS_DIR / name
         shard_dir.mkdir(parents=True)
