@@ -92,7 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "2wikimultihopqa": args.twowiki
         or (DEFAULTS["2wikimultihopqa"] if SHARED.is_dir() else None),
     }
-    rows = [row for name, path in paths.items() for row in evaluate(name, path, args.ks, args.retrievers)]
+    rows = [
+        row
+        for name, path in paths.items()
+        for row in evaluate(name, path, args.ks, args.retrievers)
+    ]
     cols = ["dataset", "retriever", "questions", "documents"]
     cols += [f"R@{k}" for k in args.ks] + [f"all@{k}" for k in args.ks] + ["build_s", "search_s"]
     print("| " + " | ".join(cols) + " |")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from raggym_env.availability import require
+from raggym_env.corpora.base import BaseCorpus
 from raggym_env.corpora.files import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_TOKENS,
@@ -35,7 +36,6 @@ from raggym_env.corpora.files import (
     chunk_text,
     iter_json_records,
 )
-from raggym_env.corpora.base import BaseCorpus
 from raggym_env.corpora.memory import Corpus, document_id
 from raggym_env.corpora.store import DiskCorpus, is_corpus_store
 from raggym_env.types import Document
