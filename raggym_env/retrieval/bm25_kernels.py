@@ -322,13 +322,13 @@ def _put_bits(out, bit, value, width):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _block_widths(s_docs, s_tfs, start, stop):  # type: ignore[no-untyped-def]
+def _block_widths(docs, tfs, order, start, stop):  # type: ignore[no-untyped-def]
     gap_max = np.int64(0)
     tf_max = np.int64(0)
     for i in range(start, stop):
         if i > start:
-            gap_max = max(gap_max, np.int64(s_docs[i]) - np.int64(s_docs[i - 1]))
-        tf_max = max(tf_max, np.int64(s_tfs[i]) - 1)
+            gap_max = max(gap_max, np.int64(docs[order[i]]) - np.int64(docs[order[i - 1]]))
+        tf_max = max(tf_max, np.int64(tfs[order[i]]) - 1)
     return _width(gap_max), _width(tf_max)
 
 
@@ -349,15 +349,14 @@ def encode_shard(terms, docs, tfs, lengths, vocabulary_size, block_size, padding
         if counts[t + 1] > 0:
             present += 1
         counts[t + 1] += counts[t]
+    # A stable counting sort by term; the postings are read through ``order`` rather than
+    # copied, which keeps the peak at 4 extra bytes a posting.
     fill = counts[:-1].copy()
-    s_docs = np.empty(n, dtype=np.uint32)
-    s_tfs = np.empty(n, dtype=np.uint32)
+    order = np.empty(n, dtype=np.uint32)
     for i in range(n):
         t = terms[i]
-        j = fill[t]
-        s_docs[j] = docs[i]
-        s_tfs[j] = tfs[i]
-        fill[t] = j + 1
+        order[fill[t]] = i
+        fill[t] += 1
     out_terms = np.empty(present, dtype=np.uint32)
     term_blocks = np.zeros(present + 1, dtype=np.int64)
     term_max_tf = np.zeros(present, dtype=np.uint32)
@@ -380,9 +379,9 @@ def encode_shard(terms, docs, tfs, lengths, vocabulary_size, block_size, padding
         hi = counts[out_terms[p] + 1]
         for start in range(lo, hi, block_size):
             stop = min(start + block_size, hi)
-            doc_width, tf_width = _block_widths(s_docs, s_tfs, start, stop)
+            doc_width, tf_width = _block_widths(docs, tfs, order, start, stop)
             count = stop - start
-            size += _varbyte_size(np.int64(s_docs[start])) + 2
+            size += _varbyte_size(np.int64(docs[order[start]])) + 2
             size += ((count - 1) * doc_width + 7) // 8 + (count * tf_width + 7) // 8
     data = np.zeros(size + padding, dtype=np.uint8)
     pos = 0
@@ -395,26 +394,28 @@ def encode_shard(terms, docs, tfs, lengths, vocabulary_size, block_size, padding
         for start in range(lo, hi, block_size):
             stop = min(start + block_size, hi)
             count = stop - start
-            doc_width, tf_width = _block_widths(s_docs, s_tfs, start, stop)
-            block_last[block] = s_docs[stop - 1]
+            doc_width, tf_width = _block_widths(docs, tfs, order, start, stop)
+            block_last[block] = docs[order[stop - 1]]
             block_count[block] = np.uint8(count)
             block_offset[block] = pos
-            pos = _put_varbyte(data, pos, np.int64(s_docs[start]))
+            pos = _put_varbyte(data, pos, np.int64(docs[order[start]]))
             data[pos] = np.uint8(doc_width)
             pos += 1
             bit = pos * 8
             for i in range(start + 1, stop):
-                _put_bits(data, bit, np.int64(s_docs[i]) - np.int64(s_docs[i - 1]), doc_width)
+                _put_bits(
+                    data, bit, np.int64(docs[order[i]]) - np.int64(docs[order[i - 1]]), doc_width
+                )
                 bit += doc_width
             pos += ((count - 1) * doc_width + 7) // 8
             data[pos] = np.uint8(tf_width)
             pos += 1
             bit = pos * 8
             for i in range(start, stop):
-                _put_bits(data, bit, np.int64(s_tfs[i]) - 1, tf_width)
+                _put_bits(data, bit, np.int64(tfs[order[i]]) - 1, tf_width)
                 bit += tf_width
-                max_tf = max(max_tf, s_tfs[i])
-                min_length = min(min_length, lengths[s_docs[i]])
+                max_tf = max(max_tf, tfs[order[i]])
+                min_length = min(min_length, lengths[docs[order[i]]])
             pos += (count * tf_width + 7) // 8
             block += 1
         term_max_tf[p] = max_tf

@@ -68,7 +68,7 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20
 BYTES_PER_POSTING = 24
 """Peak bytes one buffered posting costs while its shard is sorted and encoded."""
 
-_ANALYSIS_BATCH = 10_000
+_ANALYSIS_BATCH = 2_000
 _PARALLEL_MIN_DOCS = 50_000  # below this, worker processes cost more than they save
 _VOCAB_DIR = "vocabulary"
 _SHARDS_DIR = "shards"
@@ -182,7 +182,7 @@ class Vocabulary:
 class _BatchAnalyzer:
     """Turns a batch of texts into per-document (term, frequency) postings with local ids."""
 
-    _CACHE_LIMIT = 500_000
+    _CACHE_LIMIT = 200_000
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.analyzer = Analyzer.from_state(state)

@@ -7,18 +7,44 @@ Query encoding never mutates that state, so one analyzer can serve concurrent se
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
-import bm25s.stopwords as bm25s_stopwords
 import Stemmer
 
 __all__ = ["DEFAULT_TOKEN_PATTERN", "STOPWORD_LISTS", "Analyzer", "resolve_stopwords"]
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 """Words of two or more word characters (the scikit-learn / bm25s default)."""
+
+
+def _stopword_module() -> ModuleType:
+    """bm25s's stopword lists, read without importing the bm25s package.
+
+    Importing bm25s pulls in scipy: about 80 MiB in every indexing process, for word lists.
+    """
+    loaded = sys.modules.get("bm25s.stopwords")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("bm25s")
+    if package is None or package.origin is None:
+        raise ImportError("bm25s is required for the stopword lists: pip install bm25s")
+    path = Path(package.origin).with_name("stopwords.py")
+    spec = importlib.util.spec_from_file_location("raggym_env.retrieval._stopwords", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot read bm25s's stopword lists from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bm25s_stopwords = _stopword_module()
 
 STOPWORD_LISTS: Mapping[str, tuple[str, ...]] = {
     name: tuple(words)
