@@ -387,6 +387,11 @@ def _index_corpus(args: argparse.Namespace) -> tuple[BaseCorpus, Path | None]:
     spec = str(args.corpus)
     hub = spec.startswith("hub:")
     if not hub and is_corpus_store(args.corpus):
+        if args.corpus_format:
+            raise ValueError(
+                f"{args.corpus} is a corpus store, opened as it is; --corpus-format applies "
+                "to corpus files and folders"
+            )
         return DiskCorpus.open(args.corpus), None
     corpus_format = args.corpus_format or (None if hub else detect_corpus_format(args.corpus))
     if args.retriever == "bm25" and (hub or corpus_format in _STREAMED_FORMATS):

@@ -634,6 +634,7 @@ def load_or_build(
     """
     params = BM25Config(k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords)
     n_threads = _check_n_threads(n_threads)
+    _plan(shard_size, memory_budget)  # checked even when a cached index makes a build moot
     directory = Path(index_dir) if index_dir is not None else None
     key: _CacheKey = (corpus.content_hash, params, n_threads)
     with _CACHE_LOCK:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from raggym_env import clear_caches, serve_cli
+from raggym_env import DiskCorpus, Document, clear_caches, is_corpus_store, serve_cli, write_store
 from raggym_env.cli import _human_bytes, main, parse_option, parse_options
 from raggym_env.retrieval import bm25 as bm25_module
 from raggym_env.retrieval import dense, factory
@@ -317,3 +317,54 @@ def test_warnings_on_the_terminal_are_one_line_each(tmp_path):
     assert len(lines) == 2, result.stderr  # Bamboogle and MedQA, once each
     assert all(line.startswith("warning: ") for line in lines), lines
     assert "return load_task" not in result.stderr and ".py:" not in result.stderr
+
+
+# raggym index at scale: dump formats stream into a corpus store -----------------------
+
+
+def _dpr_tsv(path: Path, n: int = 12) -> Path:
+    rows = ["id\ttext\ttitle"]
+    rows += [f'{i}\t"owl{i} hunts, at ""night"" in {i % 3}"\tBird {i}' for i in range(1, n + 1)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_dpr_tsv_streams_into_a_store_linked_into_the_index(tmp_path, capsys) -> None:
+    tsv = _dpr_tsv(tmp_path / "psgs_w100.tsv")
+    out = tmp_path / "idx"
+    assert main(["index", "--corpus", str(tsv), "--out", str(out), "--shard-size", "5"]) == 0
+    printed = capsys.readouterr().out
+    summary = _summary(printed)
+    assert summary["documents"] == "12"
+    assert summary["corpus read"].endswith("(streamed into a store)")
+    assert summary["mean words/doc"] == "n/a (corpus on disk)"
+    assert f"corpus=DiskCorpus.open('{out / 'corpus'}')" in summary["env usage"]
+    assert f"--corpus {out / 'corpus'} " in summary["server usage"]
+    assert is_corpus_store(out / "corpus")
+    assert not list(tmp_path.glob(".idx.corpus-partial*"))  # the staging store is gone
+    manifest = json.loads((out / "raggym_index.json").read_text())
+    assert len(manifest["shards"]) == 3  # 12 documents, 5 a shard
+    loaded = BM25Retriever.load(out)
+    assert isinstance(loaded.corpus, DiskCorpus) and len(loaded.corpus) == 12
+    doc = loaded.corpus.get("7")
+    assert doc.title == "Bird 7" and doc.text == 'owl7 hunts, at "night" in 1'
+    hits = loaded.search(["owl7 bird"], 3)[0]
+    assert hits[0].document.id == "7"
+
+
+def test_a_store_is_indexed_as_is_and_budget_flags_are_checked(tmp_path, capsys) -> None:
+    store = tmp_path / "store"
+    write_store(
+        (Document(f"d{i}", f"T{i}", f"text number {i} about owls") for i in range(6)), store
+    )
+    out = tmp_path / "idx"
+    argv = ["index", "--corpus", str(store), "--out", str(out), "--memory-budget", "64M"]
+    assert main([*argv, "--workers", "1"]) == 0
+    assert _summary(capsys.readouterr().out)["documents"] == "6"
+    assert BM25Retriever.load(out).corpus.content_hash == DiskCorpus.open(store).content_hash
+    bad = ["index", "--corpus", str(store), "--out", str(tmp_path / "i2")]
+    assert main([*bad, "--memory-budget", "lots"]) == 2
+    assert "invalid size 'lots'" in capsys.readouterr().err
+    assert main([*bad, "--retriever", "dense", "--shard-size", "3"]) == 2
+    assert "only apply to bm25" in capsys.readouterr().err
+    assert main([*bad, "--corpus-format", "dpr-tsv"]) == 2
