@@ -33,12 +33,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from raggym_env.caches import LRUCache
-from raggym_env.corpora import BaseCorpus, Corpus, DiskCorpus, is_corpus_store
+from raggym_env.corpora import BaseCorpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
+    CORPUS_FILE,
+    CORPUS_STORE,
     MANIFEST_NAME,
     directory_lock,
+    link_or_copy,
+    load_index_corpus,
     read_manifest_json,
+    save_index_corpus,
+    saved_corpus_path,
     staged_index_dir,
 )
 from raggym_env.retrieval.inverted import (
@@ -71,8 +77,6 @@ FORMAT_VERSION = 2
 _FORMAT = "raggym-bm25-index"
 _BACKEND = "raggym-postings"
 _ANALYZER_FILE = "analyzer.json"
-_CORPUS_FILE = "corpus.jsonl"
-_CORPUS_STORE = "corpus"
 _INDEX_FILES = (_ANALYZER_FILE, "df.npy", "vocabulary", "shards")
 
 BM25Method = Literal["lucene", "robertson", "atire"]
@@ -350,10 +354,10 @@ class BM25Retriever:
             for name in _INDEX_FILES:  # written once, never changed: links suffice
                 path = source / name
                 if path.is_dir():
-                    shutil.copytree(path, tmp / name, copy_function=_link_or_copy)
+                    shutil.copytree(path, tmp / name, copy_function=link_or_copy)
                 elif path.is_file():
-                    _link_or_copy(str(path), str(tmp / name))
-            _save_corpus(self._corpus, tmp)
+                    link_or_copy(str(path), str(tmp / name))
+            save_index_corpus(self._corpus, tmp)
         logger.info("saved BM25 index %s to %s", self._index_hash[:12], directory)
         return directory
 
@@ -390,8 +394,8 @@ class BM25Retriever:
             for name in (_ANALYZER_FILE, "df.npy", "vocabulary")
             if not (directory / name).exists()
         ]
-        if corpus is None and _saved_corpus_path(directory) is None:
-            missing.append(f"{_CORPUS_FILE} or {_CORPUS_STORE}/")
+        if corpus is None and saved_corpus_path(directory) is None:
+            missing.append(f"{CORPUS_FILE} or {CORPUS_STORE}/")
         if missing:
             raise FileNotFoundError(
                 f"BM25 index at {directory} is incomplete: missing {', '.join(missing)}; "
@@ -406,7 +410,7 @@ class BM25Retriever:
                     f"content hash {corpus.content_hash}; rebuild the index for this corpus"
                 )
         else:
-            corpus = _load_saved_corpus(directory, str(manifest["corpus"].get("name", "corpus")))
+            corpus = load_index_corpus(directory, str(manifest["corpus"].get("name", "corpus")))
             if corpus.content_hash != expected_hash:
                 raise IndexMismatchError(
                     f"the corpus saved in {directory} has content hash {corpus.content_hash} "
@@ -499,35 +503,6 @@ def _open_index(directory: Path, manifest: Mapping[str, Any], *, mmap: bool) -> 
         ) from exc
 
 
-def _saved_corpus_path(directory: Path) -> Path | None:
-    for name in (_CORPUS_STORE, _CORPUS_FILE):
-        if (directory / name).exists():
-            return directory / name
-    return None
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    """Hard-link ``source`` to ``target`` (no bytes copied), or copy across filesystems."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _save_corpus(corpus: BaseCorpus, directory: Path) -> None:
-    """Keep the corpus beside the index: a store's files linked in, else ``corpus.jsonl``."""
-    if isinstance(corpus, DiskCorpus):
-        shutil.copytree(corpus.directory, directory / _CORPUS_STORE, copy_function=_link_or_copy)
-    else:
-        corpus.save_jsonl(directory / _CORPUS_FILE)
-
-
-def _load_saved_corpus(directory: Path, name: str) -> BaseCorpus:
-    if is_corpus_store(directory / _CORPUS_STORE):
-        return DiskCorpus.open(directory / _CORPUS_STORE, name=name)
-    return Corpus.load_jsonl(directory / _CORPUS_FILE, name=name)
-
-
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """Read and validate the manifest of a saved index.
 
@@ -599,7 +574,7 @@ def build_into(
     manifest: dict[str, Any] = {}
     with staged_index_dir(directory, manifest) as tmp:
         manifest.update(_build_files(corpus, params, tmp, plan=plan, n_workers=n_workers))
-        _save_corpus(corpus, tmp)
+        save_index_corpus(corpus, tmp)
     return BM25Retriever.load(directory, corpus=corpus, mmap=mmap, n_threads=n_threads)
 
 

@@ -32,12 +32,17 @@ import numpy as np
 
 from raggym_env.availability import require
 from raggym_env.caches import LRUCache
-from raggym_env.corpora import BaseCorpus, Corpus
+from raggym_env.corpora import BaseCorpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
+    CORPUS_FILE,
+    CORPUS_STORE,
     MANIFEST_NAME,
     directory_lock,
+    load_index_corpus,
     read_manifest_json,
+    save_index_corpus,
+    saved_corpus_path,
     staged_index_dir,
 )
 from raggym_env.retrieval.memory import (
@@ -79,7 +84,6 @@ _FORMAT = "raggym-dense-index"
 _BACKEND = "dense"
 _EMBEDDINGS_FILE = "embeddings.npy"
 _FAISS_FILE = "index.faiss"
-_CORPUS_FILE = "corpus.jsonl"
 _ENCODE_CHUNK = 512
 _TRAIN_SEED = 0
 _FEATURE = "dense retrieval"
@@ -608,7 +612,7 @@ class DenseRetriever:
         with staged_index_dir(directory, self._manifest) as tmp:
             np.save(tmp / _EMBEDDINGS_FILE, np.asarray(self._embeddings, dtype=np.float16))
             faiss.write_index(_to_cpu(self._index), str(tmp / _FAISS_FILE))
-            self._corpus.save_jsonl(tmp / _CORPUS_FILE)
+            save_index_corpus(self._corpus, tmp)
         logger.info("saved dense index %s to %s", self._index_hash[:12], directory)
         return directory
 
@@ -646,8 +650,9 @@ class DenseRetriever:
         manifest = read_dense_manifest(directory)
         expected_hash = manifest["corpus"]["content_hash"]
         needed = [_EMBEDDINGS_FILE] + ([] if rebuild_index else [_FAISS_FILE])
-        needed += [] if corpus is not None else [_CORPUS_FILE]
         missing = [name for name in needed if not (directory / name).is_file()]
+        if corpus is None and saved_corpus_path(directory) is None:
+            missing.append(f"{CORPUS_FILE} or {CORPUS_STORE}/")
         if missing:
             raise FileNotFoundError(
                 f"dense index at {directory} is incomplete: missing {', '.join(missing)} "
@@ -656,10 +661,10 @@ class DenseRetriever:
                 + ("" if _FAISS_FILE not in missing else " or load with rebuild_index=True")
             )
         if corpus is None:
-            corpus = Corpus.load_jsonl(
-                directory / _CORPUS_FILE, name=str(manifest["corpus"].get("name", "corpus"))
+            corpus = load_index_corpus(
+                directory, name=str(manifest["corpus"].get("name", "corpus"))
             )
-            where = f"{directory / _CORPUS_FILE} (the index directory was modified)"
+            where = f"the corpus saved in {directory} (the index directory was modified)"
         else:
             where = f"the corpus given ({corpus.name!r}, {len(corpus)} documents)"
         if corpus.content_hash != expected_hash:

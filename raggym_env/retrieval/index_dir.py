@@ -17,13 +17,20 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from raggym_env.corpora import BaseCorpus, Corpus, DiskCorpus, is_corpus_store
 from raggym_env.retrieval.base import IndexMismatchError
 
 __all__ = [
+    "CORPUS_FILE",
+    "CORPUS_STORE",
     "MANIFEST_NAME",
     "directory_lock",
     "is_replaceable",
+    "link_or_copy",
+    "load_index_corpus",
     "read_manifest_json",
+    "save_index_corpus",
+    "saved_corpus_path",
     "staged_index_dir",
     "swap_into_place",
 ]
@@ -137,3 +144,44 @@ def read_manifest_json(
             "rebuild the index with this version of raggym"
         )
     return manifest
+
+
+CORPUS_FILE = "corpus.jsonl"
+"""An index's copy of an in-memory corpus."""
+CORPUS_STORE = "corpus"
+"""An index's corpus store (the files of a :class:`DiskCorpus`, hard-linked in)."""
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """Hard-link ``source`` to ``target`` (no bytes copied), or copy across filesystems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def save_index_corpus(corpus: BaseCorpus, directory: Path) -> None:
+    """Keep ``corpus`` beside an index: a store's files linked in, else ``corpus.jsonl``.
+
+    Store files are never modified after they are written, so links are safe and cost no
+    disk: a 21M-passage store is not copied.
+    """
+    if isinstance(corpus, DiskCorpus):
+        shutil.copytree(corpus.directory, directory / CORPUS_STORE, copy_function=link_or_copy)
+    else:
+        corpus.save_jsonl(directory / CORPUS_FILE)
+
+
+def saved_corpus_path(directory: Path) -> Path | None:
+    """The corpus an index directory keeps (store or JSONL), if any."""
+    for name in (CORPUS_STORE, CORPUS_FILE):
+        if (directory / name).exists():
+            return directory / name
+    return None
+
+
+def load_index_corpus(directory: Path, name: str) -> BaseCorpus:
+    """The corpus kept by :func:`save_index_corpus` (a store opens in about a millisecond)."""
+    if is_corpus_store(directory / CORPUS_STORE):
+        return DiskCorpus.open(directory / CORPUS_STORE, name=name)
+    return Corpus.load_jsonl(directory / CORPUS_FILE, name=name)

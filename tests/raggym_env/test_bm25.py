@@ -1,11 +1,12 @@
 import json
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from raggym_env import clear_caches
-from raggym_env.corpora import Corpus
+from raggym_env.corpora import Corpus, DiskCorpus, write_store
 from raggym_env.retrieval import bm25 as bm25_module
 from raggym_env.retrieval.base import IndexMismatchError, Retriever
 from raggym_env.retrieval.bm25 import (
@@ -428,3 +429,16 @@ def test_hotpotqa_recall_at_10(hotpot, tmp_path):
     reloaded = BM25Retriever.load(directory, corpus=corpus, mmap=True)
     sample = [rec["question"] for rec in data[:50]]
     assert ids(reloaded.search(sample, 10)) == ids(results[:50])
+
+
+def test_a_disk_corpus_is_linked_into_the_index_not_copied(corpus, tmp_path):
+    store = write_store(corpus, tmp_path / "store")
+    built = BM25Retriever.build(store)
+    directory = built.save(tmp_path / "index")
+    assert not (directory / "corpus.jsonl").exists()
+    linked, original = directory / "corpus" / "text.bin", store.directory / "text.bin"
+    assert os.stat(linked).st_ino == os.stat(original).st_ino
+    loaded = BM25Retriever.load(directory)
+    assert isinstance(loaded.corpus, DiskCorpus)
+    assert loaded.index_hash == built.index_hash
+    assert ids(loaded.search(QUERIES, 3)) == ids(BM25Retriever.build(corpus).search(QUERIES, 3))
