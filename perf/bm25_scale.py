@@ -378,6 +378,7 @@ def worker_raggym_serve(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     from raggym_env.retrieval import bm25
 
+    bm25.warm_up()  # numba's one-off start-up, like the JVM start on the Lucene side
     imported = time.perf_counter() - start
     queries = _load_queries(args.queries_file)
     start = time.perf_counter()
@@ -885,7 +886,9 @@ def _notes(data: dict[str, Any]) -> list[str]:
                 "largest single process "
                 f"{_fmt_opt(r.get('build_maxrss_mib'), 0)} MiB; serving peak "
                 f"{_fmt_opt(r.get('serve_peak_rss_mib'), 0)} MiB; reload = open "
-                f"{_fmt_opt(r.get('open_s'))} s + first query; vocabulary "
+                f"{_fmt_opt(r.get('open_s'))} s + first query; import + numba start-up "
+                f"{_fmt_opt(r.get('import_s'))} s (not in reload, like Lucene's JVM); "
+                "vocabulary "
                 f"{_fmt_opt(r.get('vocabulary'), 0)} terms in {_fmt_opt(r.get('shards'), 0)} "
                 f"shard(s), compiled kernel {r.get('compiled')}; queries timed "
                 f"{r.get('single_queries')} single, {r.get('batch_queries')} batched; params "

@@ -161,6 +161,11 @@ def retriever_factory_from_args(args: argparse.Namespace) -> Callable[[], Retrie
     def build() -> Retriever:
         from raggym_env.retrieval.factory import make_retriever
 
+        if args.retriever in ("bm25", "hybrid", "hybrid+rerank"):
+            from raggym_env.retrieval.bm25 import warm_up
+
+            warm_up()  # numba starts before /health turns 200, not in the first request
+
         if args.task:
             from raggym_env.tasks import load_task
 

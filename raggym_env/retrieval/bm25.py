@@ -55,6 +55,7 @@ from raggym_env.retrieval.inverted import (
     default_workers,
     parse_size,
     text_batches,
+    warm_up,
 )
 from raggym_env.retrieval.tokenize import STOPWORD_LISTS, Analyzer
 from raggym_env.types import ScoredDocument
@@ -68,6 +69,7 @@ __all__ = [
     "build_into",
     "load_or_build",
     "read_manifest",
+    "warm_up",
 ]
 
 logger = logging.getLogger(__name__)

@@ -190,6 +190,7 @@ def search_shard(  # type: ignore[no-untyped-def]
     n = 0
     theta = theta_in
     i = 0
+    best = np.float32(0.0)
     while i < m:
         if suffix[i] < theta:
             break
@@ -207,8 +208,12 @@ def search_shard(  # type: ignore[no-untyped-def]
                     touched[n] = d
                     n += 1
                 acc[d] += s
+                if acc[d] > best:
+                    best = acc[d]
         i += 1
-        if i < m and n >= k:
+        # The k-th score is at most the best one: while the terms to come could add more
+        # than that, no document can be ruled out, so the top k is not worth computing.
+        if i < m and n >= k and suffix[i] < best:
             size = _top_k(acc, touched, n, k, h_scores, h_docs)
             if size == k:
                 theta = max(theta, np.float64(h_scores[0]) * _SLACK)

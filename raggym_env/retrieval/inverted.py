@@ -14,7 +14,7 @@ otherwise), and merges them by score, then corpus position.
 Directory layout::
 
     vocabulary/terms.npy     uint8, every term in UTF-8, sorted
-    vocabulary/offsets.npy   int64, where each sorted term starts (+ end)
+    vocabulary/offsets.npy   uint32 (int64 past 4 GiB), where each sorted term starts (+ end)
     vocabulary/ids.npy       uint32, the term id of each sorted term
     df.npy                   uint32, documents holding each term id
     shards/NNNNN/*.npy       one shard's postings (see raggym_env.retrieval.postings)
@@ -27,7 +27,6 @@ import logging
 import math
 import multiprocessing
 import os
-import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -58,6 +57,7 @@ __all__ = [
     "Vocabulary",
     "build_index",
     "parse_size",
+    "warm_up",
 ]
 
 logger = logging.getLogger(__name__)
@@ -507,6 +507,7 @@ class _Shard:
         fields = EncodedPostings.__dataclass_fields__
         arrays = {name: np.load(directory / f"{name}.npy", mmap_mode=mode) for name in fields}
         self.postings = EncodedPostings(**arrays)
+        self.terms = np.asarray(self.postings.terms)  # a plain view: no memmap overhead
         self.lengths = np.load(directory / f"{_LENGTHS}.npy", mmap_mode=mode)
         if len(self.lengths) != stop - start:
             raise ValueError(
@@ -636,16 +637,15 @@ class InvertedIndex:
         if not term_ids or k < 1:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         ids, idfs = self._entries(term_ids)
+        keys = ids.astype(np.uint32)  # the terms' dtype: searchsorted then casts nothing
         found_docs: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
         theta = -math.inf
         for shard in self.shards:
-            positions = np.searchsorted(shard.postings.terms, ids)
-            positions = np.minimum(positions, max(len(shard.postings.terms) - 1, 0))
+            positions = np.searchsorted(shard.terms, keys)
+            positions = np.minimum(positions, max(len(shard.terms) - 1, 0))
             present = (
-                shard.postings.terms[positions] == ids
-                if len(shard.postings.terms)
-                else np.zeros(len(ids), bool)
+                shard.terms[positions] == keys if len(shard.terms) else np.zeros(len(ids), bool)
             )
             if not present.any():
                 continue
@@ -719,6 +719,27 @@ class InvertedIndex:
             return list(pool.map(lambda q: self.search(q, k), queries))
 
 
-def remove_tree(path: Path) -> None:
-    """Remove a directory tree if it exists (a partial build)."""
-    shutil.rmtree(path, ignore_errors=True)
+def warm_up() -> bool:
+    """Start numba and load the compiled search kernel now, not in the first search.
+
+    numba's start-up costs about 0.4 s once per process, whatever the index size (the
+    analog of Lucene's JVM start); a server can pay it before taking requests. Returns
+    whether the compiled kernel is in use (``False`` without numba).
+    """
+    kernel = _load_kernel()
+    if kernel is None:
+        return False
+    encoded = encode_postings(
+        np.zeros(1, np.uint32), np.zeros(1, np.uint32), np.ones(1, np.uint32), np.ones(1, np.uint32)
+    )
+    arrays = {name: array.copy() for name, array in encoded.arrays().items()}
+    for array in arrays.values():
+        array.setflags(write=False)  # memory-mapped indexes are read-only: the same types
+    kernel(
+        np.zeros(1, np.int64), np.ones(1, np.float32), np.ones(1, np.float64), 1, -math.inf,
+        arrays["term_blocks"], arrays["block_last"], arrays["block_count"],
+        arrays["block_offset"], arrays["data"], np.ones(1, np.float32), False, 1.5,
+        np.zeros(1, np.float32), np.zeros(1, np.uint8), np.zeros(1, np.int64),
+        np.empty(1, np.int64), np.empty(1, np.float32),
+    )  # fmt: skip
+    return True

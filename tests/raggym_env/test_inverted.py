@@ -257,3 +257,9 @@ def test_large_gaps_pack_in_wide_frames():
         data |= np.packbits(bits, bitorder="little")
         got, _ = postings_module._unpack(data, 0, 3, width)
         assert got.tolist() == masked.tolist(), width
+
+
+def test_warm_up_loads_the_kernel_when_numba_is_there():
+    from raggym_env.availability import is_numba_available
+
+    assert inverted.warm_up() is is_numba_available()
