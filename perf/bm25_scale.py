@@ -373,6 +373,23 @@ def _timed_batches(
     return len(ids), time.perf_counter() - start, ids
 
 
+def _serving_figures(
+    one: Any, batch: Any, queries: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Queries/s one per call and batched, and the top ids, as both serve workers report."""
+    n1, s1, ids1 = _timed_singles(one, queries, args.search_budget / 2)
+    n2, s2, ids2 = _timed_batches(batch, queries, args.search_budget / 2, args.batch)
+    top = {**ids1, **ids2}
+    return {
+        "single_queries": n1,
+        "single_qps": n1 / s1,
+        "batch_queries": n2,
+        "batch_qps": n2 / s2,
+        "batch_threads": THREADS,
+        "top_ids": [top.get(i) for i in range(len(queries))],
+    }
+
+
 def worker_raggym_serve(args: argparse.Namespace) -> dict[str, Any]:
     """Reload raggym's index (saved corpus included), then time top-10 queries."""
     start = time.perf_counter()
@@ -395,19 +412,11 @@ def worker_raggym_serve(args: argparse.Namespace) -> dict[str, Any]:
     def batch(chunk: list[str]) -> list[list[str]]:
         return [[hit.id for hit in hits] for hits in many.search(chunk, TOP_K)]
 
-    n1, s1, ids1 = _timed_singles(one, queries, args.search_budget / 2)
-    n2, s2, ids2 = _timed_batches(batch, queries, args.search_budget / 2, args.batch)
-    top = {**ids1, **ids2}
     return {
+        **_serving_figures(one, batch, queries, args),
         "import_s": imported,
         "reload_s": reload_s,
         "open_s": opened - start,
-        "single_queries": n1,
-        "single_qps": n1 / s1,
-        "batch_queries": n2,
-        "batch_qps": n2 / s2,
-        "batch_threads": THREADS,
-        "top_ids": [top.get(i) for i in range(len(queries))],
         "params": {key: getattr(retriever.params, key) for key in RAGGYM_KEYS},
         "vocabulary": retriever.vocabulary_size,
         "shards": retriever.num_shards,
@@ -544,19 +553,11 @@ def worker_pyserini_serve(args: argparse.Namespace) -> dict[str, Any]:
         found = searcher.batch_search([q for _, q in asked], [i for i, _ in asked], TOP_K, THREADS)
         return [[hit.docid for hit in found.get(str(i), [])] for i in range(len(chunk))]
 
-    n1, s1, ids1 = _timed_singles(one, queries, args.search_budget / 2)
-    n2, s2, ids2 = _timed_batches(batch, queries, args.search_budget / 2, args.batch)
-    top = {**ids1, **ids2}
     return {
+        **_serving_figures(one, batch, queries, args),
         "import_s": imported,
         "reload_s": reload_s,
         "open_s": opened - start,
-        "single_queries": n1,
-        "single_qps": n1 / s1,
-        "batch_queries": n2,
-        "batch_qps": n2 / s2,
-        "batch_threads": THREADS,
-        "top_ids": [top.get(i) for i in range(len(queries))],
         "documents": searcher.num_docs,
         "pyserini": importlib.metadata.version("pyserini"),
         "peak_rss_mib": peak_rss_mib(),

@@ -46,6 +46,7 @@ __all__ = [
     "CorpusStoreError",
     "DiskCorpus",
     "is_corpus_store",
+    "swap_into_place",
     "write_store",
 ]
 
@@ -241,14 +242,15 @@ def _written(file: BinaryIO) -> int:
     return file.tell() // 4
 
 
-def _swap_into_place(tmp: Path, directory: Path) -> None:
+def swap_into_place(tmp: Path, directory: Path) -> None:
+    """Rename the finished ``tmp`` directory to ``directory``, replacing what was there."""
     if not directory.exists():
         os.replace(tmp, directory)
         return
     old = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:8]}")
     os.replace(directory, old)
     os.replace(tmp, directory)
-    # Processes that mapped the old files keep them until they unmap them.
+    # Processes that opened or mapped the old files keep them until they close them.
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -295,7 +297,7 @@ def write_store(
         finally:
             writer.close()
         _write_manifest(tmp / MANIFEST, manifest)
-        _swap_into_place(tmp, directory)
+        swap_into_place(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

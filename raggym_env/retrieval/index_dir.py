@@ -12,12 +12,12 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from raggym_env.corpora import BaseCorpus, Corpus, DiskCorpus, is_corpus_store
+from raggym_env.corpora.store import swap_into_place
 from raggym_env.retrieval.base import IndexMismatchError
 
 __all__ = [
@@ -44,18 +44,6 @@ def is_replaceable(directory: Path) -> bool:
     return directory.is_dir() and (
         (directory / MANIFEST_NAME).is_file() or not any(directory.iterdir())
     )
-
-
-def swap_into_place(tmp: Path, directory: Path) -> None:
-    """Rename the finished ``tmp`` directory to ``directory``, replacing an old index."""
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return
-    old = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(directory, old)
-    os.replace(tmp, directory)
-    # Processes that memory-mapped the old files keep them until they unmap them.
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
