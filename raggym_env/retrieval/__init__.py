@@ -1,6 +1,6 @@
 """Retrieval backends behind one batched :class:`Retriever` protocol.
 
-The bm25s-backed names load on first use, keeping ``import raggym_env`` light.
+The BM25 names load on first use, keeping ``import raggym_env`` light.
 """
 
 import importlib
@@ -29,7 +29,7 @@ _BM25_NAMES = {"BM25Config", "BM25Retriever", "load_or_build"}
 
 
 def __getattr__(name: str) -> object:
-    """Import the bm25s-backed names on first use."""
+    """Import the BM25 names on first use."""
     if name in _BM25_NAMES:
         return getattr(importlib.import_module("raggym_env.retrieval.bm25"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
