@@ -27,16 +27,17 @@ _SLACK = 1.0 - 1e-5  # scores are float32 sums: prune only what is clearly below
 
 @_jit
 def _first_doc(data, pos):  # type: ignore[no-untyped-def]
-    """The first document of the block at byte ``pos`` (its variable-byte prefix)."""
+    """The first document of the block at byte ``pos`` and the next position (-1: damaged)."""
     value = np.int64(0)
     shift = np.int64(0)
-    while True:
+    for _ in range(5):
         byte = np.int64(data[pos])
         pos += 1
         value |= (byte & 0x7F) << shift
         if byte < 128:
             return value, pos
         shift += 7
+    return np.int64(-1), pos
 
 
 @_jit
@@ -54,30 +55,55 @@ def _bits_at(data, bit, mask):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _read_block(data, pos, count, out_docs, out_tfs):  # type: ignore[no-untyped-def]
-    """Decode the block at byte ``pos`` into ``out_docs`` and ``out_tfs``."""
+def _read_block(data, pos, end, count, last, out_docs, out_tfs):  # type: ignore[no-untyped-def]
+    """Decode the block in bytes ``pos:end`` into ``out_docs`` and ``out_tfs``.
+
+    Returns ``False``, having read nothing outside the block, when the bytes disagree with
+    the block's recorded end or last document: a damaged index is reported, never read
+    past (every decoded document is then at most ``last``, checked at load to be in the
+    shard).
+    """
     doc, pos = _first_doc(data, pos)
-    out_docs[0] = doc
+    if doc < 0 or pos >= end:
+        return False
     width = np.int64(data[pos])
     pos += 1
+    size = ((count - 1) * width + 7) >> 3
+    if width > 32 or pos + size >= end:
+        return False
+    out_docs[0] = doc
     mask = (np.int64(1) << width) - 1
     bit = pos * 8
     for i in range(1, count):
         doc += _bits_at(data, bit, mask)
         out_docs[i] = doc
         bit += width
-    pos += ((count - 1) * width + 7) >> 3
+    if doc != last:
+        return False
+    pos += size
     width = np.int64(data[pos])
     pos += 1
+    if width > 32 or pos + ((count * width + 7) >> 3) != end:
+        return False
     if width == 0:
         for i in range(count):
             out_tfs[i] = 1
-        return
+        return True
     mask = (np.int64(1) << width) - 1
     bit = pos * 8
     for i in range(count):
         out_tfs[i] = _bits_at(data, bit, mask) + 1
         bit += width
+    return True
+
+
+@_jit
+def _clear(acc, mark, touched, n):  # type: ignore[no-untyped-def]
+    """Zero the workspaces where the search wrote (they must be clean for the next one)."""
+    for x in range(n):
+        d = touched[x]
+        acc[d] = 0
+        mark[d] = 0
 
 
 @_jit
@@ -156,7 +182,7 @@ def search_shard(  # type: ignore[no-untyped-def]
     out_docs,
     out_scores,
 ):
-    """Best ``k`` documents of one shard; returns how many were written to the outputs.
+    """Best ``k`` documents of one shard; returns how many were written (-1: damaged data).
 
     Args:
         entries: shard term positions of the query terms, canonical order (repeats kept).
@@ -198,7 +224,12 @@ def search_shard(  # type: ignore[no-untyped-def]
         w = idfs[i]
         for blk in range(term_blocks[term], term_blocks[term + 1]):
             cnt = np.int64(block_count[blk])
-            _read_block(data, np.int64(block_offset[blk]), cnt, buf_docs, buf_tfs)
+            if not _read_block(
+                data, np.int64(block_offset[blk]), np.int64(block_offset[blk + 1]), cnt,
+                np.int64(block_last[blk]), buf_docs, buf_tfs,
+            ):  # fmt: skip
+                _clear(acc, mark, touched, n)
+                return -1
             for j in range(cnt):
                 d = buf_docs[j]
                 tf = np.float32(buf_tfs[j])
@@ -246,7 +277,12 @@ def search_shard(  # type: ignore[no-untyped-def]
                     if _first_doc(data, np.int64(block_offset[blk]))[0] > d:
                         continue
                     cnt = np.int64(block_count[blk])
-                    _read_block(data, np.int64(block_offset[blk]), cnt, buf_docs, buf_tfs)
+                    if not _read_block(
+                        data, np.int64(block_offset[blk]), np.int64(block_offset[blk + 1]),
+                        cnt, np.int64(block_last[blk]), buf_docs, buf_tfs,
+                    ):  # fmt: skip
+                        _clear(acc, mark, touched, n)
+                        return -1
                     loaded = blk
                     p = 0
                 while p < cnt and buf_docs[p] < d:
@@ -278,10 +314,7 @@ def search_shard(  # type: ignore[no-untyped-def]
             out_docs[written] = h_docs[x]
             out_scores[written] = h_scores[x]
             written += 1
-    for x in range(n):
-        d = touched[x]
-        acc[d] = 0
-        mark[d] = 0
+    _clear(acc, mark, touched, n)
     return written
 
 

@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from raggym_env.availability import is_numba_available
+from raggym_env.retrieval.base import IndexMismatchError
 from raggym_env.retrieval.postings import (
     BLOCK_SIZE,
     PADDING,
@@ -194,7 +195,7 @@ class _BatchAnalyzer:
         words = self.analyzer.words
         doc_words = [words(text) for text in texts]
         flat = list(chain.from_iterable(doc_words))
-        unique = set(flat)
+        unique = dict.fromkeys(flat)  # first-seen order: the same term ids in every run
         stem_of = self.stem_of
         if len(stem_of) > self._CACHE_LIMIT:
             stem_of.clear()
@@ -497,6 +498,40 @@ def default_workers(num_documents: int) -> int:
 # -- searching -----------------------------------------------------------------------------
 
 
+def _check_structure(p: EncodedPostings, documents: int, directory: Path) -> None:
+    """Check a shard's block tables before any search trusts them (vectorised, at load).
+
+    The compiled search indexes its workspaces with decoded documents and reads bytes at
+    the recorded offsets: with these tables consistent, and each block checked against
+    them as it is decoded, a damaged or hand-edited index is reported, not read past.
+
+    Raises:
+        ValueError: naming the table that is inconsistent.
+    """
+    n_terms, n_blocks = len(p.terms), len(p.block_count)
+    problems = [
+        (len(p.term_blocks) != n_terms + 1, "term_blocks has the wrong length"),
+        (len(p.term_max_tf) != n_terms or len(p.term_min_length) != n_terms, "term tables"),
+        (len(p.block_last) != n_blocks or len(p.block_offset) != n_blocks + 1, "block tables"),
+    ]
+    if not any(bad for bad, _ in problems):
+        term_blocks = np.asarray(p.term_blocks, dtype=np.int64)
+        offsets = np.asarray(p.block_offset, dtype=np.int64)
+        counts = np.asarray(p.block_count)
+        problems += [
+            (bool(n_terms) and bool(np.any(np.diff(p.terms.astype(np.int64)) <= 0)), "terms"),
+            (term_blocks[0] != 0 or term_blocks[-1] != n_blocks, "term_blocks range"),
+            (bool(np.any(np.diff(term_blocks) <= 0)), "term_blocks order"),
+            (offsets[0] != 0 or offsets[-1] + PADDING != len(p.data), "block_offset range"),
+            (bool(np.any(np.diff(offsets) < 3)), "block_offset order"),
+            (bool(n_blocks) and (counts.min() < 1 or counts.max() > BLOCK_SIZE), "block_count"),
+            (bool(n_blocks) and int(np.max(p.block_last)) >= documents, "block_last"),
+        ]
+    bad = [what for failed, what in problems if failed]
+    if bad:
+        raise ValueError(f"{directory}: inconsistent postings tables ({', '.join(bad)})")
+
+
 class _Shard:
     """One shard's arrays plus its per-document length normalisation."""
 
@@ -506,6 +541,7 @@ class _Shard:
         self.stop = stop
         fields = EncodedPostings.__dataclass_fields__
         arrays = {name: np.load(directory / f"{name}.npy", mmap_mode=mode) for name in fields}
+        self.directory = directory
         self.postings = EncodedPostings(**arrays)
         self.terms = np.asarray(self.postings.terms)  # a plain view: no memmap overhead
         self.lengths = np.load(directory / f"{_LENGTHS}.npy", mmap_mode=mode)
@@ -513,6 +549,7 @@ class _Shard:
             raise ValueError(
                 f"{directory}: {len(self.lengths)} document lengths, expected {stop - start}"
             )
+        _check_structure(self.postings, stop - start, directory)
         self.norm = np.zeros(0, dtype=np.float32)
 
     def set_norm(self, k1: float, b: float, avgdl: float) -> None:
@@ -527,10 +564,23 @@ class _Shard:
         """All (document, frequency) postings of the term at ``position`` (numpy)."""
         p = self.postings
         b0, b1 = int(p.term_blocks[position]), int(p.term_blocks[position + 1])
-        blocks = [
-            decode_block(p.data, int(p.block_offset[b]), int(p.block_count[b]))
-            for b in range(b0, b1)
-        ]
+        blocks = []
+        for b in range(b0, b1):
+            try:
+                docs, tfs = decode_block(
+                    p.data,
+                    int(p.block_offset[b]),
+                    int(p.block_count[b]),
+                    int(p.block_offset[b + 1]),
+                )
+            except (ValueError, IndexError) as exc:
+                raise IndexMismatchError(f"{self.directory}: damaged postings ({exc})") from exc
+            if docs[-1] != int(p.block_last[b]):
+                raise IndexMismatchError(
+                    f"{self.directory}: damaged postings (block {b} ends at document "
+                    f"{docs[-1]}, its header says {int(p.block_last[b])})"
+                )
+            blocks.append((docs, tfs))
         return np.concatenate([d for d, _ in blocks]), np.concatenate([f for _, f in blocks])
 
 
@@ -691,6 +741,11 @@ class InvertedIndex:
             shard.norm, self.method == "atire", self.k1,
             work.acc, work.mark, work.touched, out_docs, out_scores,
         )  # fmt: skip
+        if written < 0:
+            raise IndexMismatchError(
+                f"{shard.directory}: a postings block does not decode to what its header "
+                "records; the index is damaged, rebuild it"
+            )
         return out_docs[:written], out_scores[:written]
 
     def _search_numpy(

@@ -222,19 +222,38 @@ def _unpack(data: np.ndarray, position: int, count: int, width: int) -> tuple[np
     return bits.reshape(count, width).astype(np.int64) @ weights, position + size
 
 
-def decode_block(data: np.ndarray, offset: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The documents and frequencies (int64) of the block at byte ``offset``."""
+def _width_at(data: np.ndarray, position: int, offset: int) -> int:
+    width = int(data[position])
+    if width > 32:
+        raise ValueError(f"block at byte {offset}: a frame of {width} bits (at most 32)")
+    return width
+
+
+def decode_block(
+    data: np.ndarray, offset: int, count: int, end: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The documents and frequencies (int64) of the block in bytes ``offset:end``.
+
+    Raises:
+        ValueError: the bytes are not a block of ``count`` postings ending at ``end``.
+    """
     position = int(offset)
     first, shift = 0, 0
-    while True:
+    for _ in range(5):
         byte = int(data[position])
         position += 1
         first |= (byte & 0x7F) << shift
         if byte < 0x80:
             break
         shift += 7
-    gaps, position = _unpack(data, position + 1, count - 1, int(data[position]))
-    freqs, _ = _unpack(data, position + 1, count, int(data[position]))
+    else:
+        raise ValueError(f"block at byte {offset}: the first document is not a varbyte number")
+    gap_width = _width_at(data, position, offset)
+    gaps, position = _unpack(data, position + 1, count - 1, gap_width)
+    tf_width = _width_at(data, position, offset)
+    freqs, position = _unpack(data, position + 1, count, tf_width)
+    if end is not None and position != end:
+        raise ValueError(f"block at byte {offset}: ends at byte {position}, expected {end}")
     docs = np.empty(count, dtype=np.int64)
     docs[0] = first
     np.cumsum(gaps, out=docs[1:])

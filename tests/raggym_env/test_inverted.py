@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 from raggym_env import Corpus, Document
 from raggym_env.retrieval import inverted
 from raggym_env.retrieval import postings as postings_module
+from raggym_env.retrieval.base import IndexMismatchError
 from raggym_env.retrieval.bm25 import BM25Config, BM25Retriever
 from raggym_env.retrieval.inverted import ShardPlan, parse_size
 from raggym_env.retrieval.postings import (
@@ -240,7 +244,8 @@ def test_extreme_gaps_and_frequencies_round_trip():
     assert got[1][0].tolist() == [5, 6] and got[1][1].tolist() == [1, 1]
     kernels = pytest.importorskip("raggym_env.retrieval.bm25_kernels", exc_type=ImportError)
     out_docs, out_tfs = np.zeros(128, np.int64), np.zeros(128, np.int64)
-    kernels._read_block(encoded.data, np.int64(encoded.block_offset[0]), 4, out_docs, out_tfs)
+    start, end = np.int64(encoded.block_offset[0]), np.int64(encoded.block_offset[1])
+    assert kernels._read_block(encoded.data, start, end, 4, 7, out_docs, out_tfs)
     assert out_docs[:4].tolist() == [0, 1, 6, 7] and out_tfs[:4].tolist() == [1, 2**32 - 1, 1, 7]
     compiled = inverted._sort_and_encode(terms, docs, tfs, lengths).arrays()
     for name, array in encoded.arrays().items():
@@ -263,3 +268,77 @@ def test_warm_up_loads_the_kernel_when_numba_is_there():
     from raggym_env.availability import is_numba_available
 
     assert inverted.warm_up() is is_numba_available()
+
+
+def _damage(directory, name, edit):
+    path = directory / "shards" / "00000" / f"{name}.npy"
+    array = np.load(path)
+    edit(array)
+    path.unlink()  # a new file: the index's files may be hard links shared with another
+    np.save(path, array)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_damaged_block_is_reported_not_read_past(corpus, tmp_path, compiled):
+    retriever = BM25Retriever.build(corpus, shard_size=350)
+    directory = retriever.save(tmp_path / "index")
+    expected = _results(BM25Retriever.build(corpus))
+    shard = directory / "shards" / "00000"
+    offsets = np.load(shard / "block_offset.npy")
+    position = int(
+        np.searchsorted(np.load(shard / "terms.npy"), retriever._index.vocabulary.get("w2"))
+    )
+    big = int(np.load(shard / "term_blocks.npy")[position])  # the first block of "w2"
+
+    def widen(data):  # past the block's first document: its gap width byte
+        at = int(offsets[big])
+        while data[at] >= 0x80:
+            at += 1
+        data[at + 1] = 200
+
+    _damage(directory, "data", widen)
+    damaged = BM25Retriever.load(directory)
+    if not compiled:
+        damaged._index._kernel = None
+    elif not damaged.compiled:
+        pytest.skip("numba is not installed")
+    with pytest.raises(IndexMismatchError, match="damaged"):
+        damaged.search(["w1 w2"], 700)
+    # The workspaces were left clean: an intact index in this thread still scores exactly.
+    assert _results(retriever) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("block_offset", lambda a: a.__setitem__(-1, a[-1] + 50)),
+        ("block_count", lambda a: a.__setitem__(0, 200)),
+        ("block_last", lambda a: a.__setitem__(0, 10**6)),
+        ("term_blocks", lambda a: a.__setitem__(1, 0)),
+        ("terms", lambda a: a.__setitem__(1, a[0])),
+    ],
+)
+def test_inconsistent_tables_are_refused_at_load(corpus, tmp_path, name, edit):
+    directory = BM25Retriever.build(corpus).save(tmp_path / "index")
+    _damage(directory, name, edit)
+    with pytest.raises(IndexMismatchError, match=f"damaged .*{name.split('_')[0]}"):
+        BM25Retriever.load(directory)
+
+
+def test_index_files_are_the_same_in_every_run(tmp_path):
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from raggym_env import Corpus, Document\n"
+        "from raggym_env.retrieval.bm25 import build_into\n"
+        "docs = [Document(f'd{i}', f'T{i % 5}', ' '.join(f'w{(i * j) % 37}' for j in range(30)))"
+        " for i in range(300)]\n"
+        "build_into(Corpus(docs, name='c'), Path(sys.argv[1]), shard_size=100, n_workers=1)\n"
+    )
+    digests = []
+    for run, seed in enumerate(("1", "2")):
+        out = tmp_path / f"run{run}"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env)
+        files = sorted(p for p in out.rglob("*.npy"))
+        digests.append([(p.relative_to(out).as_posix(), p.read_bytes()) for p in files])
+    assert digests[0] == digests[1]
