@@ -271,11 +271,12 @@ def index_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _builder_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options for ``make_retriever`` from ``--model``/``--index-type``/... and ``--option``.
 
-    For ``hybrid`` the dense flags go into the ``dense`` member options.
+    For ``hybrid`` the dense flags go into the ``dense`` member options and the BM25 build
+    flags into the ``bm25`` member options.
 
     Raises:
-        ValueError: a dense-only flag is used with ``bm25``, or a ``dense`` option is not a
-            JSON object.
+        ValueError: a dense-only flag is used with ``bm25`` (or a BM25 one with ``dense``),
+            or a member's option is not a JSON object.
     """
     options = parse_options(args.options)
     bm25_flags = {
@@ -293,10 +294,7 @@ def _builder_options(args: argparse.Namespace) -> dict[str, Any]:
         if args.retriever == "bm25":
             options = {**options, **bm25_flags}
         else:
-            member = options.get("bm25", {})
-            if not isinstance(member, dict):
-                raise ValueError(f"option bm25 must be a JSON object, got {member!r}")
-            options = {**options, "bm25": {**member, **bm25_flags}}
+            options = _into_member(options, "bm25", bm25_flags)
     dense_flags = {
         name: value
         for name, value in (
@@ -313,10 +311,19 @@ def _builder_options(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"{flags} only apply to --retriever dense or hybrid")
     if args.retriever == "dense":
         return {**options, **dense_flags}
-    member = options.get("dense", {})
-    if not isinstance(member, dict):
-        raise ValueError(f"option dense must be a JSON object, got {member!r}")
-    return {**options, "dense": {**member, **dense_flags}}
+    return _into_member(options, "dense", dense_flags)
+
+
+def _into_member(options: dict[str, Any], member: str, flags: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``flags`` added to the options of a hybrid's ``member``.
+
+    Raises:
+        ValueError: the member's options (``--option bm25=...``) are not a JSON object.
+    """
+    current = options.get(member, {})
+    if not isinstance(current, dict):
+        raise ValueError(f"option {member} must be a JSON object, got {current!r}")
+    return {**options, member: {**current, **flags}}
 
 
 #: Options that do not change what a saved index holds (left out of the usage lines).
@@ -382,7 +389,13 @@ def _index_corpus(args: argparse.Namespace) -> tuple[BaseCorpus, Path | None]:
     streamed into a store beside ``--out`` (the index links it in as ``OUT/corpus``), so
     memory stays flat at Wikipedia scale; everything else is loaded into memory.
     """
-    from raggym_env.corpora import detect_corpus_format, iter_corpus, load_corpus, write_store
+    from raggym_env.corpora import (
+        corpus_name,
+        detect_corpus_format,
+        iter_corpus,
+        load_corpus,
+        write_store,
+    )
 
     spec = str(args.corpus)
     hub = spec.startswith("hub:")
@@ -397,7 +410,7 @@ def _index_corpus(args: argparse.Namespace) -> tuple[BaseCorpus, Path | None]:
     if args.retriever == "bm25" and (hub or corpus_format in _STREAMED_FORMATS):
         staging = args.out.parent / f".{args.out.name}.corpus-partial"
         shutil.rmtree(staging, ignore_errors=True)
-        name = spec.rsplit(":", 2)[0].removeprefix("hub:") if hub else _plain_stem(args.corpus)
+        name = corpus_name(spec)  # what load_corpus would name it
         print(f"streaming {spec} ({corpus_format or 'hub'}) into a corpus store", flush=True)
         try:
             corpus = write_store(iter_corpus(spec, format=corpus_format), staging, name=name)
@@ -412,11 +425,6 @@ def _index_corpus(args: argparse.Namespace) -> tuple[BaseCorpus, Path | None]:
         format=corpus_format,
     )
     return loaded, None
-
-
-def _plain_stem(path: Path) -> str:
-    """A file's name without its suffixes (``psgs_w100.tsv.gz`` -> ``psgs_w100``)."""
-    return path.name.split(".")[0] or path.name
 
 
 def _store_path(args: argparse.Namespace, corpus: DiskCorpus) -> Path:

@@ -45,6 +45,7 @@ __all__ = [
     "HUB_CORPORA",
     "MAX_LINE_BYTES",
     "HubCorpus",
+    "corpus_name",
     "detect_corpus_format",
     "document_from_record",
     "iter_corpus",
@@ -711,15 +712,26 @@ def load_corpus(
         reading = _Reading(source=source.spec, log=DropLog(_REASONS))
         docs = _collect(_hub_stream(source, reading), reading, strict=False)
         reading.log.warn(reading.source, reading.records, stacklevel=2)
-        return Corpus(docs, name=name or source.repo.rsplit("/", 1)[-1])
+        return Corpus(docs, name=name or corpus_name(path))
     path = Path(path)
     if format is None and is_corpus_store(path):
         return DiskCorpus.open(path, name=name)
     stream, reading = _stream(path, format, chunk_tokens, overlap, None)
     docs = _collect(stream, reading, strict=reading.format in ("passages", "text"))
     reading.log.warn(reading.source, reading.records, stacklevel=2)
-    plain = Path(_plain_name(path))
-    return Corpus(docs, name=name or plain.stem or plain.name)
+    return Corpus(docs, name=name or corpus_name(path))
+
+
+def corpus_name(path: str | Path) -> str:
+    """The default name of the corpus a file, folder or hub spec holds.
+
+    The file name without its format and compression suffixes (``psgs_w100.tsv.gz`` ->
+    ``psgs_w100``), or the dataset's name for ``"hub:<owner>/<dataset>..."``.
+    """
+    if isinstance(path, str) and path.startswith("hub:"):
+        return _hub_corpus(path).repo.rsplit("/", 1)[-1]
+    plain = Path(_plain_name(Path(path)))
+    return plain.stem or plain.name
 
 
 # --- hub corpora --------------------------------------------------------------------------

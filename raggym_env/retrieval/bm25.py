@@ -204,8 +204,10 @@ class BM25Retriever:
         self._params = BM25Config.from_dict(manifest["params"])
         self._index_hash = _identity_hash(manifest)
         self._n_threads = _check_n_threads(n_threads)
-        self._owned_dir = owned_dir
-        if owned_dir is not None:  # a build without a directory: its files go with the object
+        # A build without a directory owns its temporary files; they go with the object,
+        # and a twin from :meth:`with_threads` keeps the owner alive.
+        self._owner: BM25Retriever | None = None
+        if owned_dir is not None:
             weakref.finalize(self, shutil.rmtree, owned_dir, True)
 
     @classmethod
@@ -301,8 +303,7 @@ class BM25Retriever:
         twin = type(self)(
             self._index, self._analyzer, self._corpus, self._manifest, n_threads=n_threads
         )
-        twin._owned_dir = self._owned_dir
-        twin._keepalive = self  # type: ignore[attr-defined]  # the files live while a twin does
+        twin._owner = self._owner or self  # the files live while a twin does
         return twin
 
     def __repr__(self) -> str:

@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from raggym_env.availability import is_numba_available
+from raggym_env.corpora import BaseCorpus
 from raggym_env.retrieval.base import IndexMismatchError
 from raggym_env.retrieval.postings import (
     BLOCK_SIZE,
@@ -465,7 +466,10 @@ def build_index(
         terms = mapping[local] if len(local) else np.zeros(0, dtype=np.uint32)
         if len(vocab) > len(df):
             df = np.concatenate([df, np.zeros(max(len(vocab), 2 * len(df)) - len(df), np.int64)])
-        df[: len(vocab)] += np.bincount(terms, minlength=len(vocab))[: len(vocab)]
+        # One posting per (document, term): the batch's document frequencies are its local
+        # counts, added where its terms sit (distinct local terms have distinct ids), so
+        # the cost follows the batch, not the vocabulary.
+        df[mapping] += np.bincount(local, minlength=len(local_terms))
         writer.add(terms, docs, tfs, lengths)
         num_docs += len(lengths)
         total_length += int(lengths.sum())
@@ -476,15 +480,10 @@ def build_index(
     return BuildStats(num_docs, total_length, len(vocab), tuple(writer.shards), postings)
 
 
-def text_batches(corpus: Sequence[Any], batch_size: int = _ANALYSIS_BATCH) -> Iterator[list[str]]:
+def text_batches(corpus: BaseCorpus, batch_size: int = _ANALYSIS_BATCH) -> Iterator[list[str]]:
     """``title + newline + text`` of every document of ``corpus``, in batches, streamed."""
-    read = getattr(corpus, "titles_and_texts", None)
     for start in range(0, len(corpus), batch_size):
-        stop = min(start + batch_size, len(corpus))
-        if read is not None:
-            pairs = read(start, stop)
-        else:
-            pairs = [(corpus[i].title, corpus[i].text) for i in range(start, stop)]
+        pairs = corpus.titles_and_texts(start, min(start + batch_size, len(corpus)))
         yield [f"{title}\n{text}" for title, text in pairs]
 
 
