@@ -96,10 +96,15 @@ class Parsed:
 
 @dataclass(frozen=True)
 class Proposal:
-    """One sampled text with its parse, before a choice is made among several."""
+    """One sampled text with its parse, before a choice is made among several.
+
+    ``messages`` are the chat messages the text answered (critics that score the actor's
+    own prompt, such as the RAG-Gym protocol's reward model, read them).
+    """
 
     text: str
     parsed: Parsed
+    messages: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -305,6 +310,16 @@ class LLMAgent(Agent):
         """The exact chat messages for this observation."""
         return self.template.render(**self.render(observation, memory))
 
+    def history_view(
+        self, observation: Observation, memory: Memory
+    ) -> list[tuple[str, str]] | None:
+        """The history as (query, answer) pairs when the prompt shows it so, else ``None``.
+
+        Designs that read each search through a condensed answer (Search-o1, Re2Search)
+        return those pairs, so a judge can be shown what the actor saw.
+        """
+        return None
+
     def budget_note(self, observation: Observation) -> str:
         """The sentence telling the model about its remaining budget."""
         left = int(observation["steps_remaining"])
@@ -331,8 +346,10 @@ class LLMAgent(Agent):
             observations, memories, conversations, completions, strict=True
         ):
             texts = [self.admit(text) for text in completion.texts]
+            shown = tuple(messages)
             proposals = [
-                Proposal(text, self._checked_parse(text, observation, memory)) for text in texts
+                Proposal(text, self._checked_parse(text, observation, memory), shown)
+                for text in texts
             ]
             out.append((messages, completion, proposals))
         return out

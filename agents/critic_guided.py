@@ -78,14 +78,23 @@ class CriticGuidedAgent(Agent):
         memories: Sequence[Memory],
         proposals: Sequence[Sequence[Proposal]],
     ) -> list[tuple[int, Sequence[Candidate]]]:
-        groups = [
-            [
-                CriticItem(observation, p.text, p.parsed.action, example=memory.example)
-                for p in group
-                if p.parsed.action is not None
-            ]
-            for observation, memory, group in zip(observations, memories, proposals, strict=True)
-        ]
+        groups = []
+        for observation, memory, group in zip(observations, memories, proposals, strict=True):
+            view = tuple(self.actor.history_view(observation, memory) or ())
+            groups.append(
+                [
+                    CriticItem(
+                        observation,
+                        p.text,
+                        p.parsed.action,
+                        prompt=p.messages,
+                        example=memory.example,
+                        summaries=view,
+                    )  # fmt: skip
+                    for p in group
+                    if p.parsed.action is not None
+                ]
+            )
         try:
             scores = self.critic.score(groups) if any(groups) else [[] for _ in groups]
         except (RuntimeError, ValueError, OSError) as exc:

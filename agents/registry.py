@@ -19,11 +19,13 @@ from typing import Any
 
 from raggym.agents.base import Agent, LLMAgent, PolicyAgent
 from raggym.agents.llm.base import LLM
+from raggym_env.protocols import DEFAULT_PROTOCOL, RAG_GYM, check_protocol
 from raggym_env.redaction import redact_text
 
 __all__ = [
     "AGENTS",
     "POLICIES",
+    "RAG_GYM_AGENTS",
     "agent_names",
     "agent_option_names",
     "make_agent",
@@ -42,6 +44,15 @@ AGENTS: dict[str, str] = {
 }
 """LLM agent names -> ``module:Class``."""
 
+RAG_GYM_AGENTS: dict[str, str] = {
+    name: f"raggym.agents.rag_gym:RagGym{cls}Agent"
+    for name, cls in (
+        ("direct", "Direct"), ("cot", "CoT"), ("rag", "RAG"), ("react", "ReAct"),
+        ("search_o1", "SearchO1"), ("re2search", "Re2Search"),
+    )
+}  # fmt: skip
+"""The RAG-Gym protocol's designs under the same names."""
+
 POLICIES: dict[str, str] = {
     "heuristic": "raggym.agents.baselines:QuestionSearchHeuristic",
     "oracle": "raggym.agents.baselines:GoldEvidenceOracle",
@@ -54,21 +65,26 @@ def agent_names() -> list[str]:
     return sorted([*AGENTS, *POLICIES, *(f"{name}++" for name in AGENTS)])
 
 
-def agent_option_names(name: str) -> frozenset[str]:
-    """The ``options`` keys :func:`make_agent` accepts for agent ``name``.
+def agent_option_names(name: str, protocol: str = DEFAULT_PROTOCOL) -> frozenset[str]:
+    """The ``options`` keys :func:`make_agent` accepts for agent ``name`` under ``protocol``.
 
     Read from the constructor signatures along the class's bases (a constructor taking
     ``**kwargs`` passes them on to its base's), so a suite can reject a misspelt option
     before anything is built. The LLM itself is not an option.
 
     Raises:
-        ValueError: ``name`` is not an agent name.
+        ValueError: ``name`` is not an agent name, or ``protocol`` not a protocol.
     """
+    table = RAG_GYM_AGENTS if check_protocol(protocol) == RAG_GYM else AGENTS
     base_name = name[:-2] if name.endswith("++") else name
-    target = POLICIES.get(name) or AGENTS.get(base_name)
+    target = POLICIES.get(name) or table.get(base_name)
     if target is None:
         raise ValueError(f"unknown agent {name!r}; known: {agent_names()}")
-    cls = _load(target)
+    return _accepted(_load(target), policy=name in POLICIES)
+
+
+def _accepted(cls: type, *, policy: bool = False) -> frozenset[str]:
+    """The keyword arguments ``cls`` accepts, following ``**kwargs`` to its bases."""
     names: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -77,7 +93,7 @@ def agent_option_names(name: str) -> frozenset[str]:
         if init is None:  # inherits its base's constructor
             continue
         params = list(inspect.signature(init).parameters.values())[1:]  # self
-        if name not in POLICIES:
+        if not policy:
             params = [p for p in params if p.name != "llm"]
         names.update(
             p.name
@@ -194,10 +210,27 @@ def make_llm(spec: str, **kwargs: Any) -> LLM:
 
 
 def make_critic(
-    spec: str, *, llm: LLM | None = None, retriever: Any = None, k: int = 5, **kwargs: Any
+    spec: str,
+    *,
+    llm: LLM | None = None,
+    retriever: Any = None,
+    k: int = 5,
+    protocol: str = DEFAULT_PROTOCOL,
+    **kwargs: Any,
 ) -> Any:
-    """Build a critic: ``rm:PATH``, ``judge`` (needs ``llm``) or ``gold`` (needs ``retriever``)."""
+    """Build a critic: ``rm:PATH``, ``judge`` (needs ``llm``) or ``gold`` (needs ``retriever``).
+
+    Under ``protocol="rag-gym"`` the ``judge`` is the protocol's annotator
+    (:class:`~raggym.agents.critics.rag_gym_judge.RagGymJudgeCritic`).
+    """
+    protocol = check_protocol(protocol)
     kind, _, rest = spec.partition(":")
+    if kind == "judge" and protocol == RAG_GYM:
+        if llm is None:
+            raise ValueError("the 'judge' critic needs an LLM backend (llm=...)")
+        from raggym.agents.critics.rag_gym_judge import RagGymJudgeCritic
+
+        return RagGymJudgeCritic(llm, **kwargs)
     if kind == "rm" and rest:
         from raggym.agents.critics.reward_model import RewardModelCritic
 
@@ -224,11 +257,18 @@ def make_agent(
     critic: Any = None,
     n: int = 10,
     options: Mapping[str, Any] | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
+    summarizer: LLM | None = None,
 ) -> Agent:
     """Build an agent by name; LLM agents need ``llm``, ``re2search++`` also a ``critic``.
 
     ``options`` go to the agent's constructor (e.g. ``temperature``, ``prompt``).
+    ``protocol="rag-gym"`` builds the RAG-Gym protocol's design of the same name
+    (:mod:`raggym.agents.rag_gym`). ``summarizer`` is a separate backend for the
+    condensation calls of the designs that make them (Search-o1, Re2Search); the others
+    ignore it.
     """
+    protocol = check_protocol(protocol)
     extra = dict(options or {})
     if name in POLICIES:
         return PolicyAgent(_load(POLICIES[name])(**extra))
@@ -237,7 +277,11 @@ def make_agent(
         raise ValueError(f"unknown agent {name!r}; known: {agent_names()}")
     if llm is None:
         raise ValueError(f"agent {name!r} needs an LLM backend (llm=...)")
-    actor: LLMAgent = _load(AGENTS[base_name])(llm, **extra)
+    table = RAG_GYM_AGENTS if protocol == RAG_GYM else AGENTS
+    cls = _load(table[base_name])
+    if summarizer is not None and "condense_llm" in _accepted(cls):
+        extra.setdefault("condense_llm", summarizer)
+    actor: LLMAgent = cls(llm, **extra)
     if base_name == name:
         return actor
     if critic is None:

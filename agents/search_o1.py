@@ -55,7 +55,10 @@ class CondensingAgent(DocumentQAAgent):
     query/answer pairs) and ``status``.
 
     Args:
-        llm: the backend (used for both the main and the condensation calls).
+        llm: the backend of the main call (and of the condensation calls unless
+            ``condense_llm`` is given).
+        condense_llm: a separate backend for the condensation calls, e.g. an untuned model
+            beside a fine-tuned actor, so the actor does not write its own summaries.
         condense_prompt: the condensation prompt, a packaged name or a file path (default
             ``search_o1_condense``; placeholders ``question``, ``query``, ``documents``).
         condense_max_tokens: most tokens of a condensed answer.
@@ -66,12 +69,15 @@ class CondensingAgent(DocumentQAAgent):
 
     condense_prompt_name: ClassVar[str] = "search_o1_condense"
     condensed_words: ClassVar[int] = 120
+    reuse_repeated_queries: ClassVar[bool] = False
+    """Give a repeated query of an episode the answer condensed the first time."""
 
     def __init__(
         self,
         llm: LLM,
         *,
         condense_prompt: str | Path | PromptTemplate | None = None,
+        condense_llm: LLM | None = None,
         condense_max_tokens: int = 256,
         fallback_chars: int = 300,
         doc_words: int = DEFAULT_DOC_WORDS,
@@ -82,6 +88,11 @@ class CondensingAgent(DocumentQAAgent):
             raise ValueError(f"fallback_chars must be a positive int, got {fallback_chars!r}")
         if fallback_chars < 1:
             raise ValueError(f"fallback_chars must be a positive int, got {fallback_chars!r}")
+        if condense_llm is not None and not hasattr(condense_llm, "generate"):
+            raise TypeError(
+                f"condense_llm must implement the LLM protocol, got {type(condense_llm).__name__}"
+            )
+        self.condense_llm = condense_llm
         self.fallback_chars = fallback_chars
         self.condense_template = load_prompt(
             condense_prompt if condense_prompt is not None else self.condense_prompt_name
@@ -119,19 +130,33 @@ class CondensingAgent(DocumentQAAgent):
                 if not entry["documents"]:
                     record.update(answer=_EMPTY_ANSWER, source="empty")
                     continue
+                earlier = self._earlier_answer(condensed[:-1], record["query"])
+                if earlier is not None:
+                    record.update(answer=earlier, source="repeated")
+                    continue
                 pending.append((memory, entry, record))
                 conversations.append(self.condense_messages(observation, entry))
         if not conversations:
             return
-        completions = self.llm.generate(conversations, self.condense_params)
+        backend = self.condense_llm or self.llm
+        completions = backend.generate(conversations, self.condense_params)
         if len(completions) != len(conversations):
             raise RuntimeError(
-                f"backend {getattr(self.llm, 'name', '?')!r} returned {len(completions)} "
+                f"backend {getattr(backend, 'name', '?')!r} returned {len(completions)} "
                 f"completions for {len(conversations)} condensation requests"
             )
         for (memory, entry, record), completion in zip(pending, completions, strict=True):
             memory.charge(completion)
             record.update(self._condensed(entry, completion))
+
+    def _earlier_answer(self, earlier: Sequence[Mapping[str, str]], query: str) -> str | None:
+        """A model answer already condensed for ``query`` (only with reuse switched on)."""
+        if not self.reuse_repeated_queries:
+            return None
+        for record in earlier:
+            if record.get("query") == query and record.get("source") == "model":
+                return record.get("answer")
+        return None
 
     def _condensed(self, entry: Mapping[str, Any], completion: Completion) -> dict[str, str]:
         """The condensed answer of one completion, or the documents' opening on failure."""
@@ -154,6 +179,12 @@ class CondensingAgent(DocumentQAAgent):
                 excerpt = documents_excerpt(entry["documents"], self.fallback_chars)
                 pairs.append((str(entry["query"]), excerpt))
         return pairs
+
+    def history_view(
+        self, observation: Observation, memory: Memory
+    ) -> list[tuple[str, str]] | None:
+        """The condensed (query, answer) pairs this design shows instead of documents."""
+        return self.knowledge(observation, memory)
 
     # ------------------------------------------------------------------ prompt and parse
     def render(self, observation: Observation, memory: Memory) -> dict[str, object]:
@@ -180,9 +211,15 @@ class CondensingAgent(DocumentQAAgent):
         return Parsed(parsed.action, parsed.error, fields)
 
     def describe(self) -> dict[str, Any]:
-        """The base account plus the condensation prompt and settings."""
+        """The base account plus the condensation prompt and settings (and backend if separate)."""
+        separate: dict[str, Any] = {}
+        if self.condense_llm is not None:
+            name = getattr(self.condense_llm, "name", type(self.condense_llm).__name__)
+            separate["condense_llm"] = name
         return {
             **super().describe(),
+            **separate,
+            "condense_temperature": self.condense_params.temperature,
             "condense_prompt": self.condense_template.name,
             "condense_prompt_sha256": self.condense_template.sha256,
             "condense_max_tokens": self.condense_params.max_tokens,

@@ -41,6 +41,8 @@ class CriticItem:
         action: its parsed action (``None`` if it did not parse).
         prompt: the messages the actor saw (LLM judges may show them).
         example: the episode's question with gold; only gold-reading critics use it.
+        summaries: the history as the actor saw it when it reads each search as a condensed
+            answer: one ``(query, answer)`` pair per search; empty when it reads documents.
     """
 
     observation: Observation
@@ -48,6 +50,7 @@ class CriticItem:
     action: Action | None
     prompt: tuple[Mapping[str, str], ...] = ()
     example: QAExample | None = None
+    summaries: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
