@@ -90,7 +90,7 @@ class CriticGuidedAgent(Agent):
                         prompt=p.messages,
                         example=memory.example,
                         summaries=view,
-                    )  # fmt: skip
+                    )
                     for p in group
                     if p.parsed.action is not None
                 ]
