@@ -28,6 +28,7 @@ from raggym.benchmarks.leaderboard import CellResult, Leaderboard
 from raggym.benchmarks.suite import AgentConfig, DatasetConfig, Suite
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
+from raggym_env.protocols import DEFAULT_PROTOCOL
 from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
 from raggym_env.runfiles import (
     FingerprintMismatchError,
@@ -62,12 +63,26 @@ def _env_factory(suite: Suite, dataset: DatasetConfig, out_dir: Path) -> EnvFact
     return EnvFactory(task, **kwargs)
 
 
-def build_agent(spec: AgentConfig, llm: Any, factory: EnvFactory, seed: int | None) -> Agent:
-    """Build a suite's agent (its critic reads the dataset's retriever when it is ``gold``)."""
+def build_agent(
+    spec: AgentConfig,
+    llm: Any,
+    factory: EnvFactory,
+    seed: int | None,
+    *,
+    protocol: str = DEFAULT_PROTOCOL,
+    summarizer: Any = None,
+) -> Agent:
+    """Build a suite's agent (its critic reads the dataset's retriever when it is ``gold``).
+
+    ``protocol`` picks the designs the names build (and the ``judge`` critic);
+    ``summarizer`` is a separate backend for Search-o1's and Re2Search's condensation.
+    """
     critic = None
     if spec.critic:
         env = factory()
-        critic = make_critic(spec.critic, llm=llm, retriever=env.retriever, k=env.k)
+        critic = make_critic(
+            spec.critic, llm=llm, retriever=env.retriever, k=env.k, protocol=protocol
+        )
     options = dict(spec.options)
     base_name = spec.agent.removesuffix("++")
     if base_name in AGENTS and seed is not None:
@@ -75,6 +90,7 @@ def build_agent(spec: AgentConfig, llm: Any, factory: EnvFactory, seed: int | No
     agent = make_agent(
         spec.agent, llm, critic=critic, n=spec.n or 10,
         options=options if base_name in AGENTS or options else None,
+        protocol=protocol, summarizer=summarizer,
     )  # fmt: skip
     agent.name = spec.name
     return agent
@@ -147,9 +163,11 @@ def run_suite(
             if moved:
                 say("moved the old results aside: " + ", ".join(str(p) for p in moved))
         run_file = _open_run_file(out)
-        backend = None
+        backend = summarizer = None
         if suite.needs_llm and suite.llm.spec:
             backend = make_llm(suite.llm.spec, **suite.llm.options)
+        if suite.needs_llm and suite.summarizer.spec:
+            summarizer = make_llm(suite.summarizer.spec, **suite.summarizer.options)
         card = make_run_card(
             config={"suite": suite.to_dict(), "llm": suite.llm.spec},
             seeds=list(suite.seeds),
@@ -174,7 +192,10 @@ def run_suite(
                 for seed in suite.seeds:
                     label = spec.name if len(suite.seeds) == 1 else f"{spec.name}@seed{seed}"
                     spec_for_seed = dataclasses.replace(spec, name=label)
-                    agent = build_agent(spec_for_seed, backend, factory, seed)
+                    agent = build_agent(
+                        spec_for_seed, backend, factory, seed,
+                        protocol=suite.protocol, summarizer=summarizer,
+                    )  # fmt: skip
                     fingerprint = run_fingerprint(
                         env_print, agent=agent.describe(), llm=suite.llm.spec,
                         llm_options=suite.llm.options, seed=seed, agent_spec=spec.agent,

@@ -69,6 +69,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from raggym.agents.registry import AGENTS, agent_names, agent_option_names
+from raggym_env.protocols import DEFAULT_PROTOCOL, check_protocol
 from raggym_env.redaction import find_secrets, redact, redact_text
 from raggym_env.retrieval.factory import available_retrievers, retriever_option_names
 from raggym_env.tasks import TASK_NAMES, resolve_task_name, select_examples
@@ -124,6 +125,8 @@ MAX_QUESTIONS = 10_000_000
 _SUITE_KEYS = (
     "name",
     "description",
+    "protocol",
+    "summarizer",
     "retriever",
     "retriever_options",
     "k",
@@ -307,6 +310,10 @@ class Suite:
         batch_size: episodes live at once.
         source: the suite file, or ``None`` for a suite parsed from text.
         data_dir: the folder relative paths were resolved against, if one was given.
+        protocol: ``"raggym"`` (default) or ``"rag-gym"``: which designs the agent names
+            build (see :mod:`raggym_env.protocols`).
+        summarizer: a separate backend for the condensation calls of Search-o1 and
+            Re2Search (its ``spec`` ``None``: the agents' own backend writes them).
     """
 
     name: str
@@ -322,8 +329,11 @@ class Suite:
     batch_size: int = 32
     source: str | None = None
     data_dir: str | None = None
+    protocol: str = DEFAULT_PROTOCOL
+    summarizer: LLMConfig = field(default_factory=LLMConfig)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "protocol", check_protocol(self.protocol))
         object.__setattr__(self, "datasets", tuple(self.datasets))
         object.__setattr__(self, "agents", tuple(self.agents))
         object.__setattr__(self, "seeds", tuple(self.seeds))
@@ -453,6 +463,8 @@ class Suite:
             "agents": [agent.to_dict() for agent in self.agents],
             "source": self.source,
             "data_dir": self.data_dir,
+            "protocol": self.protocol,
+            "summarizer": self.summarizer.to_dict(),
         }
 
 
@@ -773,7 +785,9 @@ def _parse_critic(where: _Where, entry: Mapping[str, Any], agent: str) -> str | 
     return critic
 
 
-def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentConfig | None:
+def _parse_agent(
+    where: _Where, entry: Mapping[str, Any], protocol: str = DEFAULT_PROTOCOL
+) -> AgentConfig | None:
     """One ``[[agents]]`` table, or ``None`` when it has problems (all recorded)."""
     before = len(where.problems)
     where.check_keys(entry, _AGENT_KEYS)
@@ -796,7 +810,9 @@ def _parse_agent(where: _Where, entry: Mapping[str, Any]) -> AgentConfig | None:
         n = where.get(lambda: where.bounded_int(entry, "n", 1, MAX_CANDIDATES), None)
     options: Mapping[str, Any] = where.get(lambda: where.table(entry, "options"), {})
     if known:
-        where.options(options, "options", agent_option_names(str(agent)), f"agent {agent!r}")
+        where.options(
+            options, "options", agent_option_names(str(agent), protocol), f"agent {agent!r}"
+        )
     if len(where.problems) > before:
         return None
     return AgentConfig(name=name, agent=str(agent), critic=critic, n=n, options=options)
@@ -915,6 +931,19 @@ def parse_suite(
         ),
         options=llm_where.get(lambda: llm_where.table(llm_table, "options"), {}),
     )
+    protocol = where.get(lambda: _parse_protocol(data), DEFAULT_PROTOCOL) or DEFAULT_PROTOCOL
+    summarizer_table: Mapping[str, Any] = where.get(lambda: where.table(data, "summarizer"), {})
+    summarizer_where = where.at("[summarizer]")
+    summarizer_where.check_keys(summarizer_table, _LLM_KEYS)
+    summarizer = LLMConfig(
+        spec=summarizer_where.get(
+            lambda: _check_llm_spec(summarizer_table.get("spec", ""), summarizer_where.label),
+            None,
+        ),
+        options=summarizer_where.get(
+            lambda: summarizer_where.table(summarizer_table, "options"), {}
+        ),
+    )
 
     datasets = [
         _parse_dataset(
@@ -928,7 +957,7 @@ def parse_suite(
         for i, e in _entries(where, data, "datasets")
     ]
     agents = [
-        _parse_agent(where.at(f"[[agents]] #{i}{_entry_name(e)}"), e)
+        _parse_agent(where.at(f"[[agents]] #{i}{_entry_name(e)}"), e, protocol)
         for i, e in _entries(where, data, "agents")
     ]
     _unique(where, "[[datasets]]", [d.name for d in datasets if d is not None])
@@ -949,7 +978,17 @@ def parse_suite(
         batch_size=batch_size,
         source=str(_resolve(Path(source).expanduser(), "suite file")) if source else None,
         data_dir=str(data_path) if data_path is not None else None,
+        protocol=protocol,
+        summarizer=summarizer,
     )
+
+
+def _parse_protocol(data: Mapping[str, Any]) -> str:
+    """The suite's ``protocol`` key (default ``"raggym"``), checked."""
+    try:
+        return check_protocol(data.get("protocol", DEFAULT_PROTOCOL))
+    except ValueError as exc:
+        raise SuiteError(f"key 'protocol': {exc}") from None
 
 
 def _entry_name(entry: Mapping[str, Any]) -> str:
