@@ -43,6 +43,7 @@ from raggym_env.cli import (
 )
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
+from raggym_env.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 from raggym_env.registration import ENV_IDS
 from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
 from raggym_env.runfiles import claim_episode_file
@@ -74,6 +75,21 @@ def rollout_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_env_arguments(parser)
     parser.add_argument("--agent", required=True, choices=agent_names(), help="agent to play")
     add_llm_arguments(parser)
+    parser.add_argument(
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        choices=PROTOCOLS,
+        help="raggym (default) or rag-gym: the RAG-Gym paper's prompts, formats and judge",
+    )
+    parser.add_argument(
+        "--summarizer-llm",
+        help="separate backend (same forms as --llm) for Search-o1's and Re2Search's "
+        "summaries; default: the agent's own",
+    )
+    parser.add_argument(
+        "--judge-llm",
+        help="separate backend (same forms as --llm) for the judge critic; default: the agent's",
+    )
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
     parser.add_argument("--critic", help="for NAME++ agents: gold, judge or rm:PATH")
     parser.add_argument("--n", type=int, default=10, help="candidates per step with a critic")
@@ -166,18 +182,36 @@ class AgentRecipe:
     n: int = 10
     temperature: float = 0.0
     env_factory: EnvFactory | None = None
+    protocol: str = DEFAULT_PROTOCOL
+    summarizer_llm: str | None = None
+    judge_llm: str | None = None
+
+    def _options(self, spec: str) -> dict[str, Any]:
+        """The HTTP options (concurrency, key variable) for another OpenAI-compatible spec."""
+        return dict(self.llm_options) if spec.startswith("openai:") else {}
 
     def __call__(self) -> Agent:
-        """Build the backend, the critic and the agent."""
+        """Build the backends, the critic and the agent."""
         llm = make_llm(self.llm, **self.llm_options) if self.llm else None
         critic = None
         if self.critic:
             env = self.env_factory() if self.env_factory is not None else None
             retriever = env.retriever if env is not None else None
             k = env.k if env is not None else 5
-            critic = make_critic(self.critic, llm=llm, retriever=retriever, k=k)
+            judge = (
+                make_llm(self.judge_llm, **self._options(self.judge_llm)) if self.judge_llm else llm
+            )
+            critic = make_critic(
+                self.critic, llm=judge, retriever=retriever, k=k, protocol=self.protocol
+            )
+        summarizer = None
+        if self.summarizer_llm:
+            summarizer = make_llm(self.summarizer_llm, **self._options(self.summarizer_llm))
         options = {"temperature": self.temperature} if self.agent.rstrip("+") in AGENTS else None
-        return make_agent(self.agent, llm, critic=critic, n=self.n, options=options)
+        return make_agent(
+            self.agent, llm, critic=critic, n=self.n, options=options,
+            protocol=self.protocol, summarizer=summarizer,
+        )  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -185,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
     template = envs()
     recipe = AgentRecipe(
         args.agent, args.llm, llm_options(args.llm, args), args.critic, args.n,
-        args.temperature, envs,
+        args.temperature, envs, args.protocol, args.summarizer_llm, args.judge_llm,
     )  # fmt: skip
     agent = recipe()
     out = args.out or Path("runs/rollouts") / f"{args.task}.{agent.name}.jsonl"
@@ -202,7 +236,8 @@ def _run(args: argparse.Namespace) -> int:
         env_fingerprint(template, retriever_options=envs.kwargs.get("retriever_options")),
         agent=agent.describe(), llm=args.llm, llm_options=recipe.llm_options, seed=args.seed,
         command="rollout", critic=args.critic, n=args.n if args.critic else None,
-        temperature=args.temperature,
+        temperature=args.temperature, protocol=args.protocol,
+        summarizer_llm=args.summarizer_llm, judge_llm=args.judge_llm,
     )  # fmt: skip
     tick = time.perf_counter()
     by_id = {ex.id: ex for ex in template.examples}

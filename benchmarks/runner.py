@@ -200,6 +200,7 @@ def run_suite(
                         env_print, agent=agent.describe(), llm=suite.llm.spec,
                         llm_options=suite.llm.options, seed=seed, agent_spec=spec.agent,
                         agent_options=dict(spec.options), critic=spec.critic, n=spec.n,
+                        protocol=suite.protocol, summarizer_llm=suite.summarizer.spec,
                     )  # fmt: skip
                     plans.append((spec_for_seed, agent, seed, fingerprint))
             _check_cells(out, run_file, dataset.name, plans)

@@ -500,8 +500,11 @@ class DiskCorpus(BaseCorpus):
             file.close()
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):
+        # No module globals here: at interpreter exit they may already be gone.
+        try:
             self.close()
+        except Exception:  # noqa: BLE001 - a finaliser must not raise
+            pass
 
     def __reduce__(self) -> tuple[Any, tuple[str, str]]:
         return _reopen, (str(self.directory), self.name)
