@@ -23,7 +23,6 @@ one load with the other.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -501,9 +500,9 @@ class DiskCorpus(BaseCorpus):
 
     def __del__(self) -> None:
         # No module globals here: at interpreter exit they may already be gone.
-        try:
+        try:  # noqa: SIM105 - contextlib may be gone at interpreter exit
             self.close()
-        except Exception:  # noqa: BLE001 - a finaliser must not raise
+        except Exception:  # noqa: BLE001 - a finaliser must never raise
             pass
 
     def __reduce__(self) -> tuple[Any, tuple[str, str]]:
