@@ -11,7 +11,8 @@ Built-in names and their options:
 - ``"dense"``: ``load_or_build_dense`` options of :mod:`raggym_env.retrieval.dense`.
 - ``"hybrid"``: BM25 and dense fused by weighted reciprocal rank fusion. Options:
   ``weights`` (``[bm25, dense]``), ``rrf_k``, ``depth``, ``bm25={...}`` and ``dense={...}``
-  (options of each member) and ``index_dir`` (members use its ``bm25/`` and ``dense/``
+  (options of each member), ``min_depth`` (fewest candidates per member; RAG-Gym: 100)
+  and ``index_dir`` (members use its ``bm25/`` and ``dense/``
   subdirectories unless their own options name an ``index_dir``).
 - ``"remote"``: :class:`~raggym_env.retrieval.remote.RemoteRetriever` options (``url``
   required, ``timeout_s``, ``max_retries``, ``protocol``...): a client of ``raggym
@@ -208,6 +209,7 @@ def _hybrid(
     weights: list[float] | None = None,
     rrf_k: float = 60,
     depth: int | None = None,
+    min_depth: int = 0,
     bm25: Mapping[str, Any] | None = None,
     dense: Mapping[str, Any] | None = None,
     index_dir: str | Path | None = None,
@@ -219,7 +221,9 @@ def _hybrid(
         _bm25(corpus, **_member_options(bm25, index_dir, "bm25", "bm25")),
         _dense(corpus, **_member_options(dense, index_dir, "dense", "dense")),
     ]
-    return HybridRetriever(members, weights=weights, rrf_k=rrf_k, depth=depth)
+    return HybridRetriever(
+        members, weights=weights, rrf_k=rrf_k, depth=depth, min_depth=min_depth
+    )
 
 
 def _hybrid_rerank(

@@ -101,15 +101,19 @@ class HybridRetriever:
 
     Each ``search`` call asks every member once, with the whole batch, for its top
     ``depth`` documents per query, fuses the lists per query and returns the best ``k``
-    with the fused score. Without an explicit ``depth`` the members are asked for ``2 * k``
-    candidates, so a document just below the cut of one member can still be lifted by the
+    with the fused score. Without an explicit ``depth`` the members are asked for
+    ``max(2 * k, min_depth)`` candidates (``min_depth`` 0 by default; the RAG-Gym protocol
+    uses 100), so a document just below the cut of one member can still be lifted by the
     others; an explicit ``depth`` smaller than ``k`` is raised to ``k``.
 
     Args:
         retrievers: the members (at least one), in the order ``weights`` refer to.
         weights: one non-negative weight per member (default 1.0 each); at least one > 0.
         rrf_k: the RRF constant (>= 0); 60 as in the RRF and RAG-Gym papers.
-        depth: candidates fetched from each member per query (default ``2 * k``).
+        depth: candidates fetched from each member per query (default
+            ``max(2 * k, min_depth)``).
+        min_depth: the fewest candidates fetched from each member when ``depth`` is not
+            given (RAG-Gym: 100, i.e. ``max(2k, 100)`` per member).
     """
 
     def __init__(
@@ -119,6 +123,7 @@ class HybridRetriever:
         weights: Sequence[float] | None = None,
         rrf_k: float = 60,
         depth: int | None = None,
+        min_depth: int = 0,
     ) -> None:
         members = list(retrievers)
         if not members:
@@ -151,7 +156,10 @@ class HybridRetriever:
         self._members = tuple(members)
         self._weights = tuple(float(weight) for weight in weights)
         self._rrf_k = rrf_k
+        if isinstance(min_depth, bool) or not isinstance(min_depth, int) or min_depth < 0:
+            raise ValueError(f"min_depth must be an int >= 0, got {min_depth!r}")
         self._depth = depth
+        self._min_depth = min_depth
 
     @property
     def retrievers(self) -> tuple[Retriever, ...]:
@@ -175,13 +183,15 @@ class HybridRetriever:
 
     def candidate_depth(self, k: int) -> int:
         """The number of candidates asked of each member when searching for ``k``."""
-        return 2 * k if self._depth is None else max(self._depth, k)
+        if self._depth is None:
+            return max(2 * k, self._min_depth)
+        return max(self._depth, k)
 
     def __repr__(self) -> str:
         members = ", ".join(type(member).__name__ for member in self._members)
         return (
             f"HybridRetriever([{members}], weights={list(self._weights)}, "
-            f"rrf_k={self._rrf_k}, depth={self._depth})"
+            f"rrf_k={self._rrf_k}, depth={self._depth}, min_depth={self._min_depth})"
         )
 
     def _fuse(self, queries: list[str], k: int) -> list[list[FusedHit]]:

@@ -114,7 +114,11 @@ def test_depth_is_passed_to_members(corpus):
     rec = Recorder()
     HybridRetriever([rec]).search(["x"], 5)
     HybridRetriever([rec], depth=32).search(["x"], 5)
-    assert rec.ks == [10, 32]
+    HybridRetriever([rec], min_depth=100).search(["x"], 32)  # RAG-Gym: max(2k, 100)
+    HybridRetriever([rec], min_depth=100).search(["x"], 64)
+    assert rec.ks == [10, 32, 100, 128]
+    with pytest.raises(ValueError, match="min_depth"):
+        HybridRetriever([rec], min_depth=-1)
 
 
 def test_hybrid_over_bm25_and_fake(corpus):
