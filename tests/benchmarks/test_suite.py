@@ -85,37 +85,67 @@ def test_smoke_env_kwargs_build_an_environment():
     assert env.task.name == "bamboogle" and len(env.examples) == 125
 
 
+PAPER_FILES = (
+    "hotpotqa/hotpot_dev_fullwiki_v1.json",
+    "corpora/wiki_hotpotqa/chunk",
+    "2wikimultihopqa/dev.json",
+    "corpora/wikipedia/chunk",
+    "bamboogle/Bamboogle_Prerelease.tsv",
+    "medqa/phrases_no_exclude_test.jsonl",
+    "corpora/medtext",
+)
+
+
 def test_paper_suite_protocol(tmp_path):
     suite = load_suite("paper", data_dir=tmp_path)
+    assert suite.protocol == "rag-gym"
     assert suite.needs_llm and suite.llm.spec is None
     assert {a.agent for a in suite.agents} == set(AGENTS)
     by_task = {d.task: d for d in suite.datasets}
-    assert by_task["hotpotqa"].select == "last:1000"
+    assert by_task["hotpotqa-fullwiki"].select == "last:1000"
     assert by_task["2wikimultihopqa"].select == "last:1000"
     assert by_task["bamboogle"].select is None and by_task["medqa"].select is None
-    assert by_task["hotpotqa"].path == str(tmp_path / "hotpotqa/hotpot_dev_distractor_v1.json")
+    assert by_task["hotpotqa-fullwiki"].path == str(
+        tmp_path / "hotpotqa/hotpot_dev_fullwiki_v1.json"
+    )
+    assert by_task["hotpotqa-fullwiki"].corpus == str(tmp_path / "corpora/wiki_hotpotqa/chunk")
+    assert by_task["bamboogle"].corpus == by_task["2wikimultihopqa"].corpus
     assert (suite.retriever, suite.k, suite.max_steps) == ("hybrid", 32, 10)
+    assert suite.retriever_options["rrf_k"] == 60
+    assert suite.retriever_options["min_depth"] == 100
+    assert suite.retriever_options["dense"]["model"] == "BAAI/bge-base-en-v1.5"
     problems = suite.check_files()
-    assert len(problems) == 4
-    assert "hotpot_dev_distractor_v1.json" in problems[0]
+    assert len(problems) == 8  # 4 question files, 4 corpora (one shared, named twice)
+    assert "hot" + "pot_dev_fullwiki_v1.json" in problems[0]
 
 
 def test_paper_suite_finds_files_under_data_dir(tmp_path):
-    for name in (
-        "hotpotqa/hotpot_dev_distractor_v1.json",
-        "2wikimultihopqa/dev.json",
-        "bamboogle/Bamboogle_Prerelease.tsv",
-        "medqa/medqa_us_4options_test.jsonl",
-    ):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("[]")
+    for name in PAPER_FILES:
+        if "corpora" in name:
+            (tmp_path / name).mkdir(parents=True, exist_ok=True)
+        else:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text("[]")
     assert load_suite("paper", data_dir=tmp_path).check_files() == []
 
 
 def test_paper_suite_without_data_dir_names_the_flag():
     problems = load_suite("paper").check_files()
-    assert len(problems) == 4
+    assert len(problems) == 8
     assert all("--data-dir" in p for p in problems)
+
+
+def test_protocol_key_is_checked_and_recorded():
+    text = 'name = "x"\nprotocol = "rag-gym"\n[[datasets]]\ntask = "hotpotqa"\n'
+    text += '[[agents]]\nagent = "react"\noptions = { official_prompts = "/x" }\n'
+    suite = parse_suite(text)
+    assert suite.protocol == "rag-gym" and suite.to_dict()["protocol"] == "rag-gym"
+    bad = text.replace('"rag-gym"', '"ragym"')
+    with pytest.raises(SuiteError, match="protocol"):
+        parse_suite(bad)
+    raggym = text.replace('protocol = "rag-gym"\n', "")
+    with pytest.raises(SuiteError, match="official_prompts"):
+        parse_suite(raggym)  # an option only the protocol's designs take
 
 
 def test_custom_example_oracle_solves_it():
