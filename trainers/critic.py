@@ -117,6 +117,13 @@ def _rows_format(dataset: Any) -> str:
     return RAGGYM
 
 
+def _token_ids(tokenizer: Any, value: str | list[Any], max_length: int) -> list[int]:
+    """The ids a critic scores for one side: a critic text, or a conversation (rag-gym)."""
+    if isinstance(value, str):
+        return critic_token_ids(tokenizer, value, max_length)
+    return conversation_token_ids(tokenizer, value, max_length)
+
+
 def _tokenize_pairs(
     dataset: Any, tokenizer: Any, max_length: int, input_format: str = RAGGYM
 ) -> tuple[Any, int]:
@@ -134,16 +141,10 @@ def _tokenize_pairs(
                 f"{input_format!r}, got {type(chosen).__name__}/{type(rejected).__name__}"
             )
         try:
-            if input_format == RAG_GYM:
-                out: dict[str, Any] = {
-                    "chosen_ids": conversation_token_ids(tokenizer, chosen, max_length),
-                    "rejected_ids": conversation_token_ids(tokenizer, rejected, max_length),
-                }
-            else:
-                out = {
-                    "chosen_ids": critic_token_ids(tokenizer, chosen, max_length),
-                    "rejected_ids": critic_token_ids(tokenizer, rejected, max_length),
-                }
+            out: dict[str, Any] = {
+                "chosen_ids": _token_ids(tokenizer, chosen, max_length),
+                "rejected_ids": _token_ids(tokenizer, rejected, max_length),
+            }
         except ValueError:
             dropped += 1
             continue
