@@ -229,7 +229,8 @@ def make_critic(
 
         return GoldEvidenceCritic(retriever, k=k, **kwargs)
     raise ValueError(
-        f"bad critic spec {redact_text(spec)!r}: expected rm:PATH, remote:URL:MODEL, judge or gold"
+        f"bad critic spec {redact_text(spec)!r}: expected rm:PATH, judge or gold, or "
+        "remote:URL:MODEL"
     )
 
 
