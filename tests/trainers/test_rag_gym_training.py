@@ -211,3 +211,22 @@ def test_a_critic_trained_under_the_protocol_loads_with_its_format(classifier_di
         observation={}, text="Search: Salzburg river", action=None, prompt=tuple(PROMPT)
     )
     assert critic.score([[item]])[0][0].score is not None
+
+
+def test_cli_trains_a_rag_gym_critic_from_episodes_without_a_corpus(
+    classifier_dir, tmp_path, capsys
+):
+    path = tmp_path / "episodes.jsonl"
+    path.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in episodes(4)))
+    out = tmp_path / "critic"
+    argv = [
+        "train", "critic", "--protocol", "rag-gym", "--episodes", str(path),
+        "--model", str(classifier_dir), "--out", str(out), "--lora-r", "4", "--lora-alpha", "8",
+        "--max-steps", "1", "--max-length", "256", "--save-strategy", "no",
+        "--no-gradient-checkpointing",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "reward: 3 rows" in printed and "duplicate rows dropped" in printed  # same prompts
+    critic = RewardModelCritic(out / "final", device="cpu")
+    assert (critic.input_format, critic.max_length) == ("rag-gym", 256)
