@@ -6,8 +6,10 @@
 - Agents: ``direct``, ``cot``, ``rag``, ``react``, ``search_o1``, ``re2search`` (LLM agents),
   ``NAME++`` (that agent with a critic choosing among samples; ``re2search++`` is the
   paper's Re2Search++), ``heuristic`` and ``oracle`` (no model).
-- Critics: ``rm:PATH`` (a reward model), ``judge`` (an LLM judge on the agent's backend),
-  ``gold`` (gold-evidence oracle critic).
+- Critics: ``rm:PATH`` (a reward model), ``remote:URL:MODEL`` (a reward model served by
+  vLLM, e.g. ``remote:http://127.0.0.1:8000:runs/critic/merged``; the URL ends as in
+  ``openai:URL:MODEL``), ``judge`` (an LLM judge on the agent's backend), ``gold``
+  (gold-evidence oracle critic).
 """
 
 from __future__ import annotations
@@ -218,8 +220,11 @@ def make_critic(
     protocol: str = DEFAULT_PROTOCOL,
     **kwargs: Any,
 ) -> Any:
-    """Build a critic: ``rm:PATH``, ``judge`` (needs ``llm``) or ``gold`` (needs ``retriever``).
+    """Build a critic: ``rm:PATH``, ``remote:URL:MODEL``, ``judge`` (needs ``llm``) or ``gold``.
 
+    ``gold`` needs ``retriever``. ``kwargs`` go to the critic's constructor (for
+    ``remote``: ``tokenizer``, ``input_format``, ``api_key_env``...). A ``remote`` URL may
+    not carry credentials: name the key's environment variable with ``api_key_env``.
     Under ``protocol="rag-gym"`` the ``judge`` is the protocol's annotator
     (:class:`~raggym.agents.critics.rag_gym_judge.RagGymJudgeCritic`).
     """
@@ -235,6 +240,13 @@ def make_critic(
         from raggym.agents.critics.reward_model import RewardModelCritic
 
         return RewardModelCritic(rest, **kwargs)
+    if kind == "remote" and rest:
+        url, model = split_openai_spec("openai:" + rest)
+        if "@" in url.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError("a remote critic URL may not carry credentials; pass api_key_env=NAME")
+        from raggym.agents.critics.remote import RemoteCritic
+
+        return RemoteCritic(url, model, **kwargs)
     if kind == "judge":
         if llm is None:
             raise ValueError("the 'judge' critic needs an LLM backend (llm=...)")
@@ -247,7 +259,10 @@ def make_critic(
         from raggym.agents.critics.gold import GoldEvidenceCritic
 
         return GoldEvidenceCritic(retriever, k=k, **kwargs)
-    raise ValueError(f"bad critic spec {spec!r}: expected rm:PATH, judge or gold")
+    raise ValueError(
+        f"bad critic spec {redact_text(spec)!r}: expected rm:PATH, judge or gold, or "
+        "remote:URL:MODEL"
+    )
 
 
 def make_agent(

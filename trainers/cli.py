@@ -9,7 +9,13 @@
 
 Every field of the method's config dataclass is a flag, generated from the dataclass with
 its help text (``--learning-rate``/``--lr``, ``--num-train-epochs``/``--epochs``,
-``--lora-r``, ``--report-to`` ...); an unset flag keeps the paper's default.
+``--lora-r``, ``--report-to`` ...); an unset flag keeps the default.
+
+``--protocol rag-gym`` converts episodes with the RAG-Gym paper's rules (see
+:mod:`raggym.trainers.datasets`; critic rows then need no corpus) and starts from the
+settings of the paper's code (``Config.for_protocol``: LoRA on q/k/v, batch, accumulation,
+learning rate, epochs, 4,096-token length, evaluation split, and for the critic the
+chat-templated input and reward centering); flags given explicitly still win.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from raggym.trainers.datasets import FORMATS, Kind
 from raggym.trainers.dpo import DPOTrainConfig, train_dpo
 from raggym.trainers.sft import SFTTrainConfig, train_sft
 from raggym.trainers.training import TrainResult
+from raggym_env.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 __all__ = [
     "METHODS",
@@ -127,7 +134,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Train
 
 
 def config_from_args(config_cls: type[TrainConfig], args: argparse.Namespace) -> Any:
-    """Build ``config_cls`` from the flags given (the others keep their defaults).
+    """Build ``config_cls`` from the flags given (the others keep ``--protocol``'s defaults).
 
     Raises:
         ValueError: a value the config rejects.
@@ -138,7 +145,7 @@ def config_from_args(config_cls: type[TrainConfig], args: argparse.Namespace) ->
         if f.name in values:
             value = values[f.name]
             kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-    return config_cls(**kwargs)
+    return config_cls.for_protocol(getattr(args, "protocol", DEFAULT_PROTOCOL), **kwargs)
 
 
 def _first_object(path: Path) -> dict[str, Any]:
@@ -200,7 +207,8 @@ def load_training_rows(method: str, args: argparse.Namespace) -> tuple[Any, str]
 
     episodes = final_episodes(read_episodes(path))
     stats = converters.DatasetStats(spec.kind)
-    options: dict[str, Any] = {"stats": stats}
+    protocol = getattr(args, "protocol", DEFAULT_PROTOCOL)
+    options: dict[str, Any] = {"stats": stats, "protocol": protocol}
     if args.kept_only is not None:
         options["kept_only"] = args.kept_only
     if args.rejected_rank is not None and method != "sft":
@@ -210,7 +218,8 @@ def load_training_rows(method: str, args: argparse.Namespace) -> tuple[Any, str]
     elif method == "dpo":
         rows = converters.dpo_rows(episodes, **options)
     else:
-        rows = converters.reward_rows(episodes, _corpus(args), **options)
+        corpus = None if protocol != DEFAULT_PROTOCOL else _corpus(args)
+        rows = converters.reward_rows(episodes, corpus, **options)
     if not rows:
         raise ValueError(f"the episodes of {str(path)!r} gave no {method} rows\n{stats.summary()}")
     summary = "\n".join(f"  {line}" for line in stats.summary().splitlines())
@@ -219,6 +228,13 @@ def load_training_rows(method: str, args: argparse.Namespace) -> tuple[Any, str]
 
 def _add_data_arguments(parser: argparse.ArgumentParser, method: str) -> None:
     group = parser.add_argument_group("training data")
+    parser.add_argument(
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        choices=PROTOCOLS,
+        help="raggym (default) or rag-gym: the RAG-Gym paper's data rules and training "
+        "settings (explicit flags still win)",
+    )
     group.add_argument(
         "--episodes",
         required=True,

@@ -14,7 +14,12 @@ raw output and any error, plus the chosen index (``step.extra["chosen"]``). Ever
 is written, marked in ``extra`` before it is written:
 
 * ``kept``: the outcome (token F1, or accuracy for multiple choice) reaches the threshold
-  (default 0.75) and the episode did not fail; unkept episodes stay for analysis;
+  (default 0.75) and the episode did not fail; unkept episodes stay for analysis. Under
+  ``protocol="rag-gym"`` the paper's rule applies instead: the outcome is strictly above
+  the threshold and the episode ended with an answer the model gave (not a search, not an
+  answer forced when the budget ran out), see
+  :func:`raggym.trainers.datasets.rag_gym_episode_skipped`;
+* ``protocol``: the protocol whose rule set ``kept``;
 * ``outcome`` / ``outcome_metric``: the outcome and its metric (``None`` for a failure);
 * ``threshold`` and ``scorer``: the rule and the name of the critic that scored;
 * ``excluded_steps``: indices of steps where the critic failed on a candidate (score
@@ -26,10 +31,11 @@ Command line::
         --llm openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct --critic judge
     raggym collect --task hotpotqa --agent re2search --llm ... --critic mc:4 --limit 500
 
-The settings that change outcomes are recorded in ``FILE.run.json``; a rerun with other
-settings is refused, naming each change (``--fresh`` moves the old episodes aside). Exit
-status: 0 no failure, 1 some episodes failed (the last line gives the ``--retry-failed``
-command), 2 usage error, 130 interrupted (the same command resumes).
+The settings that change outcomes are recorded in ``FILE.run.json`` (``--protocol`` too,
+when it is not the default, so episodes kept under different rules never share a file); a
+rerun with other settings is refused, naming each change (``--fresh`` moves the old
+episodes aside). Exit status: 0 no failure, 1 some episodes failed (the last line gives
+the ``--retry-failed`` command), 2 usage error, 130 interrupted (the same command resumes).
 """
 
 from __future__ import annotations
@@ -56,9 +62,11 @@ from raggym.agents.critics.base import Critic
 from raggym.agents.registry import AGENTS, make_agent, make_llm
 from raggym.agents.rollout import BatchedRunner
 from raggym.trainers.critics import make_collection_critic
+from raggym.trainers.datasets import rag_gym_episode_skipped
 from raggym_env.cli import EXIT_INTERRUPTED
 from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
+from raggym_env.protocols import DEFAULT_PROTOCOL, PROTOCOLS, RAG_GYM, check_protocol
 from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
 from raggym_env.runfiles import claim_episode_file
 from raggym_env.store import EpisodeStore, final_episodes
@@ -84,11 +92,12 @@ class CollectConfig:
         n: candidate actions sampled per step.
         temperature: sampling temperature of the candidates.
         threshold: an episode is kept when its outcome (F1, or accuracy for multiple
-            choice) is at least this.
+            choice) is at least this (strictly above it under ``"rag-gym"``).
         batch_size: episodes live at once (each step samples ``n`` candidates for each).
         seed: seed passed to every environment reset.
         retry_failed: on resume, play again the questions whose episode failed.
         progress_every_s: seconds between progress lines.
+        protocol: ``"raggym"`` (default) or ``"rag-gym"``: which rule marks episodes kept.
     """
 
     n: int = field(default=10, metadata={"help": "candidate actions sampled per step"})
@@ -104,8 +113,12 @@ class CollectConfig:
     progress_every_s: float = field(
         default=10.0, metadata={"help": "seconds between progress lines"}
     )
+    protocol: str = field(
+        default=DEFAULT_PROTOCOL, metadata={"help": "which rule marks episodes kept"}
+    )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "protocol", check_protocol(self.protocol))
         for name in ("n", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -133,14 +146,22 @@ def _outcome(record: EpisodeRecord) -> tuple[str, float | None]:
     return metric, None if value is None else float(value)
 
 
-def mark_episode(record: EpisodeRecord, *, threshold: float, critic: str) -> EpisodeRecord:
+def mark_episode(
+    record: EpisodeRecord, *, threshold: float, critic: str, protocol: str = DEFAULT_PROTOCOL
+) -> EpisodeRecord:
     """A copy of ``record`` with the collection marks in ``extra`` (see the module doc)."""
+    protocol = check_protocol(protocol)
     metric, outcome = _outcome(record)
     excluded = [
         step.index for step in record.steps if any(is_critic_failure(c) for c in step.candidates)
     ]
+    if protocol == RAG_GYM:
+        kept = rag_gym_episode_skipped(record, threshold=threshold) is None
+    else:
+        kept = outcome is not None and outcome >= threshold
     marks = {
-        "kept": outcome is not None and outcome >= threshold,
+        "kept": kept,
+        "protocol": protocol,
         "outcome": outcome,
         "outcome_metric": metric,
         "threshold": threshold,
@@ -167,6 +188,7 @@ class CollectSummary:
         wall_s: seconds this run took.
         critic: the critic's name.
         threshold: the keep threshold.
+        protocol: the protocol whose rule marked episodes kept.
     """
 
     questions: int
@@ -181,6 +203,7 @@ class CollectSummary:
     wall_s: float
     critic: str = ""
     threshold: float = 0.75
+    protocol: str = DEFAULT_PROTOCOL
 
     @classmethod
     def from_records(
@@ -192,10 +215,13 @@ class CollectSummary:
         wall_s: float,
         critic: str,
         threshold: float,
+        protocol: str = DEFAULT_PROTOCOL,
     ) -> CollectSummary:
         """Count ``records`` (one final episode per question); unmarked ones are marked."""
         marked = [
-            r if "kept" in r.extra else mark_episode(r, threshold=threshold, critic=critic)
+            r
+            if "kept" in r.extra
+            else mark_episode(r, threshold=threshold, critic=critic, protocol=protocol)
             for r in records
         ]
         steps = [step for r in marked for step in r.steps]
@@ -212,7 +238,13 @@ class CollectSummary:
             wall_s=wall_s,
             critic=critic,
             threshold=threshold,
+            protocol=protocol,
         )
+
+    def _rule(self) -> str:
+        if self.protocol == RAG_GYM:
+            return f"outcome > {self.threshold:g} and a final model answer"
+        return f"outcome >= {self.threshold:g}"
 
     def format(self) -> str:
         """One paragraph: questions, steps, candidates, kept episodes, critic failures."""
@@ -220,7 +252,7 @@ class CollectSummary:
             f"{self.questions} questions ({self.played} played, {self.resumed} resumed, "
             f"{self.failed} failed) scored by {self.critic}: {self.steps} steps, "
             f"{self.candidates} candidates, {self.kept} of {self.questions} episodes kept "
-            f"(outcome >= {self.threshold:g}), {self.critic_failures} critic failures "
+            f"({self._rule()}), {self.critic_failures} critic failures "
             f"excluding {self.excluded_steps} steps from training data; {self.wall_s:.1f}s."
         )
 
@@ -306,7 +338,9 @@ def collect(
     reporter = _Reporter(len(todo), progress, config.progress_every_s)
 
     def write(record: EpisodeRecord) -> None:
-        marked = mark_episode(record, threshold=config.threshold, critic=critic_name)
+        marked = mark_episode(
+            record, threshold=config.threshold, critic=critic_name, protocol=config.protocol
+        )
         store.append(marked)
         reporter(marked)
 
@@ -319,7 +353,7 @@ def collect(
     records = [r for r in final_episodes(store.read()) if r.example_id in selected]
     return CollectSummary.from_records(
         records, questions=len(selected), played=len(todo), wall_s=wall,
-        critic=critic_name, threshold=config.threshold,
+        critic=critic_name, threshold=config.threshold, protocol=config.protocol,
     )  # fmt: skip
 
 
@@ -354,6 +388,11 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--batch-size", type=int, default=defaults.batch_size, help="episodes live at once"
     )
+    parser.add_argument(
+        "--protocol", default=defaults.protocol, choices=PROTOCOLS,
+        help="which rule marks episodes kept: raggym (outcome >= threshold) or rag-gym "
+        "(outcome > threshold and the episode ended with a model answer)",
+    )  # fmt: skip
     add_resume_arguments(parser)
     parser.add_argument(
         "--out", type=Path, help="episode file (default runs/collect/TASK.AGENT.CRITIC.jsonl)"
@@ -373,6 +412,7 @@ def _run(args: argparse.Namespace) -> int:
     config = CollectConfig(
         n=args.n, temperature=args.temperature, threshold=args.threshold,
         batch_size=args.batch_size, seed=args.seed, retry_failed=args.retry_failed,
+        protocol=args.protocol,
     )  # fmt: skip
     envs = env_factory_from_args(args)
     template = envs()
@@ -393,7 +433,7 @@ def _run(args: argparse.Namespace) -> int:
             "judge_llm": args.judge_llm, "critic": args.critic, "n": config.n,
             "temperature": config.temperature, "threshold": config.threshold, "k": args.k,
             "max_steps": args.max_steps, "retriever": args.retriever, "limit": args.limit,
-            "select": args.select,
+            "select": args.select, "protocol": config.protocol,
         },
         corpus_hash=template.corpus.content_hash,
         seeds=args.seed,
@@ -404,6 +444,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed, command="collect", critic=args.critic,
         judge_llm=args.judge_llm,
         n=config.n, temperature=config.temperature, threshold=config.threshold,
+        **({"protocol": config.protocol} if config.protocol != DEFAULT_PROTOCOL else {}),
     )  # fmt: skip
     with (
         claim_episode_file(out, fingerprint, fresh=args.fresh),

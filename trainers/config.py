@@ -7,6 +7,10 @@ whose fields carry their help text (``metadata["help"]``, what ``raggym train`` 
 defaults are the RAG-Gym paper's LoRA setting (``r=256``, ``alpha=512``, dropout 0.05 on the
 attention projections) with each method's learning rate and epochs; batch size, length and
 logging defaults are this package's.
+
+``Config.for_protocol("rag-gym", **overrides)`` gives the settings of the RAG-Gym paper's
+code instead (:data:`RAG_GYM_LORA` plus each method's ``RAG_GYM_PRESET``: batch,
+accumulation, learning rate, epochs, length, evaluation split); ``overrides`` win.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
+
+from raggym_env.protocols import RAG_GYM, check_protocol
 
 __all__ = [
+    "RAG_GYM_LORA",
     "REPORT_TO_CHOICES",
     "SAVE_STRATEGIES",
     "TrainConfig",
@@ -31,6 +38,18 @@ REPORT_TO_CHOICES = ("none", "wandb", "tensorboard")
 
 SAVE_STRATEGIES = ("no", "steps", "epoch")
 """When intermediate checkpoints are written (``output_dir/checkpoint-<step>``)."""
+
+
+RAG_GYM_LORA: dict[str, Any] = {
+    "lora_r": 256,
+    "lora_alpha": 512,
+    "lora_dropout": 0.05,
+    "lora_target_modules": ("q_proj", "k_proj", "v_proj"),
+}
+"""The LoRA settings of the RAG-Gym paper's code (its text says all attention projections;
+its code adapts ``q``, ``k`` and ``v``)."""
+
+_Config = TypeVar("_Config", bound="TrainConfig")
 
 
 def config_field(default: Any, help: str, *flags: str, choices: Sequence[str] | None = None) -> Any:
@@ -128,6 +147,28 @@ class TrainConfig:
     bf16: bool | None = config_field(
         None, "bf16 weights and mixed precision (default: on CUDA when supported, off on CPU)"
     )
+    eval_ratio: float = config_field(
+        0.0, "fraction of the rows held out and evaluated after each epoch (0: none)"
+    )
+
+    RAG_GYM_PRESET: ClassVar[dict[str, Any]] = {}
+    """This method's settings under ``protocol="rag-gym"`` (besides :data:`RAG_GYM_LORA`)."""
+
+    @classmethod
+    def for_protocol(cls: type[_Config], protocol: str, **overrides: Any) -> _Config:
+        """A config with ``protocol``'s settings; ``overrides`` (e.g. model) win over them.
+
+        ``"raggym"`` gives this class's defaults; ``"rag-gym"`` the paper's code settings.
+
+        Raises:
+            ValueError: an unknown protocol, or a value the config rejects.
+        """
+        values: dict[str, Any] = {}
+        if check_protocol(protocol) == RAG_GYM:
+            values.update(RAG_GYM_LORA)
+            values.update(cls.RAG_GYM_PRESET)
+        values.update(overrides)
+        return cls(**values)
 
     def __post_init__(self) -> None:
         for name in ("model", "output_dir"):
@@ -140,7 +181,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
-        for name in ("warmup_ratio", "lora_dropout"):
+        for name in ("warmup_ratio", "lora_dropout", "eval_ratio"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")

@@ -48,6 +48,16 @@ prompt, whose followed text was replaced by a forced answer (the budget ran out 
 text was not an answer), without candidates, or with fewer than two distinct scores give no
 preference data either. Every skip is counted by reason in :class:`DatasetStats`.
 
+Protocols. Every builder takes ``protocol=`` (:mod:`raggym_env.protocols`). The default
+``"raggym"`` is what this docstring describes. ``"rag-gym"`` reproduces the RAG-Gym
+paper's code: an episode is used only when :func:`rag_gym_episode_skipped` accepts it
+(outcome strictly above 0.75 and the last step an answer the model gave), checked from the
+record itself whatever flag collection wrote; a candidate is positive when its recorded
+score is above 0.75 and negative when below 0.5 (the paper's judge writes ``1/(1+rank)``
+with a 0-based rank: 1.0, 0.5, 0.333...), so SFT imitates the top-ranked candidate and
+DPO and reward pairs set it against every candidate ranked third or lower; reward rows are
+conversational (the step's prompt plus the full candidate text as the assistant turn).
+
 Duplicates: identical DPO or reward rows (same prompt and texts) are written once; SFT
 rows are not de-duplicated (pass :func:`raggym_env.store.final_episodes` output so that a
 retried question counts once).
@@ -71,6 +81,7 @@ from raggym_env.availability import require
 from raggym_env.corpora import BaseCorpus
 from raggym_env.episode import Candidate, EpisodeRecord, StepRecord
 from raggym_env.observation import Observation, build_observation
+from raggym_env.protocols import DEFAULT_PROTOCOL, RAG_GYM, check_protocol
 from raggym_env.types import Document
 
 if TYPE_CHECKING:
@@ -88,11 +99,17 @@ __all__ = [
     "INVALID_ACTION",
     "MISSING_DOCUMENT",
     "NO_CANDIDATES",
+    "NO_FINAL_ANSWER",
     "NO_KEPT_FLAG",
     "NO_MODEL_TEXT",
+    "NO_POSITIVE",
     "NO_PROMPT",
     "NO_REJECTED",
     "OPTIONAL_COLUMNS",
+    "OUTCOME_NOT_ABOVE",
+    "RAG_GYM_NEGATIVE_BELOW",
+    "RAG_GYM_POSITIVE_ABOVE",
+    "RAG_GYM_THRESHOLD",
     "SAME_ACTION",
     "TOO_FEW_SCORES",
     "CorpusMismatchError",
@@ -100,6 +117,7 @@ __all__ = [
     "Kind",
     "dpo_rows",
     "observation_at",
+    "rag_gym_episode_skipped",
     "rank_candidates",
     "read_jsonl",
     "reward_rows",
@@ -133,6 +151,19 @@ NO_KEPT_FLAG = "episode has no 'kept' flag"
 EPISODE_NOT_KEPT = "episode not kept"
 """``kept_only`` was asked and collection did not keep the episode."""
 
+OUTCOME_NOT_ABOVE = "outcome not above the threshold (rag-gym)"
+"""``protocol="rag-gym"``: the outcome (F1, or accuracy) is missing or at most 0.75."""
+NO_FINAL_ANSWER = "did not end with a model answer (rag-gym)"
+"""``protocol="rag-gym"``: the last step is not an answer the model gave (a search, a
+scripted step, an invalid action, or an answer forced when the budget ran out)."""
+
+RAG_GYM_THRESHOLD = 0.75
+"""``protocol="rag-gym"``: an episode is used when its outcome is strictly above this."""
+RAG_GYM_POSITIVE_ABOVE = 0.75
+"""``protocol="rag-gym"``: a candidate whose score is above this is a positive (rank 1)."""
+RAG_GYM_NEGATIVE_BELOW = 0.5
+"""``protocol="rag-gym"``: a candidate whose score is below this is a negative (rank >= 3)."""
+
 # Reasons a step is skipped.
 NO_MODEL_TEXT = "no model text (scripted step)"
 """The step's action came from code, not from the model (``raw_text`` is ``None``)."""
@@ -156,6 +187,8 @@ DOCUMENT_MISMATCH = "document differs from corpus"
 """A retrieved document's title differs from the corpus's: the corpus is not the one used."""
 SAME_ACTION = "pairs propose the same action"
 """Reward data: every pair's two texts propose the same action (identical critic inputs)."""
+NO_POSITIVE = "no positive candidate (rag-gym)"
+"""``protocol="rag-gym"``: no usable candidate scored above 0.75."""
 DUPLICATE = "duplicate rows"
 """Every row of the step repeats a row made earlier (same prompt and texts)."""
 
@@ -397,6 +430,14 @@ def _pairs(
     ]
 
 
+def _rag_gym_pair_list(
+    step: StepRecord,
+) -> list[tuple[tuple[int, Candidate, int], tuple[int, Candidate, int]]]:
+    """Every (positive, negative) pair of a step under the rag-gym score thresholds."""
+    positives, negatives = _rag_gym_pairs(step)
+    return [(p, n) for p in positives for n in negatives if p[1].text != n[1].text]
+
+
 def _check_rank(rejected_rank: int) -> None:
     if isinstance(rejected_rank, bool) or not isinstance(rejected_rank, int) or rejected_rank < 2:
         raise ValueError(f"rejected_rank must be an int >= 2, got {rejected_rank!r}")
@@ -465,6 +506,45 @@ def _assistant(text: str) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------------------------
 
 
+def _rag_gym_pairs(
+    step: StepRecord,
+) -> tuple[list[tuple[int, Candidate, int]], list[tuple[int, Candidate, int]]]:
+    """Positives (score above 0.75) and negatives (below 0.5) of a step, one per text."""
+    ranked = rank_candidates(step)
+    positives = [
+        e for e in ranked if e[1].score is not None and e[1].score > RAG_GYM_POSITIVE_ABOVE
+    ]
+    negatives = [
+        e for e in ranked if e[1].score is not None and e[1].score < RAG_GYM_NEGATIVE_BELOW
+    ]
+    return positives, negatives
+
+
+def _rag_gym_step_skipped(step: StepRecord, *, need_negative: bool) -> str | None:
+    """Why a step gives no rag-gym rows (policy checks, candidates, critic, signs)."""
+    for reason in (_policy_skipped(step), None if step.candidates else NO_CANDIDATES):
+        if reason is not None:
+            return reason
+    if any(_critic_failed(c) for c in step.candidates):
+        return CRITIC_FAILURE
+    positives, negatives = _rag_gym_pairs(step)
+    if not positives:
+        return NO_POSITIVE
+    if need_negative and not negatives:
+        return NO_REJECTED
+    return None
+
+
+def _policy_skipped(step: StepRecord) -> str | None:
+    if step.raw_text is None:
+        return NO_MODEL_TEXT
+    if _prompt(step) is None:
+        return NO_PROMPT
+    if _forced(step):
+        return FORCED_ANSWER
+    return None
+
+
 def _sft_skipped(step: StepRecord) -> str | None:
     if step.raw_text is None:
         return NO_MODEL_TEXT
@@ -479,6 +559,43 @@ def _sft_skipped(step: StepRecord) -> str | None:
     return None
 
 
+def _outcome(record: EpisodeRecord) -> float | None:
+    """The episode's outcome: accuracy for multiple choice, else token F1 (``None`` if absent)."""
+    value = record.metrics.get("accuracy" if record.options is not None else "f1")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def rag_gym_episode_skipped(
+    record: EpisodeRecord, *, threshold: float = RAG_GYM_THRESHOLD
+) -> str | None:
+    """Why the RAG-Gym paper's episode filter rejects ``record``, or ``None`` if it keeps it.
+
+    The filter, read from the record itself (never from a ``kept`` flag another protocol
+    wrote): the episode did not crash (:data:`EPISODE_FAILED`), its outcome (token F1, or
+    accuracy for multiple choice) is strictly above ``threshold``
+    (:data:`OUTCOME_NOT_ABOVE`), and its last step is an answer the model gave, neither a
+    search, a scripted or invalid step, nor an answer forced in when the budget ran out
+    (:data:`NO_FINAL_ANSWER`).
+
+    Args:
+        record: the episode.
+        threshold: the outcome an episode must exceed (the paper's 0.75).
+    """
+    if not isinstance(record, EpisodeRecord):
+        raise TypeError(f"expected EpisodeRecord objects, got {type(record).__name__}")
+    if record.error is not None:
+        return EPISODE_FAILED
+    outcome = _outcome(record)
+    if outcome is None or not outcome > threshold:
+        return OUTCOME_NOT_ABOVE
+    last = record.steps[-1] if record.steps else None
+    if last is None or last.action_type != "answer" or last.raw_text is None or _forced(last):
+        return NO_FINAL_ANSWER
+    return None
+
+
 def _steps(
     episodes: Iterable[EpisodeRecord],
     stats: DatasetStats,
@@ -486,15 +603,20 @@ def _steps(
     *,
     kept_only: bool,
     allow_failed: bool,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> Iterator[tuple[EpisodeRecord, int, StepRecord]]:
     """Every step of the usable episodes, with the episode, step and row counts kept.
 
-    An episode that :func:`_episode_skipped` rejects is counted with its reason; an episode
-    whose steps added to ``rows`` counts as used; the rows made are added when done.
+    An episode that :func:`_episode_skipped` (or, under ``"rag-gym"``,
+    :func:`rag_gym_episode_skipped`) rejects is counted with its reason; an episode whose
+    steps added to ``rows`` counts as used; the rows made are added when done.
     """
     for record in episodes:
         stats.episodes += 1
-        reason = _episode_skipped(record, kept_only=kept_only, allow_failed=allow_failed)
+        if protocol == RAG_GYM:
+            reason = rag_gym_episode_skipped(record)
+        else:
+            reason = _episode_skipped(record, kept_only=kept_only, allow_failed=allow_failed)
         if reason is not None:
             stats.skipped_episodes[reason] += 1
             continue
@@ -506,11 +628,33 @@ def _steps(
     stats.rows += len(rows)
 
 
+def _rag_gym_sft(
+    record: EpisodeRecord,
+    position: int,
+    step: StepRecord,
+    rows: list[dict[str, Any]],
+    stats: DatasetStats,
+) -> None:
+    """Add the rag-gym SFT rows of one step: every distinct positive candidate text."""
+    reason = _rag_gym_step_skipped(step, need_negative=False)
+    prompt = _prompt(step)
+    if reason is not None or prompt is None:
+        stats.skipped_steps[reason or NO_PROMPT] += 1
+        return
+    positives, _ = _rag_gym_pairs(step)
+    for index, candidate, rank in positives:
+        meta = _meta(record, position, step)
+        meta.update(score=candidate.score, candidate_index=index, rank=rank)
+        rows.append({"prompt": prompt, "completion": _assistant(candidate.text), "meta": meta})
+    stats.steps_used += 1
+
+
 def sft_rows(
     episodes: Iterable[EpisodeRecord],
     *,
     kept_only: bool = True,
     stats: DatasetStats | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> list[dict[str, Any]]:
     """Supervised fine-tuning rows: the followed model text of every usable step.
 
@@ -526,20 +670,32 @@ def sft_rows(
     is never imitated), :data:`FORCED_ANSWER` and :data:`CRITIC_FAILURE` (the choice was
     not judged).
 
+    Under ``protocol="rag-gym"`` episodes pass :func:`rag_gym_episode_skipped` instead
+    (``kept_only`` is not read) and rows come only from candidate steps: one row per
+    distinct usable candidate text scored above 0.75 (the top-ranked one under the paper's
+    judge). A step without candidates (:data:`NO_CANDIDATES`), where the critic failed on a
+    candidate (:data:`CRITIC_FAILURE`) or with no candidate above 0.75 (:data:`NO_POSITIVE`)
+    gives no SFT row under this protocol, even though the agent did take an action there.
+
     Args:
         episodes: the episode records (e.g. ``final_episodes(read_episodes(path))``).
         kept_only: use only episodes collection marked as kept.
         stats: a :class:`DatasetStats` of kind ``"sft"`` to add counts to.
+        protocol: ``"raggym"`` (default) or ``"rag-gym"``.
 
     Returns:
         ``{"prompt", "completion", "meta"}`` rows; ``meta`` holds ``example_id``,
         ``env_id``, ``agent``, ``step``, ``action`` and the followed ``score``.
     """
+    protocol = check_protocol(protocol)
     stats = _stats(stats, "sft")
     rows: list[dict[str, Any]] = []
     for record, position, step in _steps(
-        episodes, stats, rows, kept_only=kept_only, allow_failed=False
+        episodes, stats, rows, kept_only=kept_only, allow_failed=False, protocol=protocol
     ):
+        if protocol == RAG_GYM:
+            _rag_gym_sft(record, position, step, rows, stats)
+            continue
         reason = _sft_skipped(step)
         prompt = _prompt(step)
         if reason is not None or prompt is None or step.raw_text is None:
@@ -561,6 +717,7 @@ def dpo_rows(
     rejected_rank: int = 3,
     kept_only: bool = False,
     stats: DatasetStats | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> list[dict[str, Any]]:
     """DPO preference pairs: each step's best candidate against each one ranked low enough.
 
@@ -576,11 +733,17 @@ def dpo_rows(
     not depend on how the episode ended; ``kept_only=True`` keeps only the episodes
     collection kept (the outcome-filtered variant).
 
+    Under ``protocol="rag-gym"`` only episodes :func:`rag_gym_episode_skipped` accepts are
+    used (``kept_only`` and ``rejected_rank`` are not read), and each distinct candidate
+    scored above 0.75 is paired with every distinct candidate scored below 0.5; a step
+    with no positive (:data:`NO_POSITIVE`) or no negative (:data:`NO_REJECTED`) gives none.
+
     Args:
         episodes: the episode records.
         rejected_rank: the highest rank (>= 2) a rejected candidate may have.
         kept_only: use only episodes collection marked as kept.
         stats: a :class:`DatasetStats` of kind ``"dpo"`` to add counts to.
+        protocol: ``"raggym"`` (default) or ``"rag-gym"``.
 
     Returns:
         ``{"prompt", "chosen", "rejected", "meta"}`` rows in TRL's conversational
@@ -591,15 +754,20 @@ def dpo_rows(
         ValueError: ``rejected_rank`` is not an int >= 2.
     """
     _check_rank(rejected_rank)
+    protocol = check_protocol(protocol)
     stats = _stats(stats, "dpo")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for record, position, step in _steps(
-        episodes, stats, rows, kept_only=kept_only, allow_failed=True
+        episodes, stats, rows, kept_only=kept_only, allow_failed=True, protocol=protocol
     ):
-        reason = step_excluded(step)
         prompt = _prompt(step)
-        pairs = _pairs(step, rejected_rank) if reason is None else []
+        if protocol == RAG_GYM:
+            reason = _rag_gym_step_skipped(step, need_negative=True)
+            pairs = _rag_gym_pair_list(step) if reason is None else []
+        else:
+            reason = step_excluded(step)
+            pairs = _pairs(step, rejected_rank) if reason is None else []
         if reason is not None or prompt is None or not pairs:
             stats.skipped_steps[reason or NO_REJECTED] += 1
             continue
@@ -718,13 +886,48 @@ def observation_at(
     return build_observation(record.question, record.options, history, remaining)
 
 
+def _rag_gym_reward_rows(
+    episodes: Iterable[EpisodeRecord], stats: DatasetStats
+) -> list[dict[str, Any]]:
+    """Conversational critic pairs under the rag-gym protocol (see :func:`reward_rows`)."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for record, position, step in _steps(
+        episodes, stats, rows, kept_only=True, allow_failed=False, protocol=RAG_GYM
+    ):
+        reason = _rag_gym_step_skipped(step, need_negative=True)
+        prompt = _prompt(step)
+        if reason is not None or prompt is None:
+            stats.skipped_steps[reason or NO_PROMPT] += 1
+            continue
+        before = len(rows)
+        for best, worse in _rag_gym_pair_list(step):
+            row: dict[str, Any] = {
+                "chosen": prompt + _assistant(best[1].text),
+                "rejected": prompt + _assistant(worse[1].text),
+            }
+            key = json.dumps(row, sort_keys=True)
+            if key in seen:
+                stats.duplicates += 1
+                continue
+            seen.add(key)
+            row["meta"] = _pair_meta(record, position, step, best, worse)
+            rows.append(row)
+        if len(rows) > before:
+            stats.steps_used += 1
+        else:
+            stats.skipped_steps[DUPLICATE] += 1
+    return rows
+
+
 def reward_rows(
     episodes: Iterable[EpisodeRecord],
-    corpus: BaseCorpus,
+    corpus: BaseCorpus | None = None,
     *,
     rejected_rank: int = 2,
     kept_only: bool = False,
     stats: DatasetStats | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> list[dict[str, Any]]:
     """Pairwise reward-model (critic) data: the best action of a step against worse ones.
 
@@ -740,21 +943,36 @@ def reward_rows(
     ``corpus`` (or titled differently there) is skipped as :data:`MISSING_DOCUMENT` (or
     :data:`DOCUMENT_MISMATCH`). Episodes are used as in :func:`dpo_rows`.
 
+    Under ``protocol="rag-gym"`` episodes, steps and pairs are chosen as in
+    :func:`dpo_rows` under that protocol, no corpus is needed, and each side is the step's
+    recorded prompt followed by the full candidate text as the assistant message (TRL's
+    conversational implicit-prompt format), what a critic with
+    ``input_format="rag-gym"`` scores at inference::
+
+        {"chosen": [...prompt, {"role": "assistant", "content": <best text>}],
+         "rejected": [...prompt, {"role": "assistant", "content": <worse text>}]}
+
     Args:
         episodes: the episode records.
-        corpus: the corpus the episodes retrieved from (documents are looked up by id).
+        corpus: the corpus the episodes retrieved from (documents are looked up by id);
+            not needed under ``"rag-gym"``.
         rejected_rank: the highest rank (>= 2) a rejected candidate may have.
         kept_only: use only episodes collection marked as kept.
         stats: a :class:`DatasetStats` of kind ``"reward"`` to add counts to.
+        protocol: ``"raggym"`` (default) or ``"rag-gym"``.
 
     Returns:
-        ``{"chosen", "rejected", "meta"}`` rows (plain strings: TRL's implicit-prompt
-        preference format); ``meta`` as in :func:`dpo_rows`.
+        ``{"chosen", "rejected", "meta"}`` rows (plain strings, or message lists under
+        ``"rag-gym"``: TRL's implicit-prompt preference format); ``meta`` as in
+        :func:`dpo_rows`.
 
     Raises:
         ValueError: ``rejected_rank`` is not an int >= 2.
     """
     _check_rank(rejected_rank)
+    protocol = check_protocol(protocol)
+    if protocol == RAG_GYM:
+        return _rag_gym_reward_rows(episodes, _stats(stats, "reward"))
     if not isinstance(corpus, BaseCorpus):
         raise TypeError(f"corpus must be a Corpus or DiskCorpus, got {type(corpus).__name__}")
     stats = _stats(stats, "reward")
@@ -937,7 +1155,8 @@ def to_dataset(data: Any, kind: Kind) -> Dataset:
 
     Every row must hold the column set of the first row. A column holds either strings
     (standard format) or non-empty lists of ``{"role", "content"}`` messages
-    (conversational), the same in every column of a row; reward texts are strings. Other
+    (conversational), the same in every column of a row (reward rows too: the rag-gym
+    critic reads whole conversations). Other
     keys (``meta``) are dropped, as are message keys other than role and content, since TRL
     treats some column names (``tools``, ``images``) specially. An empty list of rows gives
     an empty dataset with the first column set; trainers refuse it.
@@ -975,7 +1194,7 @@ def to_dataset(data: Any, kind: Kind) -> Dataset:
     columns = _pick_format(kind, rows[0], "row 0") if rows else FORMATS[kind][0]
     names = columns + tuple(name for name in optional if rows and name in rows[0])
     values: dict[str, list[Any]] = {name: [] for name in names}
-    conversational = kind != "reward" and not (rows and isinstance(rows[0][columns[0]], str))
+    conversational = not isinstance(rows[0][columns[0]], str) if rows else kind != "reward"
     for number, row in enumerate(rows):
         for name in names:
             if name not in row:

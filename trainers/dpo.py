@@ -18,11 +18,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from raggym.trainers.config import TrainConfig, config_field
 from raggym.trainers.datasets import to_dataset
-from raggym.trainers.training import TrainingMethod, TrainResult, require_rows, run_training
+from raggym.trainers.training import (
+    TrainingMethod,
+    TrainResult,
+    require_rows,
+    row_groups,
+    run_training,
+    split_eval,
+)
 
 __all__ = ["DPOTrainConfig", "train_dpo"]
 
@@ -39,6 +46,15 @@ class DPOTrainConfig(TrainConfig):
     beta: float = config_field(
         0.1, "DPO temperature: higher keeps the policy closer to the reference"
     )
+
+    RAG_GYM_PRESET: ClassVar[dict[str, Any]] = {
+        "learning_rate": 2e-6,
+        "num_train_epochs": 1.0,
+        "per_device_batch_size": 1,
+        "gradient_accumulation_steps": 32,
+        "max_length": 4096,  # the paper caps the prompt at 4,096; TRL 1.x caps the whole pair
+        "eval_ratio": 0.0,
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -72,6 +88,7 @@ def train_dpo(
     if not isinstance(config, DPOTrainConfig):
         raise TypeError(f"config must be a DPOTrainConfig, got {type(config).__name__}")
     dataset = require_rows(to_dataset(data, "dpo"), "DPO data")
+    dataset, eval_dataset = split_eval(dataset, config.eval_ratio, config.seed, row_groups(data))
     method = TrainingMethod(
         name="dpo",
         auto_model="AutoModelForCausalLM",
@@ -80,4 +97,4 @@ def train_dpo(
         task_type="CAUSAL_LM",
         trl_extra={"beta": float(config.beta)},
     )
-    return run_training(method, config, dataset, callbacks=callbacks)
+    return run_training(method, config, dataset, callbacks=callbacks, eval_dataset=eval_dataset)

@@ -22,11 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from raggym.trainers.config import TrainConfig, config_field
 from raggym.trainers.datasets import to_dataset
-from raggym.trainers.training import TrainingMethod, TrainResult, require_rows, run_training
+from raggym.trainers.training import (
+    TrainingMethod,
+    TrainResult,
+    require_rows,
+    row_groups,
+    run_training,
+    split_eval,
+)
 
 __all__ = ["SFTTrainConfig", "train_sft"]
 
@@ -40,6 +47,15 @@ class SFTTrainConfig(TrainConfig):
 
     learning_rate: float = config_field(5e-5, "peak learning rate (AdamW)", "--lr")
     num_train_epochs: float = config_field(3.0, "passes over the training rows", "--epochs")
+
+    RAG_GYM_PRESET: ClassVar[dict[str, Any]] = {
+        "learning_rate": 5e-5,
+        "num_train_epochs": 3.0,
+        "per_device_batch_size": 4,
+        "gradient_accumulation_steps": 16,
+        "max_length": 4096,
+        "eval_ratio": 0.1,
+    }
 
 
 def train_sft(
@@ -63,6 +79,7 @@ def train_sft(
     if not isinstance(config, SFTTrainConfig):
         raise TypeError(f"config must be an SFTTrainConfig, got {type(config).__name__}")
     dataset = require_rows(to_dataset(data, "sft"), "SFT data")
+    dataset, eval_dataset = split_eval(dataset, config.eval_ratio, config.seed, row_groups(data))
     method = TrainingMethod(
         name="sft",
         auto_model="AutoModelForCausalLM",
@@ -70,4 +87,4 @@ def train_sft(
         trl_trainer="SFTTrainer",
         task_type="CAUSAL_LM",
     )
-    return run_training(method, config, dataset, callbacks=callbacks)
+    return run_training(method, config, dataset, callbacks=callbacks, eval_dataset=eval_dataset)

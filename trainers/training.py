@@ -17,6 +17,8 @@ import dataclasses
 import importlib.metadata
 import json
 import math
+import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,7 +45,9 @@ __all__ = [
     "require_module",
     "require_rows",
     "resolve_precision",
+    "row_groups",
     "run_training",
+    "split_eval",
     "trl_arguments",
 ]
 
@@ -266,6 +270,58 @@ def require_rows(dataset: Any, what: str) -> Any:
     return dataset
 
 
+def row_groups(data: Any) -> list[str] | None:
+    """The question (``meta["example_id"]``) of each row of a row list or JSONL file.
+
+    ``None`` when ``data`` is a ``datasets.Dataset`` or some row names no question: the
+    evaluation split then falls back to single rows.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        from raggym.trainers.datasets import read_jsonl
+
+        rows: Sequence[Any] = read_jsonl(data) if Path(data).is_file() else []
+    elif isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+        rows = data
+    else:
+        return None
+    keys = []
+    for row in rows:
+        meta = row.get("meta") if isinstance(row, Mapping) else None
+        key = meta.get("example_id") if isinstance(meta, Mapping) else None
+        if not isinstance(key, str):
+            return None
+        keys.append(key)
+    return keys
+
+
+def split_eval(
+    dataset: Any, ratio: float, seed: int, groups: Sequence[str] | None = None
+) -> tuple[Any, Any | None]:
+    """Hold out about ``ratio`` of the rows for evaluation, whole questions at a time.
+
+    With ``groups`` (one question key per row), the questions are shuffled with ``seed``
+    and the first ``round(ratio * questions)`` go to evaluation with all their rows, so no
+    question is on both sides (as the RAG-Gym code splits); without, single rows are.
+
+    Returns:
+        ``(train, eval)``; ``eval`` is ``None`` when ``ratio`` is 0 or nothing would be held
+        out (or nothing left to train on).
+    """
+    if ratio <= 0 or len(dataset) < 2:
+        return dataset, None
+    keys = list(groups) if groups is not None and len(groups) == len(dataset) else None
+    if keys is None:
+        keys = [str(i) for i in range(len(dataset))]
+    questions = sorted(set(keys))
+    random.Random(seed).shuffle(questions)
+    held = set(questions[: round(len(questions) * ratio)])
+    if not held or len(held) == len(questions):
+        return dataset, None
+    train = [i for i, key in enumerate(keys) if key not in held]
+    evaluate = [i for i, key in enumerate(keys) if key in held]
+    return dataset.select(train), dataset.select(evaluate)
+
+
 def run_training(
     method: TrainingMethod,
     config: TrainConfig,
@@ -275,6 +331,7 @@ def run_training(
     callbacks: Sequence[Any] | None = None,
     num_rows: int | None = None,
     extra_metrics: Mapping[str, Any] | None = None,
+    eval_dataset: Any | None = None,
 ) -> TrainResult:
     """Load the base model, train it with LoRA through TRL and save the final adapter.
 
@@ -286,6 +343,7 @@ def run_training(
         callbacks: ``transformers.TrainerCallback`` objects added to the trainer.
         num_rows: rows trained on, for the metrics (default ``len(dataset)``).
         extra_metrics: method-specific metrics added to the result and the record.
+        eval_dataset: rows evaluated after each epoch (see :func:`split_eval`).
 
     Returns:
         The :class:`TrainResult`.
@@ -307,12 +365,18 @@ def run_training(
     model = auto_model.from_pretrained(config.model, dtype=dtype, **dict(method.model_kwargs))
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    args = trl_arguments(getattr(trl, method.trl_config), config, precision, **method.trl_extra)
+    trl_extra = dict(method.trl_extra)
+    if eval_dataset is not None:
+        trl_extra.update(
+            eval_strategy="epoch", per_device_eval_batch_size=config.per_device_batch_size
+        )
+    args = trl_arguments(getattr(trl, method.trl_config), config, precision, **trl_extra)
     transformers.set_seed(config.seed)  # LoRA initialisation happens in the trainer
     trainer = getattr(trl, method.trl_trainer)(
         model=model,
         args=args,
         train_dataset=dataset,
+        eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=lora_config(config, method.task_type, method.modules_to_save),
         callbacks=list(callbacks) if callbacks else None,

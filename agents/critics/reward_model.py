@@ -22,26 +22,73 @@ tokenized exactly as a plain ``tokenizer(text)`` call would; :func:`critic_token
 the one implementation, used by critic training too, so scores match training.
 
 Batches are right-padded, so each text is scored from its own last token and batched
-scores equal one-by-one scores (up to float rounding). torch, transformers and peft are
+scores equal one-by-one scores (up to float rounding).
+
+``input_format="rag-gym"`` scores what the RAG-Gym paper's critic scores instead: the
+tokenizer's chat template applied to the messages the actor saw plus the full candidate
+text as the assistant turn (:func:`critic_messages`), tokenized without extra special
+tokens and cut from the left to ``max_length`` (default 4,096) tokens, so the end of the
+conversation, where the candidate is, always stays (:func:`conversation_token_ids`, also
+used by critic training). Batches are then left-padded, with position ids counted from each
+row's first real token, so padding never changes a score. A critic trained on such rows
+records the format and loads with it. torch, transformers and peft are
 imported lazily (``pip install 'raggym[hf]'``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from raggym.agents.critics.base import CriticItem, CriticScore, critic_input
 from raggym.agents.llm.hf import apply_adapter, resolve_adapter_dir
 from raggym_env.availability import require
+from raggym_env.protocols import DEFAULT_PROTOCOL, RAG_GYM, Protocol, check_protocol
 
-__all__ = ["DEFAULT_MAX_LENGTH", "RewardModelCritic", "critic_token_ids"]
+__all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "RAG_GYM_MAX_LENGTH",
+    "RewardModelCritic",
+    "conversation_token_ids",
+    "critic_messages",
+    "critic_token_ids",
+]
 
 _ACTION_MARKER = "\n\nNext action: "
 
 DEFAULT_MAX_LENGTH = 1024
 """Tokens per scored text when neither the caller nor a training record says otherwise."""
+
+RAG_GYM_MAX_LENGTH = 4096
+"""Tokens per scored conversation under ``input_format="rag-gym"`` (the paper's length)."""
+
+
+def critic_messages(item: CriticItem) -> list[dict[str, str]]:
+    """What a rag-gym critic reads: the actor's prompt, then the full candidate text."""
+    messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in item.prompt]
+    return [*messages, {"role": "assistant", "content": item.text}]
+
+
+def conversation_token_ids(
+    tokenizer: Any, messages: Sequence[Mapping[str, str]], max_length: int
+) -> list[int]:
+    """Token ids of a chat-templated conversation, cut from the left to ``max_length``.
+
+    The tokenizer's chat template renders ``messages`` as text (no generation prompt), which
+    is tokenized without adding special tokens (the template writes its own); a longer
+    result keeps its last ``max_length`` tokens.
+
+    Raises:
+        ValueError: the tokenizer has no chat template.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("the rag-gym critic input needs a tokenizer with a chat template")
+    text = tokenizer.apply_chat_template(
+        [{"role": m["role"], "content": m["content"]} for m in messages], tokenize=False
+    )
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return ids[-max_length:] if len(ids) > max_length else ids
 
 
 def critic_token_ids(tokenizer: Any, text: str, max_length: int) -> list[int]:
@@ -102,8 +149,12 @@ class RewardModelCritic:
         batch_size: texts per forward pass.
         max_length: most tokens per scored text (see the module docstring for truncation);
             default: the ``max_length`` a trained critic was trained with, else
-            :data:`DEFAULT_MAX_LENGTH`.
+            :data:`DEFAULT_MAX_LENGTH` (:data:`RAG_GYM_MAX_LENGTH` for ``"rag-gym"``).
         name: the critic name recorded in episodes.
+        input_format: ``"raggym"`` (:func:`~raggym.agents.critics.base.critic_input` text)
+            or ``"rag-gym"`` (the chat-templated prompt plus candidate, see the module
+            docstring); default: the format a trained critic was trained with, else
+            ``"raggym"``.
 
     Raises:
         MissingDependencyError: torch/transformers (or peft, for ``adapter``) is not
@@ -126,6 +177,7 @@ class RewardModelCritic:
         batch_size: int = 16,
         max_length: int | None = None,
         name: str = "reward_model",
+        input_format: str | None = None,
     ) -> None:
         trained = resolve_adapter_dir(path)
         model_kwargs: dict[str, Any] = {}
@@ -143,8 +195,11 @@ class RewardModelCritic:
                 model_kwargs["num_labels"] = trained.record["num_labels"]
             if max_length is None and isinstance(trained.record.get("max_length"), int):
                 max_length = trained.record["max_length"]
+            if input_format is None and isinstance(trained.record.get("input_format"), str):
+                input_format = trained.record["input_format"]
+        self.input_format: Protocol = check_protocol(input_format or DEFAULT_PROTOCOL)
         if max_length is None:
-            max_length = DEFAULT_MAX_LENGTH
+            max_length = RAG_GYM_MAX_LENGTH if self.input_format == RAG_GYM else DEFAULT_MAX_LENGTH
         for label, value, low in (("batch_size", batch_size, 1), ("max_length", max_length, 8)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
@@ -199,15 +254,27 @@ class RewardModelCritic:
         """
         return critic_token_ids(self.tokenizer, text, self.max_length)
 
+    def encode_item(self, item: CriticItem) -> list[int]:
+        """Token ids scored for one candidate, in this critic's ``input_format``.
+
+        Raises:
+            ValueError: the text cannot be fitted (see :meth:`encode`), or the rag-gym
+                format without a chat template or without the actor's prompt.
+        """
+        if self.input_format == RAG_GYM:
+            if not item.prompt:
+                raise ValueError("the rag-gym critic input needs the actor's prompt messages")
+            return conversation_token_ids(self.tokenizer, critic_messages(item), self.max_length)
+        return self.encode(critic_input(item.observation, item.action, item.text))
+
     def score(self, groups: Sequence[Sequence[CriticItem]]) -> list[list[CriticScore]]:
         """Score every candidate of every group, ``batch_size`` texts per forward pass."""
         flat = [item for group in groups for item in group]
         results = [CriticScore(None, error="not scored")] * len(flat)
         pending: list[tuple[int, list[int]]] = []
         for index, item in enumerate(flat):
-            text = critic_input(item.observation, item.action, item.text)
             try:
-                pending.append((index, self.encode(text)))
+                pending.append((index, self.encode_item(item)))
             except ValueError as exc:
                 results[index] = CriticScore(None, error=f"ValueError: {exc}")
         for start in range(0, len(pending), self.batch_size):
@@ -228,13 +295,20 @@ class RewardModelCritic:
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
+        left = self.input_format == RAG_GYM
         for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention[row, : len(ids)] = 1
+            span = slice(width - len(ids), width) if left else slice(0, len(ids))
+            input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
+            attention[row, span] = 1
+        extra: dict[str, Any] = {}
+        if left:  # positions count from each row's first real token, as unpadded
+            extra["position_ids"] = (attention.cumsum(-1) - 1).clamp(min=0).to(self.device)
         try:
             with torch.inference_mode():
                 logits = self.model(
-                    input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=attention.to(self.device),
+                    **extra,
                 ).logits
         except RuntimeError as exc:
             if self.device.type == "cuda":

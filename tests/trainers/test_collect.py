@@ -473,3 +473,57 @@ def test_collect_command_refuses_other_settings_and_exits_1_on_failures(
         assert main(failing) == 1
     last = capsys.readouterr().out.rstrip().splitlines()[-1]
     assert last.startswith("2 of 2 episodes failed; play them again with: raggym collect")
+
+
+# ------------------------------------------------------------------------- rag-gym protocol
+def _record(f1, last_action, *, forced=False):
+    from raggym_env.episode import EpisodeRecord, StepRecord
+
+    fields = {"forced_answer": "true"} if forced else {}
+    last = StepRecord(
+        index=0, action={"type": last_action, "text": "x"}, raw_text="x", extra={"fields": fields}
+    )
+    return EpisodeRecord(
+        env_id="RAGGym/HotpotQA-v0", env_version=0, example_id="q", question="Who?",
+        steps=[last], metrics={"f1": f1},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("f1", "last", "forced", "raggym", "rag_gym"),
+    [
+        (0.75, "answer", False, True, False),  # at the threshold: kept only by raggym
+        (0.8, "answer", False, True, True),
+        (0.8, "search", False, True, False),  # ended on a search
+        (0.8, "answer", True, True, False),  # forced answer
+        (0.5, "answer", False, False, False),
+    ],
+)
+def test_mark_episode_under_each_protocol(f1, last, forced, raggym, rag_gym):
+    from raggym.trainers.collect import mark_episode
+
+    record = _record(f1, last, forced=forced)
+    default = mark_episode(record, threshold=0.75, critic="judge")
+    paper = mark_episode(record, threshold=0.75, critic="judge", protocol="rag-gym")
+    assert (default.extra["kept"], paper.extra["kept"]) == (raggym, rag_gym)
+    assert (default.extra["protocol"], paper.extra["protocol"]) == ("raggym", "rag-gym")
+
+
+def test_config_checks_the_protocol():
+    assert CollectConfig(protocol="paper").protocol == "rag-gym"
+    assert CollectConfig().protocol == "raggym"
+    with pytest.raises(ValueError, match="unknown protocol"):
+        CollectConfig(protocol="other")
+
+
+def test_collect_command_records_the_protocol_and_never_mixes_them(fake_llm_url, tmp_path, capsys):
+    out = str(tmp_path / "p.jsonl")
+    base = ["collect", "--task", "hotpotqa", "--agent", "react", "--limit", "2", "--n", "2",
+            "--llm", f"openai:{fake_llm_url}/v1:fake", "--out", out]  # fmt: skip
+    assert main([*base, "--protocol", "rag-gym"]) == 0
+    assert "outcome > 0.75 and a final model answer" in capsys.readouterr().out
+    records = list(read_episodes(out))
+    assert {r.extra["protocol"] for r in records} == {"rag-gym"}
+    assert records[0].run_card["config"]["protocol"] == "rag-gym"
+    assert main(base) == 2
+    assert "protocol: rag-gym -> (absent)" in capsys.readouterr().err

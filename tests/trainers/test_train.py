@@ -371,7 +371,7 @@ def test_critic_training_tokenizes_like_the_critic_scores(classifier_dir, tmp_pa
     assert result.metrics["dropped_pairs"] == 1 and result.metrics["num_rows"] == 1
     with pytest.raises(ValueError, match="max_length=64"):
         train_critic(config, [too_long])
-    with pytest.raises(ValueError, match="expected a string"):
+    with pytest.raises(ValueError, match="expected a non-empty list of messages"):
         train_critic(config, [{"chosen": [{"role": "user", "content": "x"}], "rejected": "y"}])
 
 
