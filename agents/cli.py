@@ -161,6 +161,18 @@ def add_llm_arguments(parser: argparse.ArgumentParser, *, required: bool = False
     parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
 
 
+def protocol_settings(**settings: str | None) -> dict[str, str]:
+    """The protocol and extra backends for a run fingerprint, left out at their defaults.
+
+    Defaults are left out so that runs recorded before these settings existed still match.
+    """
+    return {
+        key: value
+        for key, value in settings.items()
+        if value is not None and not (key == "protocol" and value == DEFAULT_PROTOCOL)
+    }
+
+
 def llm_options(spec: str | None, args: argparse.Namespace) -> dict[str, Any]:
     """Constructor options for the backend ``spec`` from :func:`add_llm_arguments`' flags."""
     options: dict[str, Any] = {}
@@ -236,8 +248,9 @@ def _run(args: argparse.Namespace) -> int:
         env_fingerprint(template, retriever_options=envs.kwargs.get("retriever_options")),
         agent=agent.describe(), llm=args.llm, llm_options=recipe.llm_options, seed=args.seed,
         command="rollout", critic=args.critic, n=args.n if args.critic else None,
-        temperature=args.temperature, protocol=args.protocol,
-        summarizer_llm=args.summarizer_llm, judge_llm=args.judge_llm,
+        temperature=args.temperature, **protocol_settings(
+            protocol=args.protocol, summarizer_llm=args.summarizer_llm, judge_llm=args.judge_llm
+        ),
     )  # fmt: skip
     tick = time.perf_counter()
     by_id = {ex.id: ex for ex in template.examples}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from raggym.agents.base import Agent
+from raggym.agents.cli import protocol_settings
 from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
 from raggym.agents.rollout import BatchedRunner
 from raggym.benchmarks.aggregate import aggregate_cell
@@ -200,7 +201,9 @@ def run_suite(
                         env_print, agent=agent.describe(), llm=suite.llm.spec,
                         llm_options=suite.llm.options, seed=seed, agent_spec=spec.agent,
                         agent_options=dict(spec.options), critic=spec.critic, n=spec.n,
-                        protocol=suite.protocol, summarizer_llm=suite.summarizer.spec,
+                        **protocol_settings(
+                            protocol=suite.protocol, summarizer_llm=suite.summarizer.spec
+                        ),
                     )  # fmt: skip
                     plans.append((spec_for_seed, agent, seed, fingerprint))
             _check_cells(out, run_file, dataset.name, plans)

@@ -376,6 +376,10 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--critic", default="gold", help="gold (default), judge, mc or mc:N (N rollouts)"
     )
     parser.add_argument("--judge-llm", help="a separate backend for the judge (default: --llm)")
+    parser.add_argument(
+        "--summarizer-llm",
+        help="a separate backend for Search-o1's and Re2Search's summaries (default: --llm)",
+    )
     parser.add_argument("--n", type=int, default=defaults.n, help="candidates per step")
     parser.add_argument(
         "--temperature", type=float, default=defaults.temperature,
@@ -400,9 +404,16 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_run)
 
 
-def _llm_agent(name: str, llm: Any, temperature: float | None = None) -> LLMAgent:
+def _llm_agent(
+    name: str,
+    llm: Any,
+    temperature: float | None = None,
+    *,
+    protocol: str = DEFAULT_PROTOCOL,
+    summarizer: Any = None,
+) -> LLMAgent:
     options = {"temperature": temperature} if temperature is not None else None
-    agent: Agent = make_agent(name, llm, options=options)
+    agent: Agent = make_agent(name, llm, options=options, protocol=protocol, summarizer=summarizer)
     if not isinstance(agent, LLMAgent):
         raise ValueError(f"agent {name!r} is not an LLM agent; collection needs one")
     return agent
@@ -420,17 +431,27 @@ def _run(args: argparse.Namespace) -> int:
     judge_llm = (
         make_llm(args.judge_llm, **llm_options(args.judge_llm, args)) if args.judge_llm else llm
     )
-    actor = _llm_agent(args.agent, llm)
+    summarizer = (
+        make_llm(args.summarizer_llm, **llm_options(args.summarizer_llm, args))
+        if args.summarizer_llm
+        else None
+    )
+    protocol = config.protocol
+    actor = _llm_agent(args.agent, llm, protocol=protocol, summarizer=summarizer)
+    rollout_agent = _llm_agent(
+        args.agent, llm, args.temperature, protocol=protocol, summarizer=summarizer
+    )
     critic = make_collection_critic(
         args.critic, llm=judge_llm, env_factory=envs, retriever=template.retriever,
-        k=template.k, rollout_agent=_llm_agent(args.agent, llm, args.temperature),
+        k=template.k, rollout_agent=rollout_agent, protocol=protocol,
     )  # fmt: skip
     slug = args.critic.strip().replace(":", "")
     out = args.out or Path("runs/collect") / f"{args.task}.{args.agent}.{slug}.jsonl"
     card = make_run_card(
         config={
             "command": "collect", "task": args.task, "agent": actor.describe(), "llm": args.llm,
-            "judge_llm": args.judge_llm, "critic": args.critic, "n": config.n,
+            "judge_llm": args.judge_llm, "summarizer_llm": args.summarizer_llm,
+            "critic": args.critic, "n": config.n,
             "temperature": config.temperature, "threshold": config.threshold, "k": args.k,
             "max_steps": args.max_steps, "retriever": args.retriever, "limit": args.limit,
             "select": args.select, "protocol": config.protocol,
@@ -445,6 +466,7 @@ def _run(args: argparse.Namespace) -> int:
         judge_llm=args.judge_llm,
         n=config.n, temperature=config.temperature, threshold=config.threshold,
         **({"protocol": config.protocol} if config.protocol != DEFAULT_PROTOCOL else {}),
+        **({"summarizer_llm": args.summarizer_llm} if args.summarizer_llm else {}),
     )  # fmt: skip
     with (
         claim_episode_file(out, fingerprint, fresh=args.fresh),

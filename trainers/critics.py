@@ -35,6 +35,7 @@ from raggym_env import Action, Answer, QAExample, Search
 from raggym_env.env import RAGEnv, rag_env_of
 from raggym_env.metrics import score_answer
 from raggym_env.observation import Observation
+from raggym_env.protocols import DEFAULT_PROTOCOL
 
 __all__ = ["DEFAULT_ROLLOUTS", "MonteCarloCritic", "make_collection_critic", "outcome_metric"]
 
@@ -395,6 +396,7 @@ def make_collection_critic(
     retriever: Any = None,
     k: int = 5,
     rollout_agent: Agent | ScriptedPolicy | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> Critic:
     """Build a collection critic from ``gold``, ``judge`` or ``mc`` / ``mc:N``.
 
@@ -407,6 +409,7 @@ def make_collection_critic(
         retriever: the environment's retriever, for ``gold``.
         k: documents per search, for ``gold`` (the environment's ``k``).
         rollout_agent: the agent playing Monte-Carlo rollouts.
+        protocol: under ``"rag-gym"`` the ``judge`` is the protocol's annotator.
 
     Raises:
         ValueError: an unknown spec, a bad rollout count or a missing ingredient.
@@ -415,7 +418,7 @@ def make_collection_critic(
         raise TypeError(f"a critic spec must be a string, got {type(spec).__name__}")
     kind, colon, rest = spec.strip().partition(":")
     if kind in ("gold", "judge") and not colon:
-        critic: Critic = make_critic(kind, llm=llm, retriever=retriever, k=k)
+        critic: Critic = make_critic(kind, llm=llm, retriever=retriever, k=k, protocol=protocol)
         return critic
     if kind == "mc":
         rollouts = DEFAULT_ROLLOUTS
