@@ -221,9 +221,7 @@ def _hybrid(
         _bm25(corpus, **_member_options(bm25, index_dir, "bm25", "bm25")),
         _dense(corpus, **_member_options(dense, index_dir, "dense", "dense")),
     ]
-    return HybridRetriever(
-        members, weights=weights, rrf_k=rrf_k, depth=depth, min_depth=min_depth
-    )
+    return HybridRetriever(members, weights=weights, rrf_k=rrf_k, depth=depth, min_depth=min_depth)
 
 
 def _hybrid_rerank(
