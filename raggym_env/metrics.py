@@ -35,8 +35,8 @@ __all__ = [
     "extract_choice",
     "f1",
     "f1_precision_recall",
-    "multiple_choice_accuracy",
     "locate_answer",
+    "multiple_choice_accuracy",
     "normalize_answer",
     "normalize_multichoice",
     "paper_score",
@@ -428,10 +428,10 @@ _NO_TAIL = -1
 
 
 class _LazyTables:
-    """Per-text lookup tables that let a lazy ``(.+?)["']?\\s*\\}`` group be found in O(1).
+    r"""Per-text lookup tables that let a lazy ``(.+?)["']?\s*\}`` group be found in O(1).
 
     ``solid[i]`` is the first non-whitespace index at or after ``i``; ``newline[i]`` the first
-    ``\\n`` at or after ``i``; ``tail[i]`` the first index ``e >= i`` where ``["']?\\s*\\}``
+    ``\n`` at or after ``i``; ``tail[i]`` the first index ``e >= i`` where ``["']?\s*\}``
     matches (``len(text) + 1`` when there is none). All three are built in one backward pass.
     """
 
@@ -463,9 +463,9 @@ class _LazyTables:
 
 
 def _lazy_answer(text: str, tables: _LazyTables, body: int) -> str | None:
-    """Match ``\\s*\\{?["']?(.+?)["']?\\s*\\}`` at ``body`` with the regex engine's backtracking order.
+    r"""Match ``\s*\{?["']?(.+?)["']?\s*\}`` at ``body``, in the regex engine's order.
 
-    ``\\s*`` is greedy: its longest run is tried first (with an optional brace and quote,
+    ``\s*`` is greedy: its longest run is tried first (with an optional brace and quote,
     each tried present before absent), then each shorter run, where the group starts on a
     whitespace character. The first start with a closing tail before any newline wins.
     """
@@ -521,7 +521,7 @@ def _skip_space(text: str, i: int) -> int:
 
 
 def _skip_stars(text: str, i: int) -> int:
-    """Skip at most two ``*`` (the regex ``\\*?\\*?``, greedy)."""
+    r"""Skip at most two ``*`` (the regex ``\*?\*?``, greedy)."""
     for _ in range(2):
         if text[i : i + 1] == "*":
             i += 1
@@ -535,7 +535,7 @@ def _letter_at(text: str, i: int) -> str | None:
 
 
 def _answer_colon_letter(text: str) -> str | None:
-    """Stand-in for ``re.search(r"[Aa]nswer\\*?\\*?:\\s*(A|B|C|D)", text).group(1)``.
+    r"""Stand-in for ``re.search(r"[Aa]nswer\*?\*?:\s*(A|B|C|D)", text).group(1)``.
 
     Backtracking cannot help: fewer stars leave a ``*`` where ``:`` must be, and a shorter
     whitespace run leaves whitespace where the letter must be.
@@ -553,7 +553,7 @@ def _answer_colon_letter(text: str) -> str | None:
 
 
 def _is_letter(text: str) -> str | None:
-    """Stand-in for ``re.search(r"is:?\\s*\\*?\\*?(A|B|C|D)", text).group(1)``.
+    r"""Stand-in for ``re.search(r"is:?\s*\*?\*?(A|B|C|D)", text).group(1)``.
 
     Without the optional colon the letter would have to be the colon itself, so only the
     greedy reading can match.
@@ -616,9 +616,7 @@ def _prediction_text(prediction: object) -> str:
     return str(prediction)
 
 
-def paper_score(
-    prediction: object, gold: str, multiple_choice: bool = False
-) -> dict[str, float]:
+def paper_score(prediction: object, gold: str, multiple_choice: bool = False) -> dict[str, float]:
     """Score one item exactly as the RAG-Gym paper's ``src/evaluate.py`` does.
 
     The answer is located in ``str(prediction)`` (a dict's smallest value; ``None`` becomes
