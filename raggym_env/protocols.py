@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["DEFAULT_PROTOCOL", "PROTOCOLS", "RAG_GYM", "RAGGYM", "Protocol", "check_protocol"]
+__all__ = ["DEFAULT_PROTOCOL", "PROTOCOLS", "RAGGYM", "RAG_GYM", "Protocol", "check_protocol"]
 
 Protocol = Literal["raggym", "rag-gym"]
 
