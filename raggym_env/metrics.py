@@ -21,6 +21,7 @@ untrusted and several of the original regular expressions take quadratic time.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import string
@@ -425,41 +426,53 @@ _QUOTE_CHARS = "\"'"
 _CHOICE_LETTERS = "ABCD"
 _WHITESPACE = re.compile(r"\s+")  # linear: one pass, no backtracking between runs
 _NO_TAIL = -1
+_SPACE_RUN = re.compile(r"\s*")  # anchored at one position by match(): linear in the run
+_CLOSE_BRACE = re.compile(r"\}")
+_NEWLINE = re.compile(r"\n")
 
 
 class _LazyTables:
-    r"""Per-text lookup tables that let a lazy ``(.+?)["']?\s*\}`` group be found in O(1).
+    r"""Finds, for a lazy ``(.+?)["']?\s*\}`` group, where it ends, in O(log n) per start.
 
-    ``solid[i]`` is the first non-whitespace index at or after ``i``; ``newline[i]`` the first
-    ``\n`` at or after ``i``; ``tail[i]`` the first index ``e >= i`` where ``["']?\s*\}``
-    matches (``len(text) + 1`` when there is none). All three are built in one backward pass.
+    The closing tail ``["']?\s*\}`` matches exactly at the ``}`` itself, in the whitespace
+    run just before it and at one quote just before that run. So the shortest group from
+    ``start`` ends at the first such position after ``start`` attached to the first ``}``
+    after ``start``, unless a newline (which ``.`` does not match) comes first. The ``}``
+    and newline positions are collected once; each run before a ``}`` is walked once.
     """
 
     def __init__(self, text: str) -> None:
-        n = len(text)
-        solid = [n] * (n + 2)
-        newline = [n] * (n + 2)
-        tail = [n + 1] * (n + 2)
-        for i in range(n - 1, -1, -1):
-            ch = text[i]
-            solid[i] = solid[i + 1] if ch.isspace() else i
-            newline[i] = i if ch == "\n" else newline[i + 1]
-            closes = solid[i] < n and text[solid[i]] == "}"
-            if not closes and ch in _QUOTE_CHARS:
-                after = solid[i + 1]
-                closes = after < n and text[after] == "}"
-            tail[i] = i if closes else tail[i + 1]
-        self.n = n
-        self.solid = solid
-        self.newline = newline
-        self.tail = tail
+        self.text = text
+        self.n = len(text)
+        self.closes = [m.start() for m in _CLOSE_BRACE.finditer(text)]
+        self.newlines = [m.start() for m in _NEWLINE.finditer(text)]
+        self._tail_starts: dict[int, int] = {}
+
+    def _tail_start(self, close: int) -> int:
+        """The first position from which the tail reaches the ``}`` at ``close``."""
+        cached = self._tail_starts.get(close)
+        if cached is None:
+            text = self.text
+            i = close
+            while i > 0 and text[i - 1].isspace():
+                i -= 1
+            if i > 0 and text[i - 1] in _QUOTE_CHARS:
+                i -= 1
+            cached = self._tail_starts[close] = i
+        return cached
 
     def group_end(self, start: int) -> int:
         """End of the shortest ``.+?`` group from ``start`` that a closing tail follows."""
         if start >= self.n:
             return _NO_TAIL
-        end = self.tail[start + 1]
-        return end if end <= self.newline[start] and end <= self.n else _NO_TAIL
+        k = bisect.bisect_left(self.closes, start + 1)
+        if k == len(self.closes):
+            return _NO_TAIL
+        end = max(start + 1, self._tail_start(self.closes[k]))
+        j = bisect.bisect_left(self.newlines, start)
+        if j < len(self.newlines) and self.newlines[j] < end:
+            return _NO_TAIL
+        return end
 
 
 def _lazy_answer(text: str, tables: _LazyTables, body: int) -> str | None:
@@ -469,7 +482,8 @@ def _lazy_answer(text: str, tables: _LazyTables, body: int) -> str | None:
     each tried present before absent), then each shorter run, where the group starts on a
     whitespace character. The first start with a closing tail before any newline wins.
     """
-    run_end = tables.solid[body]
+    run = _SPACE_RUN.match(text, body)
+    run_end = run.end() if run is not None else body
     starts: list[int] = []
     braces = (1, 0) if run_end < tables.n and text[run_end] == "{" else (0,)
     for brace in braces:
@@ -491,7 +505,8 @@ def _locate_lazy(text: str, prefix: str, after_prefix: str) -> str | None:
     """
     tables: _LazyTables | None = None
     width = len(prefix)
-    i = text.find(prefix)
+    last_close = text.rfind("}")  # a group needs a "}" after it: no later prefix can match
+    i = text.find(prefix, 0, max(last_close, 0))
     while i != -1:
         bodies: list[int] = []
         j = i + width
@@ -508,7 +523,7 @@ def _locate_lazy(text: str, prefix: str, after_prefix: str) -> str | None:
             found = _lazy_answer(text, tables, body)
             if found is not None:
                 return found
-        i = text.find(prefix, i + 1)
+        i = text.find(prefix, i + 1, last_close)
     return None
 
 
