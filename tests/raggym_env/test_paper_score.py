@@ -127,20 +127,25 @@ def test_random_texts_reach_every_locate_pattern() -> None:
     assert min(reached) >= 100, reached
 
 
+def _fill(unit: str, size: int = 200_000) -> str:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        'answer": ' * 22_000,
-        "answer is " * 20_000,
-        "answer_choice': {" * 12_000,
-        "Therefore " * 20_000 + "x",
-        "is: " * 50_000,
-        "Answer**:" + " " * 199_000,
-        "answer\": '" + "x" * 199_000,
+        _fill('answer": '),
+        _fill("answer is "),
+        _fill("answer_choice': {"),
+        _fill("Therefore "),
+        _fill("is: "),
+        "}" + _fill("answer is: {'"),
+        "Answer**:" + _fill(" ", 199_991),
+        "answer\": '" + _fill("x", 199_990),
     ],
 )
 def test_adversarial_text_is_scored_in_linear_time(text: str) -> None:
-    assert len(text) >= 190_000
+    assert len(text) >= 200_000
     start = time.perf_counter()
     for multiple_choice in (False, True):
         paper_score(text, "B", multiple_choice=multiple_choice)
