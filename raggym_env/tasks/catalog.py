@@ -403,14 +403,13 @@ def default_corpus(name: str, path: str | Path | None = None) -> Corpus:
     pass such a corpus to :func:`load_task` as ``corpus=``.)
     """
     task = resolve_task_name(name)
-    key = _source_key(task, path)
-    fmt = _format(task, key)
-    if fmt.pooled and not fmt.has_context:
-        raise ValueError(
-            f"{key[0]}: this {task} question file has no context paragraphs, so no corpus "
-            "can be pooled from it; pass corpus= (e.g. a Wikipedia corpus file or store)"
-        )
-    if fmt.pooled:
+    if _FORMATS[task].pooled:
+        key = _source_key(task, path)
+        if not _format(task, key).has_context:
+            raise ValueError(
+                f"{key[0]}: this {task} question file has no context paragraphs, so no "
+                "corpus can be pooled from it; pass corpus= (e.g. a Wikipedia corpus file)"
+            )
         return _cached_pooled_corpus(task, key)
     keys = tuple(_source_key(t, None) for t in ("hotpotqa", "2wikimultihopqa"))
     return _cached_placeholder_corpus(keys)
