@@ -5,6 +5,13 @@ crashed, or that has no episode yet, counts 0 for the answer metrics and is coun
 ``failures``. Nothing is dropped from a denominator. A non-finite metric value counts as
 missing (0), and an unreadable timestamp leaves that episode out of the latency
 percentiles, so no leaderboard number is ever NaN.
+
+``paper_em``, ``paper_f1`` and ``paper_acc`` are the RAG-Gym paper's scoring of the same
+answers (:func:`raggym_env.metrics.paper_score`: one gold string, the answer located by the
+official script's patterns, its letter normaliser for multiple choice). They share the
+denominator above, whereas the official script divides by the items that produced a
+prediction file; with failures the two differ. Episodes recorded before these metrics
+existed leave them ``None``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("f1", "F1"),
     ("cover_em", "cover-EM"),
     ("accuracy", "Acc"),
+    ("paper_em", "paper-EM"),
+    ("paper_f1", "paper-F1"),
+    ("paper_acc", "paper-Acc"),
     ("searches", "searches/q"),
     ("evidence_recall", "ev.recall"),
     ("steps", "steps/q"),
@@ -132,6 +142,9 @@ def aggregate_cell(
         "f1": None if multiple_choice else mean("f1"),
         "cover_em": None if multiple_choice else mean("cover_em"),
         "accuracy": mean("accuracy") if multiple_choice else None,
+        "paper_em": None if multiple_choice else mean("paper_em"),
+        "paper_f1": None if multiple_choice else mean("paper_f1"),
+        "paper_acc": mean("paper_acc") if multiple_choice else None,
         "searches": per_question(sum(r.num_searches for r in by_id.values())),
         "evidence_recall": mean("evidence_recall") if has_gold_evidence else None,
         "steps": per_question(len(steps)),

@@ -26,7 +26,9 @@ __all__ = [
     "summary_table",
 ]
 
-_RATES = frozenset({"em", "f1", "cover_em", "accuracy", "evidence_recall"})
+_RATES = frozenset(
+    {"em", "f1", "cover_em", "accuracy", "paper_em", "paper_f1", "paper_acc", "evidence_recall"}
+)
 _PER_QUESTION = frozenset({"searches", "steps"})
 _COUNTS = frozenset({"parse_failures", "failures"})
 _DURATIONS = frozenset(
@@ -152,7 +154,9 @@ def full_table(leaderboard: Leaderboard) -> Table:
 def summary_table(leaderboard: Leaderboard) -> Table:
     """The paper-style table: one row per agent, each dataset's headline columns, an average.
 
-    Open-QA datasets show EM and F1, multiple-choice ones accuracy. With more than one
+    Open-QA datasets show EM and F1, multiple-choice ones accuracy, each followed by the
+    RAG-Gym paper's scoring of the same answers (``paper-EM``/``paper-F1``/``paper-Acc``)
+    when some cell of the dataset has it. With more than one
     dataset, ``avg`` is the mean of each dataset's headline score (F1 or accuracy); it is
     ``-`` when the agent lacks a score on some dataset. The best value of each column is
     marked (bold in Markdown) when two or more agents have one.
@@ -164,8 +168,19 @@ def summary_table(leaderboard: Leaderboard) -> Table:
     for dataset in datasets:
         if leaderboard.is_multiple_choice(dataset):
             spec.append((dataset, "accuracy", f"{dataset} Acc"))
+            paper = [(dataset, "paper_acc", f"{dataset} paper-Acc")]
         else:
             spec += [(dataset, "em", f"{dataset} EM"), (dataset, "f1", f"{dataset} F1")]
+            paper = [
+                (dataset, "paper_em", f"{dataset} paper-EM"),
+                (dataset, "paper_f1", f"{dataset} paper-F1"),
+            ]
+        cells = [cell for (name, _), cell in by_key.items() if name == dataset]
+        spec += [
+            column
+            for column in paper
+            if any(finite(cell.metrics.get(column[1])) is not None for cell in cells)
+        ]
     with_average = len(datasets) > 1
     kinds = {headline(cell)[1] for cell in by_key.values()}
     average_title = "avg " + ("/".join(sorted(kinds, key=["F1", "Acc"].index)))

@@ -398,6 +398,7 @@ class RAGEnv(gym.Env[Observation, Any]):
 
     def _final_info(self, example: QAExample, info: StepInfo) -> FinalInfo:
         scores = self._score(example, self._answer)
+        scores.update(paper_metrics(example, self._answer))
         gold_ids = example.evidence.doc_ids
         return {
             **info,
@@ -427,6 +428,24 @@ class RAGEnv(gym.Env[Observation, Any]):
             ((query, (r.document for r in docs)) for query, docs in self._history),
             self.max_steps - self._steps,
         )
+
+
+def paper_metrics(example: QAExample, answer: str | None) -> dict[str, float]:
+    """``paper_em``/``paper_f1`` (and ``paper_acc`` for multiple choice) of a final answer.
+
+    Scored by :func:`raggym_env.metrics.paper_score` against what the official question files
+    store, to compare with the RAG-Gym paper's numbers: the FIRST gold answer, or the gold
+    letter for multiple choice.
+    """
+    multiple_choice = example.is_multiple_choice
+    gold = (
+        example.answer_letter if multiple_choice and example.answer_letter else example.answers[0]
+    )
+    scores = metrics.paper_score(answer, gold, multiple_choice=multiple_choice)
+    paper = {"paper_em": scores["em"], "paper_f1": scores["f1"]}
+    if multiple_choice:
+        paper["paper_acc"] = scores["acc"]
+    return paper
 
 
 class EnvFactory:

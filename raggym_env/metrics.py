@@ -5,10 +5,23 @@ benchmark runner (leaderboards) and the trainers (outcome labels) score answers 
 ``normalize_answer``, ``exact_match`` and ``f1`` follow the definitions of the official
 HotpotQA evaluation script (``hotpot_evaluate_v1.py``); a list of gold aliases is scored as
 the maximum over aliases.
+
+:func:`paper_score` is a second, looser scorer that reproduces the RAG-Gym paper's official
+evaluation script (``src/evaluate.py``, arXiv 2502.13957) item by item. It differs from the
+strict metrics above in three ways: it compares against ONE gold string (the answer the
+official question files store), never the maximum over aliases; it first *locates* the
+answer inside the raw model output with the script's ordered patterns (``answer": X}``,
+``answer is X}``, ``Answer**: B`` ...), where the strict metrics score the extracted
+final answer as given; and for multiple choice it keeps the script's letter normaliser,
+which takes the first capital A-D anywhere in the located text (so "NA" reads as A),
+where :func:`extract_choice` requires an asserted choice. The script's patterns are
+re-implemented as linear-time scans with identical results, because model output is
+untrusted and several of the original regular expressions take quadratic time.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import string
@@ -23,8 +36,11 @@ __all__ = [
     "extract_choice",
     "f1",
     "f1_precision_recall",
+    "locate_answer",
     "multiple_choice_accuracy",
     "normalize_answer",
+    "normalize_multichoice",
+    "paper_score",
     "score_answer",
 ]
 
@@ -394,4 +410,244 @@ def score_answer(
         "f1": f1(prediction, answers),
         "cover_em": cover_exact_match(prediction, answers),
     }
+    return scores
+
+
+# --------------------------------------------------------------------------------------------
+# The RAG-Gym paper's scoring (official src/evaluate.py), in linear time
+# --------------------------------------------------------------------------------------------
+#
+# Each function below reproduces one of the script's regular expressions as a left-to-right
+# scan. The regex it stands for is quoted in its docstring; tests compare both on many
+# thousands of random strings. The scans touch every character a bounded number of times,
+# so adversarial output (thousands of unclosed ``answer": `` prefixes) costs linear time.
+
+_QUOTE_CHARS = "\"'"
+_CHOICE_LETTERS = "ABCD"
+_WHITESPACE = re.compile(r"\s+")  # linear: one pass, no backtracking between runs
+_NO_TAIL = -1
+_SPACE_RUN = re.compile(r"\s*")  # anchored at one position by match(): linear in the run
+_CLOSE_BRACE = re.compile(r"\}")
+_NEWLINE = re.compile(r"\n")
+
+
+class _LazyTables:
+    r"""Finds, for a lazy ``(.+?)["']?\s*\}`` group, where it ends, in O(log n) per start.
+
+    The closing tail ``["']?\s*\}`` matches exactly at the ``}`` itself, in the whitespace
+    run just before it and at one quote just before that run. So the shortest group from
+    ``start`` ends at the first such position after ``start`` attached to the first ``}``
+    after ``start``, unless a newline (which ``.`` does not match) comes first. The ``}``
+    and newline positions are collected once; each run before a ``}`` is walked once.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.closes = [m.start() for m in _CLOSE_BRACE.finditer(text)]
+        self.newlines = [m.start() for m in _NEWLINE.finditer(text)]
+        self._tail_starts: dict[int, int] = {}
+
+    def _tail_start(self, close: int) -> int:
+        """The first position from which the tail reaches the ``}`` at ``close``."""
+        cached = self._tail_starts.get(close)
+        if cached is None:
+            text = self.text
+            i = close
+            while i > 0 and text[i - 1].isspace():
+                i -= 1
+            if i > 0 and text[i - 1] in _QUOTE_CHARS:
+                i -= 1
+            cached = self._tail_starts[close] = i
+        return cached
+
+    def group_end(self, start: int) -> int:
+        """End of the shortest ``.+?`` group from ``start`` that a closing tail follows."""
+        if start >= self.n:
+            return _NO_TAIL
+        k = bisect.bisect_left(self.closes, start + 1)
+        if k == len(self.closes):
+            return _NO_TAIL
+        end = max(start + 1, self._tail_start(self.closes[k]))
+        j = bisect.bisect_left(self.newlines, start)
+        if j < len(self.newlines) and self.newlines[j] < end:
+            return _NO_TAIL
+        return end
+
+
+def _lazy_answer(text: str, tables: _LazyTables, body: int) -> str | None:
+    r"""Match ``\s*\{?["']?(.+?)["']?\s*\}`` at ``body``, in the regex engine's order.
+
+    ``\s*`` is greedy: its longest run is tried first (with an optional brace and quote,
+    each tried present before absent), then each shorter run, where the group starts on a
+    whitespace character. The first start with a closing tail before any newline wins.
+    """
+    run = _SPACE_RUN.match(text, body)
+    run_end = run.end() if run is not None else body
+    starts: list[int] = []
+    braces = (1, 0) if run_end < tables.n and text[run_end] == "{" else (0,)
+    for brace in braces:
+        quoted = run_end + brace < tables.n and text[run_end + brace] in _QUOTE_CHARS
+        starts.extend(run_end + brace + quote for quote in ((1, 0) if quoted else (0,)))
+    starts.extend(range(run_end - 1, body - 1, -1))
+    for start in starts:
+        end = tables.group_end(start)
+        if end != _NO_TAIL:
+            return text[start:end]
+    return None
+
+
+def _locate_lazy(text: str, prefix: str, after_prefix: str) -> str | None:
+    """First ``prefix`` + ``after_prefix`` occurrence whose lazy answer group closes.
+
+    ``after_prefix`` is ``"quote-colon"`` (``prefix["']:``) or ``"optional-colon"``
+    (``prefix:?``, the colon tried present first, then absent).
+    """
+    tables: _LazyTables | None = None
+    width = len(prefix)
+    last_close = text.rfind("}")  # a group needs a "}" after it: no later prefix can match
+    i = text.find(prefix, 0, max(last_close, 0))
+    while i != -1:
+        bodies: list[int] = []
+        j = i + width
+        if after_prefix == "quote-colon":
+            if text[j : j + 1] in ("'", '"') and text[j + 1 : j + 2] == ":":
+                bodies.append(j + 2)
+        else:
+            if text[j : j + 1] == ":":
+                bodies.append(j + 1)
+            bodies.append(j)
+        for body in bodies:
+            if tables is None:
+                tables = _LazyTables(text)
+            found = _lazy_answer(text, tables, body)
+            if found is not None:
+                return found
+        i = text.find(prefix, i + 1, last_close)
+    return None
+
+
+def _skip_space(text: str, i: int) -> int:
+    """The first index at or after ``i`` that is not whitespace."""
+    n = len(text)
+    while i < n and text[i].isspace():
+        i += 1
+    return i
+
+
+def _skip_stars(text: str, i: int) -> int:
+    r"""Skip at most two ``*`` (the regex ``\*?\*?``, greedy)."""
+    for _ in range(2):
+        if text[i : i + 1] == "*":
+            i += 1
+    return i
+
+
+def _letter_at(text: str, i: int) -> str | None:
+    """The choice letter A-D at index ``i``, if there is one."""
+    ch = text[i : i + 1]
+    return ch if ch and ch in _CHOICE_LETTERS else None
+
+
+def _answer_colon_letter(text: str) -> str | None:
+    r"""Stand-in for ``re.search(r"[Aa]nswer\*?\*?:\s*(A|B|C|D)", text).group(1)``.
+
+    Backtracking cannot help: fewer stars leave a ``*`` where ``:`` must be, and a shorter
+    whitespace run leaves whitespace where the letter must be.
+    """
+    j = text.find("nswer", 1)
+    while j != -1:
+        if text[j - 1] in "Aa":
+            k = _skip_stars(text, j + 5)
+            if text[k : k + 1] == ":":
+                letter = _letter_at(text, _skip_space(text, k + 1))
+                if letter is not None:
+                    return letter
+        j = text.find("nswer", j + 1)
+    return None
+
+
+def _is_letter(text: str) -> str | None:
+    r"""Stand-in for ``re.search(r"is:?\s*\*?\*?(A|B|C|D)", text).group(1)``.
+
+    Without the optional colon the letter would have to be the colon itself, so only the
+    greedy reading can match.
+    """
+    i = text.find("is")
+    while i != -1:
+        k = i + 2
+        if text[k : k + 1] == ":":
+            k += 1
+        letter = _letter_at(text, _skip_stars(text, _skip_space(text, k)))
+        if letter is not None:
+            return letter
+        i = text.find("is", i + 1)
+    return None
+
+
+def locate_answer(text: str | None) -> str:
+    """Find the answer inside raw model output as the official RAG-Gym script does.
+
+    Whitespace runs become one space; then, in order, ``answer_choice": X}``, ``answer": X}``,
+    ``answer is X}`` (each ``X`` the shortest text before an optional quote and a ``}``),
+    ``Answer**: B`` and ``is: **B``; else the whole stripped text. ``None`` gives ``"NA"``.
+    """
+    if text is None:
+        return "NA"
+    text = _WHITESPACE.sub(" ", text)
+    for prefix, after in (
+        ("answer_choice", "quote-colon"),
+        ("answer", "quote-colon"),
+        ("answer is", "optional-colon"),
+    ):
+        found = _locate_lazy(text, prefix, after)
+        if found is not None:
+            return found
+    letter = _answer_colon_letter(text) or _is_letter(text)
+    return letter if letter is not None else text.strip()
+
+
+def normalize_multichoice(text: str) -> str:
+    """The official script's multiple-choice normaliser: the first capital A-D, else the text.
+
+    The script tries twelve letter patterns in order, but the first, ``(A|B|C|D)`` anywhere,
+    already matches whenever any later one could (each needs a capital A-D), so the first
+    such letter in the text always decides; text without one is returned stripped.
+    """
+    hits = [i for i in (text.find(letter) for letter in _CHOICE_LETTERS) if i != -1]
+    return text[min(hits)] if hits else text.strip()
+
+
+def _prediction_text(prediction: object) -> str:
+    """The text the script scores: a dict's smallest value, ``str()`` of anything else."""
+    if isinstance(prediction, Mapping):
+        try:
+            prediction = sorted(prediction.values())[0]
+        except (IndexError, TypeError) as exc:
+            raise ValueError(
+                "a dict prediction needs at least one value, all of one sortable type; "
+                f"got {prediction!r}"
+            ) from exc
+    return str(prediction)
+
+
+def paper_score(prediction: object, gold: str, multiple_choice: bool = False) -> dict[str, float]:
+    """Score one item exactly as the RAG-Gym paper's ``src/evaluate.py`` does.
+
+    The answer is located in ``str(prediction)`` (a dict's smallest value; ``None`` becomes
+    ``"None"``, as the script's ``str()`` call makes it) and compared with the ONE ``gold``
+    string: ``em``, ``f1``, ``precision`` and ``recall`` by the HotpotQA definitions, plus
+    ``acc`` (first capital A-D of each side equal) when ``multiple_choice``.
+    """
+    located = locate_answer(_prediction_text(prediction))
+    f1_value, precision, recall = f1_precision_recall(located, gold)
+    scores = {
+        "em": 1.0 if normalize_answer(located) == normalize_answer(gold) else 0.0,
+        "f1": f1_value,
+        "precision": precision,
+        "recall": recall,
+    }
+    if multiple_choice:
+        same = normalize_multichoice(located) == normalize_multichoice(gold)
+        scores["acc"] = 1.0 if same else 0.0
     return scores

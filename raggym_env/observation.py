@@ -127,7 +127,10 @@ class FinalInfo(StepInfo):
         answer: the answer given (``None`` when the budget ran out first).
         gold: the gold answers and evidence.
         metrics: EM, F1, cover-EM (accuracy for multiple choice), evidence recall and
-            completeness (``None`` without gold evidence), searches and steps taken.
+            completeness (``None`` without gold evidence), searches and steps taken; and
+            ``paper_em``, ``paper_f1`` (``paper_acc`` for multiple choice), the RAG-Gym
+            paper's scoring of the answer against the first gold answer (see
+            :func:`raggym_env.metrics.paper_score`).
     """
 
     answer: str | None

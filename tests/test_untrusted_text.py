@@ -47,7 +47,7 @@ from raggym.testing.llms import MockLLM
 from raggym.testing.tasks import make_tiny_env
 from raggym_env import Answer, QAExample, Search
 from raggym_env.actions import ActionParseError, parse_action
-from raggym_env.metrics import extract_choice, score_answer
+from raggym_env.metrics import extract_choice, paper_score, score_answer
 from raggym_env.observation import Observation, build_observation
 from raggym_env.sanitize import DEFAULT_MAX_REPLY_CHARS
 
@@ -257,6 +257,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "extract_choice": lambda t: extract_choice(t, OPTIONS),
     "score_answer": lambda t: score_answer(t, ["Martin Marietta"]),
     "score_answer_mc": lambda t: score_answer(t, [], options=OPTIONS, answer_letter="B"),
+    "paper_score": lambda t: paper_score(t, "Martin Marietta"),
+    "paper_score_mc": lambda t: paper_score(t, "B", multiple_choice=True),
     "parse_answer": _checked(parse_answer),
     "parse_answer_mc": _checked(lambda t: parse_answer(t, OPTIONS)),
     "parse_react": _checked(parse_react),
@@ -315,6 +317,9 @@ PATHOLOGICAL = {
     "parentheses": "Search(" + "(" * MEGABYTE,
     "near_miss_phrases": _fill("the most likely option is thus: choose "),
     "near_miss_letters": _fill("B is the "),
+    "unclosed_json_answers": _fill('answer": {"'),
+    "unclosed_answer_choices": _fill("answer_choice': "),
+    "repeated_therefore": _fill("Therefore "),
     "unicode_and_surrogates": _fill("ſİı\ud800 "),
 }
 

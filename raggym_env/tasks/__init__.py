@@ -24,6 +24,7 @@ from raggym_env.tasks.custom import load_custom
 from raggym_env.tasks.hotpotqa import load_hotpotqa
 from raggym_env.tasks.hub import HubSource
 from raggym_env.tasks.medqa import load_medqa
+from raggym_env.tasks.paper_csv import load_hotpotqa_csv, load_medqa_csv
 from raggym_env.tasks.selection import select_examples
 from raggym_env.tasks.twowiki import load_twowiki
 
@@ -40,7 +41,9 @@ __all__ = [
     "load_custom",
     "load_examples",
     "load_hotpotqa",
+    "load_hotpotqa_csv",
     "load_medqa",
+    "load_medqa_csv",
     "load_task",
     "load_twowiki",
     "resolve_task_name",

@@ -41,6 +41,12 @@ from raggym_env.tasks.hotpotqa import (
 )
 from raggym_env.tasks.hub import HubSource, is_hub_path, load_hub_rows
 from raggym_env.tasks.medqa import MEDQA_HUB, medqa_examples, medqa_record_from_hub
+from raggym_env.tasks.paper_csv import (
+    hotpotqa_csv_examples,
+    medqa_csv_examples,
+    read_hotpotqa_csv,
+    read_medqa_csv,
+)
 from raggym_env.tasks.records import RecordLocation
 from raggym_env.tasks.selection import select_examples
 from raggym_env.tasks.twowiki import TWOWIKI_HUB, twowiki_examples, twowiki_record_from_hub
@@ -113,6 +119,7 @@ class _Format:
     pooled: bool
     multiple_choice: bool | None
     default_select: str | None = None
+    has_context: bool = True
 
 
 _FORMATS: dict[str, _Format] = {
@@ -171,6 +178,30 @@ _FORMATS: dict[str, _Format] = {
         from_hub=custom_record_from_hub,
         pooled=False,
         multiple_choice=None,
+    ),
+}
+
+# The RAG-Gym paper's training files, read instead of the official format when a question
+# file of these tasks ends in ``.csv`` (see raggym_env.tasks.paper_csv).
+_CSV_FORMATS: dict[str, _Format] = {
+    "hotpotqa": _Format(
+        sample=None,
+        hub=None,
+        read=read_hotpotqa_csv,
+        convert=lambda records, source, _split: hotpotqa_csv_examples(records, source),
+        from_hub=hotpotqa_record_from_hub,
+        pooled=True,
+        multiple_choice=False,
+        has_context=False,
+    ),
+    "medqa": _Format(
+        sample=None,
+        hub=None,
+        read=read_medqa_csv,
+        convert=lambda records, source, _split: medqa_csv_examples(records, source),
+        from_hub=medqa_record_from_hub,
+        pooled=False,
+        multiple_choice=True,
     ),
 }
 
@@ -244,9 +275,16 @@ def _source_key(task: str, path: str | Path | None) -> _SourceKey:
     return (str(file), stat.st_mtime_ns, stat.st_size)
 
 
+def _format(task: str, key: _SourceKey) -> _Format:
+    """The format of a source: the RAG-Gym paper's CSV layout for a ``.csv`` question file."""
+    if not isinstance(key, str) and key[0].lower().endswith(".csv") and task in _CSV_FORMATS:
+        return _CSV_FORMATS[task]
+    return _FORMATS[task]
+
+
 def _read_records(task: str, key: _SourceKey) -> tuple[list[Any], str, str]:
     """Return (official-format records, source description, split) for a source key."""
-    fmt = _FORMATS[task]
+    fmt = _format(task, key)
     if isinstance(key, str):
         hub = HubSource.parse(key, None)
         rows = load_hub_rows(hub)
@@ -264,7 +302,7 @@ def _read_records(task: str, key: _SourceKey) -> tuple[list[Any], str, str]:
 @functools.lru_cache(maxsize=64)
 def _cached_examples(task: str, key: _SourceKey) -> tuple[tuple[QAExample, ...], str]:
     records, source, split = _read_records(task, key)
-    examples = _FORMATS[task].convert(records, source, split)
+    examples = _format(task, key).convert(records, source, split)
     seen: dict[str, int] = {}
     for index, example in enumerate(examples):
         if example.id in seen:
@@ -324,7 +362,10 @@ def load_examples(
         name: ``"hotpotqa"``, ``"hotpotqa-fullwiki"`` (alias ``"fullwiki"``; no bundled
             sample), ``"2wikimultihopqa"`` (alias ``"2wiki"``), ``"bamboogle"``, ``"medqa"``
             or ``"custom"``, case-insensitive.
-        path: ``None`` for the bundled sample; a file in the dataset's official format; or
+        path: ``None`` for the bundled sample; a file in the dataset's official format (for
+            ``hotpotqa`` and ``medqa`` also the RAG-Gym paper's training CSV files,
+            ``hotpotqa_dev_1000.csv`` and ``medqa_train_1000.csv``, read by a ``.csv``
+            suffix; see :mod:`raggym_env.tasks.paper_csv`); or
             ``"hub"`` / ``"hub:<repo>[:<config>[:<split>]]"`` to read through ``datasets``
             from the Hugging Face hub (missing parts default to the task's usual source).
         limit: keep at most the first ``limit`` examples (after ``select``).
@@ -354,6 +395,8 @@ def default_corpus(name: str, path: str | Path | None = None) -> Corpus:
     HotpotQA fullwiki pools its retrieved paragraphs the same way; they need not hold the
     gold ones (a :class:`MissingEvidenceWarning` counts those missing), so pass the
     Wikipedia abstracts corpus for the paper's setting.
+    The RAG-Gym paper's HotpotQA training CSV has no paragraphs to pool: a ``ValueError``
+    asks for a corpus.
     Bamboogle, MedQA and custom questions have no corpus available offline; they get a
     *placeholder*, the pooled paragraphs of the bundled HotpotQA and 2Wiki samples. (The
     RAG-Gym paper used Wikipedia for Bamboogle and textbooks plus StatPearls for MedQA;
@@ -361,7 +404,13 @@ def default_corpus(name: str, path: str | Path | None = None) -> Corpus:
     """
     task = resolve_task_name(name)
     if _FORMATS[task].pooled:
-        return _cached_pooled_corpus(task, _source_key(task, path))
+        key = _source_key(task, path)
+        if not _format(task, key).has_context:
+            raise ValueError(
+                f"{key[0]}: this {task} question file has no context paragraphs, so no "
+                "corpus can be pooled from it; pass corpus= (e.g. a Wikipedia corpus file)"
+            )
+        return _cached_pooled_corpus(task, key)
     keys = tuple(_source_key(t, None) for t in ("hotpotqa", "2wikimultihopqa"))
     return _cached_placeholder_corpus(keys)
 
@@ -430,7 +479,7 @@ def load_task(
     chosen: BaseCorpus
     if corpus is None:
         chosen = default_corpus(task, path)
-        if not _FORMATS[task].pooled:
+        if not _format(task, key).pooled:
             _warn_once(
                 ("placeholder", task),
                 f"{task}: no corpus given, so it searches a placeholder (the bundled HotpotQA "
@@ -444,7 +493,7 @@ def load_task(
         chosen = _cached_corpus_file(_file_key(corpus), corpus_format)
     else:
         raise TypeError(f"corpus must be a Corpus, a path or None, got {type(corpus).__name__}")
-    multiple_choice = _FORMATS[task].multiple_choice
+    multiple_choice = _format(task, key).multiple_choice
     if multiple_choice is None:
         multiple_choice = bool(examples) and all(ex.is_multiple_choice for ex in examples)
     return Task(

@@ -29,6 +29,9 @@ def test_every_average_divides_by_the_selected_questions(hotpot_records):
     )  # fmt: skip
     assert cell.selected == 6 and cell.finished == 3
     assert cell.metrics["em"] == pytest.approx(3 / 6)
+    # The paper's scores share the denominator: failures and missing episodes count 0.
+    assert cell.metrics["paper_em"] == pytest.approx(3 / 6)
+    assert cell.metrics["paper_acc"] is None
     assert cell.metrics["failures"] == 3
     assert cell.metrics["accuracy"] is None
     assert cell.metrics["searches"] == pytest.approx(sum(r.num_searches for r in kept) / 6)
@@ -60,6 +63,9 @@ def test_multiple_choice_reports_accuracy_and_no_evidence_recall():
     expected = sum(r.metrics["accuracy"] for r in records) / 8
     assert cell.metrics["accuracy"] == pytest.approx(expected)
     assert cell.metrics["em"] is None and cell.metrics["f1"] is None
+    assert cell.metrics["paper_em"] is None and cell.metrics["paper_f1"] is None
+    paper = sum(r.metrics["paper_acc"] for r in records) / 8
+    assert cell.metrics["paper_acc"] == pytest.approx(paper)
     assert cell.metrics["evidence_recall"] is None
     assert cell.metrics["latency_step_p50"] is not None
 
@@ -87,3 +93,19 @@ def test_non_finite_metrics_and_unreadable_timestamps_never_give_nan(hotpot_reco
     assert em == pytest.approx(sum(r.metrics["em"] for r in records[1:3]) / 3)
     assert cell.metrics["latency_q_p50"] == cell.metrics["latency_q_p99"]  # one readable
     assert all(v is None or math.isfinite(v) for v in cell.metrics.values())
+
+
+def test_episodes_without_paper_metrics_leave_them_missing(hotpot_records):
+    env, records = hotpot_records
+    old = [
+        dataclasses.replace(
+            r, metrics={k: v for k, v in r.metrics.items() if not k.startswith("paper_")}
+        )
+        for r in records
+    ]
+    cell = aggregate_cell(
+        old, [ex.id for ex in env.examples], dataset="d", agent="a", task="hotpotqa",
+        multiple_choice=False,
+    )  # fmt: skip
+    assert cell.metrics["paper_em"] is None and cell.metrics["paper_f1"] is None
+    assert cell.metrics["em"] == 1.0

@@ -94,11 +94,26 @@ def test_writes_every_format_and_leaves_no_temp_files(run, tmp_path):
 
 def test_summary_table_has_headline_columns_an_average_and_marks_the_best(leaderboard):
     markdown = format_markdown(leaderboard)
-    assert "| agent | hotpotqa EM | hotpotqa F1 | medqa Acc | avg F1/Acc |" in markdown
-    assert table_rows(markdown, "heuristic") == [["heuristic", "0.167", "0.167", "0.000", "0.083"]]
-    assert table_rows(markdown, "oracle") == [
-        ["oracle", "**1.000**", "**1.000**", "**1.000**", "**1.000**"]
+    assert (
+        "| agent | hotpotqa EM | hotpotqa F1 | hotpotqa paper-EM | hotpotqa paper-F1 "
+        "| medqa Acc | medqa paper-Acc | avg F1/Acc |"
+    ) in markdown
+    assert table_rows(markdown, "heuristic") == [
+        ["heuristic", "0.167", "0.167", "0.167", "0.167", "0.000", "0.000", "0.083"]
     ]
+    assert table_rows(markdown, "oracle") == [["oracle", *["**1.000**"] * 7]]
+
+
+def test_summary_leaves_out_paper_columns_that_no_cell_has(leaderboard):
+    # Leaderboards of episodes recorded before the paper's scoring existed keep their shape.
+    cells = [
+        dataclasses.replace(
+            cell, metrics={k: v for k, v in cell.metrics.items() if not k.startswith("paper_")}
+        )
+        for cell in leaderboard.cells
+    ]
+    old = dataclasses.replace(leaderboard, cells=tuple(cells))
+    assert "| agent | hotpotqa EM | hotpotqa F1 | medqa Acc | avg F1/Acc |" in format_markdown(old)
 
 
 def test_full_table_has_every_metric_formatted_per_kind(leaderboard):
@@ -118,9 +133,12 @@ def test_full_table_has_every_metric_formatted_per_kind(leaderboard):
     assert hotpot[column["wall_s"]] == "0.50 s"
     assert hotpot[column["tokens_per_q"]] == "-"
     assert hotpot[column["latency_step_p50"]].endswith(" ms")
+    assert hotpot[column["paper_em"]] == hotpot[column["paper_f1"]] == "0.167"
+    assert hotpot[column["paper_acc"]] == "-"
     medqa = rows[("medqa", "oracle")]
-    assert medqa[column["accuracy"]] == "1.000"
+    assert medqa[column["accuracy"]] == medqa[column["paper_acc"]] == "1.000"
     assert medqa[column["em"]] == medqa[column["f1"]] == "-"
+    assert medqa[column["paper_em"]] == medqa[column["paper_f1"]] == "-"
 
 
 def test_failed_items_are_listed_with_their_errors(run):

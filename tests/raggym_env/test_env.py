@@ -212,6 +212,28 @@ def test_multiple_choice_accuracy(tiny_examples, tiny_corpus):
     assert reward == 0.0
 
 
+def test_final_metrics_add_the_papers_scoring(tiny_examples, tiny_corpus):
+    env = make_tiny(tiny_examples, tiny_corpus)
+    env.reset(options={"example_id": "q2"})
+    # Strict scoring takes the best alias; the paper's compares with the first gold only.
+    _, reward, _, _, info = env.step(Answer("Titan 3E"))
+    assert reward == 1.0 and info["metrics"]["em"] == 1.0
+    assert info["metrics"]["paper_em"] == 0.0
+    assert info["metrics"]["paper_f1"] == pytest.approx(0.5)
+    assert "paper_acc" not in info["metrics"]
+    # The paper's scoring locates the answer in a JSON-like object; strict scoring does not.
+    env.reset(options={"example_id": "q2"})
+    _, _, _, _, info = env.step(Answer('{"answer": "Titan IIIE"}'))
+    assert info["metrics"]["em"] == 0.0 and info["metrics"]["paper_em"] == 1.0
+    env.reset(options={"example_id": "q3"})
+    _, _, _, _, info = env.step(Answer("The answer is (B)."))
+    assert info["metrics"]["accuracy"] == info["metrics"]["paper_acc"] == 1.0
+    # The paper's letter normaliser takes the first capital A-D: "Answer: (B)" reads as A.
+    env.reset(options={"example_id": "q3"})
+    _, _, _, _, info = env.step(Answer("Answer: (B)"))
+    assert info["metrics"]["accuracy"] == 1.0 and info["metrics"]["paper_acc"] == 0.0
+
+
 def test_process_rewards(tiny_examples, tiny_corpus):
     env = make_tiny(
         tiny_examples,
