@@ -329,3 +329,32 @@ def test_official_templates_errors_name_what_is_missing(tmp_path: Path) -> None:
     (root / "rag_gym" / "agents" / "cot.py").write_text("x = 1\n", encoding="utf-8")
     with pytest.raises(PromptError, match="cot_system_prompt"):
         load_official_prompts(root)
+
+
+def test_critics_see_the_actors_prompt_and_summaries() -> None:
+    from raggym.agents.critics.base import CallableCritic
+
+    seen: list[CriticItem] = []
+
+    def record(item: CriticItem) -> float:
+        seen.append(item)
+        return 1.0 if isinstance(item.action, Answer) else 0.0
+
+    actor = ScriptedLLM(
+        [
+            _reply('{"predicted_answer": "Martin Marietta", "generated_query": "None"}'),
+            _reply('{"predicted_answer": "Boeing", "generated_query": "Titan IIIE"}'),
+        ]
+    )
+    summariser = ScriptedLLM(["On a Titan IIIE."], name="summariser")
+    agent = make_agent(
+        "re2search++", actor, critic=CallableCritic(record), n=2, protocol="rag-gym",
+        summarizer=summariser,
+    )  # fmt: skip
+    memory = agent.start(_memory().example)
+    decision = agent.act(_observation(), memory)
+    assert decision.action == Answer("Martin Marietta")
+    assert len(seen) == 2
+    for item in seen:
+        assert item.prompt == decision.prompt
+        assert item.summaries == (("Voyager 2 launch", "On a Titan IIIE."),)

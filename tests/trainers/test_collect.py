@@ -386,11 +386,31 @@ def test_monte_carlo_collection_batches_rollouts(tmp_path, factory, plan):
 
 
 # ----------------------------------------------------------------------------- CLI
+def rag_gym_pool(plan, conversation) -> list[str]:
+    """The same candidates in the RAG-Gym protocol's JSON format."""
+    text = conversation[-1]["content"]
+    question = text.split("### Original Question\n", 1)[1].split("\n\n", 1)[0]
+    i, title, right, wrong = plan[question]
+
+    def block(key: str, value: str) -> str:
+        return f"### Structured Output\n```json\n{json.dumps({key: value})}\n```"
+
+    if "### Information-seeking History\n\n" in text:  # nothing searched yet
+        return [block("generated_query", title), block("generated_query", NONSENSE)]
+    return [
+        block("predicted_answer", right if i % 2 == 0 else wrong),
+        block("predicted_answer", wrong),
+    ]
+
+
 @pytest.fixture(scope="module")
 def fake_llm_url(plan):
     def respond(messages, index):
         if "Candidate next actions:" in messages[-1]["content"]:
             return judge_reply(messages)
+        if "### Original Question" in messages[-1]["content"]:
+            pool = rag_gym_pool(plan, messages)
+            return pool[index % len(pool)]
         pool = actor_pool(plan, messages)
         return pool[index % len(pool)]
 
