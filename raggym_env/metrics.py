@@ -40,6 +40,7 @@ __all__ = [
     "multiple_choice_accuracy",
     "normalize_answer",
     "normalize_multichoice",
+    "paper_outcome",
     "paper_score",
     "score_answer",
 ]
@@ -651,3 +652,18 @@ def paper_score(prediction: object, gold: str, multiple_choice: bool = False) ->
         same = normalize_multichoice(located) == normalize_multichoice(gold)
         scores["acc"] = 1.0 if same else 0.0
     return scores
+
+
+def paper_outcome(answer: str | None, gold: str, multiple_choice: bool = False) -> float:
+    """The outcome the RAG-Gym paper's collection filters episodes on (not its scorer).
+
+    Its reward labelers read the final answer as given, without locating it: token F1
+    against the ONE gold string for open questions, exact match after HotpotQA
+    normalisation for multiple choice (so ``"B"`` matches the gold letter ``"B"`` but
+    ``"B. Aspirin"`` does not). No answer scores 0.
+    """
+    if answer is None:
+        return 0.0
+    if multiple_choice:
+        return 1.0 if normalize_answer(answer) == normalize_answer(gold) else 0.0
+    return f1_precision_recall(answer, gold)[0]

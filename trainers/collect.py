@@ -62,7 +62,7 @@ from raggym.agents.critics.base import Critic
 from raggym.agents.registry import AGENTS, make_agent, make_llm
 from raggym.agents.rollout import BatchedRunner
 from raggym.trainers.critics import make_collection_critic
-from raggym.trainers.datasets import rag_gym_episode_skipped
+from raggym.trainers.datasets import rag_gym_episode_skipped, rag_gym_outcome
 from raggym_env.cli import EXIT_INTERRUPTED
 from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
@@ -157,6 +157,7 @@ def mark_episode(
     ]
     if protocol == RAG_GYM:
         kept = rag_gym_episode_skipped(record, threshold=threshold) is None
+        metric, outcome = "paper_outcome", rag_gym_outcome(record)
     else:
         kept = outcome is not None and outcome >= threshold
     marks = {

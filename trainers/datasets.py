@@ -80,6 +80,7 @@ from raggym_env.actions import Action, Answer, Search
 from raggym_env.availability import require
 from raggym_env.corpora import BaseCorpus
 from raggym_env.episode import Candidate, EpisodeRecord, StepRecord
+from raggym_env.metrics import paper_outcome
 from raggym_env.observation import Observation, build_observation
 from raggym_env.protocols import DEFAULT_PROTOCOL, RAG_GYM, check_protocol
 from raggym_env.types import Document
@@ -118,6 +119,7 @@ __all__ = [
     "dpo_rows",
     "observation_at",
     "rag_gym_episode_skipped",
+    "rag_gym_outcome",
     "rank_candidates",
     "read_jsonl",
     "reward_rows",
@@ -559,12 +561,22 @@ def _sft_skipped(step: StepRecord) -> str | None:
     return None
 
 
-def _outcome(record: EpisodeRecord) -> float | None:
-    """The episode's outcome: accuracy for multiple choice, else token F1 (``None`` if absent)."""
-    value = record.metrics.get("accuracy" if record.options is not None else "f1")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+def rag_gym_outcome(record: EpisodeRecord) -> float | None:
+    """The paper's outcome label of an episode (:func:`raggym_env.metrics.paper_outcome`).
+
+    The final answer as given, against the first gold answer (the gold letter for multiple
+    choice); ``None`` when the record holds no gold.
+    """
+    gold = record.gold if isinstance(record.gold, Mapping) else {}
+    multiple_choice = record.options is not None
+    if multiple_choice:
+        target = gold.get("answer_letter")
+    else:
+        answers = gold.get("answers")
+        target = answers[0] if isinstance(answers, list) and answers else None
+    if not isinstance(target, str) or not target:
         return None
-    return float(value)
+    return paper_outcome(record.final_answer, target, multiple_choice)
 
 
 def rag_gym_episode_skipped(
@@ -573,8 +585,10 @@ def rag_gym_episode_skipped(
     """Why the RAG-Gym paper's episode filter rejects ``record``, or ``None`` if it keeps it.
 
     The filter, read from the record itself (never from a ``kept`` flag another protocol
-    wrote): the episode did not crash (:data:`EPISODE_FAILED`), its outcome (token F1, or
-    accuracy for multiple choice) is strictly above ``threshold``
+    wrote): the episode did not crash (:data:`EPISODE_FAILED`), its outcome as the paper's
+    code labels it (token F1 of the final answer against the first gold answer, or exact
+    match with the gold letter for multiple choice:
+    :func:`raggym_env.metrics.paper_outcome`) is strictly above ``threshold``
     (:data:`OUTCOME_NOT_ABOVE`), and its last step is an answer the model gave, neither a
     search, a scripted or invalid step, nor an answer forced in when the budget ran out
     (:data:`NO_FINAL_ANSWER`).
@@ -587,7 +601,7 @@ def rag_gym_episode_skipped(
         raise TypeError(f"expected EpisodeRecord objects, got {type(record).__name__}")
     if record.error is not None:
         return EPISODE_FAILED
-    outcome = _outcome(record)
+    outcome = rag_gym_outcome(record)
     if outcome is None or not outcome > threshold:
         return OUTCOME_NOT_ABOVE
     last = record.steps[-1] if record.steps else None

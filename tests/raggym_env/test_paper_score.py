@@ -241,3 +241,21 @@ def test_dict_prediction_uses_its_smallest_value() -> None:
 
 def test_non_string_prediction_is_stringified() -> None:
     assert paper_score(1999, "1999")["em"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold", "multiple_choice", "expected"),
+    [
+        ("Ed Wood", "Ed Wood", False, 1.0),
+        ("the answer is Ed Wood", "Ed Wood", False, 2 * 0.5 * 1.0 / 1.5),  # not located
+        ("yes", "no", False, 0.0),
+        (None, "Ed Wood", False, 0.0),
+        ("B", "B", True, 1.0),
+        ("b.", "B", True, 1.0),
+        ("B. Aspirin", "B", True, 0.0),  # exact match, not the letter normaliser
+    ],
+)
+def test_paper_outcome_is_the_collection_label(answer, gold, multiple_choice, expected):
+    from raggym_env.metrics import paper_outcome
+
+    assert paper_outcome(answer, gold, multiple_choice) == pytest.approx(expected)

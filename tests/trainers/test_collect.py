@@ -503,9 +503,11 @@ def _record(f1, last_action, *, forced=False):
     last = StepRecord(
         index=0, action={"type": last_action, "text": "x"}, raw_text="x", extra={"fields": fields}
     )
+    answer, gold = {0.75: ("w1 w2 w3", "w1 w2 w3 w4 w5"), 0.8: ("a1 a2 a3", "a1 a2 a3 a4"),
+                    0.5: ("w1 w3", "w1 w2")}[f1]  # fmt: skip
     return EpisodeRecord(
         env_id="RAGGym/HotpotQA-v0", env_version=0, example_id="q", question="Who?",
-        steps=[last], metrics={"f1": f1},
+        steps=[last], metrics={"f1": f1}, final_answer=answer, gold={"answers": [gold]},
     )  # fmt: skip
 
 

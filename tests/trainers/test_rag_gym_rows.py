@@ -41,17 +41,41 @@ def answer_step(**kwargs):
     return step(ranked("yes", "maybe", "no", "dunno", kind="answer"), **kwargs)
 
 
+# final answer, first gold answer: their token F1 is the key (the paper's outcome label)
+ANSWERS_WITH_F1 = {
+    1.0: ("Ed Wood", "Ed Wood"),
+    0.8: ("alpha beta gamma", "alpha beta gamma delta"),  # 0.857
+    0.75: ("w1 w2 w3", "w1 w2 w3 w4 w5"),  # 0.75, not above
+    0.5: ("w1 w3", "w1 w2"),
+}
+
+
 def episode(steps, *, f1=1.0, kept=False, error=None, example_id="q1"):
+    answer, gold = ANSWERS_WITH_F1[f1]
     return EpisodeRecord(
         env_id="RAGGym/HotpotQA-v0",
         env_version=0,
         example_id=example_id,
         question="Who?",
         steps=list(steps),
+        final_answer=answer,
+        gold={"answers": [gold, "an alias that matches exactly: " + answer]},
         error=error,
-        metrics={"f1": f1},
+        metrics={"f1": 1.0},  # raggym's alias-max F1: never what the paper's filter reads
         extra={"agent": "test", "kept": kept},
     )
+
+
+def test_the_filter_reads_the_paper_outcome_not_the_alias_maximum():
+    assert td.rag_gym_episode_skipped(good_episode(f1=0.5)) == td.OUTCOME_NOT_ABOVE
+    mc = EpisodeRecord(
+        env_id="RAGGym/MedQA-v0", env_version=0, example_id="m", question="Which?",
+        options={"A": "x", "B": "y"}, steps=[answer_step()], final_answer="B. y",
+        gold={"answers": ["y"], "answer_letter": "B"}, metrics={"accuracy": 1.0},
+    )  # fmt: skip
+    assert td.rag_gym_episode_skipped(mc) == td.OUTCOME_NOT_ABOVE  # EM of "B. y" vs "B"
+    exact = EpisodeRecord(**{**mc.__dict__, "final_answer": "b"})
+    assert td.rag_gym_episode_skipped(exact) is None
 
 
 def good_episode(**kwargs):
