@@ -91,7 +91,8 @@ def test_paper_suite_runs_the_protocol_end_to_end(tmp_path: Path) -> None:
     gold = _data_dir(data)
     suite = load_suite("paper", data_dir=data)
     assert suite.check_files() == []
-    options = {**suite.retriever_options, "dense": {"model": None}}
+    dense = {**suite.retriever_options["dense"], "model": None}  # HNSW as the paper's
+    options = {**suite.retriever_options, "dense": dense}
     suite = dataclasses.replace(
         suite,
         retriever_options=options,

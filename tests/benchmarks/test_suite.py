@@ -114,6 +114,8 @@ def test_paper_suite_protocol(tmp_path):
     assert suite.retriever_options["rrf_k"] == 60
     assert suite.retriever_options["min_depth"] == 100
     assert suite.retriever_options["dense"]["model"] == "BAAI/bge-base-en-v1.5"
+    assert suite.retriever_options["dense"]["index_type"] == "hnsw"
+    assert suite.retriever_options["dense"]["hnsw_ef_search"] == 32
     problems = suite.check_files()
     assert len(problems) == 8  # 4 question files, 4 corpora (one shared, named twice)
     assert "hot" + "pot_dev_fullwiki_v1.json" in problems[0]
