@@ -21,10 +21,13 @@ verbatim, reused for a repeated query, and made on its own backend when ``conden
 is given (the official code loads an untuned model for it, so a tuned actor does not
 write its own summaries). No step budget and no parse-error feedback appear in prompts.
 
-Last step: ReAct and Search-o1 are shown a template offering only ``Finish``
-(``rag_gym_react_final``); when a design still does not answer there, its latest
-predicted answer is given, else the text ``None`` (the official environment records no
-answer, which its scorer reads as ``None``).
+Last steps: ReAct and Search-o1 are shown a template offering only ``Finish``
+(``rag_gym_react_final``) on the last step, and a search they propose on the step before
+is not executed (an invalid step): the official pipeline gives them one step fewer and its
+environment reads the action at that step as an answer, which a search does not have.
+When a design still does not answer on the last step, its latest predicted answer is
+given, else the text ``None`` (the official environment records no answer, which its
+scorer reads as ``None``).
 
 Multiple choice: the question is shown as the official loader builds it, the question
 text followed by its options as a Python dict (``... {'A': '...', 'B': '...'}``).
@@ -68,6 +71,10 @@ STRUCTURED_HEADING = "### Structured Output"
 _FENCE = "```"
 _JSON_FENCE = "```json"
 _COMMENT = re.compile(r" //[^\n]*")
+PENULTIMATE_SEARCH = (
+    "a search on the second-to-last step is not executed under the rag-gym protocol "
+    "(the official environment reads that action as an answer, and a search has none)"
+)
 _MAX_OBJECT_CHARS = 100_000
 
 
@@ -359,6 +366,7 @@ class _ProtocolMixin:
     protocol: ClassVar[str] = "rag-gym"
     official_key: ClassVar[str] = ""
     final_prompt_name: ClassVar[str | None] = None
+    drops_penultimate_search: ClassVar[bool] = False
     template: PromptTemplate
     final_template: PromptTemplate | None
 
@@ -380,6 +388,15 @@ class _ProtocolMixin:
         if self.final_template is not None and int(observation["steps_remaining"]) <= 1:
             return self.final_template
         return self.template
+
+    def _checked_parse(self, text: str, observation: Observation, memory: Memory) -> Parsed:
+        """The base rule, plus the official second-to-last step of ReAct and Search-o1."""
+        parsed = super()._checked_parse(text, observation, memory)  # type: ignore[misc]
+        last_but_one = int(observation["steps_remaining"]) == 2
+        if self.drops_penultimate_search and last_but_one and isinstance(parsed.action, Search):
+            fields = {**parsed.fields, "unexecuted_query": parsed.action.query}
+            return Parsed(None, PENULTIMATE_SEARCH, fields)
+        return parsed
 
     def forced_answer(self, text: str, parsed: Parsed, memory: Memory) -> Answer:
         """The latest predicted answer (this reply's, else remembered), else ``None``."""
@@ -472,6 +489,7 @@ class RagGymReActAgent(_ProtocolMixin, QAAgent):
     prompt_name: ClassVar[str] = "rag_gym_react"
     final_prompt_name: ClassVar[str | None] = "rag_gym_react_final"
     official_key: ClassVar[str] = "react"
+    drops_penultimate_search: ClassVar[bool] = True
     default_max_tokens: ClassVar[int] = 2048
 
     def __init__(
@@ -586,6 +604,7 @@ class RagGymSearchO1Agent(_SummarisingAgent):
     prompt_name: ClassVar[str] = "rag_gym_react"
     final_prompt_name: ClassVar[str | None] = "rag_gym_react_final"
     official_key: ClassVar[str] = "search_o1"
+    drops_penultimate_search: ClassVar[bool] = True
 
 
 class RagGymRe2SearchAgent(_SummarisingAgent):

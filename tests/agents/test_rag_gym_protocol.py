@@ -358,3 +358,22 @@ def test_critics_see_the_actors_prompt_and_summaries() -> None:
     for item in seen:
         assert item.prompt == decision.prompt
         assert item.summaries == (("Voyager 2 launch", "On a Titan IIIE."),)
+
+
+def test_react_and_search_o1_do_not_execute_a_search_on_the_step_before_last() -> None:
+    env = make_tiny_env(max_steps=3)
+    replies = [_reply('{"generated_query": "Voyager 2"}')] * 2 + [
+        _reply('{"predicted_answer": "Martin Marietta"}')
+    ]
+    for name in ("react", "search_o1"):
+        summariser = ScriptedLLM(["A summary."])
+        agent = make_agent(name, ScriptedLLM(replies), protocol="rag-gym", summarizer=summariser)
+        record = run_episode(env, agent)
+        kinds = [s.action["type"] for s in record.steps]
+        assert kinds == ["search", "invalid", "answer"]
+        assert "second-to-last" in (record.steps[1].action_error or "")
+    agent = make_agent(
+        "re2search", ScriptedLLM(replies), protocol="rag-gym", summarizer=ScriptedLLM(["A."])
+    )
+    record = run_episode(env, agent)
+    assert [s.action["type"] for s in record.steps] == ["search", "search", "answer"]
