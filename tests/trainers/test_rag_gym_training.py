@@ -85,6 +85,8 @@ def episodes(count=4):
                 ranked_step(["Search: Salzburg river", "Search: Mozart", "Search: pizza", "Oops"]),
                 ranked_step(["Answer: the Salzach", "Answer: Danube", "Answer: Nile"], "answer"),
             ],
+            final_answer="the Salzach",
+            gold={"answers": ["Salzach"]},
             metrics={"f1": 1.0},
         )
         for i in range(count)
