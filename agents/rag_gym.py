@@ -321,6 +321,50 @@ def _from_liquid(text: str) -> tuple[str, list[str]]:
     return "".join(parts), names
 
 
+_JUDGE_NAMES = {"question": "question", "curr_history": "history", "actions_text": "actions"}
+
+
+def _official_judge(path: Path) -> PromptTemplate:
+    """The annotator's messages in the official reranker, as a template (parsed, not run)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise PromptError(f"cannot read the official annotator from {str(path)!r}: {exc}") from None
+    found: dict[str, ast.expr] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict) and len(node.keys) == 2:
+            keys = [k.value if isinstance(k, ast.Constant) else None for k in node.keys]
+            role = node.values[0]
+            if keys == ["role", "content"] and isinstance(role, ast.Constant):
+                found.setdefault(str(role.value), node.values[1])
+    system, user = found.get("system"), found.get("user")
+    system_text = _string_value(system) if system is not None else None
+    if system_text is None or not isinstance(user, ast.JoinedStr):
+        raise PromptError(
+            f"{str(path)!r} has no system string and formatted user message to read the "
+            "annotator prompt from; is the checkout a different version?"
+        )
+    parts: list[str] = []
+    names: list[str] = []
+    for value in user.values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            parts.append(value.value.replace("{", "{{").replace("}", "}}"))
+        elif (
+            isinstance(value, ast.FormattedValue)
+            and isinstance(value.value, ast.Name)
+            and value.value.id in _JUDGE_NAMES
+        ):
+            name = _JUDGE_NAMES[value.value.id]
+            parts.append("{" + name + "}")
+            names.append(name)
+        else:
+            raise PromptError(f"{str(path)!r}: unexpected expression in the annotator prompt")
+    user_text = "".join(parts)
+    source = f"{path.name}\n{system_text}\n{ast.unparse(user)}"
+    escaped = system_text.replace("{", "{{").replace("}", "}}")
+    return PromptTemplate("official:judge", escaped, user_text, tuple(names), source)
+
+
 def load_official_prompts(checkout: str | Path) -> dict[str, PromptTemplate]:
     """Read the protocol's prompts word for word from a local checkout of the official code.
 
@@ -328,7 +372,9 @@ def load_official_prompts(checkout: str | Path) -> dict[str, PromptTemplate]:
     string assigned to each prompt variable is taken; Liquid placeholders become raggym's.
     The returned templates are keyed as in :data:`_TEMPLATE_FILES` (``react``,
     ``react_final``, ``search_o1``, ``search_o1_final``, ``re2search``, ``summarize``,
-    ``direct``, ``cot``, ``rag``); their hashes go into run cards like any prompt's.
+    ``direct``, ``cot``, ``rag``), plus ``judge`` (the annotator's messages in
+    ``rag_gym/rewards/lm_rerank.py``) when that file is there; their hashes go into run
+    cards like any prompt's.
 
     Raises:
         PromptError: the folder is not such a checkout, or a variable is missing.
@@ -356,6 +402,9 @@ def load_official_prompts(checkout: str | Path) -> dict[str, PromptTemplate]:
         system = strings[system_var].replace("{", "{{").replace("}", "}}")
         source = f"{filename}:{system_var}\n{strings[system_var]}\n{user_var}\n{strings[user_var]}"
         templates[key] = PromptTemplate(f"official:{key}", system, user, tuple(names), source)
+    judge = root / "rag_gym" / "rewards" / "lm_rerank.py"
+    if judge.is_file():
+        templates["judge"] = _official_judge(judge)
     return templates
 
 
@@ -405,12 +454,13 @@ class _ProtocolMixin:
             return Answer(str(predicted))
         return Answer("None")
 
-    def _describe_protocol(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
+        """The design's account plus the protocol and the last-step prompt."""
         extra: dict[str, Any] = {"protocol": self.protocol}
         if self.final_template is not None:
             extra["final_prompt"] = self.final_template.name
             extra["final_prompt_sha256"] = self.final_template.sha256
-        return extra
+        return {**super().describe(), **extra}  # type: ignore[misc]
 
 
 def _official(official_prompts: str | Path | None) -> dict[str, PromptTemplate] | None:
@@ -444,10 +494,6 @@ class RagGymDirectAgent(_ProtocolMixin, QAAgent):
     def parse(self, text: str, observation: Observation, memory: Memory) -> Parsed:
         """The JSON ``predicted_answer``, else the text after the word."""
         return parse_predicted_answer(text, sections=self.sections)
-
-    def describe(self) -> dict[str, Any]:
-        """The base account plus the protocol."""
-        return {**super().describe(), **self._describe_protocol()}
 
 
 class RagGymCoTAgent(RagGymDirectAgent):
@@ -521,10 +567,6 @@ class RagGymReActAgent(_ProtocolMixin, QAAgent):
         """A query makes a search, else the predicted answer; unreadable text is searched."""
         return parse_search_or_finish(text)
 
-    def describe(self) -> dict[str, Any]:
-        """The base account plus the protocol and the last-step prompt."""
-        return {**super().describe(), **self._describe_protocol()}
-
 
 class _SummarisingAgent(_ProtocolMixin, CondensingAgent):
     """Search-o1 and Re2Search under the protocol: summaries as the official module writes them."""
@@ -591,10 +633,6 @@ class _SummarisingAgent(_ProtocolMixin, CondensingAgent):
     def read_output(self, text: str, options: Mapping[str, str]) -> Parsed:
         """See :func:`parse_search_or_finish`."""
         return parse_search_or_finish(text, keep_answer=self.keep_answer)
-
-    def describe(self) -> dict[str, Any]:
-        """The base account plus the protocol."""
-        return {**super().describe(), **self._describe_protocol()}
 
 
 class RagGymSearchO1Agent(_SummarisingAgent):

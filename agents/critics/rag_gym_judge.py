@@ -25,7 +25,7 @@ from pathlib import Path
 from raggym.agents.critics.base import CriticItem, CriticScore
 from raggym.agents.llm.base import LLM, Completion, SamplingParams
 from raggym.agents.prompting import PromptError, PromptTemplate, load_prompt
-from raggym.agents.rag_gym import protocol_question
+from raggym.agents.rag_gym import load_official_prompts, protocol_question
 from raggym_env.actions import Answer, Search
 from raggym_env.sanitize import DEFAULT_MAX_REPLY_CHARS, admit_reply, check_max_chars
 
@@ -111,6 +111,8 @@ class RagGymJudgeCritic:
         temperature: sampling temperature (0, as the official call).
         name: the critic name recorded in episodes.
         max_reply_chars: most characters kept of each reply.
+        official_prompts: a local checkout of the official code to read the annotator's
+            prompt from word for word (see :func:`~raggym.agents.rag_gym.load_official_prompts`).
     """
 
     def __init__(
@@ -122,10 +124,19 @@ class RagGymJudgeCritic:
         temperature: float = 0.0,
         name: str = "rag_gym_judge",
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        official_prompts: str | Path | None = None,
     ) -> None:
         if not isinstance(llm, LLM):
             raise TypeError(f"llm must implement the LLM protocol, got {type(llm).__name__}")
         self.llm = llm
+        if official_prompts is not None:
+            official = load_official_prompts(official_prompts)
+            if "judge" not in official:
+                raise PromptError(
+                    f"{str(official_prompts)!r} has no rag_gym/rewards/lm_rerank.py to read "
+                    "the annotator prompt from"
+                )
+            prompt = official["judge"]
         self.template = load_prompt(prompt)
         if set(self.template.placeholders) != _PLACEHOLDERS:
             raise PromptError(

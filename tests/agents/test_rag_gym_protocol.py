@@ -377,3 +377,39 @@ def test_react_and_search_o1_do_not_execute_a_search_on_the_step_before_last() -
     )
     record = run_episode(env, agent)
     assert [s.action["type"] for s in record.steps] == ["search", "search", "answer"]
+
+
+OFFICIAL_RERANKER = '''
+class LMReranker:
+    def __call__(self, state, actions):
+        messages = [
+            {"role": "system", "content": "Rank {them}."},
+            {
+                "role": "user",
+                "content": (
+                    f"Q: {question}\\n"
+                    f"H: {curr_history}\\n"
+                    f"A: {actions_text}\\n"
+                    """Reply ```json{"ranked_indices": [...]}```."""
+                ),
+            },
+        ]
+'''
+
+
+def test_official_annotator_prompt_is_read_from_the_reranker(tmp_path: Path) -> None:
+    root = _checkout(tmp_path / "RAG-Gym")
+    rewards = root / "rag_gym" / "rewards"
+    rewards.mkdir()
+    (rewards / "lm_rerank.py").write_text(OFFICIAL_RERANKER, encoding="utf-8")
+    judge = RagGymJudgeCritic(ScriptedLLM(["x"]), official_prompts=root)
+    assert judge.template.name == "official:judge"
+    system, user = judge.messages(_items([Search("a"), Answer("b")]))
+    assert system["content"] == "Rank {them}."
+    assert user["content"].startswith("Q: Who built the rocket?\nH: [\n")
+    assert user["content"].endswith(
+        'A: [0] Query: a\n[1] Answer: b\nReply ```json{"ranked_indices": [...]}```.'
+    )
+    (rewards / "lm_rerank.py").write_text("x = f'{os.system}'\n", encoding="utf-8")
+    with pytest.raises(PromptError, match="annotator"):
+        RagGymJudgeCritic(ScriptedLLM(["x"]), official_prompts=root)
