@@ -90,6 +90,7 @@ def rollout_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--judge-llm",
         help="separate backend (same forms as --llm) for the judge critic; default: the agent's",
     )
+    add_official_prompts_argument(parser)
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
     parser.add_argument("--critic", help="for NAME++ agents: gold, judge or rm:PATH")
     parser.add_argument("--n", type=int, default=10, help="candidates per step with a critic")
@@ -161,6 +162,25 @@ def add_llm_arguments(parser: argparse.ArgumentParser, *, required: bool = False
     parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
 
 
+def add_official_prompts_argument(parser: argparse.ArgumentParser) -> None:
+    """``--official-prompts PATH``, shared by ``rollout`` and ``collect``."""
+    parser.add_argument(
+        "--official-prompts",
+        metavar="PATH",
+        help="with --protocol rag-gym: read the prompts word for word from this local "
+        "checkout of the official RAG-Gym code (parsed at run time, never run)",
+    )
+
+
+def official_options(protocol: str, path: str | None) -> dict[str, str]:
+    """The agent or judge option for ``--official-prompts`` (refused outside rag-gym)."""
+    if path is None:
+        return {}
+    if protocol != "rag-gym":
+        raise ValueError("--official-prompts needs --protocol rag-gym")
+    return {"official_prompts": path}
+
+
 def protocol_settings(**settings: str | None) -> dict[str, str]:
     """The protocol and extra backends for a run fingerprint, left out at their defaults.
 
@@ -197,6 +217,7 @@ class AgentRecipe:
     protocol: str = DEFAULT_PROTOCOL
     summarizer_llm: str | None = None
     judge_llm: str | None = None
+    official_prompts: str | None = None
 
     def _options(self, spec: str) -> dict[str, Any]:
         """The HTTP options (concurrency, key variable) for another OpenAI-compatible spec."""
@@ -213,13 +234,20 @@ class AgentRecipe:
             judge = (
                 make_llm(self.judge_llm, **self._options(self.judge_llm)) if self.judge_llm else llm
             )
+            official = official_options(self.protocol, self.official_prompts)
             critic = make_critic(
-                self.critic, llm=judge, retriever=retriever, k=k, protocol=self.protocol
-            )
+                self.critic, llm=judge, retriever=retriever, k=k, protocol=self.protocol,
+                **(official if self.critic == "judge" else {}),
+            )  # fmt: skip
         summarizer = None
         if self.summarizer_llm:
             summarizer = make_llm(self.summarizer_llm, **self._options(self.summarizer_llm))
-        options = {"temperature": self.temperature} if self.agent.rstrip("+") in AGENTS else None
+        options = None
+        if self.agent.rstrip("+") in AGENTS:
+            options = {
+                "temperature": self.temperature,
+                **official_options(self.protocol, self.official_prompts),
+            }
         return make_agent(
             self.agent, llm, critic=critic, n=self.n, options=options,
             protocol=self.protocol, summarizer=summarizer,
@@ -232,6 +260,7 @@ def _run(args: argparse.Namespace) -> int:
     recipe = AgentRecipe(
         args.agent, args.llm, llm_options(args.llm, args), args.critic, args.n,
         args.temperature, envs, args.protocol, args.summarizer_llm, args.judge_llm,
+        args.official_prompts,
     )  # fmt: skip
     agent = recipe()
     out = args.out or Path("runs/rollouts") / f"{args.task}.{agent.name}.jsonl"
@@ -249,7 +278,8 @@ def _run(args: argparse.Namespace) -> int:
         agent=agent.describe(), llm=args.llm, llm_options=recipe.llm_options, seed=args.seed,
         command="rollout", critic=args.critic, n=args.n if args.critic else None,
         temperature=args.temperature, **protocol_settings(
-            protocol=args.protocol, summarizer_llm=args.summarizer_llm, judge_llm=args.judge_llm
+            protocol=args.protocol, summarizer_llm=args.summarizer_llm,
+            judge_llm=args.judge_llm, official_prompts=args.official_prompts,
         ),
     )  # fmt: skip
     tick = time.perf_counter()

@@ -52,10 +52,12 @@ from raggym.agents.base import Agent, LLMAgent
 from raggym.agents.cli import (
     add_env_arguments,
     add_llm_arguments,
+    add_official_prompts_argument,
     add_resume_arguments,
     env_factory_from_args,
     finish_line,
     llm_options,
+    official_options,
 )
 from raggym.agents.critic_guided import CriticGuidedAgent
 from raggym.agents.critics.base import Critic
@@ -381,6 +383,7 @@ def collect_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--summarizer-llm",
         help="a separate backend for Search-o1's and Re2Search's summaries (default: --llm)",
     )
+    add_official_prompts_argument(parser)
     parser.add_argument("--n", type=int, default=defaults.n, help="candidates per step")
     parser.add_argument(
         "--temperature", type=float, default=defaults.temperature,
@@ -412,9 +415,13 @@ def _llm_agent(
     *,
     protocol: str = DEFAULT_PROTOCOL,
     summarizer: Any = None,
+    official: Mapping[str, str] | None = None,
 ) -> LLMAgent:
-    options = {"temperature": temperature} if temperature is not None else None
-    agent: Agent = make_agent(name, llm, options=options, protocol=protocol, summarizer=summarizer)
+    options = {"temperature": temperature} if temperature is not None else {}
+    options.update(official or {})
+    agent: Agent = make_agent(
+        name, llm, options=options or None, protocol=protocol, summarizer=summarizer
+    )
     if not isinstance(agent, LLMAgent):
         raise ValueError(f"agent {name!r} is not an LLM agent; collection needs one")
     return agent
@@ -438,13 +445,15 @@ def _run(args: argparse.Namespace) -> int:
         else None
     )
     protocol = config.protocol
-    actor = _llm_agent(args.agent, llm, protocol=protocol, summarizer=summarizer)
+    official = official_options(protocol, args.official_prompts)
+    actor = _llm_agent(args.agent, llm, protocol=protocol, summarizer=summarizer, official=official)
     rollout_agent = _llm_agent(
-        args.agent, llm, args.temperature, protocol=protocol, summarizer=summarizer
-    )
+        args.agent, llm, args.temperature, protocol=protocol, summarizer=summarizer,
+        official=official,
+    )  # fmt: skip
     critic = make_collection_critic(
         args.critic, llm=judge_llm, env_factory=envs, retriever=template.retriever,
-        k=template.k, rollout_agent=rollout_agent, protocol=protocol,
+        k=template.k, rollout_agent=rollout_agent, protocol=protocol, **official,
     )  # fmt: skip
     slug = args.critic.strip().replace(":", "")
     out = args.out or Path("runs/collect") / f"{args.task}.{args.agent}.{slug}.jsonl"
@@ -468,6 +477,7 @@ def _run(args: argparse.Namespace) -> int:
         n=config.n, temperature=config.temperature, threshold=config.threshold,
         **({"protocol": config.protocol} if config.protocol != DEFAULT_PROTOCOL else {}),
         **({"summarizer_llm": args.summarizer_llm} if args.summarizer_llm else {}),
+        **({"official_prompts": args.official_prompts} if args.official_prompts else {}),
     )  # fmt: skip
     with (
         claim_episode_file(out, fingerprint, fresh=args.fresh),

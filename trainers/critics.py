@@ -397,6 +397,7 @@ def make_collection_critic(
     k: int = 5,
     rollout_agent: Agent | ScriptedPolicy | None = None,
     protocol: str = DEFAULT_PROTOCOL,
+    **judge_options: Any,
 ) -> Critic:
     """Build a collection critic from ``gold``, ``judge`` or ``mc`` / ``mc:N``.
 
@@ -410,6 +411,7 @@ def make_collection_critic(
         k: documents per search, for ``gold`` (the environment's ``k``).
         rollout_agent: the agent playing Monte-Carlo rollouts.
         protocol: under ``"rag-gym"`` the ``judge`` is the protocol's annotator.
+        **judge_options: more arguments of the judge (e.g. ``official_prompts``).
 
     Raises:
         ValueError: an unknown spec, a bad rollout count or a missing ingredient.
@@ -418,7 +420,10 @@ def make_collection_critic(
         raise TypeError(f"a critic spec must be a string, got {type(spec).__name__}")
     kind, colon, rest = spec.strip().partition(":")
     if kind in ("gold", "judge") and not colon:
-        critic: Critic = make_critic(kind, llm=llm, retriever=retriever, k=k, protocol=protocol)
+        extra = judge_options if kind == "judge" else {}
+        critic: Critic = make_critic(
+            kind, llm=llm, retriever=retriever, k=k, protocol=protocol, **extra
+        )
         return critic
     if kind == "mc":
         rollouts = DEFAULT_ROLLOUTS

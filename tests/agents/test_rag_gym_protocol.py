@@ -413,3 +413,19 @@ def test_official_annotator_prompt_is_read_from_the_reranker(tmp_path: Path) -> 
     (rewards / "lm_rerank.py").write_text("x = f'{os.system}'\n", encoding="utf-8")
     with pytest.raises(PromptError, match="annotator"):
         RagGymJudgeCritic(ScriptedLLM(["x"]), official_prompts=root)
+
+
+def test_rollout_cli_takes_the_protocol_and_official_prompts(tmp_path: Path, capsys: Any) -> None:
+    from raggym_env.cli import main
+
+    root = _checkout(tmp_path / "RAG-Gym")
+    with_official = [
+        "rollout", "--task", "hotpotqa", "--agent", "react", "--limit", "1",
+        "--llm", "openai:http://127.0.0.1:9/v1:m", "--out", str(tmp_path / "x.jsonl"),
+        "--official-prompts", str(root),
+    ]  # fmt: skip
+    assert main(with_official) == 2  # raggym's protocol has no official prompts
+    assert "--official-prompts needs --protocol rag-gym" in capsys.readouterr().err
+    missing = [*with_official[:-1], str(tmp_path / "nowhere"), "--protocol", "rag-gym"]
+    assert main(missing) == 2
+    assert "not a checkout" in capsys.readouterr().err
