@@ -417,7 +417,7 @@ def _llm_agent(
     summarizer: Any = None,
     official: Mapping[str, str] | None = None,
 ) -> LLMAgent:
-    options = {"temperature": temperature} if temperature is not None else {}
+    options: dict[str, Any] = {"temperature": temperature} if temperature is not None else {}
     options.update(official or {})
     agent: Agent = make_agent(
         name, llm, options=options or None, protocol=protocol, summarizer=summarizer
