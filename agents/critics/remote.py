@@ -67,7 +67,7 @@ from raggym.agents.critics.reward_model import (
     critic_messages,
     critic_token_ids,
 )
-from raggym.agents.llm.hf import resolve_adapter_dir
+from raggym.agents.llm.hf import read_train_record, resolve_adapter_dir
 from raggym_env.availability import require
 from raggym_env.protocols import DEFAULT_PROTOCOL, RAG_GYM, Protocol, check_protocol
 from raggym_env.redaction import redact_text
@@ -135,6 +135,8 @@ class RemoteCritic:
             raise ValueError("model must be the served model's name")
         trained = resolve_adapter_dir(model) if Path(model).is_dir() else None
         record = trained.record if trained is not None else {}
+        if trained is None and Path(model).is_dir():  # a merged critic (what vLLM serves)
+            record = read_train_record(model)
         if input_format is None and isinstance(record.get("input_format"), str):
             input_format = record["input_format"]
         if max_length is None and isinstance(record.get("max_length"), int):

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from raggym.agents.critics.base import CriticItem, CriticScore, critic_input
-from raggym.agents.llm.hf import apply_adapter, resolve_adapter_dir
+from raggym.agents.llm.hf import apply_adapter, read_train_record, resolve_adapter_dir
 from raggym_env.availability import require
 from raggym_env.protocols import DEFAULT_PROTOCOL, RAG_GYM, Protocol, check_protocol
 
@@ -197,6 +197,12 @@ class RewardModelCritic:
                 max_length = trained.record["max_length"]
             if input_format is None and isinstance(trained.record.get("input_format"), str):
                 input_format = trained.record["input_format"]
+        elif Path(path).is_dir():  # a merged critic keeps its training record
+            record = read_train_record(path)
+            if max_length is None and isinstance(record.get("max_length"), int):
+                max_length = record["max_length"]
+            if input_format is None and isinstance(record.get("input_format"), str):
+                input_format = record["input_format"]
         self.input_format: Protocol = check_protocol(input_format or DEFAULT_PROTOCOL)
         if max_length is None:
             max_length = RAG_GYM_MAX_LENGTH if self.input_format == RAG_GYM else DEFAULT_MAX_LENGTH

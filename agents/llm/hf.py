@@ -55,6 +55,7 @@ __all__ = [
     "AdapterDir",
     "TransformersLLM",
     "apply_adapter",
+    "read_train_record",
     "render_conversation",
     "resolve_adapter_dir",
 ]
@@ -148,6 +149,18 @@ def resolve_adapter_dir(path: str | Path) -> AdapterDir | None:
         )
     has_tokenizer = any((directory / name).is_file() for name in _TOKENIZER_FILES)
     return AdapterDir(directory, base, record, has_tokenizer)
+
+
+def read_train_record(path: str | Path) -> dict[str, Any]:
+    """The ``raggym_train.json`` of a trained adapter or a merged model folder (``{}`` if none).
+
+    A folder written by :func:`raggym.trainers.merge.merge_adapter` keeps the adapter's
+    record, so a merged critic still says which input format and length it was trained on.
+    """
+    record_file = Path(path) / TRAIN_RECORD
+    if not record_file.is_file():
+        return {}
+    return _read_json_object(record_file)
 
 
 def render_conversation(conversation: Sequence[Message], tokenizer: Any) -> tuple[str, bool]:

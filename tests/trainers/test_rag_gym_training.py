@@ -232,3 +232,32 @@ def test_cli_trains_a_rag_gym_critic_from_episodes_without_a_corpus(
     assert "reward: 3 rows" in printed and "duplicate rows dropped" in printed  # same prompts
     critic = RewardModelCritic(out / "final", device="cpu")
     assert (critic.input_format, critic.max_length) == ("rag-gym", 256)
+
+
+def test_a_merged_critic_scores_as_its_adapter_and_keeps_its_format(
+    classifier_dir, tmp_path, capsys
+):
+    rows = td.reward_rows(episodes(6), protocol="rag-gym")
+    config = CriticTrainConfig.for_protocol(
+        "rag-gym", model=str(classifier_dir), output_dir=str(tmp_path / "c"), **TINY
+    )
+    result = train_critic(config, rows)
+    merged = tmp_path / "merged"
+    assert main(["train-merge", str(result.adapter_dir), "--out", str(merged)]) == 0
+    assert "vllm serve" in capsys.readouterr().out
+    assert not (merged / "adapter_config.json").exists()
+    record = json.loads((merged / TRAIN_RECORD).read_text())
+    assert record["merged_from"] == str(result.adapter_dir.resolve())
+    items = [
+        CriticItem(observation={}, text=text, action=None, prompt=tuple(PROMPT))
+        for text in ("Search: Salzburg river", "Answer: Danube", "Oops")
+    ]
+    adapter_scores = [
+        s.score for s in RewardModelCritic(result.adapter_dir, device="cpu").score([items])[0]
+    ]
+    whole = RewardModelCritic(merged, device="cpu")
+    assert (whole.input_format, whole.max_length) == ("rag-gym", 256)
+    merged_scores = [s.score for s in whole.score([items])[0]]
+    assert merged_scores == pytest.approx(adapter_scores, abs=1e-4)
+    assert main(["train-merge", str(result.adapter_dir), "--out", str(merged)]) == 2  # not empty
+    assert "not empty" in capsys.readouterr().err
