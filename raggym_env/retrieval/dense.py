@@ -66,11 +66,13 @@ __all__ = [
     "ENCODER_CACHE_SIZE",
     "FORMAT_VERSION",
     "INDEX_CACHE_SIZE",
+    "PASSAGE_FORMATS",
     "DenseConfig",
     "DenseRetriever",
     "document_text",
     "load_or_build_dense",
     "model_fingerprint",
+    "passage_text",
     "read_dense_manifest",
 ]
 
@@ -90,9 +92,25 @@ _FEATURE = "dense retrieval"
 _MB = 1 << 20
 
 
+PASSAGE_FORMATS = ("title: text", "title. text")
+"""How a document becomes the text embedded: raggym's ``title: text``, or ``title. text``
+as the RAG-Gym/MedRAG code joins them (no full stop added after a title ending in
+``.``, ``?`` or ``!``, both parts stripped)."""
+
+
+def passage_text(title: str, text: str, passage_format: str = "title: text") -> str:
+    """The text a document is embedded as, in one of :data:`PASSAGE_FORMATS`."""
+    if passage_format == "title: text":
+        return f"{title}: {text}"
+    if passage_format == "title. text":
+        head = title.strip()
+        return f"{head}{' ' if head.endswith(('.', '?', '!')) else '. '}{text.strip()}"
+    raise ValueError(f"passage_format must be one of {PASSAGE_FORMATS}, got {passage_format!r}")
+
+
 def document_text(doc: Document) -> str:
-    """The text a document is embedded as: ``title + ": " + text``."""
-    return f"{doc.title}: {doc.text}"
+    """The text a document is embedded as by default: ``title + ": " + text``."""
+    return passage_text(doc.title, doc.text)
 
 
 # -- lazy imports and the shared encoders ----------------------------------------------------
@@ -403,8 +421,9 @@ class DenseRetriever:
         pq_nbits: int | None = None,
         nprobe: int = 16,
         memory_budget_bytes: int | None = None,
+        passage_format: str = "title: text",
     ) -> DenseRetriever:
-        """Embed every document (as ``title + ": " + text``) and index the embeddings.
+        """Embed every document (as ``passage_format`` says) and index the embeddings.
 
         Args:
             corpus: the documents; must not be empty.
@@ -423,6 +442,8 @@ class DenseRetriever:
             pq_nbits: bits per PQ code (auto: 8, fewer for tiny corpora).
             nprobe: IVF lists visited per query.
             memory_budget_bytes: RAM the index may take; default 80% of available memory.
+            passage_format: one of :data:`PASSAGE_FORMATS` (recorded in the manifest; an
+                index is reused only with the same format).
 
         Raises:
             ValueError: for an empty corpus or bad parameters.
@@ -433,6 +454,7 @@ class DenseRetriever:
             raise ValueError(f"cannot build a dense index over the empty corpus {corpus.name!r}")
         _positive("batch_size", batch_size)
         _positive("max_seq_length", max_seq_length, allow_none=True)
+        passage_text("", "", passage_format)  # checks the name before any work
         params = DenseConfig(
             index_type, hnsw_m, hnsw_ef_search, ivf_nlist, pq_m, pq_nbits, nprobe
         )  # fmt: skip
@@ -450,7 +472,9 @@ class DenseRetriever:
         )
         retriever: DenseRetriever | None = None
         try:
-            _encode_corpus(encoder, lock, corpus, embeddings, batch_size, show_progress)
+            _encode_corpus(
+                encoder, lock, corpus, embeddings, batch_size, show_progress, passage_format
+            )
             embeddings.flush()
             index = _faiss_index(embeddings, params)
             manifest = {
@@ -464,7 +488,7 @@ class DenseRetriever:
                     "max_seq_length": max_seq_length,
                 },
                 "embedding_dim": dim,
-                "document_text": "title: text",
+                "document_text": passage_format,
                 "params": asdict(params),
                 "corpus": {
                     "name": corpus.name,
@@ -515,6 +539,11 @@ class DenseRetriever:
     def index_type(self) -> str:
         """``"flat"``, ``"hnsw"`` or ``"ivfpq"``."""
         return self._params.index_type
+
+    @property
+    def passage_format(self) -> str:
+        """How documents were turned into the embedded text (one of :data:`PASSAGE_FORMATS`)."""
+        return str(self._manifest.get("document_text", "title: text"))
 
     @property
     def params(self) -> DenseConfig:
@@ -751,6 +780,7 @@ def _encode_corpus(
     out: np.ndarray,
     batch_size: int,
     show_progress: bool,
+    passage_format: str = "title: text",
 ) -> None:
     """Encode the corpus in chunks into ``out`` (float16), normalised, with a progress bar."""
     from tqdm.auto import tqdm  # type: ignore[import-untyped]
@@ -759,7 +789,7 @@ def _encode_corpus(
     with tqdm(total=total, desc="encoding", unit="doc", disable=not show_progress) as bar:
         for start in range(0, total, _ENCODE_CHUNK):
             texts = [
-                document_text(Document(id="", title=title, text=body))
+                passage_text(title, body, passage_format)
                 for title, body in corpus.titles_and_texts(start, start + _ENCODE_CHUNK)
             ]
             with lock:
@@ -795,6 +825,7 @@ def read_dense_manifest(directory: str | Path) -> dict[str, Any]:
         str(manifest["model"]["name"])
         str(manifest["model"]["fingerprint"])
         int(manifest["embedding_dim"])
+        passage_text("", "", manifest.get("document_text", "title: text"))
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexMismatchError(f"{path} is malformed ({exc!r}); rebuild the index") from exc
     return manifest
@@ -806,15 +837,20 @@ INDEX_CACHE_SIZE = 4
 """How many retrievers :func:`load_or_build_dense` keeps (least recently used goes first);
 :func:`raggym_env.clear_caches` empties the cache."""
 
-_CacheKey = tuple[str, str, str | None, int | None, DenseConfig]
+_CacheKey = tuple[str, str, str | None, int | None, DenseConfig, str]
 _CACHE: LRUCache[_CacheKey, DenseRetriever] = LRUCache("dense.indexes", INDEX_CACHE_SIZE)
 _CACHE_LOCK = threading.RLock()  # held while building, so one index is built once
 
 
 def _matches(
-    directory: Path, corpus: BaseCorpus, fingerprint: str, params: DenseConfig, max_len: int | None
+    directory: Path,
+    corpus: BaseCorpus,
+    fingerprint: str,
+    params: DenseConfig,
+    max_len: int | None,
+    passage_format: str = "title: text",
 ) -> bool:
-    """Whether ``directory`` holds a current dense index for this corpus, model and params."""
+    """Whether ``directory`` holds a current index for this corpus, model, params and format."""
     try:
         manifest = read_dense_manifest(directory)
     except (FileNotFoundError, IndexMismatchError):
@@ -824,6 +860,7 @@ def _matches(
         and manifest["model"]["fingerprint"] == fingerprint
         and manifest["model"].get("max_seq_length") == max_len
         and DenseConfig(**manifest["params"]) == params
+        and manifest.get("document_text", "title: text") == passage_format
     )
 
 
@@ -831,7 +868,7 @@ _BUILD_OPTIONS = frozenset(
     {
         "model", "index_type", "batch_size", "max_seq_length", "device", "show_progress",
         "hnsw_m", "hnsw_ef_search", "ivf_nlist", "pq_m", "pq_nbits", "nprobe",
-        "memory_budget_bytes",
+        "memory_budget_bytes", "passage_format",
     }
 )  # fmt: skip
 
@@ -871,7 +908,8 @@ def load_or_build_dense(
         options.get("pq_nbits"),
         options.get("nprobe", 16),
     ).resolved(len(corpus), _embedding_dim(encoder))
-    key = (corpus.content_hash, fingerprint, device, max_len, params)
+    passage_format = options.get("passage_format", "title: text")
+    key = (corpus.content_hash, fingerprint, device, max_len, params, passage_format)
     directory = Path(index_dir) if index_dir is not None else None
     with _CACHE_LOCK:
         retriever = _CACHE.get(key)
@@ -880,7 +918,7 @@ def load_or_build_dense(
                 retriever = DenseRetriever.build(corpus, **options)
         else:
             with directory_lock(directory):
-                if _matches(directory, corpus, fingerprint, params, max_len):
+                if _matches(directory, corpus, fingerprint, params, max_len, passage_format):
                     if retriever is None:
                         retriever = DenseRetriever.load(
                             directory,

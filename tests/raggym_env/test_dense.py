@@ -9,6 +9,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import numpy as np
 import pytest
 
 pytest.importorskip("faiss")
@@ -280,6 +281,36 @@ def test_load_or_build_dense_cache_and_index_dir(tiny, tmp_path, monkeypatch):
 
 def _raise_if_called(*args, **kwargs):
     raise AssertionError("documents must not be encoded when a matching index exists")
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "expected"),
+    [
+        ("Uranus", "A planet.", "Uranus. A planet."),
+        (" Who? ", " Nobody. ", "Who? Nobody."),  # no full stop after ?, both stripped
+        ("Dr.", "x", "Dr. x"),
+    ],
+)
+def test_rag_gym_passage_format(title, text, expected):
+    assert dense.passage_text(title, text, "title. text") == expected
+    assert dense.passage_text(title, text) == f"{title}: {text}"
+    with pytest.raises(ValueError, match="passage_format"):
+        dense.passage_text(title, text, "title - text")
+
+
+def test_passage_format_is_recorded_and_an_index_is_reused_only_with_it(tiny, tmp_path):
+    clear_caches()
+    directory = tmp_path / "index"
+    plain = load_or_build_dense(tiny, directory, show_progress=False)
+    assert plain.passage_format == "title: text"
+    dotted = load_or_build_dense(tiny, directory, passage_format="title. text", show_progress=False)
+    assert dotted is not plain and dotted.passage_format == "title. text"
+    assert not np.array_equal(np.asarray(dotted.embeddings), np.asarray(plain.embeddings))
+    manifest = json.loads((directory / "raggym_index.json").read_text())
+    assert manifest["document_text"] == "title. text"  # rebuilt in place for the new format
+    clear_caches()
+    again = load_or_build_dense(tiny, directory, passage_format="title. text", show_progress=False)
+    assert again.index_hash == dotted.index_hash
 
 
 # -- real data ---------------------------------------------------------------------------------
