@@ -237,6 +237,7 @@ class DenseConfig:
         pq_m: PQ sub-quantizers; must divide the embedding dimension.
         pq_nbits: bits per PQ code (default 8, fewer for tiny corpora).
         nprobe: IVF lists visited per query.
+        hnsw_ef_construction: HNSW build breadth (FAISS's default 40; RAG-Gym used 64).
     """
 
     index_type: IndexType = "flat"
@@ -246,11 +247,12 @@ class DenseConfig:
     pq_m: int | None = None
     pq_nbits: int | None = None
     nprobe: int = 16
+    hnsw_ef_construction: int = 40
 
     def __post_init__(self) -> None:
         if self.index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be one of {INDEX_TYPES}, got {self.index_type!r}")
-        for name in ("hnsw_m", "hnsw_ef_search", "nprobe"):
+        for name in ("hnsw_m", "hnsw_ef_search", "nprobe", "hnsw_ef_construction"):
             _positive(name, getattr(self, name))
         for name in ("ivf_nlist", "pq_m", "pq_nbits"):
             _positive(name, getattr(self, name), allow_none=True)
@@ -266,8 +268,9 @@ class DenseConfig:
         """
         if self.index_type != "ivfpq":
             return DenseConfig(
-                self.index_type, self.hnsw_m, self.hnsw_ef_search, nprobe=self.nprobe
-            )
+                self.index_type, self.hnsw_m, self.hnsw_ef_search, nprobe=self.nprobe,
+                hnsw_ef_construction=self.hnsw_ef_construction,
+            )  # fmt: skip
         pq_m = auto_pq_m(dim) if self.pq_m is None else self.pq_m
         if dim % pq_m:
             raise ValueError(f"pq_m={pq_m} must divide the embedding dimension {dim}")
@@ -297,8 +300,9 @@ class DenseConfig:
                 f"pq_nbits={nbits} needs at least {2**nbits} documents to train, got {num_docs}"
             )
         return DenseConfig(
-            "ivfpq", self.hnsw_m, self.hnsw_ef_search, nlist, pq_m, nbits, self.nprobe
-        )
+            "ivfpq", self.hnsw_m, self.hnsw_ef_search, nlist, pq_m, nbits, self.nprobe,
+            self.hnsw_ef_construction,
+        )  # fmt: skip
 
     def estimate_bytes(self, num_docs: int, dim: int) -> int:
         """RAM estimate of this index (see :func:`.memory.estimate_index_bytes`)."""
@@ -321,6 +325,7 @@ def _faiss_index(embeddings: np.ndarray, params: DenseConfig) -> Any:
         index = faiss.IndexFlatIP(dim)
     elif params.index_type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = params.hnsw_ef_construction
         index.hnsw.efSearch = params.hnsw_ef_search
     else:
         if params.ivf_nlist is None or params.pq_m is None or params.pq_nbits is None:
@@ -422,6 +427,7 @@ class DenseRetriever:
         nprobe: int = 16,
         memory_budget_bytes: int | None = None,
         passage_format: str = "title: text",
+        hnsw_ef_construction: int = 40,
     ) -> DenseRetriever:
         """Embed every document (as ``passage_format`` says) and index the embeddings.
 
@@ -444,6 +450,7 @@ class DenseRetriever:
             memory_budget_bytes: RAM the index may take; default 80% of available memory.
             passage_format: one of :data:`PASSAGE_FORMATS` (recorded in the manifest; an
                 index is reused only with the same format).
+            hnsw_ef_construction: HNSW build breadth.
 
         Raises:
             ValueError: for an empty corpus or bad parameters.
@@ -456,7 +463,8 @@ class DenseRetriever:
         _positive("max_seq_length", max_seq_length, allow_none=True)
         passage_text("", "", passage_format)  # checks the name before any work
         params = DenseConfig(
-            index_type, hnsw_m, hnsw_ef_search, ivf_nlist, pq_m, pq_nbits, nprobe
+            index_type, hnsw_m, hnsw_ef_search, ivf_nlist, pq_m, pq_nbits, nprobe,
+            hnsw_ef_construction,
         )  # fmt: skip
         name, location = _resolve_model(model)
         encoder, lock = _encoder(location, device, max_seq_length)
@@ -868,7 +876,7 @@ _BUILD_OPTIONS = frozenset(
     {
         "model", "index_type", "batch_size", "max_seq_length", "device", "show_progress",
         "hnsw_m", "hnsw_ef_search", "ivf_nlist", "pq_m", "pq_nbits", "nprobe",
-        "memory_budget_bytes", "passage_format",
+        "memory_budget_bytes", "passage_format", "hnsw_ef_construction",
     }
 )  # fmt: skip
 
@@ -907,6 +915,7 @@ def load_or_build_dense(
         options.get("pq_m"),
         options.get("pq_nbits"),
         options.get("nprobe", 16),
+        options.get("hnsw_ef_construction", 40),
     ).resolved(len(corpus), _embedding_dim(encoder))
     passage_format = options.get("passage_format", "title: text")
     key = (corpus.content_hash, fingerprint, device, max_len, params, passage_format)

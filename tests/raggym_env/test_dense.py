@@ -379,3 +379,14 @@ def test_hotpotqa_first100_recall(shared_data_dir):
 def test_hotpotqa_first500_recall(shared_data_dir):
     _, task = _hotpot_task(shared_data_dir)
     assert _measure(task.corpus, task.examples, "first-500 pooled") >= 0.75
+
+
+def test_hnsw_build_breadth_is_set_and_recorded(tiny, tmp_path):
+    clear_caches()
+    built = DenseRetriever.build(
+        tiny, index_type="hnsw", hnsw_ef_construction=64, hnsw_ef_search=32, show_progress=False
+    )
+    assert built.params.hnsw_ef_construction == 64
+    assert built.manifest["params"]["hnsw_ef_construction"] == 64
+    with pytest.raises(ValueError, match="hnsw_ef_construction"):
+        DenseRetriever.build(tiny, index_type="hnsw", hnsw_ef_construction=0, show_progress=False)
