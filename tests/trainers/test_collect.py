@@ -549,3 +549,57 @@ def test_collect_command_records_the_protocol_and_never_mixes_them(fake_llm_url,
     assert records[0].run_card["config"]["protocol"] == "rag-gym"
     assert main(base) == 2
     assert "protocol: rag-gym -> (absent)" in capsys.readouterr().err
+
+
+def rag_gym_judge_reply(plan, conversation) -> str:
+    """The protocol's annotator: right answers and gold searches first, duplicates kept."""
+    text = conversation[-1]["content"]
+    question = text.split("## Original Question:\n", 1)[1].split("\n\n", 1)[0]
+    _, title, right, _ = plan[question]
+    actions = re.findall(r"^\[(\d+)\] (Query|Answer): (.*)$", text, re.MULTILINE)
+    good = {f"Answer: {right}", f"Query: {title}"}
+    order = sorted(
+        (int(i) for i, kind, value in actions),
+        key=lambda i: (f"{actions[i][1]}: {actions[i][2]}" not in good, i),
+    )
+    return f'Done.\n```json\n{{"ranked_indices": {order}}}\n```'
+
+
+def test_rag_gym_collection_with_its_annotator_feeds_the_protocols_rows(plan, tmp_path, capsys):
+    from raggym.trainers import datasets as td
+
+    def respond(messages, index):
+        if "## Proposed Next Actions:" in messages[-1]["content"]:
+            return rag_gym_judge_reply(plan, messages)
+        pool = rag_gym_pool(plan, messages)
+        return pool[index % len(pool)]
+
+    out = tmp_path / "paper.jsonl"
+    with BackgroundServer(create_fake_openai_app(respond)) as server:
+        argv = [
+            "collect", "--task", "hotpotqa", "--agent", "react", "--limit", "4", "--n", "4",
+            "--llm", f"openai:{server.url}/v1:actor", "--critic", "judge",
+            "--judge-llm", f"openai:{server.url}/v1:judge", "--protocol", "rag-gym",
+            "--out", str(out),
+        ]  # fmt: skip
+        assert main(argv) == 0
+    capsys.readouterr()
+    records = list(read_episodes(out))
+    assert len(records) == 4
+    first = records[0].steps[0]
+    assert [c.score for c in first.candidates] == pytest.approx([1.0, 1 / 3, 0.5, 0.25])
+    assert first.candidates[0].scorer == "rag_gym_judge"
+    assert first.action["text"] == plan[records[0].question][1]  # the best is followed
+    kept = [r for r in records if r.extra["kept"]]
+    assert len(kept) == 2 and all(r.extra["outcome_metric"] == "paper_outcome" for r in kept)
+    stats = td.DatasetStats("sft")
+    sft = td.sft_rows(records, protocol="rag-gym", stats=stats)
+    assert len(sft) == 4  # two kept episodes x (search step, answer step)
+    assert stats.skipped_episodes == {td.OUTCOME_NOT_ABOVE: 2}
+    assert "generated_query" in sft[0]["completion"][0]["content"]
+    assert "### Original Question" in sft[0]["prompt"][-1]["content"]
+    dpo = td.dpo_rows(records, protocol="rag-gym")
+    assert len(dpo) == 4  # each step: the best vs the other text (best copy at 1/3)
+    assert all(r["meta"]["rejected_score"] < 0.5 for r in dpo)
+    critic = td.reward_rows(records, protocol="rag-gym")
+    assert len(critic) == 4 and critic[0]["chosen"][-1]["role"] == "assistant"
