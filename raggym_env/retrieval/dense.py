@@ -7,8 +7,10 @@ embeddings and indexes them in FAISS (exact ``flat``, graph ``hnsw`` or compress
 before anything is encoded (see :mod:`raggym_env.retrieval.memory`). A saved index keeps
 the float16 embeddings, the FAISS index, the corpus and a ``raggym_index.json`` manifest
 recording the corpus hash and a model fingerprint, so it reloads without re-encoding and is
-never silently used with another corpus or model. :func:`load_or_build_dense` shares one
-index between the environment copies of a process.
+never silently used with another corpus or model. How texts are encoded (prefixes, pooling,
+a separate query model, sentence-pair passages: an :class:`.encoders.EncoderSpec`) is
+recorded there too and honoured on reload. :func:`load_or_build_dense` shares one index
+between the environment copies of a process.
 
 torch, sentence-transformers and faiss are imported lazily (``pip install 'raggym[dense]'``).
 """
@@ -34,6 +36,7 @@ from raggym_env.availability import require
 from raggym_env.caches import LRUCache
 from raggym_env.corpora import BaseCorpus
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
+from raggym_env.retrieval.encoders import EncoderSpec, resolve_encoder_spec
 from raggym_env.retrieval.index_dir import (
     CORPUS_FILE,
     CORPUS_STORE,
@@ -137,7 +140,7 @@ ENCODER_CACHE_SIZE = 4
 """How many loaded sentence-transformers models the process keeps (least recently used
 goes first); :func:`raggym_env.clear_caches` empties the cache."""
 
-_EncoderKey = tuple[str, str | None, int | None]
+_EncoderKey = tuple[str, str | None, int | None, str | None]
 _ENCODERS: LRUCache[_EncoderKey, tuple[SentenceTransformer, threading.Lock]] = LRUCache(
     "dense.encoders", ENCODER_CACHE_SIZE
 )
@@ -146,10 +149,13 @@ _ENCODER_LOCK = threading.Lock()  # held while loading, so one model is loaded o
 
 
 def _encoder(
-    location: str, device: str | None, max_seq_length: int | None
+    location: str, device: str | None, max_seq_length: int | None, pooling: str | None = None
 ) -> tuple[SentenceTransformer, threading.Lock]:
-    """The process-wide SentenceTransformer for ``location`` on ``device`` (loaded once)."""
-    key = (location, device, max_seq_length)
+    """The process-wide SentenceTransformer for ``location`` on ``device`` (loaded once).
+
+    ``pooling`` (``"cls"``/``"mean"``) replaces the model's pooling; ``None`` keeps it.
+    """
+    key = (location, device, max_seq_length, pooling)
     with _ENCODER_LOCK:
         entry = _ENCODERS.get(key)
         if entry is None:
@@ -158,9 +164,41 @@ def _encoder(
             encoder = sentence_transformers.SentenceTransformer(location, device=device)
             if max_seq_length is not None:
                 encoder.max_seq_length = max_seq_length
+            if pooling is not None:
+                _override_pooling(encoder, pooling)
             entry = (encoder, threading.Lock())
             _ENCODERS.put(key, entry)
         return entry
+
+
+def _pooling_class() -> Any:
+    """sentence-transformers' Pooling module class (its home moved in version 6)."""
+    require("sentence_transformers", feature=_FEATURE)
+    try:
+        from sentence_transformers.sentence_transformer.modules import Pooling
+    except ImportError:  # sentence-transformers before 6
+        from sentence_transformers.models import Pooling  # type: ignore[no-redef]
+    return Pooling
+
+
+def _override_pooling(encoder: SentenceTransformer, mode: str) -> None:
+    """Replace the Pooling module of ``encoder`` by one pooling with ``mode``.
+
+    Raises:
+        ValueError: if the model has no Pooling module to replace.
+    """
+    pooling_cls = _pooling_class()
+    for name, module in encoder.named_children():
+        if isinstance(module, pooling_cls):
+            dim = getattr(module, "embedding_dimension", None)
+            if dim is None:  # sentence-transformers before 5
+                dim = module.word_embedding_dimension
+            include_prompt = getattr(module, "include_prompt", True)
+            encoder._modules[name] = pooling_cls(
+                dim, pooling_mode=mode, include_prompt=include_prompt
+            )
+            return
+    raise ValueError(f"cannot set pooling={mode!r}: the model has no Pooling module")
 
 
 def _hash_file_ends(h: Any, path: Path) -> None:
@@ -369,6 +407,34 @@ def _to_cpu(index: Any) -> Any:
     return index
 
 
+def _manifest_spec(manifest: Mapping[str, Any]) -> EncoderSpec:
+    """The encoder spec a manifest records; the plain spec for one written before specs."""
+    recorded = manifest.get("encoder")
+    return EncoderSpec() if recorded is None else EncoderSpec.from_dict(recorded)
+
+
+def _query_model_entry(
+    spec: EncoderSpec, device: str | None, max_seq_length: int | None, dim: int
+) -> tuple[dict[str, str] | None, str | None]:
+    """Load the query model of an asymmetric ``spec``: its manifest entry and location.
+
+    Returns ``(None, None)`` for a symmetric spec.
+
+    Raises:
+        ValueError: if the query model's dimension differs from the document model's ``dim``.
+    """
+    if spec.query_model is None:
+        return None, None
+    name, location = _resolve_model(spec.query_model)
+    query_encoder, _ = _encoder(location, device, max_seq_length, spec.pooling)
+    if _embedding_dim(query_encoder) != dim:
+        raise ValueError(
+            f"the query model {name!r} embeds into {_embedding_dim(query_encoder)} dimensions, "
+            f"the document model into {dim}"
+        )
+    return {"name": name, "fingerprint": model_fingerprint(location, query_encoder)}, location
+
+
 def _identity_hash(manifest: Mapping[str, Any]) -> str:
     content = {key: value for key, value in manifest.items() if key != "created"}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
@@ -393,6 +459,7 @@ class DenseRetriever:
         manifest: Mapping[str, Any],
         *,
         location: str,
+        query_location: str | None = None,
         device: str | None = None,
         batch_size: int = 64,
     ) -> None:
@@ -405,8 +472,18 @@ class DenseRetriever:
         self._location = location
         self._device = device
         self._batch_size = batch_size
+        self._spec = _manifest_spec(manifest)
         max_len = manifest["model"].get("max_seq_length")
-        self._encoder, self._encode_lock = _encoder(location, device, max_len)
+        pooling = self._spec.pooling
+        self._encoder, self._encode_lock = _encoder(location, device, max_len, pooling)
+        if self._spec.asymmetric:
+            if query_location is None:
+                raise ValueError("an index with a query model needs query_location")
+            self._query_encoder, self._query_lock = _encoder(
+                query_location, device, max_len, pooling
+            )
+        else:
+            self._query_encoder, self._query_lock = self._encoder, self._encode_lock
 
     @classmethod
     def build(
@@ -428,8 +505,9 @@ class DenseRetriever:
         memory_budget_bytes: int | None = None,
         passage_format: str = "title: text",
         hnsw_ef_construction: int = 40,
+        encoder: EncoderSpec | Mapping[str, Any] | str | None = None,
     ) -> DenseRetriever:
-        """Embed every document (as ``passage_format`` says) and index the embeddings.
+        """Embed every document (as ``passage_format`` and ``encoder`` say) and index them.
 
         Args:
             corpus: the documents; must not be empty.
@@ -451,6 +529,9 @@ class DenseRetriever:
             passage_format: one of :data:`PASSAGE_FORMATS` (recorded in the manifest; an
                 index is reused only with the same format).
             hnsw_ef_construction: HNSW build breadth.
+            encoder: how texts are encoded: an :class:`.encoders.EncoderSpec`, a dict of its
+                fields or a preset name (``"plain"``, ``"e5"``, ``"bge"``); default plain.
+                Recorded in the manifest and used for queries after :meth:`load`.
 
         Raises:
             ValueError: for an empty corpus or bad parameters.
@@ -462,16 +543,20 @@ class DenseRetriever:
         _positive("batch_size", batch_size)
         _positive("max_seq_length", max_seq_length, allow_none=True)
         passage_text("", "", passage_format)  # checks the name before any work
+        spec = resolve_encoder_spec(encoder)
         params = DenseConfig(
             index_type, hnsw_m, hnsw_ef_search, ivf_nlist, pq_m, pq_nbits, nprobe,
             hnsw_ef_construction,
         )  # fmt: skip
         name, location = _resolve_model(model)
-        encoder, lock = _encoder(location, device, max_seq_length)
-        dim = _embedding_dim(encoder)
+        doc_encoder, lock = _encoder(location, device, max_seq_length, spec.pooling)
+        dim = _embedding_dim(doc_encoder)
+        query_entry, query_location = _query_model_entry(spec, device, max_seq_length, dim)
+        if query_entry is not None:
+            spec = spec.with_query_model(query_entry["name"])
         params = params.resolved(len(corpus), dim)
         _check_memory(len(corpus), dim, params, memory_budget_bytes)
-        fingerprint = model_fingerprint(location, encoder)
+        fingerprint = model_fingerprint(location, doc_encoder)
 
         logger.info("encoding %d documents of %r with %s", len(corpus), corpus.name, name)
         workdir = Path(tempfile.mkdtemp(prefix="raggym-dense-"))
@@ -481,8 +566,9 @@ class DenseRetriever:
         retriever: DenseRetriever | None = None
         try:
             _encode_corpus(
-                encoder, lock, corpus, embeddings, batch_size, show_progress, passage_format
-            )
+                doc_encoder, lock, corpus, embeddings, batch_size, show_progress,
+                passage_format, spec,
+            )  # fmt: skip
             embeddings.flush()
             index = _faiss_index(embeddings, params)
             manifest = {
@@ -497,6 +583,8 @@ class DenseRetriever:
                 },
                 "embedding_dim": dim,
                 "document_text": passage_format,
+                "encoder": spec.to_dict(),
+                **({} if query_entry is None else {"query_model": query_entry}),
                 "params": asdict(params),
                 "corpus": {
                     "name": corpus.name,
@@ -511,6 +599,7 @@ class DenseRetriever:
                 embeddings,
                 manifest,
                 location=location,
+                query_location=query_location,
                 device=device,
                 batch_size=batch_size,
             )
@@ -577,8 +666,21 @@ class DenseRetriever:
 
     @property
     def encoder(self) -> SentenceTransformer:
-        """The SentenceTransformer, shared by every retriever of this model in the process."""
+        """The document SentenceTransformer, shared by every retriever of this model.
+
+        It encodes queries too unless the encoder spec names a query model.
+        """
         return self._encoder
+
+    @property
+    def query_encoder(self) -> SentenceTransformer:
+        """The SentenceTransformer that encodes queries (:attr:`encoder` when symmetric)."""
+        return self._query_encoder
+
+    @property
+    def encoder_spec(self) -> EncoderSpec:
+        """How queries and passages are encoded (as recorded in the manifest)."""
+        return self._spec
 
     def __repr__(self) -> str:
         return (
@@ -590,16 +692,21 @@ class DenseRetriever:
     # -- search -------------------------------------------------------------------------
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
-        """Embed ``queries`` in one batched call: float32, L2-normalised, shape ``(n, dim)``."""
+        """Embed ``queries`` in one batched call: float32, shape ``(n, dim)``.
+
+        The query model and prefix of :attr:`encoder_spec` are used; the vectors are
+        L2-normalised unless the spec says otherwise.
+        """
         if not queries:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._encode_lock:
-            vectors = self._encoder.encode_query(
-                list(queries),
+        spec = self._spec
+        with self._query_lock:
+            vectors = self._query_encoder.encode_query(
+                [spec.query_text(query) for query in queries],
                 batch_size=self._batch_size,
                 show_progress_bar=False,
                 convert_to_numpy=True,
-                normalize_embeddings=True,
+                normalize_embeddings=spec.normalize,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -663,8 +770,12 @@ class DenseRetriever:
         rebuild_index: bool = False,
         device: str | None = None,
         batch_size: int = 64,
+        query_model: str | Path | None = None,
     ) -> DenseRetriever:
         """Load an index written by :meth:`save`, without re-encoding the corpus.
+
+        Queries are encoded as the manifest's encoder spec says (the plain spec for an index
+        saved before specs were recorded).
 
         Args:
             directory: the index directory.
@@ -676,10 +787,12 @@ class DenseRetriever:
                 reading ``index.faiss`` (e.g. after a FAISS upgrade).
             device: torch device for query encoding.
             batch_size: query encoding batch size.
+            query_model: where to load the query model of an asymmetric index from; default
+                the one recorded. Its fingerprint must equal the manifest's.
 
         Raises:
             FileNotFoundError: if the directory, manifest or a needed file is missing.
-            IndexMismatchError: if the corpus or model differs from the index's, or the
+            IndexMismatchError: if the corpus or a model differs from the index's, or the
                 files disagree with the manifest.
         """
         faiss = require("faiss", feature=_FEATURE)
@@ -710,16 +823,26 @@ class DenseRetriever:
                 f"{manifest['corpus'].get('name')!r} with content hash {expected_hash}, but "
                 f"{where} has content hash {corpus.content_hash}; rebuild the index"
             )
+        spec = _manifest_spec(manifest)
         recorded = manifest["model"]
+        max_len = recorded.get("max_seq_length")
         _, location = _resolve_model(recorded["name"] if model is None else model)
-        encoder, _ = _encoder(location, device, recorded.get("max_seq_length"))
-        fingerprint = model_fingerprint(location, encoder)
-        if fingerprint != recorded["fingerprint"]:
-            raise IndexMismatchError(
-                f"dense index at {directory} was built with model {recorded['name']!r} "
-                f"(fingerprint {recorded['fingerprint'][:16]}), but the model loaded from "
-                f"{location} has fingerprint {fingerprint[:16]}; use that model or rebuild"
+        encoder, _ = _encoder(location, device, max_len, spec.pooling)
+        _check_fingerprint(directory, recorded, location, encoder)
+        query_location = None
+        if spec.asymmetric:
+            query_recorded = manifest["query_model"]
+            _, query_location = _resolve_model(
+                query_recorded["name"] if query_model is None else query_model
             )
+            query_encoder, _ = _encoder(query_location, device, max_len, spec.pooling)
+            _check_fingerprint(directory, query_recorded, query_location, query_encoder)
+            if _embedding_dim(query_encoder) != int(manifest["embedding_dim"]):
+                raise IndexMismatchError(
+                    f"the query model loaded from {query_location} embeds into "
+                    f"{_embedding_dim(query_encoder)} dimensions, the index "
+                    f"{manifest['embedding_dim']}"
+                )
         embeddings = np.load(directory / _EMBEDDINGS_FILE, mmap_mode="r")
         shape = (len(corpus), int(manifest["embedding_dim"]))
         if embeddings.shape != shape or _embedding_dim(encoder) != shape[1]:
@@ -749,8 +872,22 @@ class DenseRetriever:
             embeddings,
             manifest,
             location=location,
+            query_location=query_location,
             device=device,
             batch_size=batch_size,
+        )
+
+
+def _check_fingerprint(
+    directory: Path, recorded: Mapping[str, Any], location: str, encoder: SentenceTransformer
+) -> None:
+    """Raise :class:`IndexMismatchError` unless the model at ``location`` is the recorded one."""
+    fingerprint = model_fingerprint(location, encoder)
+    if fingerprint != recorded["fingerprint"]:
+        raise IndexMismatchError(
+            f"dense index at {directory} was built with model {recorded['name']!r} "
+            f"(fingerprint {recorded['fingerprint'][:16]}), but the model loaded from "
+            f"{location} has fingerprint {fingerprint[:16]}; use that model or rebuild"
         )
 
 
@@ -789,27 +926,45 @@ def _encode_corpus(
     batch_size: int,
     show_progress: bool,
     passage_format: str = "title: text",
+    spec: EncoderSpec | None = None,
 ) -> None:
-    """Encode the corpus in chunks into ``out`` (float16), normalised, with a progress bar."""
+    """Encode the corpus in chunks into ``out`` (float16), as ``spec`` says, with a progress bar."""
     from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
+    spec = EncoderSpec() if spec is None else spec
     total = len(corpus)
     with tqdm(total=total, desc="encoding", unit="doc", disable=not show_progress) as bar:
         for start in range(0, total, _ENCODE_CHUNK):
-            texts = [
-                passage_text(title, body, passage_format)
-                for title, body in corpus.titles_and_texts(start, start + _ENCODE_CHUNK)
-            ]
+            texts = _passage_inputs(
+                corpus.titles_and_texts(start, start + _ENCODE_CHUNK), passage_format, spec
+            )
             with lock:
                 vectors = encoder.encode_document(
                     texts,
                     batch_size=batch_size,
                     show_progress_bar=False,
                     convert_to_numpy=True,
-                    normalize_embeddings=True,
+                    normalize_embeddings=spec.normalize,
                 )
             out[start : start + len(texts)] = np.asarray(vectors, dtype=np.float16)
             bar.update(len(texts))
+
+
+def _passage_inputs(
+    titles_and_texts: Any, passage_format: str, spec: EncoderSpec | None = None
+) -> list[Any]:
+    """What the document model is given for each ``(title, text)``.
+
+    A prefixed passage string, or a ``[prefix + title, text]`` sentence pair for
+    ``spec.passage_input == "pair"``.
+    """
+    spec = EncoderSpec() if spec is None else spec
+    prefix = spec.passage_prefix
+    if spec.passage_input == "pair":
+        return [[f"{prefix}{title}", body] for title, body in titles_and_texts]
+    return [
+        f"{prefix}{passage_text(title, body, passage_format)}" for title, body in titles_and_texts
+    ]
 
 
 def read_dense_manifest(directory: str | Path) -> dict[str, Any]:
@@ -834,6 +989,9 @@ def read_dense_manifest(directory: str | Path) -> dict[str, Any]:
         str(manifest["model"]["fingerprint"])
         int(manifest["embedding_dim"])
         passage_text("", "", manifest.get("document_text", "title: text"))
+        if _manifest_spec(manifest).asymmetric:
+            str(manifest["query_model"]["name"])
+            str(manifest["query_model"]["fingerprint"])
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexMismatchError(f"{path} is malformed ({exc!r}); rebuild the index") from exc
     return manifest
@@ -845,7 +1003,7 @@ INDEX_CACHE_SIZE = 4
 """How many retrievers :func:`load_or_build_dense` keeps (least recently used goes first);
 :func:`raggym_env.clear_caches` empties the cache."""
 
-_CacheKey = tuple[str, str, str | None, int | None, DenseConfig, str]
+_CacheKey = tuple[str, str, str | None, int | None, DenseConfig, str, EncoderSpec, str | None]
 _CACHE: LRUCache[_CacheKey, DenseRetriever] = LRUCache("dense.indexes", INDEX_CACHE_SIZE)
 _CACHE_LOCK = threading.RLock()  # held while building, so one index is built once
 
@@ -857,14 +1015,24 @@ def _matches(
     params: DenseConfig,
     max_len: int | None,
     passage_format: str = "title: text",
+    spec: EncoderSpec | None = None,
+    query_fingerprint: str | None = None,
 ) -> bool:
-    """Whether ``directory`` holds a current index for this corpus, model, params and format."""
+    """Whether ``directory`` holds a current index for this corpus, model, params and format.
+
+    The encoder spec must match too; query models are compared by fingerprint, not name.
+    """
     try:
         manifest = read_dense_manifest(directory)
     except (FileNotFoundError, IndexMismatchError):
         return False
+    spec = EncoderSpec() if spec is None else spec
+    saved_spec = _manifest_spec(manifest)
+    saved_query = manifest.get("query_model") if saved_spec.asymmetric else None
     return (
-        manifest["corpus"]["content_hash"] == corpus.content_hash
+        saved_spec.with_query_model(None) == spec.with_query_model(None)
+        and (None if saved_query is None else saved_query["fingerprint"]) == query_fingerprint
+        and manifest["corpus"]["content_hash"] == corpus.content_hash
         and manifest["model"]["fingerprint"] == fingerprint
         and manifest["model"].get("max_seq_length") == max_len
         and DenseConfig(**manifest["params"]) == params
@@ -876,7 +1044,7 @@ _BUILD_OPTIONS = frozenset(
     {
         "model", "index_type", "batch_size", "max_seq_length", "device", "show_progress",
         "hnsw_m", "hnsw_ef_search", "ivf_nlist", "pq_m", "pq_nbits", "nprobe",
-        "memory_budget_bytes", "passage_format", "hnsw_ef_construction",
+        "memory_budget_bytes", "passage_format", "hnsw_ef_construction", "encoder",
     }
 )  # fmt: skip
 
@@ -889,8 +1057,9 @@ def load_or_build_dense(
     """Return a dense retriever for ``corpus``, shared with every caller asking the same.
 
     Cached in this process by (corpus hash, model fingerprint, device, max_seq_length,
-    index params); the cache keeps the :data:`INDEX_CACHE_SIZE` most recently used. With
-    ``index_dir``, an index there matching the corpus, model and params is loaded;
+    index params, passage format, encoder spec, query-model fingerprint); the cache keeps
+    the :data:`INDEX_CACHE_SIZE` most recently used. With ``index_dir``, an index there
+    matching the corpus, models, params and encoder spec is loaded;
     otherwise one is built (``build_options`` go to :meth:`DenseRetriever.build`) and saved
     there, replacing a stale index.
 
@@ -905,8 +1074,11 @@ def load_or_build_dense(
     _, location = _resolve_model(options.get("model"))
     device = options.get("device")
     max_len = options.get("max_seq_length")
-    encoder, _ = _encoder(location, device, max_len)
+    spec = resolve_encoder_spec(options.get("encoder"))
+    encoder, _ = _encoder(location, device, max_len, spec.pooling)
     fingerprint = model_fingerprint(location, encoder)
+    query_entry, _ = _query_model_entry(spec, device, max_len, _embedding_dim(encoder))
+    query_fingerprint = None if query_entry is None else query_entry["fingerprint"]
     params = DenseConfig(
         options.get("index_type", "flat"),
         options.get("hnsw_m", 32),
@@ -918,7 +1090,10 @@ def load_or_build_dense(
         options.get("hnsw_ef_construction", 40),
     ).resolved(len(corpus), _embedding_dim(encoder))
     passage_format = options.get("passage_format", "title: text")
-    key = (corpus.content_hash, fingerprint, device, max_len, params, passage_format)
+    key = (
+        corpus.content_hash, fingerprint, device, max_len, params, passage_format,
+        spec.with_query_model(None), query_fingerprint,
+    )  # fmt: skip
     directory = Path(index_dir) if index_dir is not None else None
     with _CACHE_LOCK:
         retriever = _CACHE.get(key)
@@ -927,7 +1102,10 @@ def load_or_build_dense(
                 retriever = DenseRetriever.build(corpus, **options)
         else:
             with directory_lock(directory):
-                if _matches(directory, corpus, fingerprint, params, max_len, passage_format):
+                if _matches(
+                    directory, corpus, fingerprint, params, max_len, passage_format, spec,
+                    query_fingerprint,
+                ):  # fmt: skip
                     if retriever is None:
                         retriever = DenseRetriever.load(
                             directory,
@@ -935,6 +1113,7 @@ def load_or_build_dense(
                             model=options.get("model"),
                             device=device,
                             batch_size=options.get("batch_size", 64),
+                            query_model=spec.query_model,
                         )
                 else:
                     if retriever is None:
