@@ -39,6 +39,8 @@ class EncoderSpec:
 
     The default is the plain spec: no prefixes, the model's own pooling, one model for
     queries and passages, the passage-format string as input, L2-normalised embeddings.
+    The prefixes are added by raggym, on top of any prompts the model itself configures for
+    ``encode_query``/``encode_document``.
 
     Attributes:
         query_prefix: text put in front of every query (e.g. e5's ``"query: "``).

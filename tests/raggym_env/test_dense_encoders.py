@@ -47,18 +47,18 @@ QUERIES = ["capital of France", "night birds"]
 ATOL = 2e-3  # the saved embeddings are float16
 
 
-def _tiny_model(path, seed: int) -> str:
-    """Save a 2-layer, 32-wide random BERT as a sentence-transformers folder (mean pooling)."""
+def _tiny_model(path, seed: int, hidden: int = 32) -> str:
+    """Save a 2-layer random BERT as a sentence-transformers folder (mean pooling)."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(dense._bundled_model_path()))
     config = transformers.BertConfig(
         vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
+        hidden_size=hidden,
         num_hidden_layers=2,
         num_attention_heads=2,
-        intermediate_size=64,
+        intermediate_size=2 * hidden,
         max_position_embeddings=128,
     )
     torch.manual_seed(seed)
@@ -296,3 +296,28 @@ def test_load_or_build_dense_keys_on_the_spec(corpus, models, tmp_path, monkeypa
     assert len(calls) == 4
     with pytest.raises(ValueError, match="unknown encoder preset"):
         get(encoder="nope")
+
+
+def test_query_model_of_another_dimension_is_refused(corpus, models, tmp_path):
+    doc, _ = models
+    narrow = _tiny_model(tmp_path, 2, hidden=16)
+    with pytest.raises(ValueError, match="dimensions"):
+        _build(corpus, doc, encoder=EncoderSpec(query_model=narrow))
+
+
+def test_factory_passes_the_encoder_option(corpus, models):
+    from raggym_env.retrieval.factory import make_retriever, retriever_option_names
+
+    doc, _ = models
+    assert "encoder" in (retriever_option_names("dense") or ())
+    retriever = make_retriever(
+        "dense", corpus, model=doc, device="cpu", show_progress=False, encoder="bge"
+    )
+    prefixed = [BGE_QUERY_INSTRUCTION + query for query in QUERIES]
+    top = retriever.search(QUERIES, 1)
+    assert len(top) == 2
+    built = load_or_build_dense(corpus, model=doc, device="cpu", encoder="bge")
+    assert built.encoder_spec == ENCODER_PRESETS["bge"]
+    np.testing.assert_allclose(
+        built.encode_queries(QUERIES), _direct(doc, prefixed, "mean"), atol=1e-5
+    )
