@@ -138,20 +138,19 @@ def _documents_of(retriever: Retriever) -> int | None:
 def index_identity(retriever: Retriever) -> str | None:
     """A hash naming what ``retriever`` serves, equal across replicas of the same index.
 
-    Built from the retriever's ``index_hash`` (BM25, dense: corpus and settings) when it has
-    one, else its corpus's ``content_hash``, plus its class name; ``None`` when neither is
-    known (then clients cannot tell replicas apart and do not try).
+    The retriever's ``index_hash`` (BM25, dense: corpus and settings) when it has one, else
+    its class name with its corpus's ``content_hash``; ``None`` when neither is known (then
+    clients cannot tell replicas apart and do not try).
     """
     index_hash = getattr(retriever, "index_hash", None)
-    corpus = getattr(retriever, "corpus", None)
-    corpus_hash = getattr(corpus, "content_hash", None) if corpus is not None else None
-    if not isinstance(index_hash, str) and not isinstance(corpus_hash, str):
-        return None
-    content = {
-        "retriever": type(retriever).__name__,
-        "index_hash": index_hash if isinstance(index_hash, str) else None,
-        "corpus_hash": corpus_hash if isinstance(corpus_hash, str) else None,
-    }
+    if isinstance(index_hash, str):
+        content: dict[str, str] = {"index_hash": index_hash}
+    else:
+        corpus = getattr(retriever, "corpus", None)
+        corpus_hash = getattr(corpus, "content_hash", None) if corpus is not None else None
+        if not isinstance(corpus_hash, str):
+            return None
+        content = {"retriever": type(retriever).__name__, "corpus_hash": corpus_hash}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
