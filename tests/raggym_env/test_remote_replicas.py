@@ -154,7 +154,8 @@ def test_a_replica_stopped_mid_run_loses_no_request_and_is_used_again(pair, bm25
         servers[0] = serve(revived, port=port)
         deadline = time.monotonic() + 10
         while revived.queries == 0 and time.monotonic() < deadline:
-            assert as_tuples(remote.search(QUERIES[:1], 2)) == as_tuples(bm25.search(QUERIES[:1], 2))
+            answer = remote.search(QUERIES[:1], 2)
+            assert as_tuples(answer) == as_tuples(bm25.search(QUERIES[:1], 2))
             time.sleep(0.05)
         assert revived.queries > 0
         assert remote.replica_stats()[0]["up"]
@@ -190,9 +191,11 @@ def test_mixed_replicas_are_refused(bm25: BM25Retriever):
         urls = [s.url for s in servers]
         with RemoteRetriever(urls) as remote, pytest.raises(IndexMismatchError, match="index"):
             remote.wait_until_ready(10)
-        with RemoteRetriever(urls) as remote:
-            with pytest.raises(IndexMismatchError, match=servers[1].url):
-                remote.search(["Ed Wood"], 1)
+        with (
+            RemoteRetriever(urls) as remote,
+            pytest.raises(IndexMismatchError, match=servers[1].url),
+        ):
+            remote.search(["Ed Wood"], 1)
     finally:
         for server in servers:
             server.stop()
