@@ -209,3 +209,32 @@ def test_the_remote_factory_takes_a_list_or_comma_separated_urls(pair, bm25):
         with remote:
             assert remote.urls == tuple(s.url for s in servers)
             assert as_tuples(remote.search(QUERIES, 2)) == as_tuples(bm25.search(QUERIES, 2))
+
+
+def broken_app(index_id: str | None) -> object:
+    """A replica that is healthy by /health but answers every search with a 500."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ready", "index_id": index_id})
+
+    async def search(request: Request) -> JSONResponse:
+        return JSONResponse({"error": "injected"}, status_code=500)
+
+    return Starlette(routes=[Route("/health", health), Route("/search", search, methods=["POST"])])
+
+
+def test_a_5xx_is_retried_on_the_other_replica_and_cools_down(pair, bm25):
+    counters, servers = pair
+    with BackgroundServer(broken_app(index_identity(bm25))) as broken:
+        urls = [broken.url, servers[1].url]
+        with RemoteRetriever(urls, cooldown_s=60, max_retries=0) as remote:
+            for query in QUERIES:
+                assert as_tuples(remote.search([query], 2)) == as_tuples(bm25.search([query], 2))
+            stats = remote.replica_stats()
+    assert stats[0]["failures"] == 1 and not stats[0]["up"]
+    assert "HTTP 500" in stats[0]["last_error"]
+    assert counters[1].queries == len(QUERIES)
