@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -238,3 +239,15 @@ def test_a_5xx_is_retried_on_the_other_replica_and_cools_down(pair, bm25):
     assert stats[0]["failures"] == 1 and not stats[0]["up"]
     assert "HTTP 500" in stats[0]["last_error"]
     assert counters[1].queries == len(QUERIES)
+
+
+def test_the_cli_option_names_replicas_as_a_list_or_comma_separated(pair, bm25):
+    from raggym_env.cli import parse_options
+
+    _, servers = pair
+    urls = [s.url for s in servers]
+    for item in (f"url={','.join(urls)}", "url=" + json.dumps(urls)):
+        options = parse_options([item, "cooldown_s=0.5"])
+        with make_retriever("remote", tiny_corpus(), **options) as remote:  # type: ignore[attr-defined]
+            assert remote.urls == tuple(urls) and remote.cooldown_s == 0.5
+            assert as_tuples(remote.search(QUERIES, 2)) == as_tuples(bm25.search(QUERIES, 2))
