@@ -15,9 +15,10 @@ Built-in names and their options:
   and ``index_dir`` (members use its ``bm25/`` and ``dense/``
   subdirectories unless their own options name an ``index_dir``).
 - ``"remote"``: :class:`~raggym_env.retrieval.remote.RemoteRetriever` options (``url``
-  required, ``timeout_s``, ``max_retries``, ``protocol``...): a client of ``raggym
-  serve-retriever``, or with ``protocol="search-r1"`` of any Search-R1-style ``/retrieve``
-  server.
+  required, ``timeout_s``, ``max_retries``, ``protocol``, ``cooldown_s``...): a client of
+  ``raggym serve-retriever``, or with ``protocol="search-r1"`` of any Search-R1-style
+  ``/retrieve`` server. ``url`` may list replicas of one index (a list, or a
+  comma-separated string as ``--option url=A,B`` gives).
 - ``"bm25s"``: an index saved by bm25s's own ``BM25.save(dir)``, loaded by
   :func:`raggym_env.retrieval.bm25s_index.load_bm25s_index` (``path`` required; documents
   from the index's ``corpus.jsonl``, else from the environment's corpus).

@@ -7,7 +7,8 @@ with ``{"result": [...]}``, documents carrying FlashRAG ``contents``; see
 :mod:`raggym_env.retrieval.searchr1`), so Search-R1, veRL's search tool and GEM can use
 the same server; its requests share the batcher and the limits below. ``GET /health`` says whether
 the index has loaded (it loads in a background thread at startup) and reports the limits
-below; ``GET /metrics`` serves Prometheus text. Needs the ``serve`` extra:
+below and ``index_id`` (see :func:`index_identity`; replicas of one index report the
+same); ``GET /metrics`` serves Prometheus text. Needs the ``serve`` extra:
 ``pip install 'raggym[serve]'``.
 
 Request bodies are untrusted, so every ``/search`` and ``/retrieve`` request is bounded (defaults of
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-__all__ = ["BackgroundServer", "create_app", "run_server"]
+__all__ = ["BackgroundServer", "create_app", "index_identity", "run_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +122,7 @@ class _State:
     load_error: str | None = None
     load_seconds: float | None = None
     documents: int | None = None
+    index_id: str | None = None
     started_at: float = field(default_factory=time.monotonic)
     queue: asyncio.Queue[_Pending] | None = None
 
@@ -130,6 +133,25 @@ def _documents_of(retriever: Retriever) -> int | None:
         return len(corpus) if corpus is not None else None
     except TypeError:
         return None
+
+
+def index_identity(retriever: Retriever) -> str | None:
+    """A hash naming what ``retriever`` serves, equal across replicas of the same index.
+
+    The retriever's ``index_hash`` (BM25, dense: corpus and settings) when it has one, else
+    its class name with its corpus's ``content_hash``; ``None`` when neither is known (then
+    clients cannot tell replicas apart and do not try).
+    """
+    index_hash = getattr(retriever, "index_hash", None)
+    if isinstance(index_hash, str):
+        content: dict[str, str] = {"index_hash": index_hash}
+    else:
+        corpus = getattr(retriever, "corpus", None)
+        corpus_hash = getattr(corpus, "content_hash", None) if corpus is not None else None
+        if not isinstance(corpus_hash, str):
+            return None
+        content = {"retriever": type(retriever).__name__, "corpus_hash": corpus_hash}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _retriever_stats(retriever: Retriever | None) -> dict[str, float]:
@@ -276,6 +298,10 @@ def create_app(
             return
         state.load_seconds = time.perf_counter() - start
         state.documents = _documents_of(retriever)
+        try:
+            state.index_id = index_identity(retriever)
+        except Exception:  # an odd corpus must not stop the server
+            logger.exception("could not compute the index identity")
         state.retriever = retriever
         docs = "?" if state.documents is None else f"{state.documents:,}"
         logger.info("loaded %s documents in %.2f s", docs, state.load_seconds)
@@ -432,6 +458,7 @@ def create_app(
                 "status": "ready",
                 "documents": state.documents,
                 "retriever": type(state.retriever).__name__,
+                "index_id": state.index_id,
                 "load_s": state.load_seconds,
                 **info,
             }
