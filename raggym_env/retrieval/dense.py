@@ -428,6 +428,8 @@ class DenseRetriever:
         memory_budget_bytes: int | None = None,
         passage_format: str = "title: text",
         hnsw_ef_construction: int = 40,
+        work_dir: str | Path | None = None,
+        shard_size: int | None = None,
     ) -> DenseRetriever:
         """Embed every document (as ``passage_format`` says) and index the embeddings.
 
@@ -451,6 +453,10 @@ class DenseRetriever:
             passage_format: one of :data:`PASSAGE_FORMATS` (recorded in the manifest; an
                 index is reused only with the same format).
             hnsw_ef_construction: HNSW build breadth.
+            work_dir: encode into resumable float16 shards here (see
+                :mod:`raggym_env.retrieval.shards`); a rerun after a crash encodes only
+                the missing shards. Kept after the build. Default: a temporary file.
+            shard_size: documents per shard with ``work_dir`` (default 8,192).
 
         Raises:
             ValueError: for an empty corpus or bad parameters.
@@ -474,16 +480,29 @@ class DenseRetriever:
         fingerprint = model_fingerprint(location, encoder)
 
         logger.info("encoding %d documents of %r with %s", len(corpus), corpus.name, name)
+        if work_dir is not None:  # resumable shards (raggym_env.retrieval.shards)
+            from raggym_env.retrieval import shards
+
+            plan = shards.EncodingPlan(
+                corpus.content_hash, len(corpus), fingerprint, dim,
+                shard_size or shards.DEFAULT_SHARD_SIZE, passage_format, max_seq_length,
+            )  # fmt: skip
+            embeddings = shards.encode_corpus_shards(
+                work_dir, corpus, encoder, lock, plan,
+                batch_size=batch_size, show_progress=show_progress,
+            )  # fmt: skip
         workdir = Path(tempfile.mkdtemp(prefix="raggym-dense-"))
-        embeddings = np.lib.format.open_memmap(
-            workdir / _EMBEDDINGS_FILE, mode="w+", dtype=np.float16, shape=(len(corpus), dim)
-        )
+        if work_dir is None:
+            embeddings = np.lib.format.open_memmap(
+                workdir / _EMBEDDINGS_FILE, mode="w+", dtype=np.float16, shape=(len(corpus), dim)
+            )
         retriever: DenseRetriever | None = None
         try:
-            _encode_corpus(
-                encoder, lock, corpus, embeddings, batch_size, show_progress, passage_format
-            )
-            embeddings.flush()
+            if work_dir is None:
+                _encode_corpus(
+                    encoder, lock, corpus, embeddings, batch_size, show_progress, passage_format
+                )
+                embeddings.flush()
             index = _faiss_index(embeddings, params)
             manifest = {
                 "format": _FORMAT,
@@ -876,7 +895,8 @@ _BUILD_OPTIONS = frozenset(
     {
         "model", "index_type", "batch_size", "max_seq_length", "device", "show_progress",
         "hnsw_m", "hnsw_ef_search", "ivf_nlist", "pq_m", "pq_nbits", "nprobe",
-        "memory_budget_bytes", "passage_format", "hnsw_ef_construction",
+        "memory_budget_bytes", "passage_format", "hnsw_ef_construction", "work_dir",
+        "shard_size",
     }
 )  # fmt: skip
 
@@ -937,8 +957,11 @@ def load_or_build_dense(
                             batch_size=options.get("batch_size", 64),
                         )
                 else:
-                    if retriever is None:
+                    if retriever is None:  # shards under index_dir/.encoding until saved
+                        from raggym_env.retrieval.shards import index_encoding_dir
+
+                        options.setdefault("work_dir", index_encoding_dir(directory))
                         retriever = DenseRetriever.build(corpus, **options)
-                    retriever.save(directory)
+                    retriever.save(directory)  # the swap removes index_dir/.encoding
         _CACHE.put(key, retriever)
         return retriever
