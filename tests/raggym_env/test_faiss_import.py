@@ -143,3 +143,24 @@ def test_factory_name(files):
     assert names is not None and {"index_path", "model", "query_prefix"} <= names
     with pytest.raises(ValueError, match="index_path"):
         make_retriever("faiss", corpus, cache=False)
+
+
+def test_serve_retriever_arguments_open_the_index(files):
+    import argparse
+
+    from raggym_env.serve_cli import retriever_factory_from_args, serve_command
+
+    root, corpus_file, _ = files
+    parser = argparse.ArgumentParser()
+    serve_command(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "serve-retriever", "--retriever", "faiss", "--corpus", str(corpus_file),
+            "--corpus-format", "flashrag-jsonl", "--option", f"index_path={root / 'ip.index'}",
+            "--option", f"query_prefix={PREFIX}", "--option", "cache=false",
+        ]
+    )  # fmt: skip
+    retriever = retriever_factory_from_args(args)()
+    assert isinstance(retriever, ImportedFaissRetriever)
+    assert retriever.query_prefix == PREFIX
+    assert retriever.search(["capital of France"], 1)[0][0].document.title == "Paris"
