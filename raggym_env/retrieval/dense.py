@@ -481,15 +481,22 @@ class DenseRetriever:
 
         logger.info("encoding %d documents of %r with %s", len(corpus), corpus.name, name)
         if work_dir is not None:  # resumable shards (raggym_env.retrieval.shards)
-            from raggym_env.retrieval import shards
+            from raggym_env.retrieval.shards import (
+                DEFAULT_SHARD_SIZE,
+                EncodingPlan,
+                encode_corpus_shards,
+            )
 
-            plan = shards.EncodingPlan(
+            plan = EncodingPlan(
                 corpus.content_hash, len(corpus), fingerprint, dim,
-                shard_size or shards.DEFAULT_SHARD_SIZE, passage_format, max_seq_length,
+                shard_size or DEFAULT_SHARD_SIZE, passage_format, max_seq_length,
             )  # fmt: skip
-            embeddings = shards.encode_corpus_shards(
-                work_dir, corpus, encoder, lock, plan,
-                batch_size=batch_size, show_progress=show_progress,
+            embeddings = encode_corpus_shards(
+                work_dir, corpus, plan,
+                lambda part, out, size: _encode_corpus(
+                    encoder, lock, part, out, size, False, passage_format  # type: ignore[arg-type]
+                ),
+                batch_size=batch_size, encoder=encoder, show_progress=show_progress,
             )  # fmt: skip
         workdir = Path(tempfile.mkdtemp(prefix="raggym-dense-"))
         if work_dir is None:

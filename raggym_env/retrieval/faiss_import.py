@@ -100,6 +100,7 @@ def _read_index(path: Path, mmap: bool) -> Any:
 
 
 def _index_type(index: Any) -> str:
+    """The nearest :class:`DenseConfig` index type (every IVF index counts as ``ivfpq``)."""
     name = type(index).__name__
     if "HNSW" in name:
         return "hnsw"
@@ -128,6 +129,8 @@ def open_faiss_index(
     batch_size: int = 64,
     mmap: bool = True,
     corpus_format: str | None = None,
+    nprobe: int | None = None,
+    hnsw_ef_search: int | None = None,
 ) -> ImportedFaissRetriever:
     """Serve the FAISS index at ``index_path`` over ``corpus``, encoding only queries.
 
@@ -146,6 +149,8 @@ def open_faiss_index(
             indexes), instead of reading it into memory.
         corpus_format: the format for :func:`~raggym_env.corpora.load_corpus` when
             ``corpus`` is a path (detected when ``None``).
+        nprobe: IVF lists visited per query (an IVF index's stored value when ``None``).
+        hnsw_ef_search: HNSW search breadth (the stored value when ``None``).
 
     Raises:
         FileNotFoundError: ``index_path`` does not exist.
@@ -165,6 +170,10 @@ def open_faiss_index(
     else:
         corpus_source = f"the corpus {corpus.name!r}"
     index = _read_index(path, mmap)
+    if nprobe is not None:
+        faiss.extract_index_ivf(index).nprobe = nprobe  # raises for a non-IVF index
+    if hnsw_ef_search is not None:
+        index.hnsw.efSearch = hnsw_ef_search
     if index.ntotal != len(corpus):
         raise IndexMismatchError(
             f"the FAISS index {path} holds {index.ntotal} vectors but {corpus_source} has "

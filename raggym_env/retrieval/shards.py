@@ -19,24 +19,21 @@ import json
 import logging
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from raggym_env.corpora import BaseCorpus
 from raggym_env.retrieval.base import IndexMismatchError
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
-
 __all__ = [
     "DEFAULT_SHARD_SIZE",
     "ENCODING_DIR",
     "PLAN_FILE",
+    "CorpusRange",
     "EncodingPlan",
     "ShardPlanMismatchError",
     "complete_shards",
@@ -65,7 +62,6 @@ EMBEDDINGS_FILE = "embeddings.npy"
 _PLAN_FORMAT = "raggym-encoding-plan"
 _PLAN_VERSION = 1
 _TMP_MARK = ".tmp-"
-_TEXT_CHUNK = 512  # documents turned into text and handed to the encoder at once
 
 EncodeRange = Callable[[int, int], np.ndarray]
 """``encode(start, stop)`` returns the ``(stop - start, dim)`` embeddings of those documents."""
@@ -347,49 +343,61 @@ def index_encoding_dir(index_dir: str | Path) -> Path:
     return index_dir / ENCODING_DIR
 
 
+class CorpusRange:
+    """Documents ``[start, stop)`` of a corpus, seen as a corpus of their own.
+
+    Enough of a corpus for an encoder (``len``, ``name``, ``titles_and_texts``), so the
+    same function that encodes a whole corpus encodes one shard.
+    """
+
+    def __init__(self, corpus: BaseCorpus, start: int, stop: int) -> None:
+        self.corpus = corpus
+        self.start = start
+        self.stop = min(stop, len(corpus))
+        self.name = corpus.name
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def titles_and_texts(self, start: int = 0, stop: int | None = None) -> Any:
+        """``(title, text)`` pairs of positions ``start..stop`` of this range."""
+        end = len(self) if stop is None else min(stop, len(self))
+        return self.corpus.titles_and_texts(self.start + start, self.start + end)
+
+
+EncodeInto = Callable[[CorpusRange, np.ndarray, int], None]
+"""``encode_into(documents, out, batch_size)`` writes the embeddings of ``documents`` to ``out``."""
+
+
 def encode_corpus_shards(
     directory: str | Path,
     corpus: BaseCorpus,
-    encoder: SentenceTransformer,
-    lock: threading.Lock,
     plan: EncodingPlan,
+    encode_into: EncodeInto,
     *,
     batch_size: int,
+    encoder: Any = None,
     show_progress: bool = False,
 ) -> np.memmap[Any, Any]:
     """Encode ``corpus`` into the shards of ``plan`` (resuming) and return them joined.
 
-    The batch size is :func:`encoding_batch_size` of ``batch_size`` for a new plan and the
-    recorded one on resume, so a resumed build batches exactly as the first run did.
+    ``encode_into`` is the dense build's own corpus encoder, so a sharded build embeds each
+    document exactly as an unsharded one does. The batch size is
+    :func:`encoding_batch_size` of ``batch_size`` (for ``encoder``'s device) for a new plan
+    and the recorded one on resume, so a resumed build batches as the first run did.
     """
     from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-    from raggym_env.retrieval.dense import passage_text
 
     directory = Path(directory)
     stored, extra = _read_plan(directory)
     if stored == plan and isinstance(extra.get("batch_size"), int):
         batch_size = int(extra["batch_size"])
-    else:
+    elif encoder is not None:
         batch_size = encoding_batch_size(batch_size, encoder, plan.dim)
 
     def encode(start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, plan.dim), dtype=np.float16)
-        for lo in range(start, stop, _TEXT_CHUNK):
-            hi = min(lo + _TEXT_CHUNK, stop)
-            texts = [
-                passage_text(title, body, plan.passage_format)
-                for title, body in corpus.titles_and_texts(lo, hi)
-            ]
-            with lock:
-                vectors = encoder.encode_document(
-                    texts,
-                    batch_size=batch_size,
-                    show_progress_bar=False,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                )
-            out[lo - start : hi - start] = np.asarray(vectors, dtype=np.float16)
+        encode_into(CorpusRange(corpus, start, stop), out, batch_size)
         return out
 
     total = plan.num_documents

@@ -164,3 +164,21 @@ def test_serve_retriever_arguments_open_the_index(files):
     assert isinstance(retriever, ImportedFaissRetriever)
     assert retriever.query_prefix == PREFIX
     assert retriever.search(["capital of France"], 1)[0][0].document.title == "Paris"
+
+
+def test_ivf_and_hnsw_search_settings(files, tmp_path):
+    root, corpus_file, vectors = files
+    quantizer = faiss.IndexFlatIP(vectors.shape[1])
+    ivf = faiss.IndexIVFFlat(quantizer, vectors.shape[1], 2, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(vectors)
+    ivf.add(vectors)
+    faiss.write_index(ivf, str(tmp_path / "ivf.index"))
+    retriever = open_faiss_index(tmp_path / "ivf.index", corpus_file, nprobe=2)
+    assert faiss.extract_index_ivf(retriever._index).nprobe == 2
+    assert retriever.index_type == "ivfpq"
+    hnsw = faiss.IndexHNSWFlat(vectors.shape[1], 8, faiss.METRIC_INNER_PRODUCT)
+    hnsw.add(vectors)
+    faiss.write_index(hnsw, str(tmp_path / "hnsw.index"))
+    retriever = open_faiss_index(tmp_path / "hnsw.index", corpus_file, hnsw_ef_search=7)
+    assert retriever._index.hnsw.efSearch == 7 and retriever.index_type == "hnsw"
+    assert retriever.search(["capital of France"], 1)[0][0].document.title == "Paris"

@@ -75,6 +75,49 @@ def test_interrupted_encoding_resumes_with_only_missing_shards(tmp_path):
     assert encode_to_shards(tmp_path / "resumed", plan, Encoder(fail_after=0)) == []
 
 
+_KILLED_BUILD = """
+import sys, time
+import numpy as np
+from raggym_env.retrieval.shards import EncodingPlan, encode_to_shards
+
+def encode(start, stop):
+    time.sleep(0.05)
+    rows = np.arange(start, stop, dtype=np.float32)[:, None]
+    return np.sin(rows + np.arange(4, dtype=np.float32)[None, :])
+
+plan = EncodingPlan("abc", 200, "m", 4, shard_size=1)
+encode_to_shards(sys.argv[1], plan, encode)
+"""
+
+
+def test_a_killed_process_resumes_where_it_stopped(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plan = _plan(num_documents=200, shard_size=1)
+    target = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_BUILD, str(target)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(target.glob("shard-*.npy"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    done = complete_shards(target, plan)
+    assert 3 <= len(done) < 200 and done == list(range(len(done)))
+    again = Encoder()
+    assert encode_to_shards(target, plan, again) == list(range(len(done), 200))
+    assert len(again.calls) == 200 - len(done)
+    encode_to_shards(tmp_path / "whole", plan, Encoder())
+    assert (
+        concatenate_shards(target, plan).tobytes()
+        == concatenate_shards(tmp_path / "whole", plan).tobytes()
+    )
+
+
 def test_half_written_and_damaged_shards_are_redone(tmp_path):
     plan = _plan()
     encode_to_shards(tmp_path, plan, Encoder())
@@ -200,6 +243,11 @@ def test_dense_build_resumes_to_a_byte_identical_index(tmp_path, dense_setup):
     assert [h.document.id for h in whole.search(query, 3)[0]] == [
         h.document.id for h in resumed.search(query, 3)[0]
     ]
+    # shards embed documents as the unsharded build does
+    plain = dense.DenseRetriever.build(corpus, show_progress=False)
+    np.testing.assert_allclose(
+        plain.embeddings.astype(np.float32), resumed.embeddings.astype(np.float32), atol=2e-3
+    )
 
 
 def test_load_or_build_dense_keeps_shards_in_index_dir_until_saved(tmp_path, dense_setup):
