@@ -506,6 +506,8 @@ class DenseRetriever:
         passage_format: str = "title: text",
         hnsw_ef_construction: int = 40,
         encoder: EncoderSpec | Mapping[str, Any] | str | None = None,
+        work_dir: str | Path | None = None,
+        shard_size: int | None = None,
     ) -> DenseRetriever:
         """Embed every document (as ``passage_format`` and ``encoder`` say) and index them.
 
@@ -532,6 +534,10 @@ class DenseRetriever:
             encoder: how texts are encoded: an :class:`.encoders.EncoderSpec`, a dict of its
                 fields or a preset name (``"plain"``, ``"e5"``, ``"bge"``); default plain.
                 Recorded in the manifest and used for queries after :meth:`load`.
+            work_dir: encode into resumable float16 shards here (see
+                :mod:`raggym_env.retrieval.shards`); a rerun after a crash encodes only
+                the missing shards. Kept after the build. Default: a temporary file.
+            shard_size: documents per shard with ``work_dir`` (default 8,192).
 
         Raises:
             ValueError: for an empty corpus or bad parameters.
@@ -559,17 +565,38 @@ class DenseRetriever:
         fingerprint = model_fingerprint(location, doc_encoder)
 
         logger.info("encoding %d documents of %r with %s", len(corpus), corpus.name, name)
+        if work_dir is not None:  # resumable shards (raggym_env.retrieval.shards)
+            from raggym_env.retrieval.shards import (
+                DEFAULT_SHARD_SIZE,
+                EncodingPlan,
+                encode_corpus_shards,
+            )
+
+            plan = EncodingPlan(
+                corpus.content_hash, len(corpus), fingerprint, dim,
+                shard_size or DEFAULT_SHARD_SIZE, passage_format, max_seq_length,
+                json.dumps(spec.to_dict(), sort_keys=True),
+            )  # fmt: skip
+            embeddings = encode_corpus_shards(
+                work_dir, corpus, plan,
+                lambda part, out, size: _encode_corpus(
+                    doc_encoder, lock, part, out, size, False, passage_format, spec
+                ),
+                batch_size=batch_size, encoder=doc_encoder, show_progress=show_progress,
+            )  # fmt: skip
         workdir = Path(tempfile.mkdtemp(prefix="raggym-dense-"))
-        embeddings = np.lib.format.open_memmap(
-            workdir / _EMBEDDINGS_FILE, mode="w+", dtype=np.float16, shape=(len(corpus), dim)
-        )
+        if work_dir is None:
+            embeddings = np.lib.format.open_memmap(
+                workdir / _EMBEDDINGS_FILE, mode="w+", dtype=np.float16, shape=(len(corpus), dim)
+            )
         retriever: DenseRetriever | None = None
         try:
-            _encode_corpus(
-                doc_encoder, lock, corpus, embeddings, batch_size, show_progress,
-                passage_format, spec,
-            )  # fmt: skip
-            embeddings.flush()
+            if work_dir is None:
+                _encode_corpus(
+                    doc_encoder, lock, corpus, embeddings, batch_size, show_progress,
+                    passage_format, spec,
+                )  # fmt: skip
+                embeddings.flush()
             index = _faiss_index(embeddings, params)
             manifest = {
                 "format": _FORMAT,
@@ -1045,6 +1072,7 @@ _BUILD_OPTIONS = frozenset(
         "model", "index_type", "batch_size", "max_seq_length", "device", "show_progress",
         "hnsw_m", "hnsw_ef_search", "ivf_nlist", "pq_m", "pq_nbits", "nprobe",
         "memory_budget_bytes", "passage_format", "hnsw_ef_construction", "encoder",
+        "work_dir", "shard_size",
     }
 )  # fmt: skip
 
@@ -1116,8 +1144,11 @@ def load_or_build_dense(
                             query_model=spec.query_model,
                         )
                 else:
-                    if retriever is None:
+                    if retriever is None:  # shards under index_dir/.encoding until saved
+                        from raggym_env.retrieval.shards import index_encoding_dir
+
+                        options.setdefault("work_dir", index_encoding_dir(directory))
                         retriever = DenseRetriever.build(corpus, **options)
-                    retriever.save(directory)
+                    retriever.save(directory)  # the swap removes index_dir/.encoding
         _CACHE.put(key, retriever)
         return retriever

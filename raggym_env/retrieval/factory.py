@@ -22,6 +22,10 @@ Built-in names and their options:
 - ``"bm25s"``: an index saved by bm25s's own ``BM25.save(dir)``, loaded by
   :func:`raggym_env.retrieval.bm25s_index.load_bm25s_index` (``path`` required; documents
   from the index's ``corpus.jsonl``, else from the environment's corpus).
+- ``"faiss"``: a FAISS index file built elsewhere (e.g. Search-R1's ``e5_Flat.index``)
+  served over the environment's corpus without encoding it, by
+  :func:`raggym_env.retrieval.faiss_import.open_faiss_index` (``index_path`` required;
+  ``model``, ``query_prefix``, ...).
 - ``"hybrid+rerank"``: ``"hybrid"`` reranked by a cross-encoder. Extra options:
   ``reranker_model`` (required: a path or hub name), ``top_n`` (default 50) and
   ``reranker_options`` (``batch_size``, ``device``, ``max_length``).
@@ -271,6 +275,25 @@ def _bm25s(corpus: Corpus, **options: Any) -> Retriever:
     return load_bm25s_index(corpus=None if saved_corpus else corpus, **options)
 
 
+def _faiss(corpus: BaseCorpus, **options: Any) -> Retriever:
+    """A FAISS index file (option ``index_path`` required) served over ``corpus``."""
+    from raggym_env.retrieval.faiss_import import open_faiss_index
+
+    if "index_path" not in options:
+        raise ValueError(
+            "retriever 'faiss' needs the option index_path, a FAISS index whose row i embeds "
+            "corpus document i, e.g. retriever_options={'index_path': '/indexes/e5_Flat.index', "
+            "'model': 'intfloat/e5-base-v2', 'query_prefix': 'query: '}"
+        )
+    return open_faiss_index(corpus=corpus, **options)
+
+
+def _faiss_options() -> list[Callable[..., Any]]:
+    from raggym_env.retrieval.faiss_import import open_faiss_index
+
+    return [open_faiss_index]
+
+
 def _bm25s_options() -> list[Callable[..., Any]]:
     from raggym_env.retrieval.bm25s_index import load_bm25s_index
 
@@ -306,3 +329,4 @@ register_retriever(
 )
 register_retriever("remote", _remote, cache_default=False, options_from=_remote_options)
 register_retriever("bm25s", _bm25s, cache_default=False, options_from=_bm25s_options)
+register_retriever("faiss", _faiss, cache_default=True, options_from=_faiss_options)

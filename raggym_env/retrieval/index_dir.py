@@ -40,9 +40,13 @@ MANIFEST_NAME = "raggym_index.json"
 
 
 def is_replaceable(directory: Path) -> bool:
-    """Whether ``directory`` may be overwritten: an existing index or an empty folder."""
+    """Whether ``directory`` may be overwritten: an existing index or an empty folder.
+
+    A folder holding only the ``.encoding`` shards of an interrupted build counts as empty.
+    """
     return directory.is_dir() and (
-        (directory / MANIFEST_NAME).is_file() or not any(directory.iterdir())
+        (directory / MANIFEST_NAME).is_file()
+        or all(entry.name == ".encoding" for entry in directory.iterdir())
     )
 
 

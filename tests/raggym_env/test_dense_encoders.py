@@ -321,3 +321,16 @@ def test_factory_passes_the_encoder_option(corpus, models):
     np.testing.assert_allclose(
         built.encode_queries(QUERIES), _direct(doc, prefixed, "mean"), atol=1e-5
     )
+
+
+def test_sharded_builds_follow_the_spec_and_never_reuse_shards_of_another(corpus, models, tmp_path):
+    doc, _ = models
+    work = tmp_path / "shards"
+    plain = _build(corpus, doc, work_dir=work, shard_size=4)
+    e5 = _build(corpus, doc, encoder="e5", work_dir=work, shard_size=4)
+    direct = _build(corpus, doc, encoder="e5")
+    np.testing.assert_array_equal(np.asarray(e5.embeddings), np.asarray(direct.embeddings))
+    assert not np.allclose(np.asarray(e5.embeddings), np.asarray(plain.embeddings), atol=1e-3)
+    plan = json.loads((work / "plan.json").read_text())
+    recorded = plan.get("plan", plan)["encoder"]
+    assert json.loads(recorded)["query_prefix"] == "query: "
