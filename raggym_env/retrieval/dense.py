@@ -718,6 +718,10 @@ class DenseRetriever:
 
     # -- search -------------------------------------------------------------------------
 
+    def query_texts(self, queries: list[str]) -> list[str]:
+        """The texts queries are encoded as (the spec's query prefix added)."""
+        return [self._spec.query_text(query) for query in queries]
+
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         """Embed ``queries`` in one batched call: float32, shape ``(n, dim)``.
 
@@ -729,7 +733,7 @@ class DenseRetriever:
         spec = self._spec
         with self._query_lock:
             vectors = self._query_encoder.encode_query(
-                [spec.query_text(query) for query in queries],
+                self.query_texts(queries),
                 batch_size=self._batch_size,
                 show_progress_bar=False,
                 convert_to_numpy=True,
@@ -749,8 +753,28 @@ class DenseRetriever:
         queries = check_search_args(queries, k)
         if not queries:
             return []
+        return self.search_vectors(self.encode_queries(queries), k)
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[ScoredDocument]]:
+        """Search with query embeddings made elsewhere (e.g. a remote embeddings server).
+
+        ``vectors`` is ``(n, dim)``, encoded as this index's queries are (same model,
+        prefix and normalisation); see :mod:`raggym_env.retrieval.remote_embeddings`.
+
+        Raises:
+            ValueError: ``vectors`` is not a 2-D array of width :attr:`dim`, or ``k < 1``.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(
+                f"query vectors must have shape (n, {self.dim}), got {tuple(vectors.shape)}"
+            )
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        if len(vectors) == 0:
+            return []
         top_k = min(int(k), len(self._corpus))
-        scores, ids = self._index.search(self.encode_queries(queries), top_k)
+        scores, ids = self._index.search(vectors, top_k)
         corpus = self._corpus
         results: list[list[ScoredDocument]] = []
         for row_ids, row_scores in zip(ids, scores, strict=True):

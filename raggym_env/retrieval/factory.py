@@ -46,7 +46,7 @@ import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from raggym_env.corpora import BaseCorpus, Corpus
 from raggym_env.retrieval.base import Retriever
@@ -188,11 +188,30 @@ def _bm25(corpus: BaseCorpus, **options: Any) -> Retriever:
     return load_or_build(corpus, **options)
 
 
-def _dense(corpus: BaseCorpus, **options: Any) -> Retriever:
-    """Dense retrieval; options go to ``dense.load_or_build_dense``."""
+def _dense(
+    corpus: BaseCorpus, *, query_embeddings: Mapping[str, Any] | None = None, **options: Any
+) -> Retriever:
+    """Dense retrieval; options go to ``dense.load_or_build_dense``.
+
+    ``query_embeddings`` (``{url, model, ...}``) embeds queries on an OpenAI-compatible
+    server instead of locally (see :mod:`raggym_env.retrieval.remote_embeddings`).
+    """
     from raggym_env.retrieval.dense import load_or_build_dense
 
-    return load_or_build_dense(corpus, **options)
+    return _remote_queries(load_or_build_dense(corpus, **options), query_embeddings)
+
+
+def _remote_queries(retriever: Any, query_embeddings: Mapping[str, Any] | None) -> Retriever:
+    """``retriever``, with its queries embedded remotely when ``query_embeddings`` is set."""
+    if query_embeddings is None:
+        return cast(Retriever, retriever)
+    from raggym_env.retrieval.remote_embeddings import with_remote_queries
+
+    return cast(Retriever, with_remote_queries(retriever, query_embeddings))
+
+
+def _query_embeddings_option(query_embeddings: Mapping[str, Any] | None = None) -> None:
+    """Declares the ``query_embeddings`` option of ``"dense"`` and ``"faiss"``."""
 
 
 def _member_options(
@@ -275,7 +294,9 @@ def _bm25s(corpus: Corpus, **options: Any) -> Retriever:
     return load_bm25s_index(corpus=None if saved_corpus else corpus, **options)
 
 
-def _faiss(corpus: BaseCorpus, **options: Any) -> Retriever:
+def _faiss(
+    corpus: BaseCorpus, *, query_embeddings: Mapping[str, Any] | None = None, **options: Any
+) -> Retriever:
     """A FAISS index file (option ``index_path`` required) served over ``corpus``."""
     from raggym_env.retrieval.faiss_import import open_faiss_index
 
@@ -285,13 +306,13 @@ def _faiss(corpus: BaseCorpus, **options: Any) -> Retriever:
             "corpus document i, e.g. retriever_options={'index_path': '/indexes/e5_Flat.index', "
             "'model': 'intfloat/e5-base-v2', 'query_prefix': 'query: '}"
         )
-    return open_faiss_index(corpus=corpus, **options)
+    return _remote_queries(open_faiss_index(corpus=corpus, **options), query_embeddings)
 
 
 def _faiss_options() -> list[Callable[..., Any]]:
     from raggym_env.retrieval.faiss_import import open_faiss_index
 
-    return [open_faiss_index]
+    return [open_faiss_index, _query_embeddings_option]
 
 
 def _bm25s_options() -> list[Callable[..., Any]]:
@@ -309,7 +330,7 @@ def _bm25_options() -> list[Callable[..., Any]]:
 def _dense_options() -> list[Callable[..., Any]]:
     from raggym_env.retrieval.dense import DenseRetriever, load_or_build_dense
 
-    return [load_or_build_dense, DenseRetriever.build]
+    return [load_or_build_dense, DenseRetriever.build, _query_embeddings_option]
 
 
 def _remote_options() -> list[Callable[..., Any]]:

@@ -72,9 +72,9 @@ class ImportedFaissRetriever(DenseRetriever):
         """Text put before every query when encoding it."""
         return self._query_prefix
 
-    def encode_queries(self, queries: list[str]) -> np.ndarray:
-        """Embed ``query_prefix + query`` for each query, as the parent class does."""
-        return super().encode_queries([self._query_prefix + query for query in queries])
+    def query_texts(self, queries: list[str]) -> list[str]:
+        """``query_prefix + query`` for each query (then the parent's spec prefix, if any)."""
+        return super().query_texts([self._query_prefix + query for query in queries])
 
     def save(self, directory: str | Path) -> Path:
         """Not supported: the imported index is served from its own file."""

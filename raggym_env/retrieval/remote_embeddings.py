@@ -18,10 +18,13 @@ The API key, when the server needs one, is read from the environment variable na
 ``api_key_env`` at each request; it is never stored, logged or shown.
 
 Integration: anything with ``dim`` and ``encode_queries(list[str]) -> np.ndarray`` is a
-:class:`QueryEncoder`. ``DenseRetriever`` embeds queries with its own ``encode_queries``;
-taking a ``query_encoder=`` object and calling its ``encode_queries`` instead (after
-checking ``query_encoder.dim == index.d``) is the whole change it needs.
-:func:`search_embeddings` shows the use with a FAISS index directly.
+:class:`QueryEncoder`. :func:`with_remote_queries` puts one in front of a dense retriever
+(a raggym dense index or an imported FAISS index): queries are turned into the texts the
+index's own encoder would see (its query prefix added), embedded by the server, and
+searched with ``search_vectors``; the index's dimension is checked against the replies.
+The retriever options ``query_embeddings={"url": ..., "model": ..., "api_key_env": ...}``
+of ``"dense"`` and ``"faiss"`` do this. :func:`search_embeddings` shows the use with a
+FAISS index directly.
 """
 
 from __future__ import annotations
@@ -43,7 +46,14 @@ from raggym_env.retrieval.base import RetrievalError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["EmbeddingError", "QueryEncoder", "RemoteQueryEncoder", "search_embeddings"]
+__all__ = [
+    "EmbeddingError",
+    "QueryEncoder",
+    "RemoteQueryEncoder",
+    "RemoteQueryRetriever",
+    "search_embeddings",
+    "with_remote_queries",
+]
 
 
 @runtime_checkable
@@ -341,3 +351,75 @@ def _message(response: httpx.Response) -> str:
             return redact_text(str(error["message"]))
         return redact_text(str(error))
     return redact_text(json.dumps(body)[:200])
+
+
+_QUERY_EMBEDDING_KEYS = frozenset(
+    {"url", "model", "api_key_env", "batch_size", "timeout_s", "max_retries", "pool_size"}
+)
+
+
+class RemoteQueryRetriever:
+    """A dense retriever whose queries are embedded by a remote server (no local encoder).
+
+    Everything but :meth:`search` (corpus, index hash, dimension, ...) is the wrapped
+    retriever's. The wrapped retriever must offer ``query_texts`` and ``search_vectors``
+    (:class:`~raggym_env.retrieval.dense.DenseRetriever` and its imported-index subclass do).
+    """
+
+    def __init__(self, base: Any, encoder: QueryEncoder) -> None:
+        for method in ("query_texts", "search_vectors"):
+            if not callable(getattr(base, method, None)):
+                raise TypeError(
+                    f"remote query embeddings need a dense retriever with {method}(), "
+                    f"got {type(base).__name__}"
+                )
+        dim = getattr(base, "dim", None)
+        if encoder.dim is not None and dim is not None and encoder.dim != dim:
+            raise ValueError(
+                f"the embeddings server gives {encoder.dim}-dimensional vectors but the index "
+                f"holds {dim}-dimensional ones"
+            )
+        self.base = base
+        self.encoder = encoder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["base"], name)
+
+    def __repr__(self) -> str:
+        return f"RemoteQueryRetriever({self.base!r}, {self.encoder!r})"
+
+    def search(self, queries: list[str], k: int) -> list[list[Any]]:
+        """Embed the queries remotely, then search the wrapped index with the vectors."""
+        from raggym_env.retrieval.base import check_search_args
+
+        queries = check_search_args(queries, k)
+        if not queries:
+            return []
+        vectors = self.encoder.encode_queries(self.base.query_texts(queries))
+        return list(self.base.search_vectors(vectors, k))
+
+
+def with_remote_queries(base: Any, query_embeddings: Any) -> RemoteQueryRetriever:
+    """``base`` searched with query embeddings from the server ``query_embeddings`` names.
+
+    ``query_embeddings`` is a mapping with ``url`` and ``model`` (required) and optionally
+    ``api_key_env``, ``batch_size``, ``timeout_s``, ``max_retries``, ``pool_size``.
+
+    Raises:
+        ValueError: a missing or unknown key, or a server/index dimension mismatch.
+    """
+    if not isinstance(query_embeddings, dict) and not hasattr(query_embeddings, "keys"):
+        raise ValueError(
+            "query_embeddings must be a table such as {url = 'http://host:8000', model = 'M'}"
+        )
+    settings = dict(query_embeddings)
+    unknown = sorted(set(settings) - _QUERY_EMBEDDING_KEYS)
+    missing = sorted({"url", "model"} - set(settings))
+    if unknown or missing:
+        raise ValueError(
+            f"query_embeddings: unknown keys {unknown}, missing keys {missing}; "
+            f"allowed: {sorted(_QUERY_EMBEDDING_KEYS)}"
+        )
+    url, model = settings.pop("url"), settings.pop("model")
+    encoder = RemoteQueryEncoder(url, model, dim=getattr(base, "dim", None), **settings)
+    return RemoteQueryRetriever(base, encoder)

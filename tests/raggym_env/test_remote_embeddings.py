@@ -224,3 +224,33 @@ def test_urls_are_completed_to_the_embeddings_endpoint():
     for url in ("http://h:1", "http://h:1/v1/", "http://h:1/v1/embeddings"):
         with encoder(url) as remote:
             assert remote.url == "http://h:1/v1/embeddings"
+
+
+def test_dense_retriever_option_embeds_queries_remotely(stub, monkeypatch):
+    from raggym_env.retrieval import dense
+    from raggym_env.retrieval.factory import make_retriever
+    from raggym_env.retrieval.remote_embeddings import RemoteQueryRetriever
+
+    state, url = stub
+    corpus = tiny_corpus()
+    local = make_retriever("dense", corpus)
+    want = local.search(QUERIES, 3)
+    remote = make_retriever("dense", corpus, query_embeddings={"url": url, "model": MODEL_NAME})
+    inner = remote if isinstance(remote, RemoteQueryRetriever) else remote.base  # query cache
+    assert isinstance(inner, RemoteQueryRetriever)
+    assert inner.index_hash == inner.base.index_hash  # everything else is the index's
+
+    def no_local_encoding(self, queries):
+        raise AssertionError("queries must be embedded by the server")
+
+    monkeypatch.setattr(dense.DenseRetriever, "encode_queries", no_local_encoding)
+    got = remote.search(QUERIES, 3)
+    assert [[h.document.id for h in row] for row in got] == [
+        [h.document.id for h in row] for row in want
+    ]
+    for row_got, row_want in zip(got, want, strict=True):
+        for a, b in zip(row_got, row_want, strict=True):
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+    assert sum(len(r["input"]) for r in state.requests) == len(QUERIES)
+    with pytest.raises(ValueError, match="missing keys"):
+        make_retriever("dense", corpus, query_embeddings={"url": url})
