@@ -580,7 +580,8 @@ class DenseRetriever:
             embeddings = encode_corpus_shards(
                 work_dir, corpus, plan,
                 lambda part, out, size: _encode_corpus(
-                    doc_encoder, lock, part, out, size, False, passage_format, spec
+                    doc_encoder, lock, part, out, size, False,  # type: ignore[arg-type]
+                    passage_format, spec,
                 ),
                 batch_size=batch_size, encoder=doc_encoder, show_progress=show_progress,
             )  # fmt: skip
