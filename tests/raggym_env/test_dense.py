@@ -390,3 +390,18 @@ def test_hnsw_build_breadth_is_set_and_recorded(tiny, tmp_path):
     assert built.manifest["params"]["hnsw_ef_construction"] == 64
     with pytest.raises(ValueError, match="hnsw_ef_construction"):
         DenseRetriever.build(tiny, index_type="hnsw", hnsw_ef_construction=0, show_progress=False)
+
+
+def test_auto_index_type_is_chosen_by_the_memory_planner_before_encoding(tiny, monkeypatch):
+    clear_caches()
+    assert dense.choose_index_type("hnsw", 10, 384, None) == "hnsw"
+    assert dense.choose_index_type("auto", 1_000, 384, 10**9) == "flat"
+    flat_bytes = 3_000_000 * 384 * 4
+    assert dense.choose_index_type("auto", 3_000_000, 384, flat_bytes * 3) == "hnsw"
+    assert dense.choose_index_type("auto", 3_000_000, 384, flat_bytes // 2) == "ivfpq"
+    monkeypatch.setattr(dense, "_encode_corpus", _raise_if_called)
+    with pytest.raises(IndexTooLargeError, match="exceeds"):
+        DenseRetriever.build(tiny, index_type="auto", memory_budget_bytes=10, show_progress=False)
+    monkeypatch.undo()
+    built = DenseRetriever.build(tiny, index_type="auto", show_progress=False)
+    assert built.index_type == "flat"
