@@ -246,7 +246,7 @@ class DenseConfig:
     ivf_nlist: int | None = None
     pq_m: int | None = None
     pq_nbits: int | None = None
-    nprobe: int = 16
+    nprobe: int = 64
     hnsw_ef_construction: int = 40
 
     def __post_init__(self) -> None:
