@@ -1,6 +1,8 @@
 """The Qdrant retriever in qdrant-client's local mode, against exact FAISS dense search."""
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -65,6 +67,16 @@ def _forbid_document_encoding(monkeypatch, encoder) -> None:
 
     monkeypatch.setattr(encoder, "encode_document", fail)
     monkeypatch.setattr(dense, "_encode_corpus", fail)
+
+
+def test_import_does_not_load_heavy_libraries():
+    code = (
+        "import sys, raggym_env.retrieval.qdrant, raggym_env.retrieval.factory;"
+        "heavy = {'torch', 'faiss', 'sentence_transformers', 'qdrant_client'} & set(sys.modules);"
+        "sys.exit(sorted(heavy) or 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # -- the retriever contract, for FAISS flat and both local Qdrant modes -----------------
