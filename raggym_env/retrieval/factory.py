@@ -14,6 +14,9 @@ Built-in names and their options:
   (options of each member), ``min_depth`` (fewest candidates per member; RAG-Gym: 100)
   and ``index_dir`` (members use its ``bm25/`` and ``dense/``
   subdirectories unless their own options name an ``index_dir``).
+- ``"qdrant"``: :class:`~raggym_env.retrieval.qdrant.QdrantRetriever` options
+  (``location`` for qdrant-client's local mode, ``url`` and ``api_key_env`` for a server,
+  ``collection``, ``model``, ...): dense retrieval's embeddings in a Qdrant collection.
 - ``"remote"``: :class:`~raggym_env.retrieval.remote.RemoteRetriever` options (``url``
   required, ``timeout_s``, ``max_retries``, ``protocol``, ``cooldown_s``...): a client of
   ``raggym serve-retriever``, or with ``protocol="search-r1"`` of any Search-R1-style
@@ -32,8 +35,8 @@ Built-in names and their options:
 
 Every builder also accepts ``cache``: ``False`` (no cache), ``True`` (an LRU cache of
 100,000 results) or an int (the cache size). It defaults to on for the model-backed names
-(``"dense"``, ``"hybrid"``, ``"hybrid+rerank"``), whose searches cost a forward pass, and
-off for ``"bm25"``. A cached retriever is shared process-wide (see
+(``"dense"``, ``"qdrant"``, ``"hybrid"``, ``"hybrid+rerank"``), whose searches cost a forward
+pass, and off for ``"bm25"``. A cached retriever is shared process-wide (see
 :func:`~raggym_env.retrieval.cache.shared_cache`): every ``make_retriever`` call with the
 same name, corpus and options returns the same object, so all environments of a process
 share one model and one cache.
@@ -214,6 +217,13 @@ def _query_embeddings_option(query_embeddings: Mapping[str, Any] | None = None) 
     """Declares the ``query_embeddings`` option of ``"dense"`` and ``"faiss"``."""
 
 
+def _qdrant(corpus: BaseCorpus, **options: Any) -> Retriever:
+    """Dense retrieval in a Qdrant collection; options go to ``QdrantRetriever``."""
+    from raggym_env.retrieval.qdrant import QdrantRetriever
+
+    return QdrantRetriever(corpus, **options)
+
+
 def _member_options(
     options: Mapping[str, Any] | None, index_dir: str | Path | None, subdir: str, name: str
 ) -> dict[str, Any]:
@@ -333,6 +343,12 @@ def _dense_options() -> list[Callable[..., Any]]:
     return [load_or_build_dense, DenseRetriever.build, _query_embeddings_option]
 
 
+def _qdrant_options() -> list[Callable[..., Any]]:
+    from raggym_env.retrieval.qdrant import QdrantRetriever
+
+    return [QdrantRetriever]
+
+
 def _remote_options() -> list[Callable[..., Any]]:
     from raggym_env.retrieval.remote import RemoteRetriever
 
@@ -341,6 +357,7 @@ def _remote_options() -> list[Callable[..., Any]]:
 
 register_retriever("bm25", _bm25, cache_default=False, options_from=_bm25_options)
 register_retriever("dense", _dense, cache_default=True, options_from=_dense_options)
+register_retriever("qdrant", _qdrant, cache_default=True, options_from=_qdrant_options)
 register_retriever("hybrid", _hybrid, cache_default=True)
 register_retriever(
     "hybrid+rerank",
