@@ -433,10 +433,12 @@ class _ProtocolMixin:
         final = final_prompt or self.final_prompt_name
         return prompt, load_prompt(final) if final is not None else None
 
-    def _pick_template(self, observation: Observation) -> PromptTemplate:
+    def messages(self, observation: Observation, memory: Memory) -> list[dict[str, str]]:
+        """The main template, or the Finish-only one (when the design has it) on the last step."""
+        values = self.render(observation, memory)  # type: ignore[attr-defined]
         if self.final_template is not None and int(observation["steps_remaining"]) <= 1:
-            return self.final_template
-        return self.template
+            return self.final_template.render(**values)
+        return self.template.render(**values)
 
     def _checked_parse(self, text: str, observation: Observation, memory: Memory) -> Parsed:
         """The base rule, plus the official second-to-last step of ReAct and Search-o1."""
@@ -551,11 +553,6 @@ class RagGymReActAgent(_ProtocolMixin, QAAgent):
         main, self.final_template = self._load_templates(prompt, final_prompt, official)
         super().__init__(llm, prompt=main, **kwargs)
 
-    def messages(self, observation: Observation, memory: Memory) -> list[dict[str, str]]:
-        """The main template, or the Finish-only one on the last step."""
-        values = self.render(observation, memory)
-        return self._pick_template(observation).render(**values)
-
     def render(self, observation: Observation, memory: Memory) -> dict[str, object]:
         """The documents history and the question."""
         return {
@@ -617,11 +614,6 @@ class _SummarisingAgent(_ProtocolMixin, CondensingAgent):
         if reply:
             return {"answer": reply, "source": "model"}
         return super()._condensed(entry, completion)
-
-    def messages(self, observation: Observation, memory: Memory) -> list[dict[str, str]]:
-        """The main template, or the Finish-only one on the last step (Search-o1)."""
-        values = self.render(observation, memory)
-        return self._pick_template(observation).render(**values)
 
     def render(self, observation: Observation, memory: Memory) -> dict[str, object]:
         """The query/summary history and the question."""

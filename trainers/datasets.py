@@ -785,25 +785,49 @@ def dpo_rows(
         if reason is not None or prompt is None or not pairs:
             stats.skipped_steps[reason or NO_REJECTED] += 1
             continue
-        before = len(rows)
-        for best, worse in pairs:
-            row: dict[str, Any] = {
-                "prompt": prompt,
-                "chosen": _assistant(best[1].text),
-                "rejected": _assistant(worse[1].text),
-            }
-            key = json.dumps(row, sort_keys=True)
-            if key in seen:
-                stats.duplicates += 1
-                continue
-            seen.add(key)
-            row["meta"] = _pair_meta(record, position, step, best, worse)
-            rows.append(row)
-        if len(rows) > before:
-            stats.steps_used += 1
-        else:
-            stats.skipped_steps[DUPLICATE] += 1
+        _add_pair_rows(rows, seen, stats, record, position, step, pairs, prompt)
     return rows
+
+
+_Ranked = tuple[int, Candidate, int]
+
+
+def _add_pair_rows(
+    rows: list[dict[str, Any]],
+    seen: set[str],
+    stats: DatasetStats,
+    record: EpisodeRecord,
+    position: int,
+    step: StepRecord,
+    pairs: Sequence[tuple[_Ranked, _Ranked]],
+    prompt: list[dict[str, str]],
+    *,
+    implicit: bool = False,
+) -> None:
+    """Append one row per (best, worse) pair, each distinct row once, counting the step.
+
+    Rows are TRL's explicit-prompt preference format (``prompt``, ``chosen``, ``rejected``),
+    or with ``implicit`` its implicit-prompt one (the prompt inside both conversations).
+    """
+    before = len(rows)
+    for best, worse in pairs:
+        chosen, rejected = _assistant(best[1].text), _assistant(worse[1].text)
+        row: dict[str, Any] = (
+            {"chosen": prompt + chosen, "rejected": prompt + rejected}
+            if implicit
+            else {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+        )
+        key = json.dumps(row, sort_keys=True)
+        if key in seen:
+            stats.duplicates += 1
+            continue
+        seen.add(key)
+        row["meta"] = _pair_meta(record, position, step, best, worse)
+        rows.append(row)
+    if len(rows) > before:
+        stats.steps_used += 1
+    else:
+        stats.skipped_steps[DUPLICATE] += 1
 
 
 def _max_steps(record: EpisodeRecord, max_steps: int | None) -> int | None:
@@ -914,23 +938,8 @@ def _rag_gym_reward_rows(
         if reason is not None or prompt is None:
             stats.skipped_steps[reason or NO_PROMPT] += 1
             continue
-        before = len(rows)
-        for best, worse in _rag_gym_pair_list(step):
-            row: dict[str, Any] = {
-                "chosen": prompt + _assistant(best[1].text),
-                "rejected": prompt + _assistant(worse[1].text),
-            }
-            key = json.dumps(row, sort_keys=True)
-            if key in seen:
-                stats.duplicates += 1
-                continue
-            seen.add(key)
-            row["meta"] = _pair_meta(record, position, step, best, worse)
-            rows.append(row)
-        if len(rows) > before:
-            stats.steps_used += 1
-        else:
-            stats.skipped_steps[DUPLICATE] += 1
+        pairs = _rag_gym_pair_list(step)
+        _add_pair_rows(rows, seen, stats, record, position, step, pairs, prompt, implicit=True)
     return rows
 
 
