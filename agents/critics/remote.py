@@ -61,15 +61,14 @@ from typing import Any
 
 from raggym.agents.critics.base import CriticItem, CriticScore, critic_input
 from raggym.agents.critics.reward_model import (
-    DEFAULT_MAX_LENGTH,
-    RAG_GYM_MAX_LENGTH,
     conversation_token_ids,
+    critic_input_settings,
     critic_messages,
     critic_token_ids,
 )
 from raggym.agents.llm.hf import read_train_record, resolve_adapter_dir
 from raggym_env.availability import require
-from raggym_env.protocols import DEFAULT_PROTOCOL, RAG_GYM, Protocol, check_protocol
+from raggym_env.protocols import RAG_GYM
 from raggym_env.redaction import redact_text
 
 __all__ = ["RemoteCritic"]
@@ -133,17 +132,12 @@ class RemoteCritic:
             raise ValueError(f"url must be an http(s) URL, got {redact_text(str(url))!r}")
         if not isinstance(model, str) or not model:
             raise ValueError("model must be the served model's name")
+        # a trained critic's folder (adapter, or merged as vLLM serves it) records its input
         trained = resolve_adapter_dir(model) if Path(model).is_dir() else None
         record = trained.record if trained is not None else {}
-        if trained is None and Path(model).is_dir():  # a merged critic (what vLLM serves)
+        if trained is None and Path(model).is_dir():
             record = read_train_record(model)
-        if input_format is None and isinstance(record.get("input_format"), str):
-            input_format = record["input_format"]
-        if max_length is None and isinstance(record.get("max_length"), int):
-            max_length = record["max_length"]
-        self.input_format: Protocol = check_protocol(input_format or DEFAULT_PROTOCOL)
-        if max_length is None:
-            max_length = RAG_GYM_MAX_LENGTH if self.input_format == RAG_GYM else DEFAULT_MAX_LENGTH
+        self.input_format, max_length = critic_input_settings(record, input_format, max_length)
         for label, value, low in (
             ("max_length", max_length, 8),
             ("batch_size", batch_size, 1),

@@ -138,6 +138,25 @@ def critic_token_ids(tokenizer: Any, text: str, max_length: int) -> list[int]:
     return ids[:head] + ids[action_tok - middle : action_tok] + ids[action_tok:]
 
 
+def critic_input_settings(
+    record: Mapping[str, Any], input_format: str | None, max_length: int | None
+) -> tuple[Protocol, int]:
+    """The input format and length a critic scores with: given, else its training record's.
+
+    A trained critic (adapter or merged folder) records both; without them the format is
+    ``"raggym"`` and the length :data:`DEFAULT_MAX_LENGTH` (:data:`RAG_GYM_MAX_LENGTH` for
+    ``"rag-gym"``). The length is returned unchecked.
+    """
+    if input_format is None and isinstance(record.get("input_format"), str):
+        input_format = record["input_format"]
+    if max_length is None and isinstance(record.get("max_length"), int):
+        max_length = record["max_length"]
+    protocol = check_protocol(input_format or DEFAULT_PROTOCOL)
+    if max_length is None:
+        max_length = RAG_GYM_MAX_LENGTH if protocol == RAG_GYM else DEFAULT_MAX_LENGTH
+    return protocol, max_length
+
+
 class RewardModelCritic:
     """Scores candidates with a sequence-classification reward model.
 
@@ -193,19 +212,10 @@ class RewardModelCritic:
             tokenizer_source = str(trained.path if trained.has_tokenizer else trained.base_model)
             if isinstance(trained.record.get("num_labels"), int):
                 model_kwargs["num_labels"] = trained.record["num_labels"]
-            if max_length is None and isinstance(trained.record.get("max_length"), int):
-                max_length = trained.record["max_length"]
-            if input_format is None and isinstance(trained.record.get("input_format"), str):
-                input_format = trained.record["input_format"]
-        elif Path(path).is_dir():  # a merged critic keeps its training record
-            record = read_train_record(path)
-            if max_length is None and isinstance(record.get("max_length"), int):
-                max_length = record["max_length"]
-            if input_format is None and isinstance(record.get("input_format"), str):
-                input_format = record["input_format"]
-        self.input_format: Protocol = check_protocol(input_format or DEFAULT_PROTOCOL)
-        if max_length is None:
-            max_length = RAG_GYM_MAX_LENGTH if self.input_format == RAG_GYM else DEFAULT_MAX_LENGTH
+            record = trained.record
+        else:  # a merged critic keeps its training record
+            record = read_train_record(path) if Path(path).is_dir() else {}
+        self.input_format, max_length = critic_input_settings(record, input_format, max_length)
         for label, value, low in (("batch_size", batch_size, 1), ("max_length", max_length, 8)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
