@@ -97,8 +97,12 @@ def synthetic_data(n: int, dim: int, n_queries: int, seed: int = 0) -> tuple[np.
     return draw(n), draw(n_queries)
 
 
+FAMILIES = ("raggym", "hnsw", "ivfflat", "ivfsq8", "ivfpq")
+"""``raggym``: the indexes DenseConfig builds by default, searched as DenseRetriever does."""
+
+
 def _grid(quick: bool, n: int, dim: int) -> Iterator[tuple[str, str, dict[str, int]]]:
-    """(family, FAISS factory string, search params) for every setting measured."""
+    """(family, FAISS factory string, search params) for every plain FAISS setting."""
     from raggym_env.retrieval.memory import auto_ivf_nlist, auto_pq_m
 
     for m in (16, 32) if quick else (16, 32, 48):
@@ -115,6 +119,65 @@ def _grid(quick: bool, n: int, dim: int) -> Iterator[tuple[str, str, dict[str, i
 
 EF_SEARCH = (16, 32, 64, 128, 256)
 NPROBE = (8, 16, 32, 64, 128)
+REFINE = (1, 2, 4, 8)
+
+
+def _recall(truth: np.ndarray, found: np.ndarray) -> float:
+    """The share of the exact top k that ``found`` holds too."""
+    pairs = zip(truth.tolist(), found.tolist(), strict=True)
+    return sum(len(set(a) & set(b)) for a, b in pairs) / truth.size
+
+
+def measure_defaults(
+    docs: np.ndarray, queries: np.ndarray, truth: np.ndarray, k: int, threads: int
+) -> Iterator[dict[str, object]]:
+    """Rows for raggym's default HNSW and IVF-PQ (``DenseConfig``).
+
+    Built by dense retrieval's own code from float16 embeddings and searched through
+    ``refined_search`` at each search breadth and re-rank factor.
+    """
+    import faiss
+
+    from raggym_env.retrieval.dense import DenseConfig, _faiss_index, refined_search
+
+    n, dim = docs.shape
+    stored = docs.astype(np.float16)  # what DenseRetriever keeps (memory-mapped) on disk
+    for index_type in ("hnsw", "ivfpq"):
+        params = DenseConfig(index_type).resolved(n, dim)  # type: ignore[arg-type]
+        faiss.omp_set_num_threads(threads)
+        start = time.perf_counter()
+        index = _faiss_index(stored, params)
+        build = time.perf_counter() - start
+        faiss.omp_set_num_threads(1)
+        if index_type == "hnsw":
+            name = f"raggym hnsw (HNSW{params.hnsw_m}, efC {params.hnsw_ef_construction})"
+            settings = [(f"efSearch={ef}", ef, 1) for ef in EF_SEARCH]
+        else:
+            name = f"raggym ivfpq (IVF{params.ivf_nlist},PQ{params.pq_m}x{params.pq_nbits})"
+            settings = [
+                (f"nprobe={p}, refine={r}", p, r)
+                for p in NPROBE
+                if p <= (params.ivf_nlist or 1)
+                for r in REFINE
+            ]
+        for label, breadth, refine in settings:
+            if index_type == "hnsw":
+                index.hnsw.efSearch = max(breadth, k)
+            else:
+                index.nprobe = breadth
+            start = time.perf_counter()
+            _, found = refined_search(index, queries, k, n, stored, refine)
+            qps = len(queries) / (time.perf_counter() - start)
+            is_default = breadth == (
+                params.hnsw_ef_search if index_type == "hnsw" else params.nprobe
+            ) and refine == (params.refine_factor if index_type == "ivfpq" else 1)
+            yield {
+                "index": name,
+                "breadth": label + (" **(default)**" if is_default else ""),
+                "recall": _recall(truth, found),
+                "qps": qps,
+                "build": build,
+            }
 
 
 def measure(
@@ -124,6 +187,7 @@ def measure(
     quick: bool,
     emit: Callable[[dict[str, object]], None] = lambda row: None,
     threads: int = 1,
+    families: Sequence[str] = FAMILIES,
 ) -> list[dict[str, object]]:
     """One row per (index setting, search breadth): recall@k against exact search, q/s."""
     import faiss
@@ -139,9 +203,15 @@ def measure(
         {"index": "Flat (exact)", "breadth": "-", "recall": 1.0, "qps": flat_qps, "build": 0.0}
     ]
     emit(rows[0])
+    if "raggym" in families:
+        for row in measure_defaults(docs, queries, truth, k, threads):
+            rows.append(row)
+            emit(row)
     rng = np.random.default_rng(0)
     faiss.omp_set_num_threads(threads)
     for family, spec, _ in _grid(quick, n, dim):
+        if family not in families:
+            continue
         start = time.perf_counter()
         index: Any = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
         if family == "hnsw":
@@ -162,14 +232,12 @@ def measure(
             start = time.perf_counter()
             _, found = index.search(queries, k)
             qps = len(queries) / (time.perf_counter() - start)
-            pairs = zip(truth.tolist(), found.tolist(), strict=True)
-            hits = sum(len(set(a) & set(b)) for a, b in pairs)
             name = "efSearch" if family == "hnsw" else "nprobe"
             rows.append(
                 {
                     "index": spec,
                     "breadth": f"{name}={breadth}",
-                    "recall": hits / truth.size,
+                    "recall": _recall(truth, found),
                     "qps": qps,
                     "build": build,
                 }
@@ -224,18 +292,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--threads", type=int, default=1, help="FAISS threads for index builds; default 1"
     )
     parser.add_argument("--quick", action="store_true", help="smaller grid, 20k synthetic")
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        choices=FAMILIES,
+        default=list(FAMILIES),
+        help="index families to measure (raggym = its default HNSW and re-ranked IVF-PQ); "
+        "default all",
+    )
+    parser.add_argument(
+        "--no-real", action="store_true", help="skip the real corpus (synthetic only)"
+    )
+    parser.add_argument(
+        "--dim", type=int, default=384, help="synthetic dimension with --no-real; default 384"
+    )
     args = parser.parse_args(argv)  # fmt: skip
 
-    docs, queries, how = real_data([p for p in args.corpus if p.exists()], args.cache_dir)
     print("# Approximate-index recall against exact search\n")
-    print(f"Real: {len(docs):,} passages x {docs.shape[1]} ({how}), {len(queries)} questions.")
-    print_header(f"Real passages ({len(docs):,}), benchmark questions", args.k)
-    measure(docs, queries, args.k, args.quick, print_row, args.threads)
+    dim = args.dim
+    if not args.no_real:
+        docs, queries, how = real_data([p for p in args.corpus if p.exists()], args.cache_dir)
+        dim = docs.shape[1]
+        print(f"Real: {len(docs):,} passages x {dim} ({how}), {len(queries)} questions.")
+        print_header(f"Real passages ({len(docs):,}), benchmark questions", args.k)
+        measure(docs, queries, args.k, args.quick, print_row, args.threads, args.families)
     n = 20_000 if args.quick else args.synthetic
     if n:
-        sdocs, squeries = synthetic_data(n, docs.shape[1], 1000)
-        print_header(f"Synthetic clustered ({n:,} vectors, 1,000 queries)", args.k)
-        measure(sdocs, squeries, args.k, args.quick, print_row, args.threads)
+        sdocs, squeries = synthetic_data(n, dim, 1000)
+        print_header(f"Synthetic clustered ({n:,} x {dim} vectors, 1,000 queries)", args.k)
+        measure(sdocs, squeries, args.k, args.quick, print_row, args.threads, args.families)
     return 0
 
 

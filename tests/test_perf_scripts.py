@@ -212,3 +212,28 @@ def test_bm25_scale_report_from_names_what_is_wrong_with_a_file(bm25_scale, tmp_
         path.write_text(text)
         with pytest.raises(ValueError, match=expected):
             bm25_scale.read_report(path)
+
+
+def test_ann_recall_measures_raggym_defaults_with_re_ranking(tmp_path):
+    """Synthetic-only run of raggym's own indexes: both defaults are marked, and exact
+    re-ranking of IVF-PQ candidates never lowers recall at the same nprobe."""
+    pytest.importorskip("faiss")
+    result = subprocess.run(
+        [
+            *(sys.executable, str(PERF / "ann_recall.py"), "--no-real", "--synthetic", "3000"),
+            *("--dim", "32", "--families", "raggym"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [
+        line.strip("| ").split(" | ") for line in result.stdout.splitlines() if "raggym" in line
+    ]
+    defaults = [row for row in rows if "(default)" in row[1]]
+    assert [row[0].split()[1] for row in defaults] == ["hnsw", "ivfpq"]
+    recall = {row[1]: float(row[2]) for row in rows if "ivfpq" in row[0]}
+    assert recall["nprobe=64, refine=8 **(default)**"] >= recall["nprobe=64, refine=1"]
+    assert recall["nprobe=64, refine=8 **(default)**"] > 0.9

@@ -16,6 +16,8 @@ from typing import Any, Literal
 __all__ = [
     "BGE_QUERY_INSTRUCTION",
     "ENCODER_PRESETS",
+    "MEDCPT_ARTICLE_MODEL",
+    "MEDCPT_QUERY_MODEL",
     "PASSAGE_INPUTS",
     "POOLING_MODES",
     "EncoderSpec",
@@ -31,6 +33,10 @@ PASSAGE_INPUTS: tuple[str, ...] = ("text", "pair")
 """``"text"``: the passage-format string; ``"pair"``: (title, text) as a sentence pair."""
 BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 """The instruction BGE (English, v1.5) puts in front of retrieval queries."""
+MEDCPT_ARTICLE_MODEL = "ncbi/MedCPT-Article-Encoder"
+"""MedCPT's document model: give it as ``model`` with the ``"medcpt"`` preset."""
+MEDCPT_QUERY_MODEL = "ncbi/MedCPT-Query-Encoder"
+"""MedCPT's query model (the ``"medcpt"`` preset's ``query_model``)."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,15 @@ ENCODER_PRESETS: dict[str, EncoderSpec] = {
     "plain": EncoderSpec(),
     "e5": EncoderSpec(query_prefix="query: ", passage_prefix="passage: "),
     "bge": EncoderSpec(query_prefix=BGE_QUERY_INSTRUCTION),
+    "medcpt": EncoderSpec(
+        pooling="cls", query_model=MEDCPT_QUERY_MODEL, passage_input="pair", normalize=False
+    ),
 }
 """Specs of the common encoder families, by name: ``plain`` (no prefixes), ``e5``
-(``"query: "``/``"passage: "``) and ``bge`` (the query instruction). MedCPT has no preset
-as it names a query model: use ``EncoderSpec(query_model=..., pooling="cls",
-passage_input="pair")``."""
+(``"query: "``/``"passage: "``), ``bge`` (the query instruction) and ``medcpt`` (the
+query model :data:`MEDCPT_QUERY_MODEL`, CLS pooling, (title, text) sentence pairs and raw
+inner products, as MedRAG and RAG-Gym score MedCPT; the document model is
+:data:`MEDCPT_ARTICLE_MODEL`, given as ``model``)."""
 
 
 def resolve_encoder_spec(encoder: EncoderSpec | Mapping[str, Any] | str | None) -> EncoderSpec:

@@ -150,6 +150,9 @@ def open_faiss_index(
         corpus_format: the format for :func:`~raggym_env.corpora.load_corpus` when
             ``corpus`` is a path (detected when ``None``).
         nprobe: IVF lists visited per query (an IVF index's stored value when ``None``).
+            An imported IVF-PQ index ranks by its compressed codes alone: the exact
+            re-ranking of raggym's own IVF-PQ (``DenseConfig.refine_factor``) needs the
+            float16 embeddings, which an index file does not hold.
         hnsw_ef_search: HNSW search breadth (the stored value when ``None``).
 
     Raises:
@@ -209,7 +212,7 @@ def open_faiss_index(
             "max_seq_length": max_seq_length,
         },
         "embedding_dim": dim,
-        "params": {"index_type": _index_type(index)},
+        "params": {"index_type": _index_type(index), "refine_factor": 1},
         "corpus": {
             "name": corpus.name,
             "content_hash": corpus.content_hash,

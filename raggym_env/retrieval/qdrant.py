@@ -2,9 +2,11 @@
 
 :class:`QdrantRetriever` embeds the corpus with exactly the code dense retrieval uses
 (:mod:`raggym_env.retrieval.dense`: the same model resolution, shared encoders,
-``passage_format`` and float16 L2-normalised embeddings), upserts them into a Qdrant
+``passage_format``, encoder specs — prefixes, pooling, a separate query model — and
+float16 embeddings), upserts them into a Qdrant
 collection in batches (point id = corpus position, payload = document id) and answers
-queries by cosine similarity, returning :class:`~raggym_env.types.ScoredDocument` lists
+queries by cosine similarity (inner product for a spec with ``normalize=False``, such as
+MedCPT's), returning :class:`~raggym_env.types.ScoredDocument` lists
 ordered like :class:`~raggym_env.retrieval.dense.DenseRetriever`'s.
 
 Where the collection lives:
@@ -15,11 +17,11 @@ Where the collection lives:
   environment variable named by ``api_key_env`` (never passed as a value), and the server
   searches its HNSW graph unless ``exact=True``.
 
-A collection records the corpus content hash and the model fingerprint in a metadata
-point (written last, so an interrupted upload is never taken as complete). Opening an
-existing collection reuses it without encoding anything when both match, and refuses it
-(:class:`~raggym_env.retrieval.base.IndexMismatchError`) when it was built for another
-corpus, model or passage format; ``recreate=True`` drops and rebuilds it.
+A collection records the corpus content hash, the model fingerprints and the encoder spec
+in a metadata point (written last, so an interrupted upload is never taken as complete).
+Opening an existing collection reuses it without encoding anything when all match, and
+refuses it (:class:`~raggym_env.retrieval.base.IndexMismatchError`) when it was built for
+another corpus, model, encoder spec or passage format; ``recreate=True`` rebuilds it.
 
 What Qdrant gives over the FAISS backend: a network service that many trainers and
 machines share, sharding and replication of one collection across machines, payload
@@ -39,8 +41,9 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,10 +54,12 @@ from raggym_env.retrieval.dense import (
     _embedding_dim,
     _encode_corpus,
     _encoder,
+    _query_model_entry,
     _resolve_model,
     model_fingerprint,
     passage_text,
 )
+from raggym_env.retrieval.encoders import EncoderSpec, resolve_encoder_spec
 from raggym_env.types import ScoredDocument
 
 if TYPE_CHECKING:
@@ -105,11 +110,14 @@ class QdrantRetriever:
         device: torch device for encoding.
         passage_format: how documents become text (see :data:`.dense.PASSAGE_FORMATS`).
         show_progress: show a progress bar while encoding.
+        encoder: how texts are encoded, as for dense retrieval: an
+            :class:`~raggym_env.retrieval.encoders.EncoderSpec`, a dict of its fields or a
+            preset name (``"e5"``, ``"bge"``, ``"medcpt"``); default plain.
 
     Raises:
         ValueError: for an empty corpus or bad arguments.
-        IndexMismatchError: the collection was built for another corpus, model or format,
-            or is not a complete raggym collection.
+        IndexMismatchError: the collection was built for another corpus, model, encoder
+            spec or format, or is not a complete raggym collection.
     """
 
     def __init__(
@@ -131,6 +139,7 @@ class QdrantRetriever:
         device: str | None = None,
         passage_format: str = "title: text",
         show_progress: bool = False,
+        encoder: EncoderSpec | Mapping[str, Any] | str | None = None,
     ) -> None:
         if len(corpus) == 0:
             raise ValueError(f"cannot index the empty corpus {corpus.name!r} in Qdrant")
@@ -142,10 +151,21 @@ class QdrantRetriever:
         self._corpus = corpus
         self._batch_size = batch_size
         self._passage_format = passage_format
+        spec = resolve_encoder_spec(encoder)
         self._model_name, self._location = _resolve_model(model)
-        self._encoder, self._encode_lock = _encoder(self._location, device, max_seq_length)
+        self._encoder, self._encode_lock = _encoder(
+            self._location, device, max_seq_length, spec.pooling
+        )
         self._dim = _embedding_dim(self._encoder)
         self._fingerprint = model_fingerprint(self._location, self._encoder)
+        query_entry, query_location = _query_model_entry(spec, device, max_seq_length, self._dim)
+        self._query_encoder, self._query_lock = self._encoder, self._encode_lock
+        if query_entry is not None and query_location is not None:
+            spec = spec.with_query_model(query_entry["name"])
+            self._query_encoder, self._query_lock = _encoder(
+                query_location, device, max_seq_length, spec.pooling
+            )
+        self._spec = spec
         self._identity = {
             "format": _FORMAT,
             "format_version": FORMAT_VERSION,
@@ -156,6 +176,8 @@ class QdrantRetriever:
             "max_seq_length": max_seq_length,
             "embedding_dim": self._dim,
             "passage_format": passage_format,
+            "encoder": spec.to_dict(),
+            "query_model_fingerprint": None if query_entry is None else query_entry["fingerprint"],
         }
         self._collection = collection or (
             f"raggym-{corpus.content_hash[:16]}-{self._fingerprint[:12]}"
@@ -178,12 +200,15 @@ class QdrantRetriever:
             client.delete_collection(name)
         client.create_collection(
             name,
-            vectors_config=self._models.VectorParams(
-                size=self._dim, distance=self._models.Distance.COSINE
-            ),
+            vectors_config=self._models.VectorParams(size=self._dim, distance=self._distance()),
         )
         self._upload(upsert_batch_size, show_progress)
         return True
+
+    def _distance(self) -> Any:
+        """Cosine for normalised embeddings, else the raw inner product (dense's scores)."""
+        distance = self._models.Distance
+        return distance.COSINE if self._spec.normalize else distance.DOT
 
     def _check_identity(self) -> None:
         """Raise :class:`IndexMismatchError` unless the collection was built for this setup."""
@@ -195,8 +220,9 @@ class QdrantRetriever:
                 "program's collection, or an interrupted upload); pass recreate=True to rebuild"
             )
         recorded = found[0].payload
+        before_specs = {"encoder": EncoderSpec().to_dict(), "query_model_fingerprint": None}
         for key, expected in self._identity.items():
-            if key != "model_name" and recorded.get(key) != expected:
+            if key != "model_name" and recorded.get(key, before_specs.get(key)) != expected:
                 raise IndexMismatchError(
                     f"{where} was built with {key}={recorded.get(key)!r}, not {expected!r} "
                     f"(corpus {self._corpus.name!r}, model {self._model_name!r}); pass "
@@ -217,7 +243,7 @@ class QdrantRetriever:
             )
             _encode_corpus(
                 self._encoder, self._encode_lock, corpus, embeddings, self._batch_size,
-                show_progress, self._passage_format,
+                show_progress, self._passage_format, self._spec,
             )  # fmt: skip
             for start in range(0, len(corpus), upsert_batch_size):
                 stop = min(start + upsert_batch_size, len(corpus))
@@ -274,8 +300,18 @@ class QdrantRetriever:
 
     @property
     def encoder(self) -> SentenceTransformer:
-        """The SentenceTransformer, shared with dense retrievers of the same model."""
+        """The document SentenceTransformer, shared with dense retrievers of the same model."""
         return self._encoder
+
+    @property
+    def query_encoder(self) -> SentenceTransformer:
+        """The SentenceTransformer that encodes queries (:attr:`encoder` when symmetric)."""
+        return self._query_encoder
+
+    @property
+    def encoder_spec(self) -> EncoderSpec:
+        """How queries and passages are encoded (recorded in the collection)."""
+        return self._spec
 
     def __repr__(self) -> str:
         return (
@@ -291,16 +327,19 @@ class QdrantRetriever:
     # -- search -----------------------------------------------------------------------
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
-        """Embed ``queries`` as dense retrieval does: float32, L2-normalised, ``(n, dim)``."""
+        """Embed ``queries`` as dense retrieval does: float32, ``(n, dim)``.
+
+        The spec's query model, prefix and normalisation are used.
+        """
         if not queries:
             return np.zeros((0, self._dim), dtype=np.float32)
-        with self._encode_lock:
-            vectors = self._encoder.encode_query(
-                list(queries),
+        with self._query_lock:
+            vectors = self._query_encoder.encode_query(
+                [self._spec.query_text(query) for query in queries],
                 batch_size=self._batch_size,
                 show_progress_bar=False,
                 convert_to_numpy=True,
-                normalize_embeddings=True,
+                normalize_embeddings=self._spec.normalize,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 

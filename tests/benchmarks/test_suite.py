@@ -116,6 +116,14 @@ def test_paper_suite_protocol(tmp_path):
     assert suite.retriever_options["dense"]["model"] == "BAAI/bge-base-en-v1.5"
     assert suite.retriever_options["dense"]["index_type"] == "hnsw"
     assert suite.retriever_options["dense"]["hnsw_ef_search"] == 32
+    medqa = suite.env_kwargs(by_task["medqa"])["retriever_options"]
+    assert (medqa["dense"]["model"], medqa["dense"]["encoder"]) == (
+        "ncbi/MedCPT-Article-Encoder",
+        "medcpt",
+    )
+    assert medqa["rrf_k"] == 60 and medqa["dense"]["hnsw_ef_search"] == 32
+    hotpot = suite.env_kwargs(by_task["hotpotqa-fullwiki"])["retriever_options"]
+    assert hotpot["dense"]["model"] == "BAAI/bge-base-en-v1.5"
     problems = suite.check_files()
     assert len(problems) == 8  # 4 question files, 4 corpora (one shared, named twice)
     assert "hot" + "pot_dev_fullwiki_v1.json" in problems[0]

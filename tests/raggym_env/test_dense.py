@@ -252,6 +252,119 @@ def test_ivfpq_nlist_falls_back_for_small_corpora(tiny, caplog):
         DenseRetriever.build(tiny, index_type="ivfpq", ivf_nlist=len(tiny) + 1, show_progress=False)
 
 
+def _synthetic_queries() -> list[str]:
+    return [
+        f"a {a} that {ACTS[i % len(ACTS)]} in the {PLACES[i % len(PLACES)]}"
+        for i, a in enumerate(ANIMALS)
+    ]
+
+
+def test_ivfpq_refine_rescores_exactly(synthetic, synthetic_flat):
+    """Re-ranked IVF-PQ scores are exact inner products; with every list probed and every
+    document a candidate, the ranking is exact search's."""
+    queries = _synthetic_queries()
+    options = {"index_type": "ivfpq", "ivf_nlist": 4, "nprobe": 4, "show_progress": False}
+    coded = DenseRetriever.build(synthetic, refine_factor=1, **options)
+    refined = DenseRetriever.build(synthetic, refine_factor=len(synthetic), **options)
+    assert refined.params.refine_factor == len(synthetic)
+    vectors = refined.encode_queries(queries)
+    embeddings = np.asarray(refined.embeddings, dtype=np.float32)
+    positions = {doc.id: i for i, doc in enumerate(synthetic)}
+    for vector, row in zip(vectors, refined.search(queries, 5), strict=True):
+        exact = [float(vector @ embeddings[positions[hit.document.id]]) for hit in row]
+        assert [hit.score for hit in row] == pytest.approx(exact, abs=1e-5)
+    assert _ids(refined.search(queries, 5)) == _ids(synthetic_flat.search(queries, 5))
+    assert _ids(coded.search(queries, 5)) != _ids(synthetic_flat.search(queries, 5))
+
+
+class _FixedIndex:
+    """A FAISS-like index returning fixed candidates, -1 padded as FAISS pads."""
+
+    def __init__(self, ids: list[list[int]]) -> None:
+        self.ids = np.array(ids, dtype=np.int64)
+
+    def search(self, vectors, k):
+        ids = self.ids[:, :k]
+        return np.where(ids >= 0, 0.0, -3.4e38).astype(np.float32), ids
+
+
+def test_refined_search_orders_by_exact_score_then_id_and_keeps_padding():
+    embeddings = np.array([[1, 0], [0, 1], [1, 0], [0.5, 0.5]], dtype=np.float16)
+    index = _FixedIndex([[3, 2, 1, 0], [1, -1, -1, -1]])
+    queries = np.array([[1, 0], [1, 0]], dtype=np.float32)
+    scores, ids = dense.refined_search(index, queries, 2, 4, embeddings, refine_factor=2)
+    assert ids.tolist() == [[0, 2], [1, -1]]
+    assert scores[0].tolist() == [1.0, 1.0] and scores[1, 0] == 0.0
+    assert scores[1, 1] == -np.inf
+    with pytest.raises(ValueError, match="embeddings"):
+        dense.refined_search(index, queries, 2, 4, None, refine_factor=2)
+    with pytest.raises(ValueError, match="refine_factor"):
+        dense.DenseConfig("ivfpq", refine_factor=0)
+
+
+def test_ivfpq_trains_on_enough_vectors_per_list_at_wikipedia_scale():
+    nlist = dense.auto_ivf_nlist(21_015_324)
+    assert dense.ivfpq_train_size(21_015_324, nlist, 8) == 39 * nlist  # FAISS's minimum
+    assert dense.ivfpq_train_size(1_000_000, 4_000, 8) == 200_000
+    assert dense.ivfpq_train_size(13_725, 351, 8) == 13_725
+    assert dense.ivfpq_train_size(50_000, 10, 8) == 16_384  # 64 per PQ centroid
+
+
+def test_search_settings_change_without_reencoding(synthetic, tmp_path, monkeypatch):
+    clear_caches()
+    directory = tmp_path / "index"
+    options = {"index_type": "ivfpq", "ivf_nlist": 4, "show_progress": False}
+    built = load_or_build_dense(synthetic, directory, nprobe=1, refine_factor=1, **options)
+    on_disk = (directory / "raggym_index.json").read_text()
+    monkeypatch.setattr(dense, "_encode_corpus", _raise_if_called)
+    monkeypatch.setattr(built.encoder, "encode_document", _raise_if_called)
+    wider = load_or_build_dense(synthetic, directory, nprobe=4, refine_factor=8, **options)
+    assert (wider.params.nprobe, wider.params.refine_factor) == (4, 8)
+    assert wider.manifest["params"]["nprobe"] == 4
+    assert wider.index_hash != built.index_hash
+    assert (directory / "raggym_index.json").read_text() == on_disk
+    clear_caches()
+    search = {"nprobe": 4, "refine_factor": 8}
+    loaded = DenseRetriever.load(directory, corpus=synthetic, search=search)
+    assert loaded.index_hash == wider.index_hash
+    queries = _synthetic_queries()
+    assert _ids(loaded.search(queries, 5)) == _ids(wider.search(queries, 5))
+    with pytest.raises(TypeError, match="search settings"):
+        DenseRetriever.load(directory, corpus=synthetic, search={"pq_m": 2})
+
+
+def test_other_index_settings_reuse_the_saved_embeddings(
+    synthetic, synthetic_flat, tmp_path, monkeypatch
+):
+    """Another index type or graph setting over saved embeddings builds a new FAISS index
+    from them (saved in place) and encodes nothing."""
+    clear_caches()
+    directory = tmp_path / "index"
+    flat = load_or_build_dense(synthetic, directory, show_progress=False)
+    embeddings = np.asarray(flat.embeddings).copy()
+    monkeypatch.setattr(dense, "_encode_corpus", _raise_if_called)
+    monkeypatch.setattr(flat.encoder, "encode_document", _raise_if_called)
+    hnsw = load_or_build_dense(
+        synthetic, directory, index_type="hnsw", hnsw_ef_construction=64, show_progress=False
+    )
+    assert hnsw.index_type == "hnsw" and hnsw.params.hnsw_ef_construction == 64
+    np.testing.assert_array_equal(np.asarray(hnsw.embeddings), embeddings)
+    saved = json.loads((directory / "raggym_index.json").read_text())
+    assert saved["params"]["index_type"] == "hnsw"
+    queries = _synthetic_queries()
+    assert _ids(hnsw.search(queries, 3)) == _ids(synthetic_flat.search(queries, 3))
+    clear_caches()
+    again = load_or_build_dense(
+        synthetic, directory, index_type="hnsw", hnsw_ef_construction=64, show_progress=False
+    )
+    assert again.index_hash == hnsw.index_hash
+    with pytest.raises(IndexTooLargeError):
+        load_or_build_dense(
+            synthetic, directory, index_type="hnsw", memory_budget_bytes=1_000,
+            show_progress=False,
+        )  # fmt: skip
+
+
 # -- the shared cache ------------------------------------------------------------------------
 
 

@@ -123,6 +123,9 @@ def test_presets_and_spec_round_trip():
     assert (e5.query_prefix, e5.passage_prefix) == ("query: ", "passage: ")
     bge = resolve_encoder_spec("bge")
     assert (bge.query_prefix, bge.passage_prefix) == (BGE_QUERY_INSTRUCTION, "")
+    medcpt = resolve_encoder_spec("medcpt")
+    assert medcpt.query_model == "ncbi/MedCPT-Query-Encoder" and medcpt.asymmetric
+    assert (medcpt.pooling, medcpt.passage_input, medcpt.normalize) == ("cls", "pair", False)
     spec = EncoderSpec(pooling="cls", query_model="q", passage_input="pair", normalize=False)
     assert json.loads(json.dumps(spec.to_dict())) == spec.to_dict()
     assert EncoderSpec.from_dict(spec.to_dict()) == spec
@@ -334,3 +337,39 @@ def test_sharded_builds_follow_the_spec_and_never_reuse_shards_of_another(corpus
     plan = json.loads((work / "plan.json").read_text())
     recorded = plan.get("plan", plan)["encoder"]
     assert json.loads(recorded)["query_prefix"] == "query: "
+
+
+def test_qdrant_follows_the_spec_like_dense(corpus, models, tmp_path, monkeypatch):
+    """An asymmetric, CLS, pair, unnormalised spec: Qdrant returns dense's ranking and raw
+    inner products, records the spec, and refuses its collection under another spec."""
+    pytest.importorskip("qdrant_client")
+    from raggym_env.retrieval.qdrant import QdrantRetriever
+
+    doc, query = models
+    spec = EncoderSpec(
+        query_model=query, pooling="cls", passage_input="pair", normalize=False, query_prefix="q: "
+    )
+    exact = _build(corpus, doc, encoder=spec)
+    location = tmp_path / "qdrant"
+    qdrant = QdrantRetriever(corpus, model=doc, encoder=spec, location=location, device="cpu")
+    try:
+        assert qdrant.uploaded and qdrant.encoder_spec == exact.encoder_spec
+        np.testing.assert_allclose(
+            qdrant.encode_queries(QUERIES), exact.encode_queries(QUERIES), atol=1e-6
+        )
+        got, want = qdrant.search(QUERIES, 4), exact.search(QUERIES, 4)
+        assert [[h.document.id for h in row] for row in got] == [
+            [h.document.id for h in row] for row in want
+        ]
+        scores = [h.score for row in got for h in row]
+        assert scores == pytest.approx([h.score for row in want for h in row], rel=1e-2)
+        norms = np.linalg.norm(np.asarray(exact.embeddings, dtype=np.float32), axis=1)
+        assert not np.allclose(norms, 1.0, atol=1e-2)  # so equal scores are inner products
+    finally:
+        qdrant.close()
+    _forbid_encoding(monkeypatch)
+    again = QdrantRetriever(corpus, model=doc, encoder=spec, location=location, device="cpu")
+    again.close()
+    assert not again.uploaded
+    with pytest.raises(IndexMismatchError, match="encoder"):
+        QdrantRetriever(corpus, model=doc, encoder="e5", location=location, device="cpu")

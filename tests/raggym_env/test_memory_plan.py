@@ -31,8 +31,9 @@ def test_hnsw_and_ivfpq_estimates():
 
 
 def test_auto_parameters():
-    assert auto_pq_m(384) == 48 and 384 % auto_pq_m(384) == 0
-    assert auto_pq_m(100) == 10  # largest divisor of 100 <= 12
+    assert auto_pq_m(384) == 96 and auto_pq_m(768) == 192
+    assert auto_pq_m(100) == 25  # the largest divisor of 100 <= 25
+    assert auto_pq_m(98) == 14  # 24 does not divide 98
     assert auto_ivf_nlist(N) == 4000
     assert auto_ivf_nlist(300) == 7  # capped at N // 39
     assert auto_ivf_nlist(10) == 1
