@@ -240,6 +240,8 @@ class SearchR1TextEnv:
         self._length = 0
         self._spans: list[tuple[int, int]] = []
         self._history_length = 0
+        self.prompt_text = ""
+        """The prompt of the current episode (the transcript's start)."""
         self.last_parsed: ParsedTextAction | None = None
         """The parse of the latest model turn (``None`` before the first step)."""
 
@@ -290,7 +292,7 @@ class SearchR1TextEnv:
         self._transcript, self._length, self._spans = [], 0, []
         self._history_length = len(observation["history"])
         self.last_parsed = None
-        text = self.prompt(observation, max_steps)
+        text = self.prompt_text = self.prompt(observation, max_steps)
         self._append(text)
         return text, dict(info)
 
