@@ -285,7 +285,7 @@ class SearchR1TextEnv:
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
-        """Start an episode (``seed`` and ``options`` as for ``RAGEnv.reset``); return its prompt."""
+        """Start an episode (``seed``, ``options`` as for ``RAGEnv.reset``); return its prompt."""
         observation, info = self.env.reset(seed=seed, options=options)
         observation = _checked(observation)
         max_steps = int(info.get("max_steps", observation["steps_remaining"]))
