@@ -24,6 +24,12 @@ from raggym_env.observation import (
 )
 from raggym_env.registration import ENV_IDS, register_envs
 from raggym_env.rewards import RewardConfig
+from raggym_env.text_protocol import (
+    ParsedTextAction,
+    SearchR1TextEnv,
+    format_information,
+    parse_search_r1,
+)
 from raggym_env.types import Document, Evidence, QAExample, ScoredDocument
 
 __version__ = "0.1.0"
@@ -41,18 +47,22 @@ __all__ = [
     "Evidence",
     "FinalInfo",
     "Observation",
+    "ParsedTextAction",
     "QAExample",
     "RAGEnv",
     "ResetInfo",
     "RewardConfig",
     "ScoredDocument",
     "Search",
+    "SearchR1TextEnv",
     "StepInfo",
     "__version__",
     "build_observation",
     "clear_caches",
+    "format_information",
     "is_corpus_store",
     "parse_action",
+    "parse_search_r1",
     "write_store",
 ]
 
