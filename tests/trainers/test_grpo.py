@@ -393,3 +393,34 @@ def test_tool_results_are_masked_out_of_the_loss(
             assert "<tool_response>" not in trained_text
             checked += 1
     assert checked >= 4
+
+
+def test_cli_help_lists_the_grpo_fields_and_needs_no_episodes(capsys):
+    from raggym_env.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "grpo", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--num-generations", "--max-completion-length", "--beta", "--use-vllm"):
+        assert flag in out
+    for flag in ("--retriever-options", "--env-max-steps", "--format-weight", "--vllm-mode"):
+        assert flag in out
+    assert "--episodes" not in out
+
+
+def test_cli_trains_grpo_in_the_env(tool_lm_dir, tmp_path, scripted_generation, capsys):
+    """``raggym train grpo`` on the bundled HotpotQA sample; generation is scripted."""
+    from raggym_env.cli import main
+
+    flags = [
+        "--model", str(tool_lm_dir), "--out", str(tmp_path / "cli"), "--task", "hotpotqa",
+        "--select", "first:2", "--retriever", "fake", "--k", "2", "--env-max-steps", "4",
+        "--lora-r", "4", "--lora-alpha", "8", "--batch-size", "4",
+        "--gradient-accumulation-steps", "1", "--num-generations", "2",
+        "--max-completion-length", "256", "--max-steps", "1", "--logging-steps", "1",
+        "--save-strategy", "no", "--no-gradient-checkpointing",
+    ]  # fmt: skip
+    assert main(["train", "grpo", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "raggym train grpo: 2 questions" in out and "step 1: reward" in out
+    assert (tmp_path / "cli" / "final" / "adapter_config.json").is_file()
