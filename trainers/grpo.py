@@ -645,8 +645,9 @@ def _check_versions() -> None:
         if Version(installed) < Version(floor):
             raise MissingDependencyError(
                 package,
-                f"GRPO training (needs {package}>={floor}, found {installed}; "
-                "pip install 'raggym[grpo]')",
+                "GRPO training",
+                extra="grpo",
+                reason=f"needs {package}>={floor}, found {installed}",
             )
 
 

@@ -424,3 +424,16 @@ def test_cli_trains_grpo_in_the_env(tool_lm_dir, tmp_path, scripted_generation, 
     out = capsys.readouterr().out
     assert "raggym train grpo: 2 questions" in out and "step 1: reward" in out
     assert (tmp_path / "cli" / "final" / "adapter_config.json").is_file()
+
+
+def test_an_old_trl_is_refused_with_the_extra_named(monkeypatch, tmp_path):
+    import importlib.metadata
+
+    from raggym_env.availability import MissingDependencyError
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "1.15.0" if name == "trl" else real(name)
+    )
+    with pytest.raises(MissingDependencyError, match=r"raggym\[grpo\]"):
+        train_grpo(GRPOTrainConfig(model="m", output_dir=str(tmp_path)))
