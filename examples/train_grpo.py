@@ -74,7 +74,9 @@ def main() -> None:
                 )
         kept = "" if args.out else " (a temporary folder: pass --out to keep it)"
         print(f"adapter written to {result.adapter_dir}{kept}")
-        print(f"{result.metrics['rollouts']} rollouts scored in {result.metrics['global_step']} steps")
+        print(
+            f"{result.metrics['rollouts']} rollouts scored in {result.metrics['global_step']} steps"
+        )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ __all__ = [
     "RAGToolEnvFactory",
     "RewardWeights",
     "RolloutStats",
-    "RolloutStatsCallback",
     "grpo_dataset",
+    "rollout_stats_callback",
     "train_grpo",
 ]
 
@@ -216,8 +216,8 @@ class RAGToolEnv:
         if example_id is not None:
             options["example_id"] = str(example_id)
         elif isinstance(question, str):
-            for index, example in enumerate(self.rag_env.examples):
-                if example.question == question:
+            for index, candidate in enumerate(self.rag_env.examples):
+                if candidate.question == question:
                     options["index"] = index
                     break
         self.env.reset(options=options or None)
@@ -357,10 +357,7 @@ class RAGToolEnvFactory:
     ) -> None:
         kwargs = dict(env_kwargs or {})
         if make_env is None:
-            if env_id is not None:
-                make_env = _gym_maker(env_id, kwargs)
-            else:
-                make_env = EnvFactory(**kwargs)
+            make_env = EnvFactory(**kwargs) if env_id is None else _gym_maker(env_id, kwargs)
         elif env_id is not None:
             raise ValueError("give make_env or env_id, not both")
         self.make_env = make_env
@@ -420,7 +417,8 @@ def grpo_dataset(examples: Sequence[QAExample], instructions: str = GRPO_INSTRUC
 
 
 def _transformers_callback_base() -> type:
-    return require_module("transformers").TrainerCallback  # type: ignore[no-any-return]
+    base: type = require_module("transformers").TrainerCallback
+    return base
 
 
 def _make_callback_class() -> type:
@@ -433,7 +431,9 @@ def _make_callback_class() -> type:
             self.stats = stats
             self.history: list[dict[str, float]] = []
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> Any:
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
+        ) -> Any:
             records = self.stats.drain()
             if not records or logs is None:
                 return control
@@ -449,8 +449,11 @@ def _make_callback_class() -> type:
     return _Callback
 
 
-def RolloutStatsCallback(stats: RolloutStats) -> Any:  # noqa: N802  (a class, built lazily)
+def rollout_stats_callback(stats: RolloutStats) -> Any:
     """A ``transformers.TrainerCallback`` adding the rollouts' means to every log entry.
+
+    (Its class derives from ``TrainerCallback``, so it is built here, when transformers is
+    imported, not at module import.)
 
     At each log it drains ``stats`` and adds ``env/reward``, ``env/outcome``,
     ``env/process``, ``env/format``, ``env/searches``, ``env/invalid_actions``,
@@ -515,7 +518,9 @@ class GRPOTrainConfig(TrainConfig):
     corpus: str | None = config_field(
         None, "corpus file or folder (default: the task's pooled context paragraphs)"
     )
-    retriever: str = config_field("bm25", "retriever backend (bm25, dense, hybrid, remote, fake...)")
+    retriever: str = config_field(
+        "bm25", "retriever backend (bm25, dense, hybrid, remote, fake...)"
+    )
     retriever_options: tuple[str, ...] = config_field(
         (), "retriever options as KEY=VALUE (VALUE parsed as JSON when it can be), e.g. url=..."
     )
@@ -682,12 +687,11 @@ def train_grpo(
         env_id=config.env_id, env_kwargs=config.env_kwargs(), weights=config.reward_weights()
     )
     dataset = grpo_dataset(factory.examples)
-    stats_callback = RolloutStatsCallback(factory.stats)
+    stats_callback = rollout_stats_callback(factory.stats)
     trl_extra: dict[str, Any] = {
         "num_generations": config.num_generations,
         "max_completion_length": config.max_completion_length,
-        "max_tool_calling_iterations": config.max_tool_calling_iterations
-        or config.env_max_steps,
+        "max_tool_calling_iterations": config.max_tool_calling_iterations or config.env_max_steps,
         "beta": float(config.beta),
         "temperature": float(config.temperature),
         "use_vllm": bool(config.use_vllm),
@@ -718,4 +722,6 @@ def train_grpo(
 
 
 def _jsonable_env(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, (str, int, float, bool, dict)) else str(v) for k, v in kwargs.items()}
+    return {
+        k: v if isinstance(v, (str, int, float, bool, dict)) else str(v) for k, v in kwargs.items()
+    }
