@@ -33,6 +33,7 @@ from raggym_env.availability import (
     is_wandb_available,
     require,
 )
+from raggym_env.redaction import redact
 
 __all__ = [
     "FINAL_DIR",
@@ -462,10 +463,10 @@ def _write_record(
         "base_model": _base_model_id(config.model),
         "task_type": method.task_type,
         "max_length": config.max_length,
-        **dict(method.record_extra),
+        **redact(dict(method.record_extra)),
         "device": precision.device,
         "bf16": precision.bf16,
-        "config": config.to_dict(),
+        "config": redact(config.to_dict()),
         "metrics": _jsonable({k: v for k, v in metrics.items() if k != "losses"}),
         "versions": versions,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -309,7 +309,9 @@ def test_two_step_grpo_run_trains_lora_and_saves_a_loadable_adapter(
 ):
     """A 2-step run through ``train_grpo``; generation is scripted (see the fixture)."""
     watch = ParamWatch()
-    config = small_config(tool_lm_dir, tmp_path / "run")
+    # the factory is given, so these options are only recorded (credentials masked)
+    secret = ("url=https://user:hunter2@retrieval.invalid/retrieve",)
+    config = small_config(tool_lm_dir, tmp_path / "run", retriever_options=secret)
     result = train_grpo(
         config, environment_factory=tiny_factory(config.reward_weights()), callbacks=[watch]
     )
@@ -331,7 +333,9 @@ def test_two_step_grpo_run_trains_lora_and_saves_a_loadable_adapter(
     frozen = [n for n, (grad, _) in watch.before.items() if not grad]
     assert all(torch.equal(watch.before[n][1], watch.after[n][1]) for n in frozen)
 
-    record = json.loads((result.adapter_dir / "raggym_train.json").read_text())
+    record_text = (result.adapter_dir / "raggym_train.json").read_text()
+    assert "hunter2" not in record_text and "retrieval.invalid" in record_text
+    record = json.loads(record_text)
     assert record["method"] == "grpo" and record["env"]["retriever"] == "fake"
     base = transformers.AutoModelForCausalLM.from_pretrained(tool_lm_dir)
     model = peft.PeftModel.from_pretrained(base, result.adapter_dir)
