@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHAT_TEMPLATE",
     "SPECIAL_TOKENS",
+    "TOOL_CALLING_TOKENS",
     "build_tiny_causal_lm",
     "build_tiny_classifier",
     "build_tiny_tokenizer",
@@ -45,6 +46,18 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>' }}\n{% endif %}"
 )
 """A minimal Jinja chat template: ``<|role|>`` header, content, ``</s>`` per message."""
+
+TOOL_CALLING_TOKENS: tuple[str, ...] = (
+    "<|im_start|>",
+    "<|im_end|>",
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
+)
+"""Special tokens a tool-calling tiny tokenizer adds for its Qwen3-style chat template."""
 
 _MIN_VOCAB = 300  # 256 byte symbols + the special tokens + some merges
 
@@ -89,7 +102,7 @@ Monday Tuesday Wednesday Thursday Friday Saturday Sunday; spring, summer, autumn
 
 
 def build_tiny_tokenizer(
-    texts: Iterable[str] | None = None, vocab_size: int = 512
+    texts: Iterable[str] | None = None, vocab_size: int = 512, *, tool_calling: bool = False
 ) -> PreTrainedTokenizerFast:
     """Train a small byte-level BPE tokenizer so tests get a real tokenizer without downloads.
 
@@ -104,6 +117,10 @@ def build_tiny_tokenizer(
         vocab_size: the target vocabulary size, special tokens included. It is an upper
             bound: a small text may yield fewer merges; use ``len(tokenizer)`` for the
             actual size.
+        tool_calling: use TRL's bundled Qwen3 chat template instead (it renders tool
+            schemas, tool calls and tool results, and TRL knows how to parse its tool
+            calls), add its :data:`TOOL_CALLING_TOKENS` and end turns with ``<|im_end|>``
+            (the eos token). Needs ``trl`` (``pip install 'raggym[train]'``).
 
     Returns:
         A ``PreTrainedTokenizerFast`` (identical for identical arguments).
@@ -143,6 +160,11 @@ def build_tiny_tokenizer(
         model_max_length=4096,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
+    if tool_calling:
+        templates = require("trl.chat_template_utils", feature=_FEATURE, extra="train")
+        tokenizer.add_tokens(list(TOOL_CALLING_TOKENS), special_tokens=True)
+        tokenizer.eos_token = "<|im_end|>"
+        tokenizer.chat_template = templates.qwen3_chat_template
     return tokenizer
 
 
@@ -211,6 +233,7 @@ def build_tiny_causal_lm(
     num_heads: int = 2,
     seed: int = 0,
     texts: Iterable[str] | None = None,
+    tool_calling: bool = False,
 ) -> Path:
     """Save a tiny random Llama causal LM and its tokenizer to ``path`` for offline tests.
 
@@ -228,11 +251,13 @@ def build_tiny_causal_lm(
         num_heads: attention heads (``hidden_size / num_heads`` must be even).
         seed: weight-initialisation seed.
         texts: extra tokenizer training text.
+        tool_calling: a tokenizer whose chat template TRL's tool-calling trainers know
+            (see :func:`build_tiny_tokenizer`).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    tokenizer = build_tiny_tokenizer(texts, vocab_size=vocab_size)
+    tokenizer = build_tiny_tokenizer(texts, vocab_size=vocab_size, tool_calling=tool_calling)
     config = _llama_config(
         tokenizer, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads
     )

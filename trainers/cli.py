@@ -1,4 +1,9 @@
-"""``raggym train sft|dpo|critic``: LoRA training from episodes or ready-made rows.
+"""``raggym train sft|dpo|critic|grpo``: LoRA training from episodes, rows or the env itself.
+
+``grpo`` needs no episodes: it rolls the policy out in the environment its flags describe
+(``--task``, ``--data-path``, ``--select``, ``--corpus``, ``--retriever``,
+``--retriever-options``, ``--k``, ``--env-max-steps``, reward settings) and learns from the
+rewards online (see :mod:`raggym.trainers.grpo`).
 
 ``--episodes`` takes either an episode JSONL file (records with ``schema_version``, as
 ``raggym collect`` and the rollout runners write) or a rows JSONL file (``prompt`` /
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -33,6 +39,7 @@ from raggym.trainers.config import TrainConfig
 from raggym.trainers.critic import CriticTrainConfig, train_critic
 from raggym.trainers.datasets import FORMATS, Kind
 from raggym.trainers.dpo import DPOTrainConfig, train_dpo
+from raggym.trainers.grpo import GRPOTrainConfig, train_grpo
 from raggym.trainers.sft import SFTTrainConfig, train_sft
 from raggym.trainers.training import TrainResult
 from raggym_env.protocols import DEFAULT_PROTOCOL, PROTOCOLS
@@ -49,11 +56,14 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A ``raggym train`` method: its config class, trainer, row kind and blurb."""
+    """A ``raggym train`` method: its config class, trainer, row kind and blurb.
+
+    ``kind`` is ``None`` for a method that takes no rows (GRPO: the env is the data).
+    """
 
     config_cls: type[TrainConfig]
     train: Callable[..., TrainResult]
-    kind: Kind
+    kind: Kind | None
     help: str
     loader: str
 
@@ -79,6 +89,13 @@ METHODS: dict[str, Method] = {
         "reward",
         "train a critic (process reward model) on chosen/rejected state-action texts (LoRA)",
         "RewardModelCritic",
+    ),
+    "grpo": Method(
+        GRPOTrainConfig,
+        train_grpo,
+        None,
+        "online RL of the actor in the environment with GRPO: search/answer tools (LoRA)",
+        "TransformersLLM",
     ),
 }
 """The methods ``raggym train`` offers."""
@@ -191,6 +208,8 @@ def load_training_rows(method: str, args: argparse.Namespace) -> tuple[Any, str]
         FileNotFoundError: the file (or the corpus) does not exist.
     """
     spec = METHODS[method]
+    if spec.kind is None:
+        raise ValueError(f"raggym train {method} takes no training rows")
     path = Path(args.episodes)
     first = _first_object(path)
     if "schema_version" not in first:
@@ -301,7 +320,35 @@ def _summary(method: str, source: str, result: TrainResult) -> str:
     return "\n".join(lines)
 
 
+def _grpo_summary(result: TrainResult) -> str:
+    metrics = result.metrics
+    lines = [f"raggym train grpo: {metrics.get('num_rows')} questions, rolled out in the env"]
+    lines.append(
+        f"  steps: {metrics.get('global_step')}, rollouts scored: {metrics.get('rollouts')}"
+    )
+    for entry in metrics.get("env_log", []):
+        lines.append(
+            f"  step {int(entry['step'])}: reward {entry.get('env/reward', math.nan):.3f}, "
+            f"outcome {entry.get('env/outcome', math.nan):.3f}, "
+            f"searches {entry.get('env/searches', math.nan):.2f}, "
+            f"invalid {entry.get('env/invalid_actions', math.nan):.2f}, "
+            f"tool failures {entry.get('env/tool_failures', math.nan):.2f}"
+        )
+    lines.append(f"  adapter: {result.adapter_dir}")
+    lines.append(f"  load it with TransformersLLM({str(result.adapter_dir)!r})")
+    return "\n".join(lines)
+
+
 def _description(name: str, spec: Method) -> str:
+    if spec.kind is None:
+        return (
+            f"{spec.help[0].upper()}{spec.help[1:]}. The environment is the data: each "
+            "question of the task is rolled out NUM_GENERATIONS times with the search and "
+            "answer tools, scored by the env's outcome metric (plus the weighted process and "
+            "format terms), and the retrieved text is masked out of the loss. Needs "
+            "raggym[grpo] (TRL >= 1.16) and a chat template TRL can parse tool calls from. "
+            "The final adapter goes to OUT/final; load it with TransformersLLM('OUT/final')."
+        )
     defaults = spec.config_cls.__dataclass_fields__
     return (
         f"{spec.help[0].upper()}{spec.help[1:]}. Defaults follow the RAG-Gym paper: "
@@ -316,6 +363,9 @@ def _run(args: argparse.Namespace) -> int:
     method = args.method
     spec = METHODS[method]
     config = config_from_args(spec.config_cls, args)
+    if spec.kind is None:
+        print(_grpo_summary(spec.train(config)))
+        return 0
     data, source = load_training_rows(method, args)
     result = spec.train(config, data)
     print(_summary(method, source, result))
@@ -323,13 +373,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def train_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``raggym train sft|dpo|critic``."""
+    """Register ``raggym train sft|dpo|critic|grpo``."""
     parser = sub.add_parser(
         "train",
-        help="train an actor (sft, dpo) or a critic with LoRA",
+        help="train an actor (sft, dpo, grpo) or a critic with LoRA",
         description=(
             "Fine-tune an actor with SFT or DPO, or train a critic (a reward model), with "
-            "LoRA through TRL, from episodes or ready-made rows. The final adapter, its "
+            "LoRA through TRL, from episodes or ready-made rows, or train an actor online in "
+            "the environment with GRPO. The final adapter, its "
             "tokenizer and raggym_train.json go to OUT/final; TransformersLLM(OUT/final) or "
             "RewardModelCritic(OUT/final) load it."
         ),
@@ -341,6 +392,7 @@ def train_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             help=spec.help,
             description=_description(name, spec),
         )
-        _add_data_arguments(method_parser, name)
+        if spec.kind is not None:
+            _add_data_arguments(method_parser, name)
         add_config_arguments(method_parser, spec.config_cls)
         method_parser.set_defaults(func=_run)

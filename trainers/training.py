@@ -33,6 +33,7 @@ from raggym_env.availability import (
     is_wandb_available,
     require,
 )
+from raggym_env.redaction import redact
 
 __all__ = [
     "FINAL_DIR",
@@ -220,7 +221,7 @@ class TrainingMethod:
     """How one method builds its model and trainer (internal plumbing of the trainers).
 
     Attributes:
-        name: ``"sft"``, ``"dpo"`` or ``"critic"``.
+        name: ``"sft"``, ``"dpo"``, ``"critic"`` or ``"grpo"``.
         auto_model: the transformers auto class name that loads the base model.
         trl_config: the TRL config class name.
         trl_trainer: the TRL trainer class name.
@@ -229,6 +230,8 @@ class TrainingMethod:
         trl_extra: method-specific TRL config fields.
         modules_to_save: modules trained in full and saved with the adapter.
         record_extra: extra keys written to ``raggym_train.json``.
+        trainer_kwargs: extra arguments of the TRL trainer (e.g. GRPO's
+            ``environment_factory``).
     """
 
     name: str
@@ -240,6 +243,7 @@ class TrainingMethod:
     trl_extra: Mapping[str, Any] = field(default_factory=dict)
     modules_to_save: tuple[str, ...] = ()
     record_extra: Mapping[str, Any] = field(default_factory=dict)
+    trainer_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _base_model_id(model: str) -> str:
@@ -380,7 +384,9 @@ def run_training(
         processing_class=tokenizer,
         peft_config=lora_config(config, method.task_type, method.modules_to_save),
         callbacks=list(callbacks) if callbacks else None,
+        **dict(method.trainer_kwargs),
     )
+    _log_editors_first(trainer)
     rows_used = len(trainer.train_dataset)
     if rows_used == 0:
         raise ValueError(
@@ -409,6 +415,21 @@ def run_training(
     if config.report_to == "wandb":
         _finish_wandb()
     return TrainResult(output_dir, adapter_dir, metrics, log_history)
+
+
+def _log_editors_first(trainer: Any) -> None:
+    """Run callbacks that add entries to the logs (``edits_logs = True``) before the others.
+
+    The trainer appends user callbacks after its reporters (wandb, tensorboard); moved to
+    the front, what they add to a log entry is reported too.
+    """
+    handler = getattr(trainer, "callback_handler", None)
+    callbacks = getattr(handler, "callbacks", None)
+    if not isinstance(callbacks, list):
+        return
+    editors = [cb for cb in callbacks if getattr(cb, "edits_logs", False)]
+    if editors:
+        callbacks[:] = editors + [cb for cb in callbacks if cb not in editors]
 
 
 def _jsonable(value: Any) -> Any:
@@ -442,10 +463,10 @@ def _write_record(
         "base_model": _base_model_id(config.model),
         "task_type": method.task_type,
         "max_length": config.max_length,
-        **dict(method.record_extra),
+        **redact(dict(method.record_extra)),
         "device": precision.device,
         "bf16": precision.bf16,
-        "config": config.to_dict(),
+        "config": redact(config.to_dict()),
         "metrics": _jsonable({k: v for k, v in metrics.items() if k != "losses"}),
         "versions": versions,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -151,3 +151,18 @@ def test_classifier_scores_padded_batches(tmp_path, num_labels):
 def test_classifier_rejects_bad_num_labels(tmp_path):
     with pytest.raises(ValueError, match="num_labels"):
         build_tiny_classifier(tmp_path / "x", num_labels=0)
+
+
+def test_tool_calling_tokenizer_uses_a_template_trl_parses(tmp_path):
+    """``tool_calling=True``: TRL's Qwen3 template, its tokens, ``<|im_end|>`` as eos."""
+    pytest.importorskip("transformers")
+    utils = pytest.importorskip("trl.chat_template_utils")
+    from raggym.testing.tiny import TOOL_CALLING_TOKENS, build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer(tool_calling=True)
+    assert tokenizer.chat_template == utils.qwen3_chat_template
+    assert tokenizer.eos_token == "<|im_end|>"
+    assert utils.supports_tool_calling(tokenizer)
+    for token in TOOL_CALLING_TOKENS:
+        assert tokenizer.convert_tokens_to_ids(token) != tokenizer.unk_token_id
+        assert len(tokenizer.encode(token, add_special_tokens=False)) == 1
