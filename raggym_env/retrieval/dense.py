@@ -805,18 +805,10 @@ class DenseRetriever:
         The query model and prefix of :attr:`encoder_spec` are used; the vectors are
         L2-normalised unless the spec says otherwise.
         """
-        if not queries:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        spec = self._spec
-        with self._query_lock:
-            vectors = self._query_encoder.encode_query(
-                self.query_texts(queries),
-                batch_size=self._batch_size,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-                normalize_embeddings=spec.normalize,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return _encode_queries(
+            self._query_encoder, self._query_lock, self.query_texts(queries),
+            self._spec.normalize, self._batch_size, self.dim,
+        )  # fmt: skip
 
     def search(self, queries: list[str], k: int) -> list[list[ScoredDocument]]:
         """Return up to ``k`` documents per query, best first (``k`` clamped to the corpus).
@@ -1082,6 +1074,28 @@ def _check_memory(num_docs: int, dim: int, params: DenseConfig, budget: int | No
         f"a {params.index_type} index of {num_docs} x {dim} embeddings needs about "
         f"{needed:,} bytes but the memory budget is {budget:,} bytes; {advice}"
     )
+
+
+def _encode_queries(
+    encoder: SentenceTransformer,
+    lock: threading.Lock,
+    texts: list[str],
+    normalize: bool,
+    batch_size: int,
+    dim: int,
+) -> np.ndarray:
+    """Embed query ``texts`` (prefixes already added) in one call: float32, ``(n, dim)``."""
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    with lock:
+        vectors = encoder.encode_query(
+            texts,
+            batch_size=batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=normalize,
+        )
+    return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 def _encode_corpus(

@@ -53,6 +53,7 @@ from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.dense import (
     _embedding_dim,
     _encode_corpus,
+    _encode_queries,
     _encoder,
     _query_model_entry,
     _resolve_model,
@@ -331,17 +332,11 @@ class QdrantRetriever:
 
         The spec's query model, prefix and normalisation are used.
         """
-        if not queries:
-            return np.zeros((0, self._dim), dtype=np.float32)
-        with self._query_lock:
-            vectors = self._query_encoder.encode_query(
-                [self._spec.query_text(query) for query in queries],
-                batch_size=self._batch_size,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-                normalize_embeddings=self._spec.normalize,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        spec = self._spec
+        return _encode_queries(
+            self._query_encoder, self._query_lock, [spec.query_text(q) for q in queries],
+            spec.normalize, self._batch_size, self._dim,
+        )  # fmt: skip
 
     def search(self, queries: list[str], k: int) -> list[list[ScoredDocument]]:
         """Return up to ``k`` documents per query, best first (``k`` clamped to the corpus).

@@ -20,6 +20,7 @@ import pytest
 from raggym.benchmarks.runner import run_suite
 from raggym.benchmarks.suite import AgentConfig, load_suite
 from raggym.testing.fake_server import fake_openai_server
+from raggym_env.retrieval.encoders import ENCODER_PRESETS
 from raggym_env.store import read_episodes
 
 DATA = resources.files("raggym_env") / "data"
@@ -93,8 +94,18 @@ def test_paper_suite_runs_the_protocol_end_to_end(tmp_path: Path) -> None:
     assert suite.check_files() == []
     dense = {**suite.retriever_options["dense"], "model": None}  # HNSW as the paper's
     options = {**suite.retriever_options, "dense": dense}
+    # MedQA's own dense member (MedCPT's two hub models) becomes the bundled model too,
+    # with MedCPT's other settings (CLS pooling, title/text pairs, raw inner products)
+    medqa = next(d for d in suite.datasets if d.task == "medqa")
+    medcpt = {**ENCODER_PRESETS["medcpt"].to_dict(), "query_model": None}
+    medqa_dense = {**medqa.retriever_options["dense"], "model": None, "encoder": medcpt}
+    datasets = tuple(
+        dataclasses.replace(d, retriever_options={"dense": medqa_dense}) if d is medqa else d
+        for d in suite.datasets
+    )
     suite = dataclasses.replace(
         suite,
+        datasets=datasets,
         retriever_options=options,
         agents=(AgentConfig("react", "react"), AgentConfig("re2search", "re2search")),
         batch_size=4,

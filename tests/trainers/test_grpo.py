@@ -200,15 +200,6 @@ from raggym.trainers.grpo import train_grpo  # noqa: E402
 ANSWERS = {"tiny-1": ("Scott Derrickson", "yes"), "tiny-2": ("Eiffel Tower", "France")}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine they lose a lot."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tool_lm_dir(tmp_path_factory):
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny_tool_lm"), seed=0, tool_calling=True)
@@ -287,28 +278,11 @@ def tiny_factory(weights=None):
     )
 
 
-class ParamWatch(transformers.TrainerCallback):
-    """Snapshots the parameters when training starts and ends."""
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.before = self._snapshot(model)
-
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        self.after = self._snapshot(model)
-
-    @staticmethod
-    def _snapshot(model):
-        return {
-            name: (param.requires_grad, param.detach().cpu().clone())
-            for name, param in model.named_parameters()
-        }
-
-
 def test_two_step_grpo_run_trains_lora_and_saves_a_loadable_adapter(
-    tool_lm_dir, tmp_path, scripted_generation
+    tool_lm_dir, tmp_path, scripted_generation, param_watch
 ):
     """A 2-step run through ``train_grpo``; generation is scripted (see the fixture)."""
-    watch = ParamWatch()
+    watch = param_watch
     # the factory is given, so these options are only recorded (credentials masked)
     secret = ("url=https://user:hunter2@retrieval.invalid/retrieve",)
     config = small_config(tool_lm_dir, tmp_path / "run", retriever_options=secret)

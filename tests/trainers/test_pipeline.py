@@ -1,7 +1,8 @@
 """The whole loop offline: collect with the gold critic -> DPO -> critic -> critic-guided agent."""
 
 import pytest
-import torch
+
+pytest.importorskip("torch")
 
 from raggym.agents.critic_guided import CriticGuidedAgent
 from raggym.agents.critics.gold import GoldEvidenceCritic
@@ -22,14 +23,6 @@ SMALL = {
     "lora_r": 4, "lora_alpha": 8, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
     "logging_steps": 1, "save_strategy": "no", "gradient_checkpointing": False,
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_actor(factory):

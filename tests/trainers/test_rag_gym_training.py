@@ -48,14 +48,6 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def classifier_dir(tmp_path_factory):
     return build_tiny_classifier(tmp_path_factory.mktemp("rm"), num_labels=1, seed=3)

@@ -64,15 +64,6 @@ TITLES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine they lose a lot."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def lm_dir(tmp_path_factory):
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny_lm"), seed=0)
@@ -81,29 +72,6 @@ def lm_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def classifier_dir(tmp_path_factory):
     return build_tiny_classifier(tmp_path_factory.mktemp("tiny_rm"), num_labels=1, seed=1)
-
-
-class ParamWatch(transformers.TrainerCallback):
-    """Snapshots the trainable and frozen parameters when training starts and ends."""
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.before = self._snapshot(model)
-
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        self.after = self._snapshot(model)
-
-    @staticmethod
-    def _snapshot(model):
-        return {
-            name: (param.requires_grad, param.detach().cpu().clone())
-            for name, param in model.named_parameters()
-        }
-
-    def trainable(self):
-        return [name for name, (grad, _) in self.before.items() if grad]
-
-    def changed(self, name):
-        return not torch.equal(self.before[name][1], self.after[name][1])
 
 
 def assert_lora_trained(watch, *, head=None):
@@ -272,8 +240,8 @@ def test_tensorboard_writes_event_files(lm_dir, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_sft_trains_lora_and_the_adapter_loads_by_path(lm_dir, tmp_path):
-    watch = ParamWatch()
+def test_sft_trains_lora_and_the_adapter_loads_by_path(lm_dir, tmp_path, param_watch):
+    watch = param_watch
     config = SFTTrainConfig(model=str(lm_dir), output_dir=str(tmp_path / "sft"), **SMALL)
     config.num_train_epochs = 1
     result = train_sft(config, sft_rows(), callbacks=[watch])
@@ -297,8 +265,8 @@ def test_sft_trains_lora_and_the_adapter_loads_by_path(lm_dir, tmp_path):
     assert completion.ok and completion.completion_tokens > 0
 
 
-def test_dpo_trains_lora_saves_checkpoints_and_the_adapter_loads(lm_dir, tmp_path):
-    watch = ParamWatch()
+def test_dpo_trains_lora_saves_checkpoints_and_the_adapter_loads(lm_dir, tmp_path, param_watch):
+    watch = param_watch
     rows = write_jsonl(dpo_rows(), tmp_path / "dpo.jsonl")  # a JSONL path, meta included
     small = {**SMALL, "save_strategy": "steps", "save_steps": 2, "max_steps": 4}
     config = DPOTrainConfig(model=str(lm_dir), output_dir=str(tmp_path / "dpo"), **small)
@@ -319,10 +287,12 @@ def test_dpo_trains_lora_saves_checkpoints_and_the_adapter_loads(lm_dir, tmp_pat
     assert llm.generate([dpo_rows(1)[0]["prompt"]], GREEDY)[0].ok
 
 
-def test_critic_learns_to_rank_gold_searches_above_unrelated_ones(classifier_dir, tmp_path):
+def test_critic_learns_to_rank_gold_searches_above_unrelated_ones(
+    classifier_dir, tmp_path, param_watch
+):
     train_titles, held_out = TITLES[:24], TITLES[24:]
     data = hf_datasets.Dataset.from_list([reward_row(t) for t in train_titles])
-    watch = ParamWatch()
+    watch = param_watch
     small = {**SMALL, "per_device_batch_size": 8, "learning_rate": 1e-2, "num_train_epochs": 3}
     config = CriticTrainConfig(model=str(classifier_dir), output_dir=str(tmp_path / "rm"), **small)
     result = train_critic(config, data, callbacks=[watch])
