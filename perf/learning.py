@@ -359,6 +359,7 @@ class Settings:
     layers: int = 2
     heads: int = 4
     vocab: int = 1200
+    embedding_std: float = 0.4
     sft_epochs: float = 20.0
     sft_lr: float = 3e-3
     grpo_steps: int = 40
@@ -442,6 +443,12 @@ class Phases:
         )
         torch.manual_seed(s.seed)
         model = transformers.LlamaForCausalLM(config)
+        # LoRA leaves the (tied) embedding and the final norm frozen, so the logits can be
+        # no larger than |final hidden| x |embedding row|; at the default std of 0.02 that
+        # caps them near 2.5 and the loss cannot fall below ~log(vocab) - 2. Wider rows
+        # give the adapters room to make confident predictions.
+        with torch.no_grad():
+            model.get_input_embeddings().weight.normal_(0.0, s.embedding_std)
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         self.base_dir = self.workdir / "base"
         model.save_pretrained(self.base_dir)
