@@ -1,6 +1,7 @@
 """The measurement scripts in perf/ (outside the installed package) keep working."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +238,38 @@ def test_ann_recall_measures_raggym_defaults_with_re_ranking(tmp_path):
     recall = {row[1]: float(row[2]) for row in rows if "ivfpq" in row[0]}
     assert recall["nprobe=64, refine=8 **(default)**"] >= recall["nprobe=64, refine=1"]
     assert recall["nprobe=64, refine=8 **(default)**"] > 0.9
+
+
+@pytest.mark.slow
+def test_learning_quick_runs_every_phase_and_writes_finite_figures(tmp_path):
+    """SFT, GRPO and DPO on the synthetic task, tiny sizes: every figure is a finite number."""
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(PERF / "learning.py"), "--quick", "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-4000:]
+    data = json.loads((out / "learning.json").read_text())
+    assert data["failures"] == {}
+    figures = data["figures"]
+    for name in (
+        "sft_held_out_em",
+        "grpo_reward_first",
+        "grpo_reward_last",
+        "grpo_held_out_em",
+        "dpo_em_before",
+        "dpo_em_after",
+    ):
+        value = figures[name]
+        assert isinstance(value, (int, float)) and math.isfinite(value), (name, value)
+        if "em" in name:
+            assert 0.0 <= value <= 1.0
+    rewards = data["curves"]["grpo_reward"]
+    assert rewards and all(math.isfinite(r) for r in rewards)
+    for phase in ("setup", "sft", "grpo", "dpo", "total"):
+        assert data["minutes"][phase] > 0
+    assert (out / "grpo_reward.png").stat().st_size > 0
+    assert "SFT held-out EM" in result.stdout and "nan" not in result.stdout.lower()
