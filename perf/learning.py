@@ -501,11 +501,21 @@ class Phases:
 
     def held_out_em(self, model_dir: Path) -> float:
         """Greedy held-out EM of a model, run through the tool loop with BM25 retrieval."""
+        return self.greedy_em(model_dir, self.test_factory, self.test)
+
+    def train_em(self, model_dir: Path) -> float:
+        """Greedy EM on as many training questions as are held out (fit, not generalisation)."""
+        questions = self.train[: len(self.test)]
+        return self.greedy_em(model_dir, self.train_factory, questions)
+
+    def greedy_em(self, model_dir: Path, factory: Any, questions: Sequence[Any]) -> float:
+        """Mean EM of greedy rollouts of a model over ``questions``."""
+        model = self.load(model_dir)
         rollouts = run_policy(
-            self.load(model_dir),
+            model,
             self.renderer,
-            self.test_factory,
-            self.test,
+            factory,
+            questions,
             max_turns=self.s.max_turns,
             max_new_tokens=self.s.max_new_tokens,
             sample=False,
@@ -555,6 +565,7 @@ class Phases:
         self.figures["sft_final_loss"] = result.final_loss
         self.sft_dir = self.merged(result.adapter_dir, "sft_merged")
         self.figures["sft_held_out_em"] = self.held_out_em(self.sft_dir)
+        self.figures["sft_train_em"] = self.train_em(self.sft_dir)
 
     def grpo(self) -> None:
         """GRPO from the SFT model in the env; reward per step; held-out EM after."""
@@ -591,9 +602,9 @@ class Phases:
         self.figures["grpo_window"] = window
         self.figures["grpo_reward_first"] = sum(rewards[:window]) / window
         self.figures["grpo_reward_last"] = sum(rewards[-window:]) / window
-        self.figures["grpo_held_out_em"] = self.held_out_em(
-            self.merged(result.adapter_dir, "grpo_merged")
-        )
+        grpo_dir = self.merged(result.adapter_dir, "grpo_merged")
+        self.figures["grpo_held_out_em"] = self.held_out_em(grpo_dir)
+        self.figures["grpo_train_em"] = self.train_em(grpo_dir)
 
     def dpo(self) -> None:
         """Sample from the SFT model, pair right and wrong actions, DPO, held-out EM."""
@@ -638,9 +649,9 @@ class Phases:
         result = train_dpo(config, rows)
         self.curves["dpo_loss"] = result.losses
         self.figures["dpo_em_before"] = self.figures["sft_held_out_em"]
-        self.figures["dpo_em_after"] = self.held_out_em(
-            self.merged(result.adapter_dir, "dpo_merged")
-        )
+        dpo_dir = self.merged(result.adapter_dir, "dpo_merged")
+        self.figures["dpo_em_after"] = self.held_out_em(dpo_dir)
+        self.figures["dpo_train_em_after"] = self.train_em(dpo_dir)
 
 
 def preference_rows(
@@ -741,13 +752,16 @@ def report(phases: Phases, cores: int, total_min: float) -> str:
         "| figure | value |",
         "|---|---:|",
         f"| SFT held-out EM (greedy, tool loop) | {show(f.get('sft_held_out_em'))} |",
+        f"| SFT training-question EM (greedy) | {show(f.get('sft_train_em'))} |",
         f"| GRPO mean reward, first {window} steps | {show(f.get('grpo_reward_first'))} |",
         f"| GRPO mean reward, last {window} steps | {show(f.get('grpo_reward_last'))} |",
         f"| held-out EM after GRPO | {show(f.get('grpo_held_out_em'))} |",
+        f"| training-question EM after GRPO | {show(f.get('grpo_train_em'))} |",
         f"| DPO pairs (from {phases.s.dpo_samples} samples per question) | "
         f"{show(f.get('dpo_pairs'))} |",
         f"| held-out EM before DPO (the SFT model) | {show(f.get('dpo_em_before'))} |",
         f"| held-out EM after DPO | {show(f.get('dpo_em_after'))} |",
+        f"| training-question EM after DPO | {show(f.get('dpo_train_em_after'))} |",
         "",
         "| phase | minutes |",
         "|---|---:|",
