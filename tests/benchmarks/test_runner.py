@@ -366,7 +366,7 @@ def test_ctrl_c_says_what_was_saved_and_exits_130(tmp_path):
     suite_file = tmp_path / "slow.toml"
     suite_file.write_text(
         'name = "slow"\nbatch_size = 1\n'
-        '[[datasets]]\ntask = "hotpotqa"\nselect = "first:40"\n[[agents]]\nagent = "react"\n'
+        '[[datasets]]\ntask = "hotpotqa"\nselect = "first:200"\n[[agents]]\nagent = "react"\n'
     )
     out = tmp_path / "run"
     with fake_openai_server(react_script, latency_s=0.2) as server:
@@ -381,9 +381,11 @@ def test_ctrl_c_says_what_was_saved_and_exits_130(tmp_path):
             episodes.exists() and episodes.read_text().count("\n") >= 2
         ):
             time.sleep(0.1)
+        finished_early = proc.poll() is not None  # the run outpaced the polling: no Ctrl-C
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    assert not finished_early, f"the run ended before the interrupt: {stdout[-500:]}{stderr}"
+    assert proc.returncode == 130, stdout[-500:] + stderr
     assert "Traceback" not in stderr
     assert "interrupted" in stderr and "same command resumes" in stderr
     saved = json.loads((out / "run.json").read_text())["cells"]["episodes/hotpotqa/react.jsonl"]

@@ -38,4 +38,12 @@ def param_watch() -> Any:
                 for name, param in model.named_parameters()
             }
 
+        def trainable(self):
+            """Names of the parameters that required gradients."""
+            return [name for name, (grad, _) in self.before.items() if grad]
+
+        def changed(self, name):
+            """Whether training changed the parameter ``name``."""
+            return not self.before[name][1].equal(self.after[name][1])
+
     return ParamWatch()
