@@ -61,6 +61,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 """Every linear layer of a Llama block gets a LoRA adapter (of full rank: see ``lora_r``)."""
 
+FULLY_TRAINED = ("embed_tokens", "lm_head", "norm")
+"""Modules a from-scratch model trains in full beside its adapters (``norm`` matches all)."""
+
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 
 
@@ -359,7 +362,6 @@ class Settings:
     layers: int = 2
     heads: int = 4
     vocab: int = 1200
-    embedding_std: float = 0.4
     sft_epochs: float = 20.0
     sft_lr: float = 3e-3
     grpo_steps: int = 40
@@ -370,6 +372,7 @@ class Settings:
     dpo_epochs: float = 3.0
     dpo_lr: float = 2e-4
     dpo_beta: float = 0.1
+    dpo_sft_weight: float = 1.0  # RPO: keeps the chosen (mostly oracle) turns likely
     max_new_tokens: int = 32
     k: int = 2
     max_turns: int = 4
@@ -439,16 +442,14 @@ class Phases:
             pad_token_id=tokenizer.pad_token_id,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            tie_word_embeddings=True,
+            tie_word_embeddings=False,
         )
         torch.manual_seed(s.seed)
         model = transformers.LlamaForCausalLM(config)
-        # LoRA leaves the (tied) embedding and the final norm frozen, so the logits can be
-        # no larger than |final hidden| x |embedding row|; at the default std of 0.02 that
-        # caps them near 2.5 and the loss cannot fall below ~log(vocab) - 2. Wider rows
-        # give the adapters room to make confident predictions.
-        with torch.no_grad():
-            model.get_input_embeddings().weight.normal_(0.0, s.embedding_std)
+        # LoRA alone would leave the embeddings, the output layer and the norms of this
+        # from-scratch model frozen at their random init (the logits then stay near 2.5 and
+        # the loss cannot fall below ~log(vocab) - 2): they train in full through
+        # ``lora_modules_to_save`` (see :meth:`Phases.lora`), untied so both sides learn.
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         self.base_dir = self.workdir / "base"
         model.save_pretrained(self.base_dir)
@@ -493,6 +494,7 @@ class Phases:
             "lora_alpha": self.s.hidden,
             "lora_dropout": 0.0,
             "lora_target_modules": PROJECTIONS,
+            "lora_modules_to_save": FULLY_TRAINED,
             "gradient_checkpointing": False,
             "save_strategy": "no",
             "seed": self.s.seed,
@@ -640,6 +642,7 @@ class Phases:
             learning_rate=s.dpo_lr,
             num_train_epochs=s.dpo_epochs,
             beta=s.dpo_beta,
+            sft_weight=s.dpo_sft_weight,
             per_device_batch_size=8,
             gradient_accumulation_steps=1,
             max_length=self.max_length,

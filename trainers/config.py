@@ -118,6 +118,11 @@ class TrainConfig:
         ("q_proj", "k_proj", "v_proj", "o_proj"),
         "module names that get LoRA adapters (the attention projections by default)",
     )
+    lora_modules_to_save: tuple[str, ...] = config_field(
+        (),
+        "modules trained in full beside the adapters and saved with them (e.g. embed_tokens "
+        "and lm_head when the tokenizer gained tokens, or a model trained from scratch)",
+    )
     gradient_checkpointing: bool = config_field(
         True, "recompute activations in the backward pass to save memory (slower)"
     )
@@ -211,6 +216,13 @@ class TrainConfig:
             )
         if not _is_int(self.seed):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
+        if isinstance(self.lora_modules_to_save, str):
+            self.lora_modules_to_save = (self.lora_modules_to_save,)
+        self.lora_modules_to_save = tuple(self.lora_modules_to_save)
+        if not all(isinstance(m, str) and m for m in self.lora_modules_to_save):
+            raise ValueError(
+                f"lora_modules_to_save must be module names, got {self.lora_modules_to_save!r}"
+            )
         if isinstance(self.lora_target_modules, str):
             self.lora_target_modules = (self.lora_target_modules,)
         self.lora_target_modules = tuple(self.lora_target_modules)

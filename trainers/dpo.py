@@ -46,6 +46,12 @@ class DPOTrainConfig(TrainConfig):
     beta: float = config_field(
         0.1, "DPO temperature: higher keeps the policy closer to the reference"
     )
+    sft_weight: float = config_field(
+        0.0,
+        "weight of a negative log-likelihood term on the chosen completions beside the DPO "
+        "loss (0: plain DPO; 1: RPO), which keeps the chosen actions likely: plain DPO can "
+        "lower both sides when the chosen ones are not the policy's own",
+    )
 
     RAG_GYM_PRESET: ClassVar[dict[str, Any]] = {
         "learning_rate": 2e-6,
@@ -65,6 +71,14 @@ class DPOTrainConfig(TrainConfig):
             or self.beta <= 0
         ):
             raise ValueError(f"beta must be a positive number, got {self.beta!r}")
+        weight = self.sft_weight
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not math.isfinite(weight)
+            or weight < 0
+        ):
+            raise ValueError(f"sft_weight must be a number >= 0, got {weight!r}")
 
 
 def train_dpo(
@@ -95,6 +109,13 @@ def train_dpo(
         trl_config="DPOConfig",
         trl_trainer="DPOTrainer",
         task_type="CAUSAL_LM",
-        trl_extra={"beta": float(config.beta)},
+        trl_extra={
+            "beta": float(config.beta),
+            **(
+                {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, float(config.sft_weight)]}
+                if config.sft_weight > 0
+                else {}
+            ),
+        },
     )
     return run_training(method, config, dataset, callbacks=callbacks, eval_dataset=eval_dataset)

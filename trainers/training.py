@@ -205,12 +205,13 @@ def lora_config(
         ImportError: peft is not installed.
     """
     peft = require_module("peft")
+    saved = [*(modules_to_save or ()), *config.lora_modules_to_save]
     return peft.LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=float(config.lora_dropout),
         target_modules=list(config.lora_target_modules),
-        modules_to_save=list(modules_to_save) if modules_to_save else None,
+        modules_to_save=saved or None,
         task_type=task_type,
         bias="none",
     )

@@ -366,12 +366,15 @@ def test_ctrl_c_says_what_was_saved_and_exits_130(tmp_path):
     suite_file = tmp_path / "slow.toml"
     suite_file.write_text(
         'name = "slow"\nbatch_size = 1\n'
-        '[[datasets]]\ntask = "hotpotqa"\nselect = "first:200"\n[[agents]]\nagent = "react"\n'
+        '[[datasets]]\ntask = "hotpotqa"\nselect = "first:40"\n[[agents]]\nagent = "react"\n'
     )
     out = tmp_path / "run"
     with fake_openai_server(react_script, latency_s=0.2) as server:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from raggym_env.cli import main; sys.exit(main())",
+            # a job started with & in a non-interactive shell (CI) inherits SIGINT ignored:
+            # give the child the handler a terminal's Ctrl-C meets
+            [sys.executable, "-c", "import signal, sys; from raggym_env.cli import main; "
+             "signal.signal(signal.SIGINT, signal.default_int_handler); sys.exit(main())",
              "bench", str(suite_file), "--llm", f"openai:{server.url}:fake", "--out", str(out)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
         )  # fmt: skip

@@ -287,6 +287,45 @@ def test_dpo_trains_lora_saves_checkpoints_and_the_adapter_loads(lm_dir, tmp_pat
     assert llm.generate([dpo_rows(1)[0]["prompt"]], GREEDY)[0].ok
 
 
+def test_modules_to_save_train_in_full_and_reload_with_the_adapter(lm_dir, tmp_path, param_watch):
+    """``lora_modules_to_save``: the embedding trains in full beside the adapters, is saved
+    with them, and the reloaded model holds the trained weights."""
+    config = SFTTrainConfig(
+        model=str(lm_dir), output_dir=str(tmp_path / "sft"), **SMALL,
+        lora_modules_to_save=("embed_tokens",),
+    )  # fmt: skip
+    result = train_sft(config, sft_rows(), callbacks=[param_watch])
+    trainable = param_watch.trainable()
+    embedding = [n for n in trainable if "embed_tokens" in n and "modules_to_save" in n]
+    assert embedding and all(param_watch.changed(n) for n in embedding)
+    assert any("lora_" in n for n in trainable)
+    llm = TransformersLLM(result.adapter_dir)
+    assert_adapter_matches(param_watch, llm.model)
+    with pytest.raises(ValueError, match="lora_modules_to_save"):
+        SFTTrainConfig(model="m", output_dir="o", lora_modules_to_save=("",))
+
+
+def test_dpo_sft_weight_adds_the_chosen_nll_term(lm_dir, tmp_path):
+    """``sft_weight`` reaches TRL as the sigmoid + sft loss pair (RPO) with its weight."""
+    transformers = pytest.importorskip("transformers")
+    seen = {}
+
+    class Args(transformers.TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            seen.update(loss_type=list(args.loss_type), loss_weights=list(args.loss_weights))
+
+    small = {**SMALL, "max_steps": 1}
+    config = DPOTrainConfig(
+        model=str(lm_dir), output_dir=str(tmp_path / "dpo"), sft_weight=0.5, **small
+    )
+    result = train_dpo(config, dpo_rows(), callbacks=[Args()])
+    assert seen == {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}
+    assert_losses(result)
+    assert result.losses[0] > math.log(2)  # the NLL term adds to DPO's log 2 at the start
+    with pytest.raises(ValueError, match="sft_weight"):
+        DPOTrainConfig(model="m", output_dir="o", sft_weight=-1.0)
+
+
 def test_critic_learns_to_rank_gold_searches_above_unrelated_ones(
     classifier_dir, tmp_path, param_watch
 ):
