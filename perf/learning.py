@@ -7,7 +7,7 @@ the country). Gold answers and gold evidence document ids come with every questi
 the people are split into training and held-out questions. Retrieval is real: BM25 over
 the generated corpus, through :class:`~raggym_env.env.RAGEnv`.
 
-A tiny Llama (tied embeddings, so copying a name from the context is easy to learn) and a
+A tiny Llama (untied embeddings) and a
 byte-level BPE tokenizer trained on the world's text (so names are single tokens) are built
 from scratch, then:
 
@@ -16,7 +16,8 @@ from scratch, then:
    tool loop renders a rollout: the chat template with the tools' schemas, the model's
    ``<tool_call>`` turns, and the tool results appended as TRL appends them. Every model
    turn becomes one prompt-completion row for :func:`~raggym.trainers.sft.train_sft`
-   (LoRA of full rank on every projection). Held-out EM is measured by running the model
+   (LoRA of full rank on every projection; embeddings, output layer and norms trained in
+   full through ``lora_modules_to_save``). Held-out EM is measured by running the model
    greedily through the same tool loop against :class:`~raggym.trainers.grpo.RAGToolEnv`.
 2. **GRPO from the SFT model** with :func:`~raggym.trainers.grpo.train_grpo`: mean reward
    per optimizer step (PNG with a moving average), the mean of the first and last 20 steps,
@@ -365,9 +366,9 @@ class Settings:
     sft_epochs: float = 20.0
     sft_lr: float = 3e-3
     grpo_steps: int = 40
-    grpo_lr: float = 2e-5
-    grpo_questions_per_step: int = 2
-    grpo_generations: int = 4
+    grpo_lr: float = 1e-4
+    grpo_questions_per_step: int = 4
+    grpo_generations: int = 8
     dpo_samples: int = 3
     dpo_epochs: float = 3.0
     dpo_lr: float = 2e-4
