@@ -365,8 +365,8 @@ class Settings:
     vocab: int = 1200
     sft_epochs: float = 20.0
     sft_lr: float = 3e-3
-    grpo_steps: int = 40
-    grpo_lr: float = 1e-4
+    grpo_steps: int = 100
+    grpo_lr: float = 2e-4
     grpo_questions_per_step: int = 4
     grpo_generations: int = 8
     dpo_samples: int = 3
@@ -791,7 +791,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: runs end to end fast")
     parser.add_argument("--seed", type=int, default=0, help="world, split and training seed")
     parser.add_argument("--sft-epochs", type=float, default=None, help="SFT passes (default 20)")
-    parser.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps (default 40)")
+    parser.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps (default 100)")
     parser.add_argument("--people", type=int, default=None, help="questions (one per person)")
     parser.add_argument("--held-out", type=int, default=None, help="held-out questions")
     parser.add_argument("--hidden", type=int, default=None, help="model width (default 128)")
