@@ -25,7 +25,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -893,6 +893,7 @@ class DenseRetriever:
         query_model: str | Path | None = None,
         search: Mapping[str, int] | None = None,
         index_params: DenseConfig | None = None,
+        memory_budget_bytes: int | None = None,
     ) -> DenseRetriever:
         """Load an index written by :meth:`save`, without re-encoding the corpus.
 
@@ -916,11 +917,14 @@ class DenseRetriever:
                 and :attr:`index_hash` record them, the files on disk are not changed.
             index_params: build another FAISS index (type, graph or list settings) from the
                 saved embeddings, without encoding; :meth:`save` keeps it.
+            memory_budget_bytes: RAM that index may take (default 80% of the available
+                memory); checked before building it.
 
         Raises:
             FileNotFoundError: if the directory, manifest or a needed file is missing.
             IndexMismatchError: if the corpus or a model differs from the index's, or the
                 files disagree with the manifest.
+            IndexTooLargeError: if the index of ``index_params`` would exceed the budget.
         """
         faiss = require("faiss", feature=_FEATURE)
         directory = Path(directory)
@@ -985,8 +989,9 @@ class DenseRetriever:
             manifest["params"] = asdict(searched)
         if index_params is not None:
             resolved = index_params.resolved(*shape)
-            saved = DenseConfig(**manifest["params"])
-            rebuild_index = rebuild_index or not resolved.same_build(saved)
+            if not resolved.same_build(DenseConfig(**manifest["params"])):
+                _check_memory(*shape, resolved, memory_budget_bytes)
+                rebuild_index = True
             manifest["params"] = asdict(resolved)
         params = DenseConfig(**manifest["params"])
         if rebuild_index:
@@ -1224,6 +1229,9 @@ def _matches(
     return "index" if DenseConfig(**manifest["params"]).same_build(params) else "embeddings"
 
 
+_CONFIG_OPTIONS = tuple(f.name for f in fields(DenseConfig) if f.name != "index_type")
+"""Build options that are :class:`DenseConfig` fields (their defaults are the config's)."""
+
 _BUILD_OPTIONS = frozenset(
     {
         "model", "index_type", "batch_size", "max_seq_length", "device", "show_progress",
@@ -1270,17 +1278,8 @@ def load_or_build_dense(
         _embedding_dim(encoder),
         options.get("memory_budget_bytes"),
     )
-    params = DenseConfig(
-        chosen,
-        options.get("hnsw_m", 32),
-        options.get("hnsw_ef_search", 128),
-        options.get("ivf_nlist"),
-        options.get("pq_m"),
-        options.get("pq_nbits"),
-        options.get("nprobe", 64),
-        options.get("hnsw_ef_construction", 100),
-        options.get("refine_factor", 8),
-    ).resolved(len(corpus), _embedding_dim(encoder))
+    given = {name: options[name] for name in _CONFIG_OPTIONS if name in options}
+    params = DenseConfig(chosen, **given).resolved(len(corpus), _embedding_dim(encoder))
     passage_format = options.get("passage_format", "title: text")
     key = (
         corpus.content_hash, fingerprint, device, max_len, params, passage_format,
@@ -1313,11 +1312,8 @@ def load_or_build_dense(
                             search={name: getattr(params, name) for name in SEARCH_FIELDS}
                         )
                 elif found == "embeddings" and retriever is None:  # a new index, no encoding
-                    _check_memory(
-                        len(corpus), _embedding_dim(encoder), params,
-                        options.get("memory_budget_bytes"),
-                    )  # fmt: skip
-                    load(index_params=params).save(directory)
+                    budget = options.get("memory_budget_bytes")
+                    load(index_params=params, memory_budget_bytes=budget).save(directory)
                     retriever = load()
                 else:
                     if retriever is None:  # shards under index_dir/.encoding until saved
