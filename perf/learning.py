@@ -502,28 +502,31 @@ class Phases:
             "use_cpu": True,
         }
 
-    def held_out_em(self, model_dir: Path) -> float:
-        """Greedy held-out EM of a model, run through the tool loop with BM25 retrieval."""
-        return self.greedy_em(model_dir, self.test_factory, self.test)
+    def greedy_em(self, model_dir: Path) -> tuple[float, float]:
+        """Greedy EM of a model (loaded once), run through the tool loop with BM25 retrieval.
 
-    def train_em(self, model_dir: Path) -> float:
-        """Greedy EM on as many training questions as are held out (fit, not generalisation)."""
-        questions = self.train[: len(self.test)]
-        return self.greedy_em(model_dir, self.train_factory, questions)
-
-    def greedy_em(self, model_dir: Path, factory: Any, questions: Sequence[Any]) -> float:
-        """Mean EM of greedy rollouts of a model over ``questions``."""
+        Returns:
+            EM on the held-out questions, and on as many training questions (fit, not
+            generalisation).
+        """
         model = self.load(model_dir)
-        rollouts = run_policy(
-            model,
-            self.renderer,
-            factory,
-            questions,
-            max_turns=self.s.max_turns,
-            max_new_tokens=self.s.max_new_tokens,
-            sample=False,
+        splits = (
+            (self.test_factory, self.test),
+            (self.train_factory, self.train[: len(self.test)]),
         )
-        return sum(r.em for r in rollouts) / len(rollouts)
+        held_out, train = (
+            run_policy(
+                model,
+                self.renderer,
+                factory,
+                questions,
+                max_turns=self.s.max_turns,
+                max_new_tokens=self.s.max_new_tokens,
+                sample=False,
+            )
+            for factory, questions in splits
+        )
+        return sum(r.em for r in held_out) / len(held_out), sum(r.em for r in train) / len(train)
 
     @staticmethod
     def load(model_dir: Path) -> Any:
@@ -567,8 +570,8 @@ class Phases:
         self.figures["sft_rows"] = len(rows)
         self.figures["sft_final_loss"] = result.final_loss
         self.sft_dir = self.merged(result.adapter_dir, "sft_merged")
-        self.figures["sft_held_out_em"] = self.held_out_em(self.sft_dir)
-        self.figures["sft_train_em"] = self.train_em(self.sft_dir)
+        held_out, train = self.greedy_em(self.sft_dir)
+        self.figures["sft_held_out_em"], self.figures["sft_train_em"] = held_out, train
 
     def grpo(self) -> None:
         """GRPO from the SFT model in the env; reward per step; held-out EM after."""
@@ -606,8 +609,8 @@ class Phases:
         self.figures["grpo_reward_first"] = sum(rewards[:window]) / window
         self.figures["grpo_reward_last"] = sum(rewards[-window:]) / window
         grpo_dir = self.merged(result.adapter_dir, "grpo_merged")
-        self.figures["grpo_held_out_em"] = self.held_out_em(grpo_dir)
-        self.figures["grpo_train_em"] = self.train_em(grpo_dir)
+        held_out, train = self.greedy_em(grpo_dir)
+        self.figures["grpo_held_out_em"], self.figures["grpo_train_em"] = held_out, train
 
     def dpo(self) -> None:
         """Sample from the SFT model, pair right and wrong actions, DPO, held-out EM."""
@@ -654,8 +657,8 @@ class Phases:
         self.curves["dpo_loss"] = result.losses
         self.figures["dpo_em_before"] = self.figures["sft_held_out_em"]
         dpo_dir = self.merged(result.adapter_dir, "dpo_merged")
-        self.figures["dpo_em_after"] = self.held_out_em(dpo_dir)
-        self.figures["dpo_train_em_after"] = self.train_em(dpo_dir)
+        held_out, train = self.greedy_em(dpo_dir)
+        self.figures["dpo_em_after"], self.figures["dpo_train_em_after"] = held_out, train
 
 
 def preference_rows(

@@ -29,7 +29,6 @@ Example::
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +44,7 @@ from raggym.trainers.training import (
 )
 from raggym_env.actions import Answer, Search
 from raggym_env.availability import MissingDependencyError
+from raggym_env.cli import parse_options
 from raggym_env.env import EnvFactory, RAGEnv, rag_env_of
 from raggym_env.types import QAExample
 
@@ -599,17 +599,7 @@ class GRPOTrainConfig(TrainConfig):
         Raises:
             ValueError: an option without ``=``.
         """
-        options: dict[str, Any] = {}
-        for item in self.retriever_options:
-            key, sep, raw = str(item).partition("=")
-            if not sep or not key.strip():
-                raise ValueError(f"retriever option {item!r} is not KEY=VALUE")
-            try:
-                value: Any = json.loads(raw)
-            except json.JSONDecodeError:
-                value = raw
-            options[key.strip()] = value
-        return options
+        return parse_options([str(item) for item in self.retriever_options])
 
     def env_kwargs(self) -> dict[str, Any]:
         """The :class:`RAGEnv` arguments the env fields describe."""
