@@ -89,6 +89,19 @@ def _metric(value: Any, where: str) -> float | None:
     return value  # kept as written, so that a leaderboard.json round-trips unchanged
 
 
+def _interval(value: Any, where: str) -> tuple[float, float]:
+    """A ``[lo, hi]`` pair of finite numbers with ``lo <= hi``."""
+    pair = _sequence(value, where)
+    if len(pair) != 2 or not all(_is_finite_number(v) for v in pair) or pair[0] > pair[1]:
+        raise ValueError(f"{where} must be [lo, hi] with finite numbers lo <= hi, not {value!r}")
+    return (float(pair[0]), float(pair[1]))
+
+
+def _is_finite_number(value: Any) -> bool:
+    """A real int or float (not a bool) that is finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class FailedItem:
     """A selected question of a cell that has no finished episode, and why.
@@ -127,6 +140,9 @@ class CellResult:
         errors: the failed questions (at most 50 are kept; ``metrics["failures"]`` counts
             all of them).
         episodes_file: the cell's episode JSONL, relative to the run folder.
+        ci95: a 95% bootstrap interval ``(lo, hi)`` over questions for each mean in
+            :attr:`metrics` that has one (written as ``"ci95": {"em": [lo, hi], ...}``);
+            empty for runs written before intervals existed.
     """
 
     dataset: str
@@ -138,6 +154,7 @@ class CellResult:
     metrics: Mapping[str, float | None] = field(default_factory=dict)
     errors: tuple[FailedItem, ...] = ()
     episodes_file: str = ""
+    ci95: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -164,6 +181,7 @@ class CellResult:
             "metrics": dict(self.metrics),
             "errors": [error.to_dict() for error in self.errors],
             "episodes_file": self.episodes_file,
+            "ci95": {name: [lo, hi] for name, (lo, hi) in self.ci95.items()},
         }
 
     @classmethod
@@ -192,6 +210,10 @@ class CellResult:
                 for i, e in enumerate(errors)
             ),
             episodes_file=str(data.get("episodes_file") or ""),
+            ci95={
+                str(k): _interval(v, f"{where} ci95 {k!r}")
+                for k, v in _mapping(data.get("ci95") or {}, f"{where} ci95").items()
+            },
         )
 
 
