@@ -1,29 +1,85 @@
 """Render a benchmark run as ONE self-contained HTML file: header, leaderboard, episode browser.
 
 The page has no external assets (inline CSS and vanilla JavaScript, works from ``file://``
-offline). The run's data is embedded as JSON in a ``<script type="application/json">``
-element with every ``<`` escaped, so no question or model output can close the element;
-the script inserts all text with ``textContent``, never as markup, and a Content Security
-Policy forbids loading anything. Episodes are embedded compactly: step prompts, document
-texts and other free-form extras are left out and long model outputs are shortened.
+offline; charts are PNG ``data:`` URIs). The run's data is embedded as JSON in a
+``<script type="application/json">`` element with every ``<`` escaped, so no question, model
+output or document can close the element; the script inserts all text with ``textContent``,
+never as markup, and a Content Security Policy forbids loading anything. Episodes are
+embedded compactly: step prompts and other free-form extras are left out, long model outputs
+and document texts are shortened, and each retrieved document's text is stored once per
+dataset.
+
+Besides the tables the page shows the leaderboard chart, per-dataset per-step analysis plots
+(see :mod:`raggym.benchmarks.step_analysis`), the 95% interval beside each mean that has one,
+and the configuration that produced each cell. The plots need matplotlib (``pip install
+'raggym[report]'``); without it the page says so and shows everything else.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import html
+import io
 import json
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-from raggym.benchmarks.leaderboard import Episodes, Leaderboard
-from raggym.benchmarks.tables import Table, full_table, run_header, summary_table
+from raggym.benchmarks.charts import plot_leaderboard
+from raggym.benchmarks.leaderboard import CellResult, Episodes, Leaderboard
+from raggym.benchmarks.step_analysis import (
+    evidence_recall_by_step,
+    outcome_breakdown,
+    plot_step_analysis,
+    searches_per_question,
+)
+from raggym.benchmarks.tables import (
+    Table,
+    finite,
+    format_metric,
+    full_table,
+    run_header,
+    summary_table,
+)
+from raggym_env.availability import install_hint
 from raggym_env.episode import EpisodeRecord, StepRecord
+from raggym_env.types import Document
 
-__all__ = ["episode_status", "render_html", "report_data"]
+__all__ = [
+    "DocumentTexts",
+    "cell_configurations",
+    "document_texts",
+    "episode_status",
+    "render_html",
+    "report_data",
+]
 
 _RAW_LIMIT = 4000
 _CANDIDATE_LIMIT = 2000
+_DOC_TEXT_LIMIT = 4000
+
+DocumentTexts = Mapping[str, Mapping[str, str]]
+"""Retrieved documents' texts: dataset -> document id -> text."""
+
+_DURATION_KEYS = frozenset(
+    {
+        "latency_q_p50",
+        "latency_q_p95",
+        "latency_q_p99",
+        "latency_step_p50",
+        "latency_step_p95",
+        "latency_step_p99",
+    }
+)
+_SEED_LABEL = re.compile(r"^(?P<name>.*)@seed(?P<seed>-?\d+)$")
+
+
+class _DocumentSource(Protocol):
+    """What :func:`document_texts` reads texts from: a corpus (``get`` by document id)."""
+
+    def get(self, doc_id: str) -> Document: ...
 
 
 def _clip(text: str | None, limit: int) -> str | None:
@@ -78,6 +134,7 @@ def _step_data(step: StepRecord, gold_titles: set[str], gold_ids: set[str]) -> d
                 doc.title or doc.id,
                 _number(doc.score, 3),
                 int(doc.title in gold_titles or doc.id in gold_ids),
+                doc.id,
             ]
             for doc in step.retrieved
         ]
@@ -154,12 +211,250 @@ def _table_data(table: Table) -> dict[str, Any]:
     }
 
 
-def report_data(leaderboard: Leaderboard, episodes: Episodes) -> dict[str, Any]:
+def _with_interval(key: str, text: str, cell: CellResult | None) -> str:
+    """``text`` followed by the cell's 95% interval for ``key`` (``0.412 [0.381, 0.443]``)."""
+    if cell is None or text == "-" or key not in cell.ci95:
+        return text
+    lo, hi = cell.ci95[key]
+    return f"{text} [{format_metric(key, lo)}, {format_metric(key, hi)}]"
+
+
+def _duration_unit(values: Sequence[float | None]) -> tuple[str, float]:
+    """The unit a latency column reads in (``s`` when some value is 1 s or more, else ``ms``)."""
+    known = [v for v in values if v is not None]
+    return ("s", 1.0) if any(v >= 1.0 for v in known) else ("ms", 1000.0)
+
+
+def _full_table_data(leaderboard: Leaderboard) -> dict[str, Any]:
+    """The full table with intervals beside means and each latency column in its labelled unit.
+
+    Every latency column is written in one unit, the one its title names (``ms/q p50`` or
+    ``s/q p50``): the values are plain numbers, so a title and its values never disagree.
+    """
+    table = _table_data(full_table(leaderboard))
+    cells = leaderboard.cells
+    for c, key in enumerate(table["keys"]):
+        if key in _DURATION_KEYS:
+            values = [finite(cell.metrics.get(key)) for cell in cells]
+            unit, scale = _duration_unit(values)
+            table["columns"][c] = unit + "/" + table["columns"][c].split("/", 1)[-1]
+            for row, value in zip(table["rows"], values, strict=True):
+                if value is None:
+                    row[c] = "-"
+                else:
+                    scaled = value * scale
+                    row[c] = f"{scaled:,.3f}" if scaled < 1.0 else f"{scaled:,.2f}"
+        elif key == "wall_s":
+            for row, cell in zip(table["rows"], cells, strict=True):
+                value = finite(cell.metrics.get(key))
+                row[c] = "-" if value is None else f"{value:,.2f}"
+        else:
+            for row, cell in zip(table["rows"], cells, strict=True):
+                row[c] = _with_interval(key, row[c], cell)
+    return table
+
+
+def _summary_table_data(leaderboard: Leaderboard) -> dict[str, Any]:
+    """The summary table with each cell's 95% interval beside its mean."""
+    table = _table_data(summary_table(leaderboard))
+    by_key = leaderboard.by_key()
+    for row in table["rows"]:
+        agent = row[0]
+        for c, column in enumerate(table["keys"]):
+            dataset, _, key = column.partition(":")
+            if key:
+                row[c] = _with_interval(key, row[c], by_key.get((dataset, agent)))
+    return table
+
+
+def document_texts(
+    records: Sequence[EpisodeRecord], corpus: _DocumentSource, limit: int = _DOC_TEXT_LIMIT
+) -> dict[str, str]:
+    """The text of every document ``records`` retrieved, by id, looked up in ``corpus``.
+
+    Texts longer than ``limit`` characters are shortened; ids the corpus lacks are left out
+    (the report then shows the title alone).
+    """
+    texts: dict[str, str] = {}
+    for record in records:
+        for step in record.steps:
+            for doc in step.retrieved:
+                if doc.id in texts:
+                    continue
+                try:
+                    found = corpus.get(doc.id)
+                except (KeyError, IndexError, ValueError):
+                    continue
+                text = _clip(getattr(found, "text", None), limit)
+                if text is not None:
+                    texts[doc.id] = text
+    return texts
+
+
+def _describe(value: Any) -> str:
+    """A compact one-line rendering of a configuration value."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_describe(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_describe(v) for v in value) or "-"
+    return "-" if value is None else str(value)
+
+
+def _named(entries: Any, name: str) -> Mapping[str, Any]:
+    """The entry called ``name`` in a suite's list of dataset or agent mappings, or ``{}``."""
+    if isinstance(entries, Sequence) and not isinstance(entries, (str, bytes)):
+        for entry in entries:
+            if isinstance(entry, Mapping) and entry.get("name") == name:
+                return entry
+    return {}
+
+
+def cell_configurations(
+    leaderboard: Leaderboard, episodes: Episodes | None = None
+) -> list[dict[str, str]]:
+    """The configuration that produced each cell's episodes, one mapping per cell.
+
+    Read from the suite the run recorded (its dataset and agent entries, retriever, ``k``,
+    step budget, LLM, protocol) and from the episodes themselves (environment id, seeds).
+    Keys: ``dataset``, ``agent``, ``agent config``, ``retriever``, ``k``, ``max steps``,
+    ``LLM``, ``seed``, ``env``; a value the run did not record reads ``-``.
+    """
+    suite = leaderboard.suite
+    episodes = episodes or {}
+    keys = list(dict.fromkeys([*(c.key for c in leaderboard.cells), *episodes]))
+    rows: list[dict[str, str]] = []
+    for dataset, agent in keys:
+        match = _SEED_LABEL.match(agent)
+        agent_name = match.group("name") if match else agent
+        data_entry = _named(suite.get("datasets"), dataset)
+        agent_entry = _named(suite.get("agents"), agent_name)
+        records = episodes.get((dataset, agent), ())
+        spec = []
+        if agent_entry.get("agent"):
+            spec.append(str(agent_entry["agent"]))
+        for key in ("critic", "n"):
+            if agent_entry.get(key) is not None:
+                spec.append(f"{key}={agent_entry[key]}")
+        if agent_entry.get("options"):
+            spec.append(_describe(agent_entry["options"]))
+        if suite.get("protocol") not in (None, "", "raggym"):
+            spec.append(f"protocol={suite['protocol']}")
+        retriever = data_entry.get("retriever") or suite.get("retriever")
+        options = data_entry.get("retriever_options") or suite.get("retriever_options")
+        retriever_text = _describe(retriever)
+        if options:
+            retriever_text += f" ({_describe(options)})"
+        if match:
+            seed = match.group("seed")
+        else:
+            seeds = suite.get("seeds")
+            seed = _describe(seeds) if seeds else "-"
+        if seed == "-":
+            recorded = sorted({r.seed for r in records if r.seed is not None})
+            if len(recorded) == 1:
+                seed = str(recorded[0])
+            elif recorded:
+                seed = f"{recorded[0]}..{recorded[-1]}"
+        env_ids = sorted({r.env_id for r in records})
+        llm = suite.get("llm")
+        llm_spec = llm.get("spec") if isinstance(llm, Mapping) else None
+        rows.append(
+            {
+                "dataset": dataset,
+                "agent": agent,
+                "agent config": " ".join(spec) or "-",
+                "retriever": retriever_text,
+                "k": _describe(suite.get("k")),
+                "max steps": _describe(suite.get("max_steps")),
+                "LLM": leaderboard.llm or llm_spec or "none",
+                "seed": seed,
+                "env": ", ".join(env_ids) or "-",
+            }
+        )
+    return rows
+
+
+def _png_uri(data: bytes) -> str:
+    """PNG bytes as a ``data:`` URI."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _leaderboard_png(leaderboard: Leaderboard) -> bytes:
+    """The leaderboard's bar chart (the same figure as ``leaderboard.png``)."""
+    buffer = io.BytesIO()
+    plot_leaderboard(leaderboard, buffer)
+    return buffer.getvalue()
+
+
+def _figure(draw: Callable[[], bytes], what: str) -> tuple[str | None, str | None]:
+    """``(data URI, None)`` for a drawn figure, or ``(None, why not)`` when it cannot be drawn."""
+    try:
+        return _png_uri(draw()), None
+    except ImportError:
+        return None, f"The {what} needs matplotlib: {install_hint('matplotlib')}"
+    except Exception as exc:  # noqa: BLE001 - a failed plot costs the figure, not the report
+        return None, f"The {what} could not be drawn ({type(exc).__name__}: {exc})"
+
+
+def _analysis(
+    leaderboard: Leaderboard,
+    episodes: Episodes,
+    groups: Sequence[Sequence[Any]],
+    charts: bool,
+) -> dict[str, Any]:
+    """Chart, per-dataset step analysis (numbers, and plots when ``charts``) for the page."""
+    chart, chart_note = (None, None)
+    if charts and leaderboard.cells:
+        chart, chart_note = _figure(lambda: _leaderboard_png(leaderboard), "leaderboard chart")
+    datasets: list[dict[str, Any]] = []
+    for dataset in dict.fromkeys(str(g[0]) for g in groups):
+        members = [g for g in groups if g[0] == dataset]
+        cells = {str(g[1]): list(episodes.get((dataset, str(g[1])), ())) for g in members}
+        if not any(cells.values()):
+            continue
+        mc = bool(members[0][2])
+        entry: dict[str, Any] = {
+            "dataset": dataset,
+            "agents": [
+                {
+                    "agent": agent,
+                    "n": len(records),
+                    "recall": [_number(v, 3) for v in evidence_recall_by_step(records)],
+                    "searches": [[k, v] for k, v in searches_per_question(records).items()],
+                    "outcomes": outcome_breakdown(records, mc),
+                }
+                for agent, records in cells.items()
+            ],
+        }
+        if charts:
+            image, note = _figure(
+                functools.partial(plot_step_analysis, dataset, cells, mc),
+                "per-step analysis plot",
+            )
+            entry.update({k: v for k, v in (("img", image), ("note", note)) if v is not None})
+        datasets.append(entry)
+    data: dict[str, Any] = {"datasets": datasets}
+    if chart is not None:
+        data["chart"] = chart
+    if chart_note is not None:
+        data["chart_note"] = chart_note
+    return data
+
+
+def report_data(
+    leaderboard: Leaderboard,
+    episodes: Episodes,
+    *,
+    documents: DocumentTexts | None = None,
+    charts: bool = True,
+) -> dict[str, Any]:
     """Everything the page shows, as one JSON-ready mapping (what :func:`render_html` embeds).
 
-    Keys: ``header`` (``[label, value]`` pairs), ``summary`` and ``full`` (the tables of
-    :mod:`raggym.benchmarks.tables`), ``groups`` (``[dataset, agent, multiple_choice]`` per cell)
-    and ``episodes`` (each with ``g``, the index of its group).
+    Keys: ``header`` (``[label, value]`` pairs), ``configs`` (:func:`cell_configurations`),
+    ``summary`` and ``full`` (the tables of :mod:`raggym.benchmarks.tables`, intervals beside
+    means), ``groups`` (``[dataset, agent, multiple_choice]`` per cell), ``episodes`` (each
+    with ``g``, the index of its group), ``texts`` (dataset -> document id -> text) and
+    ``analysis`` (chart and per-step analysis; images only when ``charts``).
     """
     cells = leaderboard.cells
     mc = {c.key: c.multiple_choice for c in cells}
@@ -175,12 +470,19 @@ def report_data(leaderboard: Leaderboard, episodes: Episodes) -> dict[str, Any]:
         group = len(groups)
         groups.append([dataset, agent, multiple_choice])
         items += [_episode_data(record, group, multiple_choice) for record in records]
+    texts = {
+        str(dataset): {str(i): _clip(str(t), _DOC_TEXT_LIMIT) or "" for i, t in by_id.items()}
+        for dataset, by_id in (documents or {}).items()
+    }
     return {
         "header": [list(pair) for pair in run_header(leaderboard)],
-        "summary": _table_data(summary_table(leaderboard)) if cells else None,
-        "full": _table_data(full_table(leaderboard)),
+        "configs": cell_configurations(leaderboard, episodes),
+        "summary": _summary_table_data(leaderboard) if cells else None,
+        "full": _full_table_data(leaderboard),
         "groups": groups,
         "episodes": items,
+        "texts": texts,
+        "analysis": _analysis(leaderboard, episodes, groups, charts),
     }
 
 
@@ -190,17 +492,26 @@ def _embed(data: Mapping[str, Any]) -> str:
     return text.replace("<", "\\u003c")
 
 
-def render_html(leaderboard: Leaderboard, episodes: Episodes) -> str:
+def render_html(
+    leaderboard: Leaderboard,
+    episodes: Episodes,
+    *,
+    documents: DocumentTexts | None = None,
+    charts: bool = True,
+) -> str:
     """The run as one self-contained HTML page (no network, opens from ``file://``).
 
     Args:
         leaderboard: the run's leaderboard.
         episodes: the episode records by ``(dataset, agent)`` for the episode browser.
+        documents: retrieved documents' texts by dataset and id (see :func:`document_texts`),
+            shown under each retrieved title; without them the titles alone are shown.
+        charts: embed the leaderboard chart and per-step plots (they need matplotlib).
 
     Returns:
         The HTML document.
     """
-    data = report_data(leaderboard, episodes)
+    data = report_data(leaderboard, episodes, documents=documents, charts=charts)
     suite = leaderboard.suite_name or "benchmark"
     return (
         _TEMPLATE.replace("__TITLE__", html.escape(f"{suite}: RAGGym benchmark report"))
@@ -231,10 +542,26 @@ _TEMPLATE = """<!DOCTYPE html>
 selected questions, so failed items count 0. Best value per column in bold.</p>
 <div class="scroll"><table id="summary"></table></div>
 </section>
+<section id="chart-section">
+<h2>Chart</h2>
+<div id="chart-box" class="figure"></div>
+</section>
 <section>
 <h2>All metrics</h2>
-<p class="note">One row per dataset &times; agent. Click a row to browse its episodes.</p>
+<p class="note">One row per dataset &times; agent. Click a row to browse its episodes.
+Means are followed by their 95% interval [lo, hi] where the run recorded one; latency
+columns read in the unit their title names.</p>
 <div class="scroll"><table id="leaderboard"></table></div>
+</section>
+<section id="analysis">
+<h2>Per-step analysis</h2>
+<p class="note">Per dataset: mean gold-evidence recall after each step (an episode that ended
+keeps its final recall), how many searches each question made, and where answers go wrong:
+<strong>correct</strong>; <strong>wrong, evidence found</strong> (every gold evidence title
+was retrieved); <strong>wrong, evidence missed</strong> (some never was);
+<strong>wrong</strong> (no evidence labels); <strong>no answer</strong> (step budget spent);
+<strong>failed</strong> (the episode crashed).</p>
+<div id="analysis-box"></div>
 </section>
 <section id="browser">
 <h2>Episodes</h2>
@@ -374,6 +701,26 @@ tr.candidate.chosen td:first-child::after { content: " \\2714 chosen"; color: va
   font-weight: 700; font-size: 11px; }
 .final { border-top: 1px dashed var(--line); margin-top: 8px; padding-top: 6px; }
 #show-more { display: block; margin: 10px auto; }
+.figure { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
+  padding: 8px; overflow-x: auto; }
+.figure img.plot { display: block; max-width: 100%; height: auto; margin: 0 auto;
+  background: #fff; }
+.figure:empty { display: none; }
+.analysis-dataset h3 { font-size: 15px; margin: 16px 0 6px; }
+.analysis-dataset .scroll { margin-top: 6px; }
+header details.configs { margin-top: 10px; }
+header details.configs summary { font-size: 13px; }
+header table.configs { font-size: 12px; }
+header table.configs td { font-family: var(--mono); }
+.doc-details summary { color: var(--fg); font-size: 14px; list-style: none; }
+.doc-details summary::-webkit-details-marker { display: none; }
+.doc-details summary::before { content: "\\25B8"; display: inline-block; width: 1.1em;
+  color: var(--muted); }
+.doc-details[open] summary::before { content: "\\25BE"; }
+#chart-box img.plot { max-width: min(100%, 900px); }
+.doc-details .doc-text { font-weight: 400; white-space: pre-wrap; overflow-wrap: anywhere;
+  background: var(--card); border-left: 3px solid var(--line); margin: 2px 0 6px;
+  padding: 4px 10px; font-size: 13px; max-height: 18em; overflow: auto; }
 .empty { color: var(--muted); padding: 16px; text-align: center; background: var(--card);
   border: 1px dashed var(--line); border-radius: 8px; }
 """
@@ -426,6 +773,68 @@ _SCRIPT = r"""
     var item = add(dl, node('div'));
     add(item, node('dt', null, 'episodes'));
     add(item, node('dd', null, String(episodes.length)));
+    if (DATA.configs && DATA.configs.length) {
+      var details = add(box, node('details', 'configs'));
+      details.open = true;
+      add(details, node('summary', null, 'Configuration of each cell'));
+      var scroll = add(details, node('div', 'scroll'));
+      var table = add(scroll, node('table', 'configs'));
+      table.id = 'configs';
+      var columns = Object.keys(DATA.configs[0]);
+      var hr = add(add(table, node('thead')), node('tr'));
+      columns.forEach(function (c) { add(hr, node('th', null, c)); });
+      var body = add(table, node('tbody'));
+      DATA.configs.forEach(function (row) {
+        var tr = add(body, node('tr'));
+        columns.forEach(function (c) { add(tr, node('td', null, row[c])); });
+      });
+    }
+  }
+
+  // ---- chart and per-step analysis -------------------------------------------------------
+  function figure(box, uri, note, alt) {
+    if (uri) {
+      var img = add(box, node('img', 'plot'));
+      img.alt = alt;
+      img.src = uri;
+    } else if (note) {
+      add(box, node('p', 'note missing-plot', note));
+    }
+  }
+  function renderAnalysis() {
+    var A = DATA.analysis || { datasets: [] };
+    var chartBox = document.getElementById('chart-box');
+    if (!A.chart && !A.chart_note) {
+      document.getElementById('chart-section').hidden = true;
+    }
+    figure(chartBox, A.chart, A.chart_note, 'leaderboard chart');
+    var box = document.getElementById('analysis-box');
+    if (!A.datasets.length) { add(box, node('p', 'note', 'No episodes to analyse.')); }
+    A.datasets.forEach(function (d) {
+      var section = add(box, node('div', 'analysis-dataset'));
+      section.dataset.dataset = d.dataset;
+      add(section, node('h3', null, d.dataset));
+      figure(add(section, node('div', 'figure')), d.img, d.note, d.dataset + ' per-step analysis');
+      var buckets = Object.keys(d.agents[0].outcomes);
+      var table = add(add(section, node('div', 'scroll')), node('table', 'outcomes'));
+      var hr = add(add(table, node('thead')), node('tr'));
+      ['agent', 'n', 'recall by step'].concat(buckets).forEach(function (t, i) {
+        add(hr, node('th', i === 0 || i === 2 ? null : 'num', t));
+      });
+      var body = add(table, node('tbody'));
+      d.agents.forEach(function (a) {
+        var tr = add(body, node('tr'));
+        add(tr, node('td', null, a.agent));
+        add(tr, node('td', 'num', String(a.n)));
+        add(tr, node('td', 'recall', a.recall.length ? a.recall.map(function (v) {
+          return v.toFixed(2);
+        }).join(' \u2192 ') : '-'));
+        buckets.forEach(function (b) {
+          var share = a.n ? ' (' + Math.round(100 * a.outcomes[b] / a.n) + '%)' : '';
+          add(tr, node('td', 'num', a.outcomes[b] + share));
+        });
+      });
+    });
   }
 
   // ---- leaderboard tables ----------------------------------------------------------------
@@ -574,10 +983,18 @@ _SCRIPT = r"""
     }
     if (step.docs) {
       var docs = add(li, node('ol', 'docs'));
+      var texts = (DATA.texts || {})[groups[ep.g][0]] || {};
       step.docs.forEach(function (doc) {
         var item = add(docs, node('li', doc[2] ? 'doc gold' : 'doc'));
-        add(item, node('span', 'doc-title', doc[0]));
-        add(item, node('span', 'doc-score', num(doc[1], 2)));
+        var text = Object.prototype.hasOwnProperty.call(texts, doc[3]) ? texts[doc[3]] : null;
+        var holder = item;
+        if (text !== null) {
+          var details = add(item, node('details', 'doc-details'));
+          holder = add(details, node('summary'));
+          add(details, node('div', 'doc-text', text));
+        }
+        add(holder, node('span', 'doc-title', doc[0]));
+        add(holder, node('span', 'doc-score', num(doc[1], 2)));
       });
     }
     if (step.cands) {
@@ -675,6 +1092,7 @@ _SCRIPT = r"""
   }
 
   renderHeader();
+  renderAnalysis();
   if (DATA.summary && DATA.summary.rows.length) {
     document.getElementById('summary-section').hidden = false;
     renderTable(document.getElementById('summary'), DATA.summary, null);

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from raggym.benchmarks.aggregate import METRIC_COLUMNS
-from raggym.benchmarks.html_report import render_html
+from raggym.benchmarks.charts import plot_leaderboard
+from raggym.benchmarks.html_report import DocumentTexts, render_html
 from raggym.benchmarks.leaderboard import LEADERBOARD_FILE, CellResult, Episodes, Leaderboard
-from raggym.benchmarks.tables import Table, finite, full_table, headline, run_header, summary_table
-from raggym_env.availability import install_hint, is_matplotlib_available, require
+from raggym.benchmarks.tables import Table, finite, full_table, run_header, summary_table
+from raggym_env.availability import install_hint, is_matplotlib_available
 from raggym_env.sanitize import scrub_surrogates
 
 __all__ = [
@@ -225,57 +226,6 @@ def png_available() -> bool:
     return is_matplotlib_available()
 
 
-def plot_leaderboard(leaderboard: Leaderboard, handle: IO[bytes]) -> None:
-    """Draw the grouped bar chart (datasets on x, a bar per agent, headline score) as PNG.
-
-    Args:
-        leaderboard: the run's leaderboard.
-        handle: a binary file to write the PNG to.
-
-    Raises:
-        MissingDependencyError: matplotlib is not installed (an ``ImportError`` whose
-            message says how to install it).
-    """
-    backend_agg = require("matplotlib.backends.backend_agg", feature="the PNG chart")
-    Figure = require("matplotlib.figure", feature="the PNG chart").Figure
-    FigureCanvasAgg = backend_agg.FigureCanvasAgg
-
-    datasets = leaderboard.datasets
-    agents = leaderboard.agents
-    by_key = leaderboard.by_key()
-    titles = {d: "Acc" if leaderboard.is_multiple_choice(d) else "F1" for d in datasets}
-    suite = leaderboard.suite_name or "benchmark"
-
-    width = max(6.0, 1.0 + len(datasets) * max(1.2, 0.45 * len(agents)))
-    figure = Figure(figsize=(width, 4.8), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots()
-    bar = 0.8 / max(1, len(agents))
-    top = 1.0
-    for i, agent in enumerate(agents):
-        heights: list[float] = []
-        labels: list[str] = []
-        for dataset in datasets:
-            cell = by_key.get((dataset, agent))
-            value = finite(cell.metrics.get(headline(cell)[0])) if cell else None
-            heights.append(math.nan if value is None else value)
-            labels.append("-" if value is None else f"{value:.2f}")
-            top = max(top, value or 0.0)
-        offsets = [x - 0.4 + bar * (i + 0.5) for x in range(len(datasets))]
-        bars = axes.bar(offsets, heights, bar * 0.92, label=agent)
-        axes.bar_label(bars, labels=labels, padding=2, fontsize=8)
-    axes.set_xticks(range(len(datasets)), [f"{d}\n({titles[d]})" for d in datasets])
-    axes.set_ylim(0.0, top * 1.1)
-    axes.set_xlabel("dataset (headline metric)")
-    axes.set_ylabel("score (F1 for open QA, accuracy for MC)")
-    axes.set_title(f"{suite}: headline score per dataset and agent")
-    axes.grid(axis="y", alpha=0.3)
-    axes.set_axisbelow(True)
-    if agents:
-        figure.legend(loc="outside lower center", ncols=min(len(agents), 4), title="agent")
-    figure.savefig(handle, format="png", dpi=150)
-
-
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
@@ -314,6 +264,7 @@ def write_reports(
     out_dir: str | os.PathLike[str],
     *,
     formats: Iterable[str] = FORMATS,
+    documents: DocumentTexts | None = None,
 ) -> dict[str, Path]:
     """Write the run's reports into ``out_dir`` so people and tools can read the results.
 
@@ -323,6 +274,8 @@ def write_reports(
             (``None`` or empty: the browser lists nothing).
         out_dir: the folder to write into (created if needed).
         formats: any of ``md``, ``csv``, ``json``, ``png``, ``html``.
+        documents: retrieved documents' texts by dataset and id, shown in the HTML report
+            under each retrieved title (see :func:`raggym.benchmarks.html_report.document_texts`).
 
     Returns:
         Format -> path of each file written. ``png`` is absent when matplotlib is not
@@ -354,6 +307,6 @@ def write_reports(
             except ImportError:  # matplotlib present but unusable: skip the chart only
                 continue
         else:
-            _write_text(path, render_html(leaderboard, episodes or {}))
+            _write_text(path, render_html(leaderboard, episodes or {}, documents=documents))
         written[fmt] = path
     return written

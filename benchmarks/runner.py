@@ -25,6 +25,7 @@ from raggym.agents.cli import protocol_settings
 from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
 from raggym.agents.rollout import BatchedRunner
 from raggym.benchmarks.aggregate import aggregate_cell
+from raggym.benchmarks.html_report import document_texts
 from raggym.benchmarks.leaderboard import CellResult, Leaderboard
 from raggym.benchmarks.suite import AgentConfig, DatasetConfig, Suite
 from raggym_env.env import EnvFactory
@@ -175,6 +176,7 @@ def run_suite(
         )
         cells: list[CellResult] = []
         episodes: dict[tuple[str, str], list[EpisodeRecord]] = {}
+        texts: dict[str, dict[str, str]] = {}
         for dataset in suite.datasets:
             tick = time.perf_counter()
             factory = _env_factory(suite, dataset, out)
@@ -214,13 +216,16 @@ def run_suite(
                 )  # fmt: skip
                 cells.append(result)
                 episodes[(dataset.name, spec_for_seed.name)] = records
+                if reports:
+                    found = document_texts(records, template.corpus)
+                    texts.setdefault(dataset.name, {}).update(found)
         leaderboard = Leaderboard.from_cells(
             cells, suite=suite.to_dict(), run_card=card, llm=suite.llm.spec
         )
         if reports:
             from raggym.benchmarks.report import write_reports
 
-            write_reports(leaderboard, episodes, out)
+            write_reports(leaderboard, episodes, out, documents=texts)
     return leaderboard, episodes
 
 

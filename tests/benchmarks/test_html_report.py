@@ -13,6 +13,7 @@ import pytest
 from raggym.agents.baselines import GoldEvidenceOracle, QuestionSearchHeuristic
 from raggym.agents.rollout import rollout
 from raggym.benchmarks.aggregate import aggregate_cell
+from raggym.benchmarks.html_report import document_texts
 from raggym.benchmarks.leaderboard import Leaderboard
 from raggym.benchmarks.report import write_reports
 from raggym_env import RAGEnv
@@ -40,6 +41,8 @@ if CHROMIUM is None or CHROMEDRIVER is None:
     )
 
 INJECTION = "</script><img src=x onerror=alert(1)>"
+HOSTILE_DOC = "Before <script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"
+CI95 = {("hotpotqa", "heuristic"): {"em": (0.05, 0.45), "f1": (0.1, 0.5)}}
 AGENTS = (("heuristic", QuestionSearchHeuristic), ("oracle", GoldEvidenceOracle))
 
 
@@ -57,23 +60,42 @@ def build_run():
             if (dataset, name) == ("hotpotqa", "oracle"):
                 records[0] = with_candidates(records[0])
             episodes[(dataset, name)] = records
-            cells.append(
-                aggregate_cell(
-                    records,
-                    [r.example_id for r in records],
-                    dataset=dataset,
-                    agent=name,
-                    task=dataset,
-                    multiple_choice=mc,
-                )
+            cell = aggregate_cell(
+                records,
+                [r.example_id for r in records],
+                dataset=dataset,
+                agent=name,
+                task=dataset,
+                multiple_choice=mc,
             )
+            cells.append(dataclasses.replace(cell, ci95=CI95.get((dataset, name), {})))
     leaderboard = Leaderboard.from_cells(
         cells,
-        suite={"name": "smoke", "description": "Two tiny offline datasets."},
+        suite={
+            "name": "smoke",
+            "description": "Two tiny offline datasets.",
+            "retriever": "bm25",
+            "k": 5,
+            "max_steps": 4,
+            "seeds": [0],
+            "datasets": [{"name": "hotpotqa", "task": "hotpotqa"}],
+            "agents": [{"name": "oracle", "agent": "gold-evidence-oracle"}],
+        },
         run_card={"package_version": "0.1.0", "git_revision": "abc123", "git_dirty": True},
         created_at="2026-11-21T03:50:00+00:00",
     )
     return leaderboard, episodes
+
+
+def build_documents(episodes):
+    """Every retrieved text from the corpora, and one hostile document text."""
+    documents = {}
+    for (dataset, _), records in episodes.items():
+        corpus = RAGEnv(dataset, limit=1).corpus
+        documents.setdefault(dataset, {}).update(document_texts(records, corpus))
+    first = episodes[("hotpotqa", "heuristic")][0].steps[0].retrieved[0].id
+    documents["hotpotqa"][first] = HOSTILE_DOC
+    return documents
 
 
 def with_candidates(record):
@@ -100,8 +122,9 @@ def with_candidates(record):
 def run(tmp_path_factory):
     leaderboard, episodes = build_run()
     out = tmp_path_factory.mktemp("report")
-    path = write_reports(leaderboard, episodes, out, formats=["html"])["html"]
-    return path.as_uri(), leaderboard, episodes
+    documents = build_documents(episodes)
+    path = write_reports(leaderboard, episodes, out, formats=["html"], documents=documents)["html"]
+    return path.as_uri(), leaderboard, episodes, documents
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +168,7 @@ def counter(driver):
 
 
 def test_loads_without_console_errors_and_shows_the_leaderboard(page, run):
-    _, leaderboard, episodes = run
+    _, leaderboard, episodes, _ = run
     severe = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
     assert severe == []
     assert page.title == "smoke: RAGGym benchmark report"
@@ -169,7 +192,7 @@ def test_dataset_and_agent_filters(page, run):
 
 
 def test_correctness_filter(page, run):
-    _, _, episodes = run
+    _, _, episodes, _ = run
     status = Select(page.find_element(By.ID, "filter-status"))
     status.select_by_value("failed")
     (row,) = visible_episodes(page)
@@ -202,7 +225,7 @@ def test_text_search_narrows(page):
 
 
 def test_clicking_an_episode_shows_its_steps_retrieved_titles_and_candidates(page, run):
-    _, _, episodes = run
+    _, _, episodes, _ = run
     record = episodes[("hotpotqa", "oracle")][0]
     Select(page.find_element(By.ID, "filter-agent")).select_by_value("oracle")
     page.find_element(By.ID, "filter-search").send_keys("derrickson")
@@ -239,8 +262,8 @@ def test_hostile_question_renders_as_text(page):
     text = row.find_element(By.CLASS_NAME, "question-text").text
     assert text == "Is this safe? " + INJECTION
     row.find_element(By.CLASS_NAME, "episode-head").click()
-    assert page.find_elements(By.TAG_NAME, "img") == []
-    assert page.execute_script("return document.querySelectorAll('img, b').length") == 0
+    assert page.find_elements(By.CSS_SELECTOR, "img:not(.plot)") == []
+    assert page.execute_script("return document.querySelectorAll('img:not(.plot), b').length") == 0
     assert [e for e in page.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
@@ -251,3 +274,69 @@ def test_clicking_a_leaderboard_row_filters_the_episodes(page):
     assert {(e.get_attribute("data-dataset"), e.get_attribute("data-agent")) for e in shown} == {
         ("medqa", "oracle")
     }
+
+
+def test_retrieved_titles_expand_to_their_document_text(page, run):
+    _, _, episodes, documents = run
+    record = episodes[("hotpotqa", "oracle")][0]
+    Select(page.find_element(By.ID, "filter-agent")).select_by_value("oracle")
+    page.find_element(By.ID, "filter-search").send_keys("derrickson")
+    (row,) = visible_episodes(page)
+    row.find_element(By.CLASS_NAME, "episode-head").click()
+    doc = record.steps[1].retrieved[0]  # step 0 is the invalid one
+    first = row.find_element(By.CSS_SELECTOR, ".step .doc details.doc-details")
+    text = first.find_element(By.CLASS_NAME, "doc-text")
+    assert first.find_element(By.CLASS_NAME, "doc-title").text == doc.title
+    assert not text.is_displayed()
+    first.find_element(By.TAG_NAME, "summary").click()
+    assert text.is_displayed()
+    assert text.text == documents["hotpotqa"][doc.id].strip()
+    first.find_element(By.TAG_NAME, "summary").click()
+    assert not text.is_displayed()
+
+
+def test_a_script_in_a_document_stays_text(page, run):
+    Select(page.find_element(By.ID, "filter-agent")).select_by_value("heuristic")
+    Select(page.find_element(By.ID, "filter-dataset")).select_by_value("hotpotqa")
+    row = visible_episodes(page)[0]
+    row.find_element(By.CLASS_NAME, "episode-head").click()
+    first = row.find_element(By.CSS_SELECTOR, ".step .doc details.doc-details")
+    first.find_element(By.TAG_NAME, "summary").click()
+    assert first.find_element(By.CLASS_NAME, "doc-text").text == HOSTILE_DOC
+    assert page.execute_script("return window.pwned === undefined")
+    assert page.execute_script("return document.querySelectorAll('script').length") == 2
+    assert page.find_elements(By.CSS_SELECTOR, "img:not(.plot)") == []
+
+
+def test_chart_and_per_step_plots_are_embedded_and_load(page):
+    pytest.importorskip("matplotlib")
+    images = page.find_elements(By.CSS_SELECTOR, "img.plot")
+    assert len(images) == 3  # the leaderboard chart and one figure per dataset
+    for image in images:
+        assert image.get_attribute("src").startswith("data:image/png;base64,")
+        loaded = "return arguments[0].complete && arguments[0].naturalWidth"
+        assert page.execute_script(loaded, image) > 300
+    sections = page.find_elements(By.CSS_SELECTOR, ".analysis-dataset")
+    assert [s.get_attribute("data-dataset") for s in sections] == ["hotpotqa", "medqa"]
+    outcomes = sections[0].find_elements(By.CSS_SELECTOR, "table.outcomes tbody tr")
+    oracle = outcomes[1].find_elements(By.TAG_NAME, "td")
+    assert [oracle[0].text, oracle[1].text, oracle[3].text] == ["oracle", "6", "6 (100%)"]
+    heuristic = outcomes[0].text
+    assert "1 (17%)" in heuristic  # the crashed episode, in the failed bucket
+
+
+def test_intervals_latency_units_and_cell_configurations_are_shown(page):
+    rows = page.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
+    first = [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")]
+    titles = [th.text for th in page.find_elements(By.CSS_SELECTOR, "#leaderboard thead th")]
+    assert first[titles.index("EM")].endswith("[0.050, 0.450]")
+    second = [td.text for td in rows[1].find_elements(By.TAG_NAME, "td")]
+    assert "[" not in second[titles.index("EM")]
+    summary = page.find_element(By.CSS_SELECTOR, "#summary tbody tr").text
+    assert "[0.100, 0.500]" in summary
+    latency = [t for t in titles if t.endswith(("q p50", "step p50"))]
+    assert len(latency) == 2 and all(t.startswith(("ms/", "s/")) for t in latency)
+    configs = page.find_elements(By.CSS_SELECTOR, "#configs tbody tr")
+    assert len(configs) == 4
+    oracle = [td.text for td in configs[1].find_elements(By.TAG_NAME, "td")]
+    assert oracle[:5] == ["hotpotqa", "oracle", "gold-evidence-oracle", "bm25", "5"]
