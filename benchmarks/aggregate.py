@@ -12,18 +12,37 @@ official script's patterns, its letter normaliser for multiple choice). They sha
 denominator above, whereas the official script divides by the items that produced a
 prediction file; with failures the two differ. Episodes recorded before these metrics
 existed leave them ``None``.
+
+Every mean over questions carries a 95% percentile bootstrap interval in
+:attr:`.CellResult.ci95` (:func:`raggym.benchmarks.stats.bootstrap_cis`), computed from the
+per-question values of :func:`question_values`, which follow the rule above (a failed or
+missing question is 0), so each interval is about the mean it stands beside. Those means are
+:data:`MEAN_METRICS`. Latency percentiles, wall time and throughput are not means over
+questions, and ``parse_failures`` / ``failures`` are totals, so they get no interval.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from raggym.benchmarks.leaderboard import CellResult, FailedItem
+from raggym.benchmarks.leaderboard import CellResult, FailedItem, Leaderboard
+from raggym.benchmarks.stats import SeedSummary, bootstrap_cis, seed_summary
 from raggym_env.episode import EpisodeRecord
 
-__all__ = ["METRIC_COLUMNS", "aggregate_cell", "percentile"]
+__all__ = [
+    "BINARY_METRICS",
+    "MEAN_METRICS",
+    "METRIC_COLUMNS",
+    "SeedGroup",
+    "aggregate_cell",
+    "percentile",
+    "question_values",
+    "summarize_seeds",
+]
 
 METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("em", "EM"),
@@ -49,6 +68,16 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("throughput", "q/s"),
 )
 """Metric keys of :attr:`.CellResult.metrics` and their short column titles."""
+
+_SCORES = (
+    "em", "f1", "cover_em", "accuracy", "paper_em", "paper_f1", "paper_acc", "evidence_recall"
+)  # fmt: skip
+
+MEAN_METRICS: tuple[str, ...] = (*_SCORES, "searches", "steps", "tokens_per_q")
+"""The metrics that are means over the selected questions: each gets a ``ci95`` interval."""
+
+BINARY_METRICS: frozenset[str] = frozenset({"em", "cover_em", "accuracy", "paper_em", "paper_acc"})
+"""Means of 0/1 outcomes per question (paired comparisons use McNemar's test on them)."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -88,6 +117,32 @@ def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return value
+
+
+def question_values(
+    records: Iterable[EpisodeRecord], selected_ids: Sequence[str]
+) -> dict[str, list[float]]:
+    """Each mean metric's value per selected question, in ``selected_ids``' order.
+
+    A question whose episode failed or is missing counts 0 in the scores (EM, F1, ...), as
+    in :func:`aggregate_cell`; searches, steps and tokens count what its episode (failed or
+    not) recorded, 0 without one; a non-finite score counts 0. The mean of each list is the
+    cell's metric wherever :func:`aggregate_cell` reports one.
+    """
+    wanted = set(selected_ids)
+    by_id = {r.example_id: r for r in records if r.example_id in wanted}
+    values: dict[str, list[float]] = {name: [] for name in MEAN_METRICS}
+    for example_id in selected_ids:
+        record = by_id.get(example_id)
+        ok = record is not None and record.error is None
+        for name in _SCORES:
+            score = _finite(record.metrics.get(name)) if ok and record is not None else None
+            values[name].append(float(score or 0.0))
+        values["searches"].append(float(record.num_searches) if record is not None else 0.0)
+        values["steps"].append(float(len(record.steps)) if record is not None else 0.0)
+        tokens = sum(sum(s.tokens.values()) for s in record.steps) if record is not None else 0
+        values["tokens_per_q"].append(float(tokens))
+    return values
 
 
 def aggregate_cell(
@@ -160,6 +215,10 @@ def aggregate_cell(
         "wall_s": wall_s,
         "throughput": played / wall_s if wall_s and played else None,
     }
+    values = question_values(by_id.values(), selected_ids)
+    ci95 = bootstrap_cis(
+        {name: values[name] for name in MEAN_METRICS if metrics.get(name) is not None}
+    )
     missing = [i for i in selected_ids if i not in by_id]
     errors = [FailedItem(r.example_id, str(r.error)) for r in by_id.values() if r.error]
     errors += [FailedItem(i, "no episode recorded") for i in missing]
@@ -173,4 +232,64 @@ def aggregate_cell(
         metrics=metrics,
         errors=tuple(errors[:50]),
         episodes_file=episodes_file,
+        ci95=ci95,
     )
+
+
+_SEED_LABEL = re.compile(r"^(?P<agent>.+)@seed(?P<seed>\d+)$")
+"""How the runner names a cell of a suite with several seeds (``react@seed1``)."""
+
+
+@dataclass(frozen=True)
+class SeedGroup:
+    """One agent on one dataset over several seeds (or runs): per-metric mean, std and n.
+
+    Attributes:
+        dataset: the dataset.
+        agent: the agent's name without its ``@seedN`` suffix.
+        members: the cells' agent labels (``react@seed0``, ...), one per seed or run.
+        metrics: each mean metric that some member has -> its :class:`SeedSummary`.
+    """
+
+    dataset: str
+    agent: str
+    members: tuple[str, ...]
+    metrics: Mapping[str, SeedSummary]
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready mapping."""
+        return {
+            "dataset": self.dataset,
+            "agent": self.agent,
+            "members": list(self.members),
+            "metrics": {name: summary.to_dict() for name, summary in self.metrics.items()},
+        }
+
+
+def summarize_seeds(*boards: Leaderboard) -> list[SeedGroup]:
+    """Mean and sample std of every mean metric across seeds, per dataset and agent.
+
+    In one leaderboard, the cells of a suite run with several ``seeds`` (named
+    ``agent@seedN`` by the runner) form a group. Given several leaderboards (the same
+    suite run once per seed, say), the cells of the same dataset and agent across them
+    form a group too. Only groups of two or more cells are returned, in first-seen order;
+    the std is across seeds, not over questions (that is each cell's ``ci95``).
+    """
+    groups: dict[tuple[str, str], list[CellResult]] = {}
+    for board in boards:
+        for cell in board.cells:
+            match = _SEED_LABEL.match(cell.agent)
+            agent = match.group("agent") if match else cell.agent
+            groups.setdefault((cell.dataset, agent), []).append(cell)
+    result = []
+    for (dataset, agent), cells in groups.items():
+        if len(cells) < 2:
+            continue
+        metrics: dict[str, SeedSummary] = {}
+        for name in MEAN_METRICS:
+            values = [v for v in (_finite(c.metrics.get(name)) for c in cells) if v is not None]
+            summary = seed_summary(values)
+            if summary is not None:
+                metrics[name] = summary
+        result.append(SeedGroup(dataset, agent, tuple(c.agent for c in cells), metrics))
+    return result

@@ -17,17 +17,32 @@ line says how many and the command that retries them), 2 usage error (nothing pl
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raggym.agents.cli import add_resume_arguments
-from raggym_env.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, retry_command
+from raggym_env.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, retry_command
 
 if TYPE_CHECKING:
-    from raggym.benchmarks.leaderboard import Leaderboard
+    from raggym.benchmarks.leaderboard import CellResult, Leaderboard
+    from raggym.benchmarks.stats import PairedResult
+    from raggym_env.episode import EpisodeRecord
 
-__all__ = ["DEMO_NOTE", "bench_command", "compare_command", "compare_runs", "demo_command"]
+__all__ = [
+    "DEMO_NOTE",
+    "CellComparison",
+    "PairedComparison",
+    "bench_command",
+    "compare_command",
+    "compare_paired",
+    "compare_runs",
+    "demo_command",
+    "format_paired",
+]
 
 DEMO_NOTE = "raggym demo is raggym bench smoke (the same run, the same options)"
 """The line ``raggym demo`` prints before it runs the smoke suite."""
@@ -144,24 +159,66 @@ def _bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_COMPARE_HELP = """\
+Compare two `raggym bench` run folders (or their leaderboard.json files).
+
+First the leaderboards side by side: A, B and B-A for every cell present in both, and the
+per-dataset mean of each delta. Then the paired comparison: the questions of each shared
+cell are paired by id (from the cells' episode files) and each metric's difference B-A is
+given with its 95% paired bootstrap interval and a two-sided p-value: exact McNemar for
+0/1 metrics (EM, cover-EM, Acc), a paired sign-flip permutation test for the others (F1,
+ev.recall, searches/q). A question that failed counts 0, as in the leaderboard. Cells
+whose question sets differ are flagged and compared on the questions they share. Per
+dataset, each question's values are averaged over the shared agents and the same
+interval and sign-flip test run over questions (McNemar when one agent leaves them 0/1).
+
+Exit status: 0 compared, 2 nothing comparable (no shared cell, or no shared question with
+readable episodes in any shared cell) or an unreadable run.
+"""
+
+
 def compare_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``raggym compare``."""
     parser = sub.add_parser(
         "compare",
-        help="put two benchmark runs side by side with per-dataset deltas",
-        description="Compare two `raggym bench` run folders (or leaderboard.json files): "
-        "every cell present in both, then the per-dataset mean of each delta.",
+        help="compare two benchmark runs: deltas with paired intervals and p-values",
+        description=_COMPARE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("baseline", type=Path, help="run folder A (the reference)")
     parser.add_argument("candidate", type=Path, help="run folder B (the change)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the paired comparison as JSON instead"
+    )
     parser.set_defaults(func=_compare)
 
 
 def _compare(args: argparse.Namespace) -> int:
     from raggym.benchmarks.leaderboard import load_leaderboard
 
-    print(compare_runs(load_leaderboard(args.baseline), load_leaderboard(args.candidate)))
-    return 0
+    board_a, board_b = load_leaderboard(args.baseline), load_leaderboard(args.candidate)
+    paired = compare_paired(board_a, board_b, _run_folder(args.baseline),
+                            _run_folder(args.candidate))  # fmt: skip
+    if args.json:
+        print(json.dumps(paired.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(compare_runs(board_a, board_b))
+        print()
+        print(format_paired(paired))
+    if not paired.comparable:
+        reason = (
+            "the runs share no dataset x agent cell"
+            if not paired.cells
+            else "no shared cell has a shared question with readable episodes"
+        )
+        print(f"raggym compare: nothing comparable: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _run_folder(path: Path) -> Path:
+    """The run folder of a ``raggym compare`` argument (a folder or its leaderboard.json)."""
+    return path if path.is_dir() else path.parent
 
 
 _COMPARED = (
@@ -221,4 +278,238 @@ def compare_runs(baseline: Leaderboard, candidate: Leaderboard) -> str:
         lines.append("")
         lines += [f"only in A: {d} x {g}" for d, g in only_a]
         lines += [f"only in B: {d} x {g}" for d, g in only_b]
+    return "\n".join(lines)
+
+
+_PAIRED: tuple[tuple[str, str], ...] = (
+    ("em", "EM"),
+    ("f1", "F1"),
+    ("cover_em", "cover-EM"),
+    ("accuracy", "Acc"),
+    ("evidence_recall", "ev.recall"),
+    ("searches", "searches/q"),
+)
+"""The metrics the paired comparison tests (each where both cells report it)."""
+
+
+@dataclass(frozen=True)
+class CellComparison:
+    """One shared cell compared question by question.
+
+    Attributes:
+        dataset: the dataset.
+        agent: the agent.
+        n: questions present in both runs (the pairs).
+        n_a: questions of A's cell.
+        n_b: questions of B's cell.
+        results: metric -> B - A over the pairs (empty when ``n`` is 0).
+        note: why the cell could not be compared, if it could not.
+    """
+
+    dataset: str
+    agent: str
+    n: int
+    n_a: int
+    n_b: int
+    results: Mapping[str, PairedResult] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def same_questions(self) -> bool:
+        """Whether both runs hold exactly the same questions for this cell."""
+        return self.n == self.n_a == self.n_b
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "dataset": self.dataset,
+            "agent": self.agent,
+            "n": self.n,
+            "n_a": self.n_a,
+            "n_b": self.n_b,
+            "same_questions": self.same_questions,
+            "note": self.note,
+            "results": {name: r.to_dict() for name, r in self.results.items()},
+        }
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """The paired comparison of two runs: per shared cell and per dataset.
+
+    Attributes:
+        cells: one entry per cell present in both runs.
+        datasets: dataset -> metric -> B - A over its questions, each question's values
+            averaged over the dataset's compared agents.
+    """
+
+    cells: tuple[CellComparison, ...]
+    datasets: Mapping[str, Mapping[str, PairedResult]]
+
+    @property
+    def comparable(self) -> bool:
+        """Whether some shared cell had at least one shared question."""
+        return any(cell.n for cell in self.cells)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "comparable": self.comparable,
+            "cells": [cell.to_dict() for cell in self.cells],
+            "datasets": {
+                name: {metric: r.to_dict() for metric, r in results.items()}
+                for name, results in self.datasets.items()
+            },
+        }
+
+
+def _cell_questions(folder: Path, cell: CellResult) -> tuple[list[EpisodeRecord], list[str]]:
+    """A cell's final episode records and all its question ids, from its episode file.
+
+    The ids are those with a record plus the failures listed as having none.
+
+    Raises:
+        ValueError: the cell names no episode file, or one outside the run folder, or the
+            file cannot be read.
+    """
+    from raggym_env.store import final_episodes, read_episodes
+
+    if not cell.episodes_file:
+        raise ValueError("the leaderboard names no episode file")
+    root = folder.resolve()
+    path = (root / cell.episodes_file).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"episode file {cell.episodes_file!r} lies outside the run folder")
+    if not path.is_file():
+        raise ValueError(f"episode file {str(path)!r} is missing")
+    try:
+        records = final_episodes(read_episodes(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"episode file {str(path)!r} cannot be read: {exc}") from None
+    ids = list(dict.fromkeys(r.example_id for r in records))
+    ids += [e.example_id for e in cell.errors if e.error == "no episode recorded"]
+    return records, list(dict.fromkeys(ids))
+
+
+def compare_paired(
+    baseline: Leaderboard, candidate: Leaderboard, folder_a: Path, folder_b: Path
+) -> PairedComparison:
+    """Pair the questions of every shared cell by id and test each metric's difference B-A.
+
+    ``folder_a`` / ``folder_b`` are the run folders the cells' ``episodes_file`` paths
+    start in. See ``raggym compare --help`` for the tests; a cell whose episodes cannot be
+    read is kept with a note and ``n`` 0.
+    """
+    from raggym.benchmarks.aggregate import BINARY_METRICS, question_values
+    from raggym.benchmarks.stats import paired_test
+
+    a_cells, b_cells = baseline.by_key(), candidate.by_key()
+    compared: list[CellComparison] = []
+    # dataset -> metric -> question id -> ([A values], [B values]) over the agents
+    pooled: dict[str, dict[str, dict[str, tuple[list[float], list[float]]]]] = {}
+    for key in (k for k in a_cells if k in b_cells):
+        a, b = a_cells[key], b_cells[key]
+        dataset, agent = key
+        try:
+            records_a, ids_a = _cell_questions(folder_a, a)
+            records_b, ids_b = _cell_questions(folder_b, b)
+        except ValueError as exc:
+            compared.append(CellComparison(dataset, agent, 0, 0, 0, note=str(exc)))
+            continue
+        in_b = set(ids_b)
+        shared = [i for i in ids_a if i in in_b]
+        values_a = question_values(records_a, shared)
+        values_b = question_values(records_b, shared)
+        results: dict[str, PairedResult] = {}
+        for metric, _ in _PAIRED:
+            if not shared or a.metrics.get(metric) is None or b.metrics.get(metric) is None:
+                continue
+            va, vb = values_a[metric], values_b[metric]
+            results[metric] = paired_test(va, vb, binary=metric in BINARY_METRICS)
+            per_question = pooled.setdefault(dataset, {}).setdefault(metric, {})
+            for qid, x, y in zip(shared, va, vb, strict=True):
+                pair = per_question.setdefault(qid, ([], []))
+                pair[0].append(x)
+                pair[1].append(y)
+        note = None if shared else "no shared question"
+        compared.append(
+            CellComparison(dataset, agent, len(shared), len(ids_a), len(ids_b), results, note)
+        )
+    datasets: dict[str, dict[str, PairedResult]] = {}
+    for dataset, metrics in pooled.items():
+        for metric, per_question in metrics.items():
+            mean_a = [sum(x) / len(x) for x, _ in per_question.values()]
+            mean_b = [sum(y) / len(y) for _, y in per_question.values()]
+            datasets.setdefault(dataset, {})[metric] = paired_test(
+                mean_a, mean_b, binary=metric in BINARY_METRICS
+            )
+    return PairedComparison(tuple(compared), datasets)
+
+
+def _paired_text(result: PairedResult | None) -> list[str]:
+    """``Δ [lo, hi]`` and the p-value of one result, or dashes."""
+    if result is None:
+        return ["-", "-"]
+    ci = result.ci95
+    interval = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci is not None else ""
+    return [f"{result.diff:+.3f}{interval}", _p_text(result.p_value)]
+
+
+def _p_text(p_value: float) -> str:
+    """A p-value with three significant digits (``<0.001`` below that)."""
+    return "<0.001" if p_value < 0.001 else f"{p_value:.3g}"
+
+
+def _paired_table(
+    first: Sequence[str], rows: Sequence[tuple[list[str], Mapping[str, PairedResult]]]
+) -> list[str]:
+    """A Markdown table of Δ and p per :data:`_PAIRED` metric."""
+    metrics = [(m, t) for m, t in _PAIRED if any(m in results for _, results in rows)]
+    lines = [
+        "| " + " | ".join([*first, *(f"{t} Δ [95% CI] | {t} p" for _, t in metrics)]) + " |",
+        "|" + "---|" * (len(first) - 1) + "---:|" * (1 + 2 * len(metrics)),
+    ]
+    for head, results in rows:
+        cells = [text for m, _ in metrics for text in _paired_text(results.get(m))]
+        lines.append("| " + " | ".join([*head, *cells]) + " |")
+    return lines
+
+
+def format_paired(paired: PairedComparison) -> str:
+    """The paired comparison as Markdown: per cell, per dataset, and flagged cells."""
+    lines = [
+        "Paired by question (B - A with its 95% bootstrap interval; p: exact McNemar for "
+        "EM/cover-EM/Acc, sign-flip permutation otherwise):",
+        "",
+    ]
+    rows = [
+        ([c.dataset, c.agent, str(c.n) + ("" if c.same_questions else " *")], c.results)
+        for c in paired.cells
+        if c.n
+    ]
+    if rows:
+        lines += _paired_table(["dataset", "agent", "n"], rows)
+    else:
+        lines.append("(no cell with shared questions)")
+    if paired.datasets:
+        lines += ["", "Per dataset (each question averaged over the shared agents):", ""]
+        lines += _paired_table(
+            ["dataset", "n"],
+            [
+                ([name, str(next(iter(results.values())).n)], results)
+                for name, results in paired.datasets.items()
+            ],
+        )
+    flagged = [c for c in paired.cells if not c.same_questions or c.note]
+    if flagged:
+        lines += ["", "Flagged (n * : the runs hold different questions for the cell):"]
+    for cell in flagged:
+        where = f"{cell.dataset} x {cell.agent}"
+        if cell.note and not cell.n:
+            lines.append(f"* {where}: not compared: {cell.note}")
+        else:
+            lines.append(
+                f"* {where}: question sets differ (A {cell.n_a}, B {cell.n_b}); "
+                f"compared on the {cell.n} shared"
+            )
     return "\n".join(lines)

@@ -20,11 +20,18 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from raggym.benchmarks.aggregate import METRIC_COLUMNS
+from raggym.benchmarks.aggregate import MEAN_METRICS, METRIC_COLUMNS, summarize_seeds
 from raggym.benchmarks.charts import plot_leaderboard
 from raggym.benchmarks.html_report import DocumentTexts, render_html
 from raggym.benchmarks.leaderboard import LEADERBOARD_FILE, CellResult, Episodes, Leaderboard
-from raggym.benchmarks.tables import Table, finite, full_table, run_header, summary_table
+from raggym.benchmarks.tables import (
+    Table,
+    finite,
+    format_metric,
+    full_table,
+    run_header,
+    summary_table,
+)
 from raggym_env.availability import install_hint, is_matplotlib_available
 from raggym_env.sanitize import scrub_surrogates
 
@@ -101,6 +108,31 @@ def _markdown_table(table: Table) -> list[str]:
     return lines
 
 
+def _seeds_markdown(leaderboard: Leaderboard) -> list[str]:
+    """The "Across seeds" section (mean ± sample std per metric); empty with one seed."""
+    groups = summarize_seeds(leaderboard)
+    if not groups:
+        return []
+    titles = dict(METRIC_COLUMNS)
+    keys = [k for k in MEAN_METRICS if any(k in g.metrics for g in groups)]
+    lines = ["", "## Across seeds", ""]
+    lines.append("| dataset | agent | seeds | " + " | ".join(titles[k] for k in keys) + " |")
+    lines.append("|---|---|---:|" + "---:|" * len(keys))
+    for group in groups:
+        shown = []
+        for key in keys:
+            summary = group.metrics.get(key)
+            if summary is None:
+                shown.append("-")
+                continue
+            std = "-" if summary.std is None else format_metric(key, summary.std)
+            shown.append(f"{format_metric(key, summary.mean)} ± {std}")
+        row = [_md_text(group.dataset), _md_text(group.agent), str(len(group.members))]
+        lines.append("| " + " | ".join(row + shown) + " |")
+    lines += ["", "Mean ± sample standard deviation of the per-seed values."]
+    return lines
+
+
 def format_markdown(leaderboard: Leaderboard) -> str:
     """The leaderboard as Markdown: run header, summary table, full table and failures.
 
@@ -120,16 +152,18 @@ def format_markdown(leaderboard: Leaderboard) -> str:
         return "\n".join(lines) + "\n"
 
     lines += ["## Summary", ""]
-    lines += _markdown_table(summary_table(leaderboard))
+    lines += _markdown_table(summary_table(leaderboard, intervals=True))
     lines += [
         "",
         "EM/F1 for open QA, Acc for multiple choice; every average divides by the selected "
-        "questions, so a failed item counts 0. Best per column in bold.",
+        "questions, so a failed item counts 0. Best per column in bold. Brackets: 95% "
+        "bootstrap interval over questions.",
         "",
         "## All metrics",
         "",
     ]
-    lines += _markdown_table(full_table(leaderboard))
+    lines += _markdown_table(full_table(leaderboard, intervals=True))
+    lines += _seeds_markdown(leaderboard)
     lines += ["", "## Failed items", ""]
     failed = leaderboard.failed_cells()
     if not failed:
@@ -164,11 +198,18 @@ def format_csv(leaderboard: Leaderboard) -> str:
     """One CSV row per cell with every metric as its own column, for spreadsheets and pandas.
 
     Columns: ``dataset, agent, task, multiple_choice, selected, finished``, the metric keys
-    (full precision; empty when ``None``), ``n_errors`` and ``episodes_file``.
+    (full precision; empty when ``None``), each mean followed by ``<key>_ci95_lo`` and
+    ``<key>_ci95_hi`` (empty without an interval), ``n_errors`` and ``episodes_file``.
     """
     cells = leaderboard.cells
     metric_keys = _metric_keys(cells)
-    fields = [*_CELL_FIELDS, *metric_keys, "n_errors", "episodes_file"]
+    with_ci = set(MEAN_METRICS) | {k for cell in cells for k in cell.ci95}
+    metric_fields: list[str] = []
+    for key in metric_keys:
+        metric_fields.append(key)
+        if key in with_ci:
+            metric_fields += [f"{key}_ci95_lo", f"{key}_ci95_hi"]
+    fields = [*_CELL_FIELDS, *metric_fields, "n_errors", "episodes_file"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -186,6 +227,10 @@ def format_csv(leaderboard: Leaderboard) -> str:
         for key in metric_keys:
             value = finite(cell.metrics.get(key))
             row[key] = "" if value is None else repr(value)
+            if key in with_ci:
+                ci = cell.ci95.get(key)
+                row[f"{key}_ci95_lo"] = "" if ci is None else repr(ci[0])
+                row[f"{key}_ci95_hi"] = "" if ci is None else repr(ci[1])
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -194,10 +239,17 @@ def format_json(leaderboard: Leaderboard) -> str:
     """``leaderboard.json``: :meth:`Leaderboard.to_dict` as stable JSON (sorted keys, indent 2).
 
     Non-finite numbers are written as ``null``: the file is strict JSON, never ``NaN``.
+    A run over several seeds also gets ``across_seeds``: per dataset and agent, each mean
+    metric's mean, sample std and n across seeds (:func:`.summarize_seeds`; derived, so
+    reading the file back ignores it).
 
     :func:`raggym.benchmarks.leaderboard.load_leaderboard` reads it back.
     """
-    data = _without_non_finite(leaderboard.to_dict())
+    raw = leaderboard.to_dict()
+    groups = summarize_seeds(leaderboard)
+    if groups:
+        raw["across_seeds"] = [group.to_dict() for group in groups]
+    data = _without_non_finite(raw)
     text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
     return text + "\n"
 

@@ -4,7 +4,9 @@
 average) and :func:`full_table` (every metric of every cell) turn a
 :class:`~raggym.benchmarks.leaderboard.Leaderboard` into a :class:`Table` of formatted text;
 :func:`run_header` gives the run's provenance. The Markdown report and the HTML page both
-print these, so the two never disagree.
+print these, so the two never disagree. With ``intervals=True`` each mean is followed by its
+95% bootstrap interval in the same units (``0.412 [0.381, 0.443]``); a cell without one
+(an older ``leaderboard.json``) shows the mean alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = [
     "Table",
     "finite",
     "format_metric",
+    "format_with_interval",
     "full_table",
     "headline",
     "run_header",
@@ -114,6 +117,23 @@ def format_metric(key: str, value: Any) -> str:
     return f"{number:.3g}"
 
 
+def format_with_interval(key: str, value: Any, ci: tuple[float, float] | None) -> str:
+    """:func:`format_metric` followed by the interval ``[lo, hi]`` in the same format.
+
+    Without an interval (or without a value) this is :func:`format_metric` alone.
+    """
+    shown = format_metric(key, value)
+    if ci is None or shown == "-":
+        return shown
+    return f"{shown} [{format_metric(key, ci[0])}, {format_metric(key, ci[1])}]"
+
+
+def _cell_text(cell: CellResult, key: str, intervals: bool) -> str:
+    """One metric of a cell, with its interval when asked for and recorded."""
+    ci = cell.ci95.get(key) if intervals else None
+    return format_with_interval(key, cell.metrics.get(key), ci)
+
+
 @dataclass(frozen=True)
 class Table:
     """A table ready to print: titles, formatted rows, and how to align and emphasise them.
@@ -133,8 +153,11 @@ class Table:
     best: frozenset[tuple[int, int]] = frozenset()
 
 
-def full_table(leaderboard: Leaderboard) -> Table:
-    """Every metric of every cell: one row per dataset x agent, in the suite's order."""
+def full_table(leaderboard: Leaderboard, *, intervals: bool = False) -> Table:
+    """Every metric of every cell: one row per dataset x agent, in the suite's order.
+
+    ``intervals``: show each mean's ``ci95`` beside it.
+    """
     columns = ["dataset", "agent", "n", "finished", *(title for _, title in METRIC_COLUMNS)]
     keys = ["dataset", "agent", "selected", "finished", *(key for key, _ in METRIC_COLUMNS)]
     rows = tuple(
@@ -143,7 +166,7 @@ def full_table(leaderboard: Leaderboard) -> Table:
             cell.agent,
             f"{cell.selected:,}",
             f"{cell.finished:,}",
-            *(format_metric(key, cell.metrics.get(key)) for key, _ in METRIC_COLUMNS),
+            *(_cell_text(cell, key, intervals) for key, _ in METRIC_COLUMNS),
         )
         for cell in leaderboard.cells
     )
@@ -151,7 +174,7 @@ def full_table(leaderboard: Leaderboard) -> Table:
     return Table(tuple(columns), tuple(keys), rows, numeric)
 
 
-def summary_table(leaderboard: Leaderboard) -> Table:
+def summary_table(leaderboard: Leaderboard, *, intervals: bool = False) -> Table:
     """The paper-style table: one row per agent, each dataset's headline columns, an average.
 
     Open-QA datasets show EM and F1, multiple-choice ones accuracy, each followed by the
@@ -159,7 +182,9 @@ def summary_table(leaderboard: Leaderboard) -> Table:
     when some cell of the dataset has it. With more than one
     dataset, ``avg`` is the mean of each dataset's headline score (F1 or accuracy); it is
     ``-`` when the agent lacks a score on some dataset. The best value of each column is
-    marked (bold in Markdown) when two or more agents have one.
+    marked (bold in Markdown) when two or more agents have one. ``intervals``: each
+    dataset's mean is followed by its ``ci95`` (the average has none: it is a mean of
+    means over different question sets).
     """
     datasets = leaderboard.datasets
     agents = leaderboard.agents
@@ -186,11 +211,14 @@ def summary_table(leaderboard: Leaderboard) -> Table:
     average_title = "avg " + ("/".join(sorted(kinds, key=["F1", "Acc"].index)))
 
     values: list[list[float | None]] = []
+    cis: list[list[tuple[float, float] | None]] = []
     for agent in agents:
         row: list[float | None] = []
+        row_ci: list[tuple[float, float] | None] = []
         for dataset, key, _ in spec:
             cell = by_key.get((dataset, agent))
             row.append(finite(cell.metrics.get(key)) if cell is not None else None)
+            row_ci.append(cell.ci95.get(key) if cell is not None and intervals else None)
         if with_average:
             scores = []
             for dataset in datasets:
@@ -199,7 +227,9 @@ def summary_table(leaderboard: Leaderboard) -> Table:
                 scores.append(score)
             known = [s for s in scores if s is not None]
             row.append(sum(known) / len(known) if len(known) == len(scores) else None)
+            row_ci.append(None)
         values.append(row)
+        cis.append(row_ci)
 
     n_value_columns = len(spec) + int(with_average)
     best: set[tuple[int, int]] = set()
@@ -215,8 +245,8 @@ def summary_table(leaderboard: Leaderboard) -> Table:
         columns.append(average_title)
         keys.append("avg")
     rows = tuple(
-        (agent, *(format_metric("f1", v) for v in row))
-        for agent, row in zip(agents, values, strict=True)
+        (agent, *(format_with_interval("f1", v, c) for v, c in zip(row, row_ci, strict=True)))
+        for agent, row, row_ci in zip(agents, values, cis, strict=True)
     )
     numeric = (False, *([True] * n_value_columns))
     return Table(tuple(columns), tuple(keys), rows, numeric, frozenset(best))

@@ -98,10 +98,14 @@ def test_summary_table_has_headline_columns_an_average_and_marks_the_best(leader
         "| agent | hotpotqa EM | hotpotqa F1 | hotpotqa paper-EM | hotpotqa paper-F1 "
         "| medqa Acc | medqa paper-Acc | avg F1/Acc |"
     ) in markdown
+    # Each dataset's mean carries its 95% bootstrap interval; the average (a mean of
+    # means) does not. One of six questions right: resamples range over 0/6 .. 3/6.
     assert table_rows(markdown, "heuristic") == [
-        ["heuristic", "0.167", "0.167", "0.167", "0.167", "0.000", "0.000", "0.083"]
+        ["heuristic", *["0.167 [0.000, 0.500]"] * 4, *["0.000 [0.000, 0.000]"] * 2, "0.083"]
     ]
-    assert table_rows(markdown, "oracle") == [["oracle", *["**1.000**"] * 7]]
+    assert table_rows(markdown, "oracle") == [
+        ["oracle", *["**1.000 [1.000, 1.000]**"] * 6, "**1.000**"]
+    ]
 
 
 def test_summary_leaves_out_paper_columns_that_no_cell_has(leaderboard):
@@ -126,17 +130,17 @@ def test_full_table_has_every_metric_formatted_per_kind(leaderboard):
     column = {key: i + 4 for i, (key, _) in enumerate(METRIC_COLUMNS)}
     hotpot = rows[("hotpotqa", "heuristic")]
     assert hotpot[2:4] == ["6", "5"]
-    assert hotpot[column["em"]] == "0.167"
+    assert hotpot[column["em"]] == "0.167 [0.000, 0.500]"
     assert hotpot[column["accuracy"]] == "-"
-    assert hotpot[column["steps"]] == "2.00"
+    assert hotpot[column["steps"]] == "2.00 [2.00, 2.00]"
     assert hotpot[column["failures"]] == "1"
     assert hotpot[column["wall_s"]] == "0.50 s"
     assert hotpot[column["tokens_per_q"]] == "-"
     assert hotpot[column["latency_step_p50"]].endswith(" ms")
-    assert hotpot[column["paper_em"]] == hotpot[column["paper_f1"]] == "0.167"
+    assert hotpot[column["paper_em"]] == hotpot[column["paper_f1"]] == "0.167 [0.000, 0.500]"
     assert hotpot[column["paper_acc"]] == "-"
     medqa = rows[("medqa", "oracle")]
-    assert medqa[column["accuracy"]] == medqa[column["paper_acc"]] == "1.000"
+    assert medqa[column["accuracy"]] == medqa[column["paper_acc"]] == "1.000 [1.000, 1.000]"
     assert medqa[column["em"]] == medqa[column["f1"]] == "-"
     assert medqa[column["paper_em"]] == medqa[column["paper_f1"]] == "-"
 

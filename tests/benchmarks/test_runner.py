@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 
@@ -124,6 +125,7 @@ def test_compare_shows_per_cell_and_per_dataset_deltas(smoke_run, tmp_path, caps
         ]
     )
     (tmp_path / "leaderboard.json").write_text(json.dumps(changed.to_dict()))
+    shutil.copytree(out / "episodes", tmp_path / "episodes")  # the paired part reads them
     text = compare_runs(board, changed)
     assert "| hotpotqa | heuristic | 5/5 |" in text
     assert "+0.100" in text and "Per-dataset mean delta" in text
