@@ -233,7 +233,11 @@ class LLMAgent(Agent):
     Args:
         llm: the backend.
         prompt: a packaged prompt name or a prompt file path (default :attr:`prompt_name`).
-        temperature, top_p, max_tokens, seed, stop: sampling settings for the main call.
+        temperature: sampling temperature of the main call.
+        top_p: nucleus sampling mass of the main call.
+        max_tokens: most tokens the main call generates (default :attr:`default_max_tokens`).
+        seed: sampling seed of the main call.
+        stop: stop strings of the main call (default :attr:`default_stop`).
         max_reply_chars: most characters kept of each reply (default
             :data:`~raggym_env.sanitize.DEFAULT_MAX_REPLY_CHARS`, 32,000).
     """

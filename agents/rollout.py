@@ -34,6 +34,7 @@ from raggym.agents.baselines import ScriptedPolicy
 from raggym_env.env import ENV_VERSION, RAGEnv, prefetch_searches, rag_env_of
 from raggym_env.episode import EpisodeRecord, RetrievedDoc, StepRecord, gold_from_example
 from raggym_env.observation import Observation
+from raggym_env.progress import Progress, progress
 from raggym_env.store import EpisodeStore
 from raggym_env.types import QAExample
 
@@ -179,16 +180,21 @@ def rollout(
     store: EpisodeStore | None = None,
     run_card: Mapping[str, Any] | None = None,
     seed: int | None = None,
+    show_progress: bool | None = None,
 ) -> list[EpisodeRecord]:
     """Play ``examples`` (default: all of the env's questions) one after another.
 
     Each record is appended to ``store`` as it ends. An exception while playing a question
-    is recorded as that episode's ``error`` and the rollout continues.
+    is recorded as that episode's ``error`` and the rollout continues. ``show_progress``
+    shows a bar on stderr (``None``: as :mod:`raggym_env.progress` decides).
     """
     base = rag_env_of(env)
     actor = as_agent(agent)
     records = []
-    for example in base.examples if examples is None else examples:
+    todo = list(base.examples if examples is None else examples)
+    for example in progress(
+        todo, desc=f"rollout {actor.name}", unit="episode", enabled=show_progress
+    ):
         try:
             record = run_episode(
                 env, actor, seed=seed, options={"example": example}, run_card=run_card
@@ -226,6 +232,8 @@ class BatchedRunner:
         store: where each finished episode is appended.
         run_card: provenance attached to every record.
         on_episode: called with each finished record (progress bars, live metrics).
+        show_progress: show a bar of finished episodes on stderr (``None``: as
+            :mod:`raggym_env.progress` decides); :meth:`run` can override it per call.
     """
 
     def __init__(
@@ -237,6 +245,7 @@ class BatchedRunner:
         store: EpisodeStore | None = None,
         run_card: Mapping[str, Any] | None = None,
         on_episode: Callable[[EpisodeRecord], None] | None = None,
+        show_progress: bool | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -246,6 +255,9 @@ class BatchedRunner:
         self.store = store
         self.run_card = run_card
         self.on_episode = on_episode
+        self.show_progress = show_progress
+        self._bar: Progress[Any] | None = None
+        self._failed = 0
         self._envs: list[gym.Env[Any, Any]] = []
         self.stats: dict[str, float] = {"agent_calls": 0, "steps": 0, "episodes": 0}
 
@@ -261,6 +273,11 @@ class BatchedRunner:
             self.store.append(record)
         records.append(record)
         self.stats["episodes"] += 1
+        if self._bar is not None:
+            self._bar.update()
+            if record.error is not None:
+                self._failed += 1
+                self._bar.set_postfix(failed=self._failed)
         if self.on_episode is not None:
             self.on_episode(record)
 
@@ -279,9 +296,31 @@ class BatchedRunner:
             return builder.finish(error=_error_text(exc))
         return _Slot(env, builder, observation)
 
-    def run(self, examples: Iterable[QAExample], *, seed: int | None = None) -> list[EpisodeRecord]:
-        """Play every question; records come back in the order episodes finished."""
+    def run(
+        self,
+        examples: Iterable[QAExample],
+        *,
+        seed: int | None = None,
+        show_progress: bool | None = None,
+        progress_desc: str | None = None,
+    ) -> list[EpisodeRecord]:
+        """Play every question; records come back in the order episodes finished.
+
+        ``show_progress`` overrides the runner's own setting for this call;
+        ``progress_desc`` labels the bar (default: ``rollout AGENT``).
+        """
         queue = list(examples)[::-1]
+        enabled = self.show_progress if show_progress is None else show_progress
+        desc = progress_desc or f"rollout {self.agent.name}"
+        with progress(total=len(queue), desc=desc, unit="episode", enabled=enabled) as bar:
+            self._bar, self._failed = bar, 0
+            try:
+                return self._run(queue, seed)
+            finally:
+                self._bar = None
+
+    def _run(self, queue: list[QAExample], seed: int | None) -> list[EpisodeRecord]:
+        """The lockstep loop of :meth:`run` over ``queue`` (reversed: the next is last)."""
         records: list[EpisodeRecord] = []
         free = list(range(self.batch_size))[::-1]
         live: dict[int, _Slot] = {}

@@ -30,6 +30,7 @@ from raggym.benchmarks.leaderboard import CellResult, Leaderboard
 from raggym.benchmarks.suite import AgentConfig, DatasetConfig, Suite
 from raggym_env.env import EnvFactory
 from raggym_env.episode import EpisodeRecord
+from raggym_env.progress import progress_enabled
 from raggym_env.protocols import DEFAULT_PROTOCOL
 from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
 from raggym_env.runfiles import (
@@ -128,6 +129,7 @@ def run_suite(
     reports: bool = True,
     fresh: bool = False,
     retry_failed: bool = False,
+    show_progress: bool | None = None,
 ) -> tuple[Leaderboard, dict[tuple[str, str], list[EpisodeRecord]]]:
     """Run (or resume) every cell of ``suite`` into ``out_dir``; return leaderboard and episodes.
 
@@ -140,6 +142,9 @@ def run_suite(
         reports: write the Markdown/CSV/JSON/PNG/HTML reports.
         fresh: move the folder's old episodes and ``run.json`` aside first.
         retry_failed: play again the questions whose recorded episode failed.
+        show_progress: a bar per cell on stderr (``None``: as :mod:`raggym_env.progress`
+            decides); while it shows, the periodic progress lines are left out (the
+            per-cell summary lines still go to ``progress``).
 
     Raises:
         ValueError: the suite's files are missing, or LLM agents have no backend.
@@ -212,7 +217,7 @@ def run_suite(
             for spec_for_seed, agent, seed, fingerprint in plans:
                 result, records = _run_cell(
                     suite, dataset, spec_for_seed, agent, factory, selected, seed, out, card,
-                    say, run_file, fingerprint, retry_failed,
+                    say, run_file, fingerprint, retry_failed, show_progress,
                 )  # fmt: skip
                 cells.append(result)
                 episodes[(dataset.name, spec_for_seed.name)] = records
@@ -289,6 +294,7 @@ def _run_cell(
     run_file: dict[str, Any],
     fingerprint: dict[str, Any],
     retry_failed: bool,
+    show_progress: bool | None = None,
 ) -> tuple[CellResult, list[EpisodeRecord]]:
     """Play the missing questions of one cell and aggregate all of its episodes."""
     path = episodes_path(out, dataset.name, spec.name)
@@ -312,13 +318,14 @@ def _run_cell(
     try:
         with EpisodeStore(path, run_card=card, fsync=False) as store:
             todo = [by_id[i] for i in store.pending(selected, retry_failed=retry_failed)]
-            printer = _progress_printer(spec.name, len(todo), say)
+            bar = progress_enabled(show_progress)
+            printer = _progress_printer(spec.name, len(todo), say if not bar else _quiet)
             if todo:
                 runner = BatchedRunner(
                     factory, agent, batch_size=suite.batch_size, store=store, run_card=card,
-                    on_episode=count,
+                    on_episode=count, show_progress=bar,
                 )  # fmt: skip
-                runner.run(todo, seed=seed)
+                runner.run(todo, seed=seed, progress_desc=f"{dataset.name} x {spec.name}")
     finally:  # keep the cell's totals across resumes, also when interrupted
         wall = time.perf_counter() - tick
         if played or todo:
@@ -343,6 +350,10 @@ def _run_cell(
         + (f" ({skipped.describe()} in {path.name})" if skipped.count else "")
     )
     return result, records
+
+
+def _quiet(_line: str) -> None:
+    """A progress sink that drops its lines (the bar reports instead)."""
 
 
 def _progress_printer(

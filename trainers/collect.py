@@ -68,6 +68,7 @@ from raggym.trainers.datasets import rag_gym_episode_skipped, rag_gym_outcome
 from raggym_env.cli import EXIT_INTERRUPTED
 from raggym_env.env import RAGEnv
 from raggym_env.episode import Candidate, EpisodeRecord
+from raggym_env.progress import progress_enabled
 from raggym_env.protocols import DEFAULT_PROTOCOL, PROTOCOLS, RAG_GYM, check_protocol
 from raggym_env.runcard import env_fingerprint, make_run_card, run_fingerprint
 from raggym_env.runfiles import claim_episode_file
@@ -297,6 +298,7 @@ def collect(
     config: CollectConfig | None = None,
     run_card: Mapping[str, Any] | None = None,
     progress: Progress | None = print,
+    show_progress: bool | None = None,
 ) -> CollectSummary:
     """Collect scored, critic-guided episodes for ``examples`` into ``store`` (resumable).
 
@@ -315,6 +317,9 @@ def collect(
         config: sampling, keep threshold, batching (default :class:`CollectConfig`).
         run_card: provenance attached to records (else the store's run card is used).
         progress: receives a start line and periodic progress lines (``None``: silent).
+        show_progress: a bar of finished episodes on stderr (``None``: as
+            :mod:`raggym_env.progress` decides); while it shows, the periodic lines are
+            left out.
 
     Returns:
         The :class:`CollectSummary` over the final episode of every selected question.
@@ -338,7 +343,8 @@ def collect(
             f"playing {len(todo)} with {agent.name} (n={config.n}, "
             f"temperature={config.temperature:g}), scored by {critic_name} -> {store.path}"
         )
-    reporter = _Reporter(len(todo), progress, config.progress_every_s)
+    bar = progress_enabled(show_progress)
+    reporter = _Reporter(len(todo), None if bar else progress, config.progress_every_s)
 
     def write(record: EpisodeRecord) -> None:
         marked = mark_episode(
@@ -349,9 +355,10 @@ def collect(
 
     tick = time.perf_counter()
     runner = BatchedRunner(
-        env_factory, agent, batch_size=config.batch_size, run_card=run_card, on_episode=write
-    )
-    runner.run(todo, seed=config.seed)
+        env_factory, agent, batch_size=config.batch_size, run_card=run_card, on_episode=write,
+        show_progress=bar,
+    )  # fmt: skip
+    runner.run(todo, seed=config.seed, progress_desc="collect")
     wall = time.perf_counter() - tick
     records = [r for r in final_episodes(store.read()) if r.example_id in selected]
     return CollectSummary.from_records(

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from raggym_env.caches import LRUCache
 from raggym_env.corpora import BaseCorpus
+from raggym_env.progress import progress
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.index_dir import (
     CORPUS_FILE,
@@ -224,6 +225,7 @@ class BM25Retriever:
         shard_size: int | None = None,
         memory_budget: int | str | None = None,
         n_workers: int | None = None,
+        show_progress: bool | None = None,
     ) -> BM25Retriever:
         """Index the title and then the text of every document of ``corpus``.
 
@@ -241,6 +243,8 @@ class BM25Retriever:
             shard_size: documents per shard; by default ``memory_budget`` decides.
             memory_budget: bytes (or ``"512M"``, ``"2G"``) the shard being built may use.
             n_workers: analysis processes (default: all cores for large corpora).
+            show_progress: show a bar of documents indexed (``None``: as
+                :mod:`raggym_env.progress` decides).
 
         Raises:
             ValueError: for an empty corpus, one without any indexable term, or bad params.
@@ -249,7 +253,9 @@ class BM25Retriever:
         plan = _plan(shard_size, memory_budget)
         tmp = Path(tempfile.mkdtemp(prefix="raggym-bm25-"))
         try:
-            manifest = _build_files(corpus, params, tmp, plan=plan, n_workers=n_workers)
+            manifest = _build_files(
+                corpus, params, tmp, plan=plan, n_workers=n_workers, show_progress=show_progress
+            )
             index = _open_index(tmp, manifest, mmap=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -449,6 +455,7 @@ def _build_files(
     *,
     plan: ShardPlan,
     n_workers: int | None,
+    show_progress: bool | None = None,
 ) -> dict[str, Any]:
     """Write the index files of ``corpus`` into ``directory``; return the manifest."""
     if len(corpus) == 0:
@@ -456,7 +463,11 @@ def _build_files(
     logger.info("building BM25 index over %d documents of %r", len(corpus), corpus.name)
     analyzer = params.analyzer()
     workers = default_workers(len(corpus)) if n_workers is None else max(int(n_workers), 1)
-    stats = build_index(text_batches(corpus), directory, analyzer, plan=plan, n_workers=workers)
+    with progress(total=len(corpus), desc="BM25 index", unit="doc", enabled=show_progress) as bar:
+        stats = build_index(
+            text_batches(corpus), directory, analyzer, plan=plan, n_workers=workers,
+            on_batch=bar.update,
+        )  # fmt: skip
     if stats.vocabulary_size == 0:
         raise ValueError(
             f"corpus {corpus.name!r} has no indexable terms (every word is a stopword or "
@@ -564,19 +575,25 @@ def build_into(
     n_workers: int | None = None,
     n_threads: int = 1,
     mmap: bool = True,
+    show_progress: bool | None = None,
 ) -> BM25Retriever:
     """Build an index of ``corpus`` straight into ``directory`` (staged, then renamed).
 
     Unlike ``build(...).save(directory)`` nothing is written twice, which matters at
     millions of documents. ``directory`` may hold an older index (it is replaced) or be
-    empty; any other non-empty directory is refused.
+    empty; any other non-empty directory is refused. ``show_progress`` as in
+    :meth:`BM25Retriever.build`.
     """
     params = params or BM25Config()
     directory = Path(directory)
     plan = _plan(shard_size, memory_budget)
     manifest: dict[str, Any] = {}
     with staged_index_dir(directory, manifest) as tmp:
-        manifest.update(_build_files(corpus, params, tmp, plan=plan, n_workers=n_workers))
+        manifest.update(
+            _build_files(
+                corpus, params, tmp, plan=plan, n_workers=n_workers, show_progress=show_progress
+            )
+        )
         save_index_corpus(corpus, tmp)
     return BM25Retriever.load(directory, corpus=corpus, mmap=mmap, n_threads=n_threads)
 
@@ -595,6 +612,7 @@ def load_or_build(
     shard_size: int | None = None,
     memory_budget: int | str | None = None,
     n_workers: int | None = None,
+    show_progress: bool | None = None,
 ) -> BM25Retriever:
     """Return a BM25 retriever for ``corpus``, shared with every caller asking the same.
 
@@ -604,8 +622,8 @@ def load_or_build(
     params is loaded (memory-mapped when ``mmap``); otherwise one is built into it,
     replacing a stale index. Concurrent processes wanting the same ``index_dir`` build it
     once (an exclusive file lock serialises them, on POSIX). ``shard_size``,
-    ``memory_budget`` and ``n_workers`` shape a build (see :meth:`BM25Retriever.build`)
-    and never the results.
+    ``memory_budget``, ``n_workers`` and ``show_progress`` shape a build (see
+    :meth:`BM25Retriever.build`) and never the results.
 
     Raises:
         FileExistsError: if ``index_dir`` is a non-empty directory that is not an index.
@@ -635,6 +653,7 @@ def load_or_build(
                 shard_size=shard_size,
                 memory_budget=memory_budget,
                 n_workers=n_workers,
+                show_progress=show_progress,
             )
         else:
             with directory_lock(directory):
@@ -652,6 +671,7 @@ def load_or_build(
                         shard_size=shard_size,
                         memory_budget=memory_budget,
                         n_workers=n_workers,
+                        show_progress=show_progress,
                     )
                 else:
                     retriever.save(directory)

@@ -36,6 +36,7 @@ import numpy as np
 from raggym_env.availability import require
 from raggym_env.caches import LRUCache
 from raggym_env.corpora import BaseCorpus
+from raggym_env.progress import progress
 from raggym_env.retrieval.base import IndexMismatchError, check_search_args
 from raggym_env.retrieval.encoders import EncoderSpec, resolve_encoder_spec
 from raggym_env.retrieval.index_dir import (
@@ -565,7 +566,7 @@ class DenseRetriever:
         batch_size: int = 64,
         max_seq_length: int | None = None,
         device: str | None = None,
-        show_progress: bool = True,
+        show_progress: bool | None = None,
         hnsw_m: int = 32,
         hnsw_ef_search: int = 128,
         ivf_nlist: int | None = None,
@@ -592,7 +593,8 @@ class DenseRetriever:
             batch_size: encoding batch size.
             max_seq_length: truncate inputs to this many tokens (model default when None).
             device: torch device for encoding (sentence-transformers picks when None).
-            show_progress: show a tqdm bar while encoding.
+            show_progress: show a bar while encoding (``None``: as
+                :mod:`raggym_env.progress` decides).
             hnsw_m: HNSW neighbours per node.
             hnsw_ef_search: HNSW search breadth.
             ivf_nlist: IVF lists (auto ~``4*sqrt(N)``; lowered, with a warning, when the
@@ -1109,16 +1111,14 @@ def _encode_corpus(
     corpus: BaseCorpus,
     out: np.ndarray,
     batch_size: int,
-    show_progress: bool,
+    show_progress: bool | None,
     passage_format: str = "title: text",
     spec: EncoderSpec | None = None,
 ) -> None:
     """Encode the corpus in chunks into ``out`` (float16), as ``spec`` says, with a progress bar."""
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
     spec = EncoderSpec() if spec is None else spec
     total = len(corpus)
-    with tqdm(total=total, desc="encoding", unit="doc", disable=not show_progress) as bar:
+    with progress(total=total, desc="encoding", unit="doc", enabled=show_progress) as bar:
         for start in range(0, total, _ENCODE_CHUNK):
             texts = _passage_inputs(
                 corpus.titles_and_texts(start, start + _ENCODE_CHUNK), passage_format, spec

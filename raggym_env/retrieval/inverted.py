@@ -437,6 +437,7 @@ def build_index(
     *,
     plan: ShardPlan = ShardPlan(),
     n_workers: int = 1,
+    on_batch: Callable[[int], None] | None = None,
 ) -> BuildStats:
     """Analyse batches of texts into a sharded index under ``directory`` (which must be new).
 
@@ -446,6 +447,7 @@ def build_index(
         analyzer: the analysis; its state goes to the worker processes.
         plan: shard size or memory budget.
         n_workers: analysis processes (1: analyse in this process).
+        on_batch: called with the number of documents of each batch analysed (a bar).
     """
     directory.mkdir(parents=True, exist_ok=True)
     vocab: dict[str, int] = {}
@@ -474,6 +476,8 @@ def build_index(
         num_docs += len(lengths)
         total_length += int(lengths.sum())
         postings += len(terms)
+        if on_batch is not None:
+            on_batch(len(lengths))
     writer.flush()
     Vocabulary.write(list(vocab), directory / _VOCAB_DIR)
     np.save(directory / "df.npy", df[: len(vocab)].astype(np.uint32))

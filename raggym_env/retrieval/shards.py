@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from raggym_env.corpora import BaseCorpus
+from raggym_env.progress import progress as progress_bar
 from raggym_env.retrieval.base import IndexMismatchError
 
 __all__ = [
@@ -380,7 +381,7 @@ def encode_corpus_shards(
     *,
     batch_size: int,
     encoder: Any = None,
-    show_progress: bool = False,
+    show_progress: bool | None = None,
 ) -> np.memmap[Any, Any]:
     """Encode ``corpus`` into the shards of ``plan`` (resuming) and return them joined.
 
@@ -388,9 +389,8 @@ def encode_corpus_shards(
     document exactly as an unsharded one does. The batch size is
     :func:`encoding_batch_size` of ``batch_size`` (for ``encoder``'s device) for a new plan
     and the recorded one on resume, so a resumed build batches as the first run did.
+    ``show_progress`` shows a bar (``None``: as :mod:`raggym_env.progress` decides).
     """
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
     directory = Path(directory)
     stored, extra = _read_plan(directory)
     if stored == plan and isinstance(extra.get("batch_size"), int):
@@ -404,7 +404,7 @@ def encode_corpus_shards(
         return out
 
     total = plan.num_documents
-    with tqdm(total=total, desc="encoding", unit="doc", disable=not show_progress) as bar:
+    with progress_bar(total=total, desc="encoding", unit="doc", enabled=show_progress) as bar:
         done = encode_to_shards(
             directory, plan, encode, extra={"batch_size": batch_size}, progress=bar.update
         )
