@@ -49,6 +49,7 @@ __all__ = [
     "is_transformers_available",
     "is_trl_available",
     "is_uvicorn_available",
+    "is_verifiers_available",
     "is_vllm_available",
     "is_wandb_available",
     "require",
@@ -89,6 +90,7 @@ OPTIONAL_DEPENDENCIES: dict[str, OptionalDependency] = {
     "tokenizers": OptionalDependency("tokenizers", "hf", via="transformers"),
     "peft": OptionalDependency("peft", "hf"),
     "trl": OptionalDependency("trl", "train"),
+    "verifiers": OptionalDependency("verifiers", "verifiers"),
     "vllm": OptionalDependency("vllm", "vllm"),
     "ray": OptionalDependency("ray", "dist"),
     "matplotlib": OptionalDependency("matplotlib", "report"),
@@ -250,6 +252,11 @@ def is_peft_available() -> bool:
 def is_trl_available() -> bool:
     """Whether trl is installed."""
     return is_available("trl")
+
+
+def is_verifiers_available() -> bool:
+    """Whether verifiers (the RL environment framework) is installed."""
+    return is_available("verifiers")
 
 
 def is_datasets_available() -> bool:
