@@ -4,6 +4,9 @@ Everything a test of an agent needs without a model, a GPU or a network:
 
 - :class:`MockLLM` / :class:`ScriptedLLM`: LLM backends whose replies come from a
   function or a fixed script (:mod:`raggym.testing.llms`);
+- :class:`SynthResponder` / :func:`scripted_synth_llm`: a rule-based model for
+  ``raggym synth`` prompts with malformed and adversarial replies at set rates
+  (:mod:`raggym.testing.synth`);
 - :class:`FakeRetriever`: word-overlap retrieval with call recording and injected
   failures, installed as ``retriever="fake"`` (entry point group ``raggym.retrievers``);
 - :func:`tiny_corpus`, :func:`tiny_examples`, :func:`make_tiny_env`: a six-document,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     )
     from raggym.testing.llms import MockLLM, ScriptedLLM
     from raggym.testing.retriever import FakeRetriever
+    from raggym.testing.synth import SynthResponder, scripted_synth_llm
     from raggym.testing.tasks import TINY_DOCUMENTS, make_tiny_env, tiny_corpus, tiny_examples
     from raggym.testing.tiny import (
         build_tiny_causal_lm,
@@ -54,12 +58,14 @@ __all__ = [
     "FaultPlan",
     "MockLLM",
     "ScriptedLLM",
+    "SynthResponder",
     "build_tiny_causal_lm",
     "build_tiny_classifier",
     "build_tiny_tokenizer",
     "create_fake_openai_app",
     "fake_openai_server",
     "make_tiny_env",
+    "scripted_synth_llm",
     "tiny_corpus",
     "tiny_examples",
 ]
@@ -68,6 +74,8 @@ _LAZY = {
     "MockLLM": "raggym.testing.llms",
     "ScriptedLLM": "raggym.testing.llms",
     "FakeRetriever": "raggym.testing.retriever",
+    "SynthResponder": "raggym.testing.synth",
+    "scripted_synth_llm": "raggym.testing.synth",
     "TINY_DOCUMENTS": "raggym.testing.tasks",
     "make_tiny_env": "raggym.testing.tasks",
     "tiny_corpus": "raggym.testing.tasks",
