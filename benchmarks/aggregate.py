@@ -19,6 +19,17 @@ per-question values of :func:`question_values`, which follow the rule above (a f
 missing question is 0), so each interval is about the mean it stands beside. Those means are
 :data:`MEAN_METRICS`. Latency percentiles, wall time and throughput are not means over
 questions, and ``parse_failures`` / ``failures`` are totals, so they get no interval.
+
+RAG quality metrics (:mod:`raggym_env.rag_metrics`, :mod:`raggym.agents.judge`) have their
+own denominators, since they are undefined for some questions; a failed or missing episode
+still counts 0 in each and nothing is ever NaN. ``context_precision`` and ``context_recall``
+are means over the selected questions that have gold evidence (a question without an
+episode counts as having it); a dataset without gold evidence leaves them ``None``. The judge
+metrics ``faithfulness``, ``answer_relevance`` and ``context_relevance`` (present when the run
+had a judge) are means over the selected questions the judge scored, plus the failed or
+missing episodes; a judge failure (an HTTP error, an unparseable verdict, a refusal) or a
+metric that does not apply (no answer, nothing retrieved) leaves the question out, and
+``judge_failures`` counts the failed judgements (one per question and metric).
 """
 
 from __future__ import annotations
@@ -32,11 +43,14 @@ from datetime import datetime
 from raggym.benchmarks.leaderboard import CellResult, FailedItem, Leaderboard
 from raggym.benchmarks.stats import SeedSummary, bootstrap_cis, seed_summary
 from raggym_env.episode import EpisodeRecord
+from raggym_env.rag_metrics import episode_rag_metrics, gold_evidence_ids
 
 __all__ = [
     "BINARY_METRICS",
+    "JUDGE_METRICS",
     "MEAN_METRICS",
     "METRIC_COLUMNS",
+    "RAG_METRICS",
     "SeedGroup",
     "aggregate_cell",
     "percentile",
@@ -54,6 +68,12 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("paper_acc", "paper-Acc"),
     ("searches", "searches/q"),
     ("evidence_recall", "ev.recall"),
+    ("context_precision", "ctx.prec"),
+    ("context_recall", "ctx.recall"),
+    ("faithfulness", "faithful"),
+    ("answer_relevance", "ans.relev"),
+    ("context_relevance", "ctx.relev"),
+    ("judge_failures", "judge fails"),
     ("steps", "steps/q"),
     ("parse_failures", "parse fails"),
     ("failures", "failures"),
@@ -73,7 +93,15 @@ _SCORES = (
     "em", "f1", "cover_em", "accuracy", "paper_em", "paper_f1", "paper_acc", "evidence_recall"
 )  # fmt: skip
 
-MEAN_METRICS: tuple[str, ...] = (*_SCORES, "searches", "steps", "tokens_per_q")
+RAG_METRICS: tuple[str, ...] = ("context_precision", "context_recall")
+"""Gold-evidence RAG metrics: means over the questions with gold evidence."""
+
+JUDGE_METRICS: tuple[str, ...] = ("faithfulness", "answer_relevance", "context_relevance")
+"""Judge-LLM metrics: means over the questions the judge scored (see the module docstring)."""
+
+MEAN_METRICS: tuple[str, ...] = (
+    *_SCORES, "searches", "steps", "tokens_per_q", *RAG_METRICS, *JUDGE_METRICS
+)  # fmt: skip
 """The metrics that are means over the selected questions: each gets a ``ci95`` interval."""
 
 BINARY_METRICS: frozenset[str] = frozenset({"em", "cover_em", "accuracy", "paper_em", "paper_acc"})
@@ -120,14 +148,18 @@ def _finite(value: float | None) -> float | None:
 
 
 def question_values(
-    records: Iterable[EpisodeRecord], selected_ids: Sequence[str]
+    records: Iterable[EpisodeRecord],
+    selected_ids: Sequence[str],
+    judged: Mapping[str, Mapping[str, object]] | None = None,
 ) -> dict[str, list[float]]:
     """Each mean metric's value per selected question, in ``selected_ids``' order.
 
     A question whose episode failed or is missing counts 0 in the scores (EM, F1, ...), as
     in :func:`aggregate_cell`; searches, steps and tokens count what its episode (failed or
     not) recorded, 0 without one; a non-finite score counts 0. The mean of each list is the
-    cell's metric wherever :func:`aggregate_cell` reports one.
+    cell's metric wherever :func:`aggregate_cell` reports one. The RAG and judge metrics'
+    lists hold only the questions of their denominators (see the module docstring), so they
+    may be shorter; ``judged`` maps a question id to its :mod:`raggym.agents.judge` result.
     """
     wanted = set(selected_ids)
     by_id = {r.example_id: r for r in records if r.example_id in wanted}
@@ -142,6 +174,43 @@ def question_values(
         values["steps"].append(float(len(record.steps)) if record is not None else 0.0)
         tokens = sum(sum(s.tokens.values()) for s in record.steps) if record is not None else 0
         values["tokens_per_q"].append(float(tokens))
+    values.update(_rag_values(by_id, selected_ids, judged))
+    return values
+
+
+def _failures(result: object) -> int:
+    """How many judgements of one judge result failed."""
+    failures = result.get("failures") if isinstance(result, Mapping) else None
+    return len(failures) if isinstance(failures, Mapping) else 0
+
+
+def _rag_values(
+    by_id: Mapping[str, EpisodeRecord],
+    selected_ids: Sequence[str],
+    judged: Mapping[str, Mapping[str, object]] | None,
+) -> dict[str, list[float]]:
+    """Per-question values of the RAG and judge metrics, over their own denominators."""
+    values: dict[str, list[float]] = {name: [] for name in (*RAG_METRICS, *JUDGE_METRICS)}
+    for example_id in selected_ids:
+        record = by_id.get(example_id)
+        failed = record is None or record.error is not None
+        if record is None or gold_evidence_ids(record):
+            scores = {} if failed or record is None else episode_rag_metrics(record)
+            for name in RAG_METRICS:
+                values[name].append(float(_finite(scores.get(name)) or 0.0))
+        if judged is None:
+            continue
+        result = judged.get(example_id) or {}
+        for name in JUDGE_METRICS:
+            value = result.get(name)
+            if failed:
+                values[name].append(0.0)
+            elif (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ):
+                values[name].append(float(value))
     return values
 
 
@@ -156,6 +225,7 @@ def aggregate_cell(
     wall_s: float | None = None,
     played: int = 0,
     episodes_file: str = "",
+    judged: Mapping[str, Mapping[str, object]] | None = None,
 ) -> CellResult:
     """Aggregate the final episode of each selected question into one row.
 
@@ -170,6 +240,8 @@ def aggregate_cell(
             (``None`` when none was recorded).
         played: episodes those runs played (for throughput).
         episodes_file: the episode file, relative to the run folder.
+        judged: question id -> its :mod:`raggym.agents.judge` result, when the run had a
+            judge (``None``: the judge metrics stay ``None``).
     """
     wanted = set(selected_ids)
     by_id = {r.example_id: r for r in records if r.example_id in wanted}
@@ -189,6 +261,17 @@ def aggregate_cell(
         return total / n if n else None
 
     has_gold_evidence = any(r.gold.get("evidence_doc_ids") for r in by_id.values())
+    values = question_values(by_id.values(), selected_ids, judged)
+
+    def rag_mean(name: str) -> float | None:
+        found = values[name]
+        return sum(found) / len(found) if found else None
+
+    judge_failures = None
+    if judged is not None:
+        judge_failures = float(
+            sum(_failures(result) for key, result in judged.items() if key in wanted)
+        )
     q_latency = [s for s in (_seconds(r) for r in ok) if s is not None]
     step_latency = [t for t in (_finite(s.latency_s) for s in steps) if t is not None]
     tokens = sum(sum(s.tokens.values()) for s in steps)
@@ -202,6 +285,12 @@ def aggregate_cell(
         "paper_acc": mean("paper_acc") if multiple_choice else None,
         "searches": per_question(sum(r.num_searches for r in by_id.values())),
         "evidence_recall": mean("evidence_recall") if has_gold_evidence else None,
+        "context_precision": rag_mean("context_precision") if has_gold_evidence else None,
+        "context_recall": rag_mean("context_recall") if has_gold_evidence else None,
+        "faithfulness": rag_mean("faithfulness"),
+        "answer_relevance": rag_mean("answer_relevance"),
+        "context_relevance": rag_mean("context_relevance"),
+        "judge_failures": judge_failures,
         "steps": per_question(len(steps)),
         "parse_failures": float(sum(s.action_type == "invalid" for s in steps)),
         "failures": float(n - len(ok)),
@@ -215,10 +304,13 @@ def aggregate_cell(
         "wall_s": wall_s,
         "throughput": played / wall_s if wall_s and played else None,
     }
-    values = question_values(by_id.values(), selected_ids)
+    own = {*RAG_METRICS, *JUDGE_METRICS}  # their own denominators: resampled on their own
     ci95 = bootstrap_cis(
-        {name: values[name] for name in MEAN_METRICS if metrics.get(name) is not None}
+        {n: values[n] for n in MEAN_METRICS if metrics.get(n) is not None and n not in own}
     )
+    for name in own:
+        if metrics.get(name) is not None:
+            ci95.update(bootstrap_cis({name: values[name]}))
     missing = [i for i in selected_ids if i not in by_id]
     errors = [FailedItem(r.example_id, str(r.error)) for r in by_id.values() if r.error]
     errors += [FailedItem(i, "no episode recorded") for i in missing]

@@ -62,6 +62,12 @@ def bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "suite", help=f"a packaged suite ({', '.join(available_suites())}) or a TOML file"
     )
     _add_run_arguments(parser)
+    parser.add_argument(
+        "--judge",
+        metavar="SPEC",
+        help="judge LLM (openai:URL:MODEL, hf:PATH or vllm:MODEL) adding faithfulness, answer "
+        "relevance and context relevance columns; overrides the suite's judge",
+    )
     parser.set_defaults(func=_bench)
 
 
@@ -129,7 +135,7 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         leaderboard, episodes = run_suite(
             suite, out, llm=args.llm, limit=args.limit, fresh=args.fresh,
-            retry_failed=args.retry_failed,
+            retry_failed=args.retry_failed, judge=getattr(args, "judge", None),
         )  # fmt: skip
     except KeyboardInterrupt:
         print(

@@ -10,11 +10,18 @@ episodes aside. ``OUT/run.lock`` keeps a second process from writing the same fo
 Each dataset's retrieval index is kept under ``OUT/indexes/<dataset>`` and reloaded. The
 result is a :class:`~raggym.benchmarks.leaderboard.Leaderboard` (one cell result per cell plus
 the suite and the run card), written as Markdown, CSV, JSON, a PNG chart and an HTML report.
+
+With a judge LLM (the suite's ``judge`` or ``judge=``), every cell's final episodes are
+scored by :class:`raggym.agents.judge.RAGJudge`; the results are kept in
+``OUT/judge/<dataset>/<agent>.json`` and reused on a rerun for episodes that are unchanged
+and were judged without failure, so a resume judges only what is new or failed before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,6 +29,7 @@ from typing import Any
 
 from raggym.agents.base import Agent
 from raggym.agents.cli import protocol_settings
+from raggym.agents.judge import RAGJudge
 from raggym.agents.registry import AGENTS, make_agent, make_critic, make_llm
 from raggym.agents.rollout import BatchedRunner
 from raggym.benchmarks.aggregate import aggregate_cell
@@ -43,7 +51,7 @@ from raggym_env.runfiles import (
 )
 from raggym_env.store import EpisodeStore, ReadStats, final_episodes, read_episodes
 
-__all__ = ["build_agent", "episodes_path", "run_suite"]
+__all__ = ["build_agent", "episodes_path", "judge_path", "run_suite"]
 
 RUN_FILE = "run.json"
 LOCK_FILE = "run.lock"
@@ -119,11 +127,17 @@ def episodes_path(out_dir: str | Path, dataset: str, agent: str) -> Path:
     return Path(out_dir) / "episodes" / _file_name(dataset) / f"{_file_name(agent)}.jsonl"
 
 
+def judge_path(out_dir: str | Path, dataset: str, agent: str) -> Path:
+    """A cell's judge results: ``OUT/judge/<dataset>/<agent>.json`` (names escaped)."""
+    return Path(out_dir) / "judge" / _file_name(dataset) / f"{_file_name(agent)}.json"
+
+
 def run_suite(
     suite: Suite,
     out_dir: str | Path,
     *,
     llm: str | None = None,
+    judge: str | None = None,
     limit: int | None = None,
     progress: Progress | None = print,
     reports: bool = True,
@@ -137,6 +151,7 @@ def run_suite(
         suite: the suite.
         out_dir: the run folder (episodes, indexes, reports, ``run.json``, ``run.lock``).
         llm: an LLM spec overriding the suite's ``[llm] spec``.
+        judge: a judge LLM spec overriding the suite's ``judge`` (adds the judge metrics).
         limit: cap each dataset's selection (``last:1000`` -> ``last:LIMIT``).
         progress: where progress lines go (``None``: quiet).
         reports: write the Markdown/CSV/JSON/PNG/HTML reports.
@@ -154,7 +169,7 @@ def run_suite(
     """
     say = progress or (lambda _line: None)
     out = Path(out_dir)
-    suite = suite.with_overrides(llm=llm, limit=limit)
+    suite = suite.with_overrides(llm=llm, limit=limit, judge=judge)
     problems = suite.check_files()
     if problems:
         raise ValueError(f"suite {suite.name!r} cannot run:\n  " + "\n  ".join(problems))
@@ -175,6 +190,9 @@ def run_suite(
             backend = make_llm(suite.llm.spec, **suite.llm.options)
         if suite.needs_llm and suite.summarizer.spec:
             summarizer = make_llm(suite.summarizer.spec, **suite.summarizer.options)
+        rag_judge = None
+        if suite.judge.spec:
+            rag_judge = RAGJudge(make_llm(suite.judge.spec, **suite.judge.options))
         card = make_run_card(
             config={"suite": suite.to_dict(), "llm": suite.llm.spec},
             seeds=list(suite.seeds),
@@ -218,6 +236,7 @@ def run_suite(
                 result, records = _run_cell(
                     suite, dataset, spec_for_seed, agent, factory, selected, seed, out, card,
                     say, run_file, fingerprint, retry_failed, show_progress,
+                    rag_judge, template.corpus,
                 )  # fmt: skip
                 cells.append(result)
                 episodes[(dataset.name, spec_for_seed.name)] = records
@@ -295,6 +314,8 @@ def _run_cell(
     fingerprint: dict[str, Any],
     retry_failed: bool,
     show_progress: bool | None = None,
+    judge: RAGJudge | None = None,
+    corpus: Any = None,
 ) -> tuple[CellResult, list[EpisodeRecord]]:
     """Play the missing questions of one cell and aggregate all of its episodes."""
     path = episodes_path(out, dataset.name, spec.name)
@@ -336,20 +357,75 @@ def _run_cell(
     records = [
         r for r in final_episodes(read_episodes(path, stats=skipped)) if r.example_id in by_id
     ]
+    judged = None
+    if judge is not None:
+        judged = _judge_cell(judge, records, corpus, judge_path(out, dataset.name, spec.name))
     example = factory.examples[0]
     total_wall = float(entry.get("wall_s") or 0.0)
     result = aggregate_cell(
         records, selected, dataset=dataset.name, agent=spec.name, task=dataset.task,
         multiple_choice=example.is_multiple_choice, wall_s=total_wall or None,
         played=int(entry.get("played") or 0), episodes_file=str(path.relative_to(out)),
+        judged=judged,
     )  # fmt: skip
     failures = int(result.metrics["failures"] or 0)
+    if judged is not None:
+        say(
+            f"  {spec.name}: judged {len(judged)} episodes with {judge.name if judge else ''}, "
+            f"{int(result.metrics['judge_failures'] or 0)} failed judgements"
+        )
     say(
         f"  {spec.name}: {len(todo)} played, {len(selected) - len(todo)} resumed, "
         f"{failures} failed, {wall:.1f}s"
         + (f" ({skipped.describe()} in {path.name})" if skipped.count else "")
     )
     return result, records
+
+
+def _episode_key(record: EpisodeRecord, judge: RAGJudge) -> str:
+    """What a judge result depends on: the judge, the question, answer and retrieval."""
+    content: list[object] = [judge.name, record.question, record.final_answer, record.error is None]
+    content.append([step.retrieved_ids for step in record.steps])
+    return hashlib.sha256(json.dumps(content).encode("utf-8")).hexdigest()[:16]
+
+
+def _judge_cell(
+    judge: RAGJudge, records: list[EpisodeRecord], corpus: Any, path: Path
+) -> dict[str, dict[str, Any]]:
+    """Judge results by question id: reused from ``path`` where still valid, new ones saved."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        saved = {}  # an unreadable cache is judged again, never trusted
+    results = saved.get("results") if isinstance(saved, dict) else None
+    cache: dict[str, Any] = results if isinstance(results, dict) else {}
+    keys = {r.example_id: _episode_key(r, judge) for r in records}
+    out: dict[str, dict[str, Any]] = {}
+    todo = []
+    for record in records:
+        entry = cache.get(record.example_id)
+        result = entry.get("result") if isinstance(entry, dict) else None
+        if (
+            isinstance(entry, dict)
+            and entry.get("digest") == keys[record.example_id]
+            and isinstance(result, dict)
+            and not result.get("failures")
+        ):
+            out[record.example_id] = result
+        else:
+            todo.append(record)
+    if todo:
+        texts = {}
+        if corpus is not None:
+            texts = document_texts(todo, corpus, limit=judge.max_doc_chars)
+        for record, result in zip(todo, judge.score(todo, texts), strict=True):
+            out[record.example_id] = result
+        data = {
+            "judge": judge.name,
+            "results": {i: {"digest": keys[i], "result": r} for i, r in out.items()},
+        }
+        write_run_json(path, data)
+    return out
 
 
 def _quiet(_line: str) -> None:

@@ -127,6 +127,7 @@ _SUITE_KEYS = (
     "description",
     "protocol",
     "summarizer",
+    "judge",
     "retriever",
     "retriever_options",
     "k",
@@ -314,6 +315,10 @@ class Suite:
             build (see :mod:`raggym_env.protocols`).
         summarizer: a separate backend for the condensation calls of Search-o1 and
             Re2Search (its ``spec`` ``None``: the agents' own backend writes them).
+        judge: a judge LLM scoring every episode's faithfulness, answer relevance and
+            context relevance (:mod:`raggym.agents.judge`); ``spec`` ``None``: no judge.
+            Written ``judge = "openai:URL:MODEL"`` or as a ``[judge]`` table with ``spec``
+            and ``options``.
     """
 
     name: str
@@ -331,6 +336,7 @@ class Suite:
     data_dir: str | None = None
     protocol: str = DEFAULT_PROTOCOL
     summarizer: LLMConfig = field(default_factory=LLMConfig)
+    judge: LLMConfig = field(default_factory=LLMConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "protocol", check_protocol(self.protocol))
@@ -411,7 +417,12 @@ class Suite:
             )
         return ""
 
-    def with_overrides(self, llm: str | LLMConfig | None = None, limit: int | None = None) -> Suite:
+    def with_overrides(
+        self,
+        llm: str | LLMConfig | None = None,
+        limit: int | None = None,
+        judge: str | LLMConfig | None = None,
+    ) -> Suite:
         """Return a copy with another LLM and/or each dataset's selection capped at ``limit``.
 
         Args:
@@ -421,6 +432,8 @@ class Suite:
                 ``last:1000`` becomes ``last:20`` for ``limit=20``, ``sample:N@S`` becomes
                 ``sample:min(N, limit)@S`` (a fresh sample of that size) and an
                 unrestricted dataset becomes ``first:limit``. ``None`` changes nothing.
+            judge: a judge LLM spec (keeps the suite's judge options) or an ``LLMConfig``;
+                ``None`` keeps the suite's.
 
         Raises:
             SuiteError: a malformed LLM spec or a limit that is not an int from 1 to
@@ -431,6 +444,12 @@ class Suite:
             new_llm = llm
         elif llm is not None:
             new_llm = LLMConfig(_check_llm_spec(llm, "with_overrides(llm=...)"), self.llm.options)
+        new_judge = self.judge
+        if isinstance(judge, LLMConfig):
+            new_judge = judge
+        elif judge is not None:
+            spec = _check_llm_spec(judge, "with_overrides(judge=...)")
+            new_judge = LLMConfig(spec, self.judge.options)
         datasets = self.datasets
         if limit is not None:
             if (
@@ -445,7 +464,7 @@ class Suite:
             datasets = tuple(
                 dataclasses.replace(d, select=_cap_select(d.select, limit)) for d in datasets
             )
-        return dataclasses.replace(self, llm=new_llm, datasets=datasets)
+        return dataclasses.replace(self, llm=new_llm, datasets=datasets, judge=new_judge)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready mapping of the whole suite, with resolved paths (for run cards)."""
@@ -465,6 +484,7 @@ class Suite:
             "data_dir": self.data_dir,
             "protocol": self.protocol,
             "summarizer": self.summarizer.to_dict(),
+            "judge": self.judge.to_dict(),
         }
 
 
@@ -944,6 +964,7 @@ def parse_suite(
             lambda: summarizer_where.table(summarizer_table, "options"), {}
         ),
     )
+    judge = where.get(lambda: _parse_judge(where, data), LLMConfig()) or LLMConfig()
 
     datasets = [
         _parse_dataset(
@@ -980,6 +1001,21 @@ def parse_suite(
         data_dir=str(data_path) if data_path is not None else None,
         protocol=protocol,
         summarizer=summarizer,
+        judge=judge,
+    )
+
+
+def _parse_judge(where: _Where, data: Mapping[str, Any]) -> LLMConfig:
+    """The suite's judge LLM: ``judge = "SPEC"`` or a ``[judge]`` table (default: none)."""
+    value = data.get("judge", {})
+    if isinstance(value, str):
+        return LLMConfig(spec=_check_llm_spec(value, f"{where.label}: key 'judge'"))
+    judge_where = where.at("[judge]")
+    table = where.table(data, "judge")
+    judge_where.check_keys(table, _LLM_KEYS)
+    return LLMConfig(
+        spec=_check_llm_spec(table.get("spec", ""), judge_where.label),
+        options=judge_where.table(table, "options"),
     )
 
 

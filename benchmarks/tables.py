@@ -31,9 +31,11 @@ __all__ = [
 
 _RATES = frozenset(
     {"em", "f1", "cover_em", "accuracy", "paper_em", "paper_f1", "paper_acc", "evidence_recall"}
+    | {"context_precision", "context_recall"}
+    | {"faithfulness", "answer_relevance", "context_relevance"}
 )
 _PER_QUESTION = frozenset({"searches", "steps"})
-_COUNTS = frozenset({"parse_failures", "failures"})
+_COUNTS = frozenset({"parse_failures", "failures", "judge_failures"})
 _DURATIONS = frozenset(
     {
         "latency_q_p50",
