@@ -6,11 +6,16 @@
    filter dropped.
 2. ``RAGGym/Custom-v0`` plays the eval split with a RAG agent; EM, F1 and gold-evidence
    recall are printed.
+3. The RAG quality metrics: context precision and recall against the gold evidence
+   (``raggym_env.rag_metrics``, no model) and faithfulness, answer relevance and context
+   relevance from a judge LLM (``raggym.agents.judge.RAGJudge``).
 
 Without ``--llm`` both the generator and the agent are rule-based stand-ins (the testing
 kit's ``SynthResponder``, with its share of malformed and adversarial replies, and a
-``MockLLM`` that answers with the first year of the top document), so the script runs
-offline in seconds. With ``--llm openai:URL:MODEL`` (or ``hf:PATH``) one real model does both.
+``MockLLM`` that answers with the first year of the top document, and a rule-based judge
+that calls an answer supported when its words appear in the documents), so the script
+runs offline in seconds. With ``--llm openai:URL:MODEL`` (or ``hf:PATH``) one real model
+does all three.
 
 Run: python examples/synthetic_qa.py [--llm openai:URL:MODEL] [--out DIR]
 """
@@ -21,12 +26,14 @@ from pathlib import Path
 
 import gymnasium
 
+from raggym.agents.judge import RAGJudge, failure_counts
 from raggym.agents.rag import RAGAgent
 from raggym.agents.registry import make_llm
 from raggym.agents.rollout import rollout
 from raggym.testing.llms import MockLLM
 from raggym.testing.synth import scripted_synth_llm
 from raggym.trainers.synth import SynthConfig, synthesize
+from raggym_env.rag_metrics import episode_rag_metrics
 from raggym_env.tasks import load_task
 
 
@@ -38,6 +45,23 @@ def scripted_answer(conversation):
     if " or " in prompt and titles:
         return f"Comparing the documents.\nAnswer: {titles[0]}"
     return f"The top document gives a year.\nAnswer: {years[0] if years else 'unknown'}"
+
+
+def scripted_judge(conversation):
+    """Stand-in judge: supported if the answer is in the documents; relevant if a document
+    shares a word of four letters or more with the question; every answer graded 4 of 5."""
+    prompt = conversation[-1]["content"]
+    if prompt.startswith("Documents:"):
+        documents, _, rest = prompt.partition("\nQuestion: ")
+        answer = rest.split("\nAnswer: ", 1)[-1].split("\n", 1)[0].strip().lower()
+        supported = bool(answer) and answer in documents.lower()
+        return f"Verdict: {'SUPPORTED' if supported else 'UNSUPPORTED'}"
+    if "Document:\n" in prompt:
+        question, _, document = prompt.partition("Document:\n")
+        words = {w for w in re.findall(r"[a-z]{4,}", question.lower()) if w != "question"}
+        shared = words & set(re.findall(r"[a-z]{4,}", document.lower()))
+        return f"Verdict: {'RELEVANT' if shared else 'IRRELEVANT'}"
+    return "Score: 4"
 
 
 def main(llm_spec=None, out_dir="."):
@@ -63,15 +87,25 @@ def main(llm_spec=None, out_dir="."):
     env.close()
     played = [r for r in records if r.error is None]
 
-    def mean(name):
-        values = [r.metrics.get(name) for r in played if r.metrics.get(name) is not None]
-        return sum(values) / len(values) if values else float("nan")
+    def mean(values):
+        """Mean over the values that exist; "n/a" when there are none (never NaN)."""
+        values = [v for v in values if v is not None]
+        return f"{sum(values) / len(values):.3f} (n={len(values)})" if values else "n/a"
 
     print(f"played {len(played)} of {len(records)} eval questions")
     for name in ("em", "f1", "evidence_recall"):
-        print(f"{name:>16}: {mean(name):.3f}")
-    # RAG quality metrics (context precision/recall, faithfulness) print here once
-    # raggym_env.rag_metrics is available.
+        print(f"{name:>18}: {mean(r.metrics.get(name) for r in played)}")
+
+    # RAG quality metrics: against the gold evidence (no model), then a judge LLM's.
+    context = [episode_rag_metrics(r) for r in played]
+    for name in ("context_precision", "context_recall"):
+        print(f"{name:>18}: {mean(m[name] for m in context)}")
+    judge_llm = make_llm(llm_spec) if llm_spec else MockLLM(scripted_judge, name="judge")
+    texts = {doc.id: doc.text for doc in corpus}
+    judged = RAGJudge(judge_llm).score(played, documents=texts)
+    for name in ("faithfulness", "answer_relevance", "context_relevance"):
+        print(f"{name:>18}: {mean(j[name] for j in judged)}")
+    print(f"{'judge failures':>18}: {dict(failure_counts(judged)) or 'none'}")
 
 
 if __name__ == "__main__":

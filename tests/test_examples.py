@@ -8,6 +8,17 @@ import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 
+EXPECTED = {
+    # every metric the example promises is printed with a value, none of them NaN
+    "synthetic_qa.py": (
+        "context_precision: ",
+        "context_recall: ",
+        "faithfulness: ",
+        "answer_relevance: ",
+        "context_relevance: ",
+    ),
+}
+
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script, tmp_path):
@@ -16,3 +27,6 @@ def test_example_runs(script, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip()
+    assert "nan" not in result.stdout.lower().split()
+    for line in EXPECTED.get(script.name, ()):
+        assert line in result.stdout, f"{script.name} did not print {line!r}"
