@@ -40,6 +40,7 @@ from raggym.trainers.critic import CriticTrainConfig, train_critic
 from raggym.trainers.datasets import FORMATS, Kind
 from raggym.trainers.dpo import DPOTrainConfig, train_dpo
 from raggym.trainers.grpo import GRPOTrainConfig, train_grpo
+from raggym.trainers.retriever_cli import add_retriever_parser
 from raggym.trainers.sft import SFTTrainConfig, train_sft
 from raggym.trainers.training import TrainResult
 from raggym_env.protocols import DEFAULT_PROTOCOL, PROTOCOLS
@@ -373,16 +374,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def train_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``raggym train sft|dpo|critic|grpo``."""
+    """Register ``raggym train sft|dpo|critic|grpo|retriever``."""
     parser = sub.add_parser(
         "train",
-        help="train an actor (sft, dpo, grpo) or a critic with LoRA",
+        help="train an actor (sft, dpo, grpo) or a critic with LoRA, or the dense retriever",
         description=(
             "Fine-tune an actor with SFT or DPO, or train a critic (a reward model), with "
             "LoRA through TRL, from episodes or ready-made rows, or train an actor online in "
             "the environment with GRPO. The final adapter, its "
             "tokenizer and raggym_train.json go to OUT/final; TransformersLLM(OUT/final) or "
-            "RewardModelCritic(OUT/final) load it."
+            "RewardModelCritic(OUT/final) load it. `raggym train retriever` fine-tunes the "
+            "dense retriever on hard negatives mined from a question file instead."
         ),
     )
     methods = parser.add_subparsers(dest="method", required=True, metavar="METHOD")
@@ -396,3 +398,4 @@ def train_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             _add_data_arguments(method_parser, name)
         add_config_arguments(method_parser, spec.config_cls)
         method_parser.set_defaults(func=_run)
+    add_retriever_parser(methods)

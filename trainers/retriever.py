@@ -14,6 +14,12 @@ The recipe has three steps, each a function here:
    weights give it its own fingerprint, so it never reuses an index of the base model.
    :func:`recall_at_k` measures gold-evidence recall of any retriever before and after.
 
+:func:`finetune_on_questions` runs the three steps on a question file of your own (a
+``RAGGym/Custom-v0`` file, e.g. generated from your corpus): it splits the questions into
+train and held-out (by ``meta.split``, else seeded), mines hard negatives on the train
+split, fine-tunes, and measures held-out recall@k before and after
+(``raggym train retriever`` on the command line).
+
 Documents are encoded in the same text form the dense index uses (``title: text``, see
 :func:`raggym_env.retrieval.dense.document_text`), so training matches retrieval.
 
@@ -28,26 +34,34 @@ import logging
 import random
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from raggym_env.availability import require
-from raggym_env.corpora import BaseCorpus
+from raggym_env.corpora import BaseCorpus, EvidenceMapping, map_evidence
 from raggym_env.metrics import evidence_recall
 from raggym_env.retrieval.base import Retriever
 from raggym_env.retrieval.dense import BUNDLED_MODEL, document_text
 from raggym_env.types import QAExample
 
 __all__ = [
+    "EVAL_SPLITS",
+    "MINERS",
+    "TRAIN_SPLITS",
+    "HardNegativeReport",
     "MinedPairs",
     "MiningStats",
+    "QuestionSplit",
     "RetrieverTrainConfig",
     "TrainingPair",
     "finetune_dense",
+    "finetune_on_questions",
     "mine_training_pairs",
     "recall_at_k",
+    "split_questions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -458,3 +472,300 @@ def finetune_dense(config: RetrieverTrainConfig, pairs: Sequence[TrainingPair]) 
     model.save_pretrained(str(out))
     logger.info("saved the fine-tuned model to %s", out)
     return out
+
+
+# -- fine-tuning on a question file of your own ---------------------------------------------
+
+TRAIN_SPLITS = frozenset({"train"})
+"""``meta.split`` values of training questions."""
+EVAL_SPLITS = frozenset({"eval", "test", "dev", "validation", "valid", "held-out", "heldout"})
+"""``meta.split`` values of held-out questions (``raggym synth`` writes ``eval``)."""
+MINERS = ("dense", "bm25")
+"""Miners :func:`finetune_on_questions` builds by name."""
+
+
+@dataclass(frozen=True)
+class QuestionSplit:
+    """Questions split into training and held-out parts.
+
+    Attributes:
+        train: the questions hard negatives are mined on.
+        eval: the held-out questions recall is measured on (never trained on).
+        source: ``"meta.split"`` when the records said, else ``"seeded"``.
+    """
+
+    train: tuple[QAExample, ...]
+    eval: tuple[QAExample, ...]
+    source: str
+
+
+def _split_label(example: QAExample) -> str | None:
+    """The example's ``meta.split`` folded to ``"train"`` / ``"eval"``, or None if absent."""
+    raw = example.meta.get("split") if isinstance(example.meta, Mapping) else None
+    if raw is None:
+        return None
+    label = str(raw).strip().lower()
+    if label in TRAIN_SPLITS:
+        return "train"
+    if label in EVAL_SPLITS:
+        return "eval"
+    raise ValueError(
+        f"question {example.id!r}: meta.split is {raw!r}; expected 'train' or one of "
+        f"{sorted(EVAL_SPLITS)}"
+    )
+
+
+def split_questions(
+    examples: Sequence[QAExample], *, eval_fraction: float = 0.2, seed: int = 0
+) -> QuestionSplit:
+    """Split questions by their ``meta.split``, or, when none has one, at random (seeded).
+
+    The seeded split shuffles the questions with ``random.Random(seed)`` and holds out
+    ``round(eval_fraction * n)`` of them (at least one, and at least one left to train on);
+    both parts keep the file's order.
+
+    Raises:
+        ValueError: some questions have ``meta.split`` and others not, a split name is
+            unknown, ``eval_fraction`` is not in (0, 1), or a part would be empty.
+    """
+    if not 0 < eval_fraction < 1:
+        raise ValueError(f"eval_fraction must be in (0, 1), got {eval_fraction!r}")
+    ids = [example.id for example in examples]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"question id {duplicate!r} is used more than once")
+    labels = [_split_label(example) for example in examples]
+    labelled = sum(label is not None for label in labels)
+    if labelled:
+        if labelled != len(examples):
+            unlabelled = next(
+                ex.id for ex, label in zip(examples, labels, strict=True) if label is None
+            )
+            raise ValueError(
+                f"{labelled} of {len(examples)} questions have meta.split but {unlabelled!r} "
+                "(and others) do not; label every question or none"
+            )
+        train = tuple(ex for ex, label in zip(examples, labels, strict=True) if label == "train")
+        held = tuple(ex for ex, label in zip(examples, labels, strict=True) if label == "eval")
+        source = "meta.split"
+    else:
+        if len(examples) < 2:
+            raise ValueError(f"need at least 2 questions to split, got {len(examples)}")
+        n_eval = min(max(1, round(eval_fraction * len(examples))), len(examples) - 1)
+        order = list(range(len(examples)))
+        random.Random(seed).shuffle(order)
+        chosen = set(order[:n_eval])
+        train = tuple(ex for i, ex in enumerate(examples) if i not in chosen)
+        held = tuple(ex for i, ex in enumerate(examples) if i in chosen)
+        source = "seeded"
+    if not train or not held:
+        raise ValueError(
+            f"the {source} split leaves {len(train)} training and {len(held)} held-out "
+            "questions; both must be non-empty"
+        )
+    return QuestionSplit(train, held, source)
+
+
+@dataclass(frozen=True)
+class HardNegativeReport:
+    """What :func:`finetune_on_questions` did and measured.
+
+    Attributes:
+        model_dir: the fine-tuned model (a ``model=`` path for the dense retriever).
+        miner: the retriever whose mistakes were the hard negatives.
+        split_source: ``"meta.split"`` or ``"seeded"``.
+        train_questions: questions in the training split.
+        eval_questions: held-out questions with gold documents in the corpus (scored).
+        eval_without_gold: held-out questions left out because none of their gold
+            evidence is in the corpus.
+        evidence: one line on how gold titles / ids mapped to corpus documents.
+        mining: the mining counts on the training split.
+        pairs: triplets trained on (after ``max_pairs``).
+        epochs: passes over the triplets.
+        before: held-out recall@k of the base model.
+        after: held-out recall@k of the fine-tuned model.
+        seconds: wall time per phase (``base_index``, ``mine``, ``train``, ``tuned_index``).
+    """
+
+    model_dir: Path
+    miner: str
+    split_source: str
+    train_questions: int
+    eval_questions: int
+    eval_without_gold: int
+    evidence: str
+    mining: MiningStats
+    pairs: int
+    epochs: int
+    before: dict[int, float]
+    after: dict[int, float]
+    seconds: dict[str, float]
+
+    @property
+    def delta(self) -> dict[int, float]:
+        """``after - before`` per cut-off."""
+        return {k: self.after[k] - self.before[k] for k in self.before}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (cut-offs as string keys)."""
+        return {
+            "model_dir": str(self.model_dir),
+            "miner": self.miner,
+            "split_source": self.split_source,
+            "train_questions": self.train_questions,
+            "eval_questions": self.eval_questions,
+            "eval_without_gold": self.eval_without_gold,
+            "evidence": self.evidence,
+            "mining": vars(self.mining).copy(),
+            "pairs": self.pairs,
+            "epochs": self.epochs,
+            "recall_before": {str(k): v for k, v in self.before.items()},
+            "recall_after": {str(k): v for k, v in self.after.items()},
+            "recall_delta": {str(k): v for k, v in self.delta.items()},
+            "seconds": dict(self.seconds),
+        }
+
+    def table(self) -> str:
+        """A Markdown table of held-out recall@k before, after and the change."""
+        lines = ["| recall@k (held out) | before | after | change |", "|---|---:|---:|---:|"]
+        for k in self.before:
+            lines.append(
+                f"| @{k} | {self.before[k]:.3f} | {self.after[k]:.3f} | {self.delta[k]:+.3f} |"
+            )
+        return "\n".join(lines)
+
+
+def _evidence_summary(mapping: EvidenceMapping, examples: Sequence[QAExample]) -> str:
+    """How gold evidence resolved: titles (as the Custom task maps them) and given ids."""
+    parts = []
+    if mapping.titles:
+        parts.append(
+            f"{mapping.mapped_count} of {mapping.titles} gold titles mapped ({mapping.by_title} "
+            f"by title, {mapping.by_id} by id, {mapping.by_normalized_title} by normalised title"
+            f", {mapping.unmapped_count} not found)"
+        )
+    by_id = [ex for ex in examples if not ex.evidence.titles and ex.evidence.doc_ids]
+    if by_id:
+        ids = sum(len(set(ex.evidence.doc_ids)) for ex in by_id)
+        parts.append(
+            f"{len(by_id)} questions give gold document ids ({ids} ids, "
+            f"{len(mapping.missing_ids)} not in the corpus)"
+        )
+    none = sum(1 for ex in examples if not ex.evidence.titles and not ex.evidence.doc_ids)
+    if none:
+        parts.append(f"{none} questions have no gold evidence")
+    return "; ".join(parts) or "no gold evidence"
+
+
+def _base_dense(corpus: BaseCorpus, model: str | Path | None, show_progress: bool | None) -> Any:
+    """A flat dense index of ``corpus`` with ``model`` (the bundled MiniLM when None)."""
+    from raggym_env.retrieval.dense import DenseRetriever
+
+    return DenseRetriever.build(corpus, model=model, show_progress=show_progress)
+
+
+def finetune_on_questions(
+    examples: Sequence[QAExample],
+    corpus: BaseCorpus,
+    config: RetrieverTrainConfig,
+    *,
+    miner: str | Retriever = "dense",
+    ks: Sequence[int] = (5, 10),
+    mine_k: int = 20,
+    negatives_per_pair: int = 1,
+    eval_fraction: float = 0.2,
+    show_progress: bool | None = None,
+) -> HardNegativeReport:
+    """Mine hard negatives from your questions, fine-tune, and measure held-out recall.
+
+    Gold documents are resolved as ``RAGGym/Custom-v0`` resolves them
+    (:func:`raggym_env.corpora.map_evidence`): a question's ``evidence.titles`` name its
+    gold documents (every document with that title, then as an id, then by normalised
+    title); a question without titles keeps its ``evidence.doc_ids``. The questions are
+    split by :func:`split_questions` (``config.seed`` seeds a random split); hard negatives
+    are mined on the train split only (:func:`mine_training_pairs`), the base model is
+    fine-tuned on them (:func:`finetune_dense`), and :func:`recall_at_k` is measured on the
+    held-out split with the base model and with the fine-tuned one.
+
+    Args:
+        examples: the questions (e.g. :func:`raggym_env.tasks.load_custom` of a file).
+        corpus: the documents the questions' evidence points into.
+        config: base model, output directory and training settings.
+        miner: ``"dense"`` (the base model's own mistakes), ``"bm25"`` (lexical
+            near-misses), or any retriever over ``corpus``.
+        ks: recall cut-offs.
+        mine_k: documents searched per training question for mistakes.
+        negatives_per_pair: hard negatives per gold document.
+        eval_fraction: held-out share when the questions carry no ``meta.split``.
+        show_progress: progress bars while encoding (``None``: the package default).
+
+    Raises:
+        ValueError: a bad split or miner, no held-out question with gold documents in the
+            corpus, or no training pair could be mined.
+    """
+    if isinstance(miner, str) and miner not in MINERS:
+        raise ValueError(f"unknown miner {miner!r}; expected one of {', '.join(MINERS)}")
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+        raise ValueError(f"ks must be one or more ints >= 1, got {list(ks)!r}")
+    _check_positive_int("mine_k", mine_k)
+    _check_positive_int("negatives_per_pair", negatives_per_pair)
+    mapping = map_evidence(examples, corpus)
+    split = split_questions(mapping.examples, eval_fraction=eval_fraction, seed=config.seed)
+    scored = [ex for ex in split.eval if any(i in corpus for i in ex.evidence.doc_ids)]
+    if not scored:
+        raise ValueError(
+            f"none of the {len(split.eval)} held-out questions has gold evidence in the corpus "
+            f"{corpus.name!r} ({_evidence_summary(mapping, examples)}); check that the "
+            "question file was made from this corpus"
+        )
+    seconds: dict[str, float] = {}
+    tick = time.perf_counter()
+    base = _base_dense(corpus, config.model, show_progress)
+    seconds["base_index"] = time.perf_counter() - tick
+    before = recall_at_k(base, scored, ks)
+
+    tick = time.perf_counter()
+    if isinstance(miner, str):
+        if miner == "bm25":
+            from raggym_env.retrieval.bm25 import BM25Retriever
+
+            mining_retriever: Retriever = BM25Retriever.build(corpus, show_progress=show_progress)
+        else:
+            mining_retriever = base
+        miner_name = miner
+    else:
+        mining_retriever, miner_name = miner, type(miner).__name__
+    pairs = mine_training_pairs(
+        split.train, corpus, mining_retriever, k=mine_k, negatives_per_pair=negatives_per_pair
+    )
+    seconds["mine"] = time.perf_counter() - tick
+    if not pairs:
+        stats = pairs.stats
+        raise ValueError(
+            f"no training pairs from {stats.examples} training questions "
+            f"({stats.skipped_no_gold} without gold documents in the corpus, "
+            f"{stats.skipped_no_negative} without a retrieval mistake in the top {mine_k})"
+        )
+    tick = time.perf_counter()
+    finetune_dense(config, pairs)
+    seconds["train"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    tuned = _base_dense(corpus, config.output_dir, show_progress)
+    seconds["tuned_index"] = time.perf_counter() - tick
+    after = recall_at_k(tuned, scored, ks)
+    return HardNegativeReport(
+        model_dir=config.output_dir,
+        miner=miner_name,
+        split_source=split.source,
+        train_questions=len(split.train),
+        eval_questions=len(scored),
+        eval_without_gold=len(split.eval) - len(scored),
+        evidence=_evidence_summary(mapping, examples),
+        mining=pairs.stats,
+        pairs=len(_select_pairs(pairs, config)),
+        epochs=config.epochs,
+        before=before,
+        after=after,
+        seconds=seconds,
+    )
