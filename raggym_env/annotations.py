@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -27,7 +26,7 @@ from typing import Any, Literal
 
 from raggym_env.episode import EpisodeRecord, SchemaError, StepRecord
 from raggym_env.sanitize import scrub_surrogates
-from raggym_env.store import ReadStats, _ends_torn, _write_all
+from raggym_env.store import JsonlAppender, ReadStats
 
 __all__ = [
     "ANNOTATION_SCHEMA_VERSION",
@@ -243,9 +242,7 @@ class AnnotationStore:
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.path = Path(path)
         self.fsync = fsync
-        self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._check_tail = True
+        self._file = JsonlAppender(self.path)
 
     def __repr__(self) -> str:
         return f"AnnotationStore(path={str(self.path)!r})"
@@ -263,33 +260,14 @@ class AnnotationStore:
 
     def close(self) -> None:
         """Close the file (a later append opens it again)."""
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        self._file.close()
 
     def append(self, annotation: Annotation) -> Annotation:
         """Write ``annotation`` durably (stamping its time if unset) and return what was written."""
         if not annotation.created_at:
             annotation = replace(annotation, created_at=_now())
         line = json.dumps(annotation.to_dict(), ensure_ascii=False)
-        data = (scrub_surrogates(line) + "\n").encode("utf-8")
-        with self._lock:
-            if self._fd is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-                self._fd = os.open(self.path, flags, 0o644)
-            if self._check_tail:
-                if _ends_torn(self._fd):
-                    data = b"\n" + data
-                self._check_tail = False
-            try:
-                _write_all(self._fd, data)
-                if self.fsync:
-                    os.fsync(self._fd)
-            except OSError:
-                self._check_tail = True
-                raise
+        self._file.append((scrub_surrogates(line) + "\n").encode("utf-8"), fsync=self.fsync)
         return annotation
 
     def read(self, *, stats: ReadStats | None = None) -> list[Annotation]:

@@ -26,6 +26,7 @@ from raggym_env.sanitize import scrub_data, scrub_surrogates
 
 __all__ = [
     "EpisodeStore",
+    "JsonlAppender",
     "MalformedRecordWarning",
     "ReadStats",
     "TornLineWarning",
@@ -175,10 +176,7 @@ class EpisodeStore:
         self.path = Path(path)
         self.run_card = dict(run_card) if run_card is not None else None
         self.fsync = fsync
-        self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._check_tail = True
-        self._closed = False
+        self._file = JsonlAppender(self.path)
 
     def __repr__(self) -> str:
         return f"EpisodeStore(path={str(self.path)!r}, fsync={self.fsync})"
@@ -196,11 +194,7 @@ class EpisodeStore:
 
     def close(self) -> None:
         """Close the file; later appends raise ``ValueError``. Closing twice is harmless."""
-        with self._lock:
-            self._closed = True
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        self._file.close(final=True)
 
     def append(self, record: EpisodeRecord) -> None:
         """Write ``record`` as one JSON line, durably, filling in the store's run card."""
@@ -208,22 +202,8 @@ class EpisodeStore:
             raise TypeError(f"expected an EpisodeRecord, got {type(record).__name__}")
         if record.run_card is None and self.run_card is not None:
             record = replace(record, run_card=self.run_card)
-        data = _encode(record)
-        with self._lock:
-            if self._closed:
-                raise ValueError(f"{self!r} is closed")
-            fd = self._open()
-            if self._check_tail:
-                if _ends_torn(fd):
-                    data = b"\n" + data
-                self._check_tail = False
-            try:
-                _write_all(fd, data)
-                if self.fsync:
-                    os.fsync(fd)
-            except OSError:
-                self._check_tail = True  # a failed write may have left part of the line
-                raise
+        if not self._file.append(_encode(record), fsync=self.fsync):
+            raise ValueError(f"{self!r} is closed")
 
     def read(self, *, stats: ReadStats | None = None) -> Iterator[EpisodeRecord]:
         """Yield the stored records (none before the first append); see :func:`read_episodes`."""
@@ -254,13 +234,53 @@ class EpisodeStore:
         done = self.done_keys(retry_failed=retry_failed)
         return [i for i in example_ids if i not in done]
 
-    def _open(self) -> int:
-        """Open the file for appending on first use."""
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-            self._fd = os.open(self.path, flags, 0o644)
-        return self._fd
+
+class JsonlAppender:
+    """Crash-safe, thread-safe appends of whole lines to one file (the stores' writer).
+
+    Each line is one ``write`` on a descriptor opened in append mode (created with its
+    parent folders on first use), optionally ``fsync``-ed, so a crash tears at most the
+    line being written; the first append after opening, or after a failed write, starts
+    on a fresh line when the file ends torn. Existing bytes are never rewritten.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._check_tail = True
+        self._final = False
+
+    def append(self, line: bytes, *, fsync: bool = True) -> bool:
+        """Write ``line`` (one JSON line ending in a newline); ``False`` after a final close."""
+        with self._lock:
+            if self._final:
+                return False
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+                self._fd = os.open(self.path, flags, 0o644)
+                self._check_tail = True
+            if self._check_tail:
+                if _ends_torn(self._fd):
+                    line = b"\n" + line
+                self._check_tail = False
+            try:
+                _write_all(self._fd, line)
+                if fsync:
+                    os.fsync(self._fd)
+            except OSError:
+                self._check_tail = True  # a failed write may have left part of the line
+                raise
+        return True
+
+    def close(self, *, final: bool = False) -> None:
+        """Close the descriptor; the next append reopens it unless ``final``. Idempotent."""
+        with self._lock:
+            self._final = self._final or final
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def _loads(raw: bytes) -> Any:

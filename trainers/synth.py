@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import random
 import sys
 import time
@@ -59,6 +58,7 @@ from raggym_env.corpora import BaseCorpus
 from raggym_env.metrics import exact_match, normalize_answer
 from raggym_env.progress import progress
 from raggym_env.retrieval.base import Retriever
+from raggym_env.store import JsonlAppender
 from raggym_env.types import Document
 
 __all__ = [
@@ -609,7 +609,7 @@ class _State:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("", encoding="utf-8")
-        self._file = path.open("a", encoding="utf-8")
+        self._file = JsonlAppender(path)
         if not self.calls and not self.decisions and path.stat().st_size == 0:
             self._write({"type": "header", "version": _STATE_VERSION, "plan": plan_key})
 
@@ -646,9 +646,9 @@ class _State:
                 self.decisions[str(record["key"])] = record
 
     def _write(self, record: Mapping[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")  # ASCII: replies may hold lone surrogates
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        # ASCII (json.dumps escapes): replies may hold lone surrogates
+        if not self._file.append((json.dumps(record) + "\n").encode("ascii")):
+            raise ValueError(f"the synth state {self.path} is closed")
 
     def call(self, call_id: str, completion: Completion) -> dict[str, Any]:
         """Record one successful reply."""
@@ -671,7 +671,7 @@ class _State:
 
     def close(self) -> None:
         """Close the log."""
-        self._file.close()
+        self._file.close(final=True)
 
 
 # ---------------------------------------------------------------------------- the pipeline
