@@ -5,8 +5,6 @@ chromedriver is missing (``apt-get install chromium chromium-driver``).
 """
 
 import dataclasses
-import os
-import shutil
 
 import pytest
 
@@ -19,26 +17,9 @@ from raggym.benchmarks.report import write_reports
 from raggym_env import RAGEnv
 from raggym_env.episode import Candidate, StepRecord
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
-
-
-def _find(name, fallback):
-    found = shutil.which(name)
-    if found:
-        return found
-    return fallback if os.access(fallback, os.X_OK) else None
-
-
-CHROMIUM = _find("chromium", "/usr/bin/chromium")
-CHROMEDRIVER = _find("chromedriver", "/usr/bin/chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip(
-        "chromium and chromedriver are needed (apt-get install chromium chromium-driver)",
-        allow_module_level=True,
-    )
+pytest.importorskip("selenium.webdriver", reason="selenium not installed")
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 INJECTION = "</script><img src=x onerror=alert(1)>"
 HOSTILE_DOC = "Before <script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"
@@ -128,25 +109,8 @@ def run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1600",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+def driver(start_chromium):
+    browser = start_chromium("1280,1600", browser_log=True)
     yield browser
     browser.quit()
 

@@ -7,7 +7,6 @@ to a folder to keep a screenshot of each view.
 import importlib.util
 import json
 import os
-import shutil
 import urllib.request
 from pathlib import Path
 
@@ -21,26 +20,12 @@ from raggym.testing.llms import ScriptedLLM
 from raggym.trainers.annotations import annotation_rows
 from raggym_env.retrieval.server import BackgroundServer
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
+pytest.importorskip("selenium.webdriver", reason="selenium not installed")
 pytest.importorskip("uvicorn")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-
-def _find(name, fallback):
-    found = shutil.which(name)
-    if found:
-        return found
-    return fallback if os.access(fallback, os.X_OK) else None
-
-
-CHROMIUM = _find("chromium", "/usr/bin/chromium")
-CHROMEDRIVER = _find("chromedriver", "/usr/bin/chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip("chromium and chromedriver are needed", allow_module_level=True)
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 _spec = importlib.util.spec_from_file_location(
     "studio_cases", Path(__file__).with_name("test_studio.py")
@@ -50,13 +35,8 @@ _spec.loader.exec_module(cases)
 
 
 @pytest.fixture(scope="module")
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--window-size=1400,1000"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+def browser(start_chromium):
+    driver = start_chromium("1400,1000")
     yield driver
     driver.quit()
 
