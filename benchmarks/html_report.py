@@ -36,6 +36,7 @@ from raggym.benchmarks.step_analysis import (
     searches_per_question,
 )
 from raggym.benchmarks.tables import (
+    DURATION_KEYS,
     Table,
     finite,
     format_metric,
@@ -63,16 +64,6 @@ _DOC_TEXT_LIMIT = 4000
 DocumentTexts = Mapping[str, Mapping[str, str]]
 """Retrieved documents' texts: dataset -> document id -> text."""
 
-_DURATION_KEYS = frozenset(
-    {
-        "latency_q_p50",
-        "latency_q_p95",
-        "latency_q_p99",
-        "latency_step_p50",
-        "latency_step_p95",
-        "latency_step_p99",
-    }
-)
 _SEED_LABEL = re.compile(r"^(?P<name>.*)@seed(?P<seed>-?\d+)$")
 
 
@@ -234,7 +225,7 @@ def _full_table_data(leaderboard: Leaderboard) -> dict[str, Any]:
     table = _table_data(full_table(leaderboard))
     cells = leaderboard.cells
     for c, key in enumerate(table["keys"]):
-        if key in _DURATION_KEYS:
+        if key in DURATION_KEYS:
             values = [finite(cell.metrics.get(key)) for cell in cells]
             unit, scale = _duration_unit(values)
             table["columns"][c] = unit + "/" + table["columns"][c].split("/", 1)[-1]

@@ -19,6 +19,7 @@ from raggym.benchmarks.aggregate import METRIC_COLUMNS
 from raggym.benchmarks.leaderboard import CellResult, Leaderboard
 
 __all__ = [
+    "DURATION_KEYS",
     "Table",
     "finite",
     "format_metric",
@@ -36,7 +37,7 @@ _RATES = frozenset(
 )
 _PER_QUESTION = frozenset({"searches", "steps"})
 _COUNTS = frozenset({"parse_failures", "failures", "judge_failures"})
-_DURATIONS = frozenset(
+DURATION_KEYS = frozenset(
     {
         "latency_q_p50",
         "latency_q_p95",
@@ -46,6 +47,7 @@ _DURATIONS = frozenset(
         "latency_step_p99",
     }
 )
+"""The latency percentiles: durations in seconds, shown in ``ms`` or ``s``."""
 
 
 def finite(value: Any) -> float | None:
@@ -110,7 +112,7 @@ def format_metric(key: str, value: Any) -> str:
         return f"{number:,.0f}"
     if key == "wall_s":
         return f"{number:,.2f} s"
-    if key in _DURATIONS:
+    if key in DURATION_KEYS:
         return _duration(number)
     if key == "tokens_per_q":
         return f"{number:,.0f}"
