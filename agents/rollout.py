@@ -149,11 +149,13 @@ def run_episode(
     seed: int | None = None,
     options: Mapping[str, Any] | None = None,
     run_card: Mapping[str, Any] | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
 ) -> EpisodeRecord:
     """Play one episode to its end and return its full record (steps, answer, metrics).
 
     A model request that failed after its retries ends the episode with ``error`` set.
     Exceptions from the agent propagate (use :func:`rollout` to record them instead).
+    ``on_step`` receives each step's record as soon as it is played (to stream an episode).
     """
     base = rag_env_of(env)
     actor = as_agent(agent)
@@ -168,6 +170,8 @@ def run_episode(
             return builder.finish(error=decision.error)
         observation, reward, terminated, truncated, info = env.step(decision.env_action())
         builder.add_step(decision, float(reward), info)
+        if on_step is not None:
+            on_step(builder.steps[-1])
         if terminated or truncated:
             return builder.finish(info, terminated=terminated, truncated=truncated)
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from raggym.agents.base import Agent
-from raggym.agents.rollout import EpisodeBuilder, as_agent
-from raggym_env.env import RAGEnv, rag_env_of
+from raggym.agents.rollout import as_agent, run_episode
+from raggym_env.env import RAGEnv
 from raggym_env.types import Evidence, QAExample
 
 __all__ = ["NO_GOLD", "Asker", "typed_example"]
@@ -91,17 +91,10 @@ class Asker:
     def _play(self, job: Any, example: QAExample, *, task: str, agent: str, llm: str) -> Any:
         env = self.make_env(task)
         actor = as_agent(self.make_agent(agent, llm))
-        base = rag_env_of(env)
-        observation, _ = env.reset(options={"example": example})
-        current = base.current_example or example
-        builder = EpisodeBuilder(base, current, actor.start(current), actor.name)
         job.emit("started", {"question": example.question, "agent": actor.name})
-        while True:
-            decision = actor.act(observation, builder.memory)
-            if decision.error is not None:
-                return builder.finish(error=decision.error)
-            observation, reward, terminated, truncated, info = env.step(decision.env_action())
-            builder.add_step(decision, float(reward), info)
-            job.emit("step", builder.steps[-1].to_dict())
-            if terminated or truncated:
-                return builder.finish(info, terminated=terminated, truncated=truncated)
+        return run_episode(
+            env,
+            actor,
+            options={"example": example},
+            on_step=lambda step: job.emit("step", step.to_dict()),
+        )

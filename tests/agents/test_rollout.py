@@ -386,3 +386,16 @@ def test_batched_runner_refuses_an_environment_that_is_not_raggym(hotpot_retriev
     examples = hotpot_env(hotpot_retriever).examples[:1]
     with pytest.raises(TypeError, match="a RAGGym environment is needed, got CartPoleEnv"):
         runner.run(examples)
+
+
+def test_run_episode_hands_each_step_to_on_step_as_it_is_played(hotpot_retriever):
+    seen = []
+    record = run_episode(
+        hotpot_env(hotpot_retriever),
+        GoldEvidenceOracle(),
+        options={"index": 0},
+        on_step=lambda step: seen.append((step, len(seen))),
+    )
+    assert len(record.steps) >= 2
+    assert [step for step, _ in seen] == record.steps
+    assert [index for _, index in seen] == [step.index for step in record.steps]
