@@ -48,12 +48,13 @@ import random
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from raggym.agents.llm.base import LLM, Completion, SamplingParams
+from raggym.trainers.datasets import write_jsonl
 from raggym_env.corpora import BaseCorpus
 from raggym_env.metrics import exact_match, normalize_answer
 from raggym_env.progress import progress
@@ -959,18 +960,11 @@ def _finish(
     by_split = {"train": [r for r in kept if r["meta"]["split"] == "train"]}
     by_split["eval"] = [r for r in kept if r["meta"]["split"] == "eval"]
     report.train, report.eval = len(by_split["train"]), len(by_split["eval"])
-    _write_jsonl(paths["all"], kept)
-    _write_jsonl(paths["train"], by_split["train"])
-    _write_jsonl(paths["eval"], by_split["eval"])
+    write_jsonl(kept, paths["all"])
+    write_jsonl(by_split["train"], paths["train"])
+    write_jsonl(by_split["eval"], paths["eval"])
 
 
-def _write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------- command line
