@@ -965,8 +965,6 @@ def _finish(
     write_jsonl(by_split["eval"], paths["eval"])
 
 
-
-
 # ---------------------------------------------------------------------------- command line
 
 
