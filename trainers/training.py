@@ -191,7 +191,11 @@ def trl_arguments(config_cls: type, config: TrainConfig, precision: Precision, *
 
 
 def lora_config(
-    config: TrainConfig, task_type: str, modules_to_save: Sequence[str] | None = None
+    config: TrainConfig,
+    task_type: str,
+    modules_to_save: Sequence[str] | None = None,
+    *,
+    tied_embeddings: bool = False,
 ) -> Any:
     """The ``peft.LoraConfig`` of a run.
 
@@ -200,12 +204,21 @@ def lora_config(
         task_type: ``"CAUSAL_LM"`` or ``"SEQ_CLS"``.
         modules_to_save: modules trained in full and saved with the adapter (a
             classification head).
+        tied_embeddings: the model ties its output layer to its input embeddings. When the
+            embeddings (or the output layer) are trained in full or adapted, peft is asked to
+            keep the two tied (``ensure_weight_tying``, peft 0.18+); otherwise the adapter
+            would train two copies that no longer agree, and the merged model would lose one.
 
     Raises:
         ImportError: peft is not installed.
     """
     peft = require_module("peft")
     saved = [*(modules_to_save or ()), *config.lora_modules_to_save]
+    extra: dict[str, Any] = {}
+    touched = {name.rsplit(".", 1)[-1] for name in [*saved, *config.lora_target_modules]}
+    fields = getattr(peft.LoraConfig, "__dataclass_fields__", {})
+    if tied_embeddings and touched & TIED_MODULES and "ensure_weight_tying" in fields:
+        extra["ensure_weight_tying"] = True
     return peft.LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -214,7 +227,12 @@ def lora_config(
         modules_to_save=saved or None,
         task_type=task_type,
         bias="none",
+        **extra,
     )
+
+
+TIED_MODULES = frozenset({"embed_tokens", "lm_head"})
+"""Module names of the input embeddings and the output layer that a model may tie."""
 
 
 @dataclass(frozen=True)
@@ -383,7 +401,13 @@ def run_training(
         train_dataset=dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        peft_config=lora_config(config, method.task_type, method.modules_to_save),
+        peft_config=lora_config(
+            config,
+            method.task_type,
+            method.modules_to_save,
+            tied_embeddings=method.task_type == "CAUSAL_LM"
+            and bool(getattr(model.config, "tie_word_embeddings", False)),
+        ),
         callbacks=list(callbacks) if callbacks else None,
         **dict(method.trainer_kwargs),
     )

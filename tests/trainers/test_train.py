@@ -33,7 +33,7 @@ from raggym.trainers.critic import CriticTrainConfig, train_critic  # noqa: E402
 from raggym.trainers.datasets import to_dataset, write_jsonl  # noqa: E402
 from raggym.trainers.dpo import DPOTrainConfig, train_dpo  # noqa: E402
 from raggym.trainers.sft import SFTTrainConfig, train_sft  # noqa: E402
-from raggym.trainers.training import resolve_precision  # noqa: E402
+from raggym.trainers.training import lora_config, resolve_precision  # noqa: E402
 from raggym_env import RAGEnv, Search  # noqa: E402
 from raggym_env.availability import MissingDependencyError  # noqa: E402
 from raggym_env.cli import main  # noqa: E402
@@ -303,6 +303,42 @@ def test_modules_to_save_train_in_full_and_reload_with_the_adapter(lm_dir, tmp_p
     assert_adapter_matches(param_watch, llm.model)
     with pytest.raises(ValueError, match="lora_modules_to_save"):
         SFTTrainConfig(model="m", output_dir="o", lora_modules_to_save=("",))
+
+
+def test_lora_config_keeps_tied_embeddings_tied_only_where_they_are_trained():
+    """``ensure_weight_tying`` goes to peft when a tied model trains its embeddings."""
+    if "ensure_weight_tying" not in peft.LoraConfig.__dataclass_fields__:
+        pytest.skip("this peft has no ensure_weight_tying (peft < 0.18)")
+    trained = SFTTrainConfig(model="m", output_dir="o", lora_modules_to_save=("embed_tokens",))
+    assert lora_config(trained, "CAUSAL_LM", tied_embeddings=True).ensure_weight_tying
+    assert not lora_config(trained, "CAUSAL_LM").ensure_weight_tying
+    adapters_only = SFTTrainConfig(model="m", output_dir="o")
+    assert not lora_config(adapters_only, "CAUSAL_LM", tied_embeddings=True).ensure_weight_tying
+
+
+def test_a_tied_model_trains_its_embedding_once_and_merges_tied(lm_dir, tmp_path):
+    """A model whose output layer is its embedding (Qwen2.5-0.5B, Qwen3-0.6B) trains the
+    shared matrix in full and merges with the two still one matrix, changed by training."""
+    from raggym.trainers.merge import merge_adapter
+
+    base = transformers.AutoModelForCausalLM.from_pretrained(lm_dir)
+    base.config.tie_word_embeddings = True
+    base.tie_weights()
+    tied_dir = tmp_path / "tied"
+    base.save_pretrained(tied_dir)
+    transformers.AutoTokenizer.from_pretrained(lm_dir).save_pretrained(tied_dir)
+    before = base.get_input_embeddings().weight.detach().clone()
+    config = SFTTrainConfig(
+        model=str(tied_dir), output_dir=str(tmp_path / "sft"), **SMALL,
+        lora_modules_to_save=("embed_tokens",),
+    )  # fmt: skip
+    result = train_sft(config, sft_rows())
+    merged = transformers.AutoModelForCausalLM.from_pretrained(
+        merge_adapter(result.adapter_dir, tmp_path / "merged")
+    )
+    embedding = merged.get_input_embeddings().weight
+    assert torch.equal(embedding, merged.get_output_embeddings().weight)
+    assert not torch.allclose(embedding, before)
 
 
 def test_dpo_sft_weight_adds_the_chosen_nll_term(lm_dir, tmp_path):
