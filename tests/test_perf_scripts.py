@@ -267,9 +267,105 @@ def test_learning_quick_runs_every_phase_and_writes_finite_figures(tmp_path):
         assert isinstance(value, (int, float)) and math.isfinite(value), (name, value)
         if "em" in name:
             assert 0.0 <= value <= 1.0
+    assert figures["preference_questions"] > 0
+    for phase in ("sft", "grpo", "dpo"):
+        hops = figures[f"{phase}_hops"]
+        splits, hop_names = ("held_out", "train"), ("person", "town")
+        assert set(hops) == {f"{split}_{hop}_searched" for split in splits for hop in hop_names}
+        assert all(0.0 <= value <= 1.0 for value in hops.values())
     rewards = data["curves"]["grpo_reward"]
     assert rewards and all(math.isfinite(r) for r in rewards)
     for phase in ("setup", "sft", "grpo", "dpo", "total"):
         assert data["minutes"][phase] > 0
     assert (out / "grpo_reward.png").stat().st_size > 0
     assert "SFT held-out EM" in result.stdout and "nan" not in result.stdout.lower()
+
+
+def _learning_module():
+    """perf/learning.py imported as a module (perf/ is not installed)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("perf_learning", PERF / "learning.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["perf_learning"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_learning_split_keeps_every_held_out_name_part_in_training():
+    """A held-out person is a new combination of name parts, town and country seen in
+    training; a split that cannot keep that promise fails loudly."""
+    from raggym_env.corpora import Corpus
+
+    learning = _learning_module()
+    world = learning.make_world(0, people=60, towns=6, countries=3, pool=8)
+    assert len(world.people) == 60 and all(len(p.split()) == 2 for p in world.people)
+    examples = learning.make_examples(world, Corpus.from_passages(world.passages(), name="w"))
+    held_out, train = learning.split_examples(examples, 20, seed=0)
+    assert len(held_out) == 20 and len(train) == 40
+    assert {e.id for e in held_out}.isdisjoint(e.id for e in train)
+
+    def parts(example):
+        return {*example.meta["person"].split(), example.meta["town"], example.answers[0]}
+
+    trained = set().union(*(parts(e) for e in train))
+    assert all(parts(e) <= trained for e in held_out)
+    with pytest.raises(ValueError, match="held-out questions keep every name"):
+        learning.split_examples(examples, 59, seed=0)
+    with pytest.raises(ValueError, match="name pool"):
+        learning.make_world(0, people=65, towns=6, countries=3, pool=8)
+
+
+def test_learning_compact_template_is_one_trl_renders_and_parses():
+    """The compact template lists the tools in one line and stays what TRL's tool loop
+    needs: prefix-preserving, tool-calling, with the Qwen3 response parser."""
+    pytest.importorskip("trl")
+    from trl.chat_template_utils import is_chat_template_prefix_preserving, supports_tool_calling
+
+    from raggym.testing.tiny import build_tiny_tokenizer
+
+    def search(query: str) -> str:
+        """Search the documents.
+
+        Args:
+            query: what to look for.
+        """
+        return query
+
+    learning = _learning_module()
+    tokenizer = build_tiny_tokenizer(vocab_size=400, tool_calling=True)
+    full = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Q?"}], tools=[search], tokenize=False
+    )
+    learning.use_compact_tool_template(tokenizer)
+    compact = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Q?"}], tools=[search], tokenize=False
+    )
+    assert "Tools: search(query)<|im_end|>" in compact and "<tools>" not in compact
+    assert len(compact) < len(full) / 2
+    assert is_chat_template_prefix_preserving(tokenizer) and supports_tool_calling(tokenizer)
+    reply = '<tool_call>\n{"name": "search", "arguments": {"query": "Paris"}}\n</tool_call>'
+    parsed = tokenizer.parse_response(tokenizer.encode(reply), prefix=[])
+    assert parsed["tool_calls"][0]["function"]["name"] == "search"
+
+
+def test_learning_hop_accuracy_reads_the_queries_of_the_first_two_turns():
+    learning = _learning_module()
+
+    class Example:
+        def __init__(self, person, town):
+            self.meta = {"person": person, "town": town}
+
+    def rollout(*turns):
+        return learning.Rollout("q", turns=[([], list(t.encode())) for t in turns])
+
+    search = learning.tool_turn
+    rollouts = [
+        rollout(search("search", {"query": "Ada Lee"}), search("search", {"query": "Oslo"})),
+        rollout(search("search", {"query": "Ada"}), search("search", {"query": "Oslo"})),
+        rollout(search("answer", {"text": "Ada Lee"})),
+    ]
+    examples = [Example("Ada Lee", "Oslo")] * 3
+    first, second = learning.hop_accuracy(rollouts, examples, lambda ids: bytes(ids).decode())
+    assert (first, second) == (1 / 3, 2 / 3)
