@@ -281,24 +281,12 @@ def test_learning_quick_runs_every_phase_and_writes_finite_figures(tmp_path):
     assert "SFT held-out EM" in result.stdout and "nan" not in result.stdout.lower()
 
 
-def _learning_module():
-    """perf/learning.py imported as a module (perf/ is not installed)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("perf_learning", PERF / "learning.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["perf_learning"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_learning_split_keeps_every_held_out_name_part_in_training():
+def test_learning_split_keeps_every_held_out_name_part_in_training(perf_script):
     """A held-out person is a new combination of name parts, town and country seen in
     training; a split that cannot keep that promise fails loudly."""
     from raggym_env.corpora import Corpus
 
-    learning = _learning_module()
+    learning = perf_script("learning")
     world = learning.make_world(0, people=60, towns=6, countries=3, pool=8)
     assert len(world.people) == 60 and all(len(p.split()) == 2 for p in world.people)
     examples = learning.make_examples(world, Corpus.from_passages(world.passages(), name="w"))
@@ -317,7 +305,7 @@ def test_learning_split_keeps_every_held_out_name_part_in_training():
         learning.make_world(0, people=65, towns=6, countries=3, pool=8)
 
 
-def test_learning_compact_template_is_one_trl_renders_and_parses():
+def test_learning_compact_template_is_one_trl_renders_and_parses(perf_script):
     """The compact template lists the tools in one line and stays what TRL's tool loop
     needs: prefix-preserving, tool-calling, with the Qwen3 response parser."""
     pytest.importorskip("trl")
@@ -333,7 +321,7 @@ def test_learning_compact_template_is_one_trl_renders_and_parses():
         """
         return query
 
-    learning = _learning_module()
+    learning = perf_script("learning")
     tokenizer = build_tiny_tokenizer(vocab_size=400, tool_calling=True)
     full = tokenizer.apply_chat_template(
         [{"role": "user", "content": "Q?"}], tools=[search], tokenize=False
@@ -350,8 +338,8 @@ def test_learning_compact_template_is_one_trl_renders_and_parses():
     assert parsed["tool_calls"][0]["function"]["name"] == "search"
 
 
-def test_learning_hop_accuracy_reads_the_queries_of_the_first_two_turns():
-    learning = _learning_module()
+def test_learning_hop_accuracy_reads_the_queries_of_the_first_two_turns(perf_script):
+    learning = perf_script("learning")
 
     class Example:
         def __init__(self, person, town):
