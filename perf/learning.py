@@ -620,6 +620,7 @@ class Phases:
             "train": (self.train_factory, self.train[: len(self.test)]),
         }
         em: dict[str, float] = {}
+        hops: dict[str, float] = {}
         for split, (factory, questions) in splits.items():
             rollouts = run_policy(
                 model,
@@ -632,11 +633,8 @@ class Phases:
             )
             em[split] = sum(r.em for r in rollouts) / len(rollouts)
             first, second = hop_accuracy(rollouts, questions, self.tokenizer.decode)
-            self.figures[f"{phase}_hops"] = {
-                **self.figures.get(f"{phase}_hops", {}),
-                f"{split}_person_searched": first,
-                f"{split}_town_searched": second,
-            }
+            hops[f"{split}_person_searched"], hops[f"{split}_town_searched"] = first, second
+        self.figures[f"{phase}_hops"] = hops
         return em["held_out"], em["train"]
 
     @staticmethod

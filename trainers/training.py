@@ -190,6 +190,10 @@ def trl_arguments(config_cls: type, config: TrainConfig, precision: Precision, *
     return config_cls(**{k: v for k, v in kwargs.items() if k in known})
 
 
+TIED_MODULES = frozenset({"embed_tokens", "lm_head"})
+"""Module names of the input embeddings and the output layer that a model may tie."""
+
+
 def lora_config(
     config: TrainConfig,
     task_type: str,
@@ -229,10 +233,6 @@ def lora_config(
         bias="none",
         **extra,
     )
-
-
-TIED_MODULES = frozenset({"embed_tokens", "lm_head"})
-"""Module names of the input embeddings and the output layer that a model may tie."""
 
 
 @dataclass(frozen=True)
