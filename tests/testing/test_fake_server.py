@@ -281,16 +281,18 @@ def test_short_slow_fault_still_answers(served: tuple[httpx.Client, Any]):
 
 
 def test_latency_overlaps_and_max_in_flight_is_recorded():
-    app = create_fake_openai_app(latency_s=0.2)
+    app = create_fake_openai_app(latency_s=0.5)
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as client:
         start = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(lambda _: post(client, body()).status_code, range(8)))
         elapsed = time.monotonic() - start
     assert codes == [200] * 8
-    assert elapsed < 1.0  # 8 x 0.2 s in sequence would be 1.6 s
     stats = app.state.stats
-    assert stats.max_in_flight == 8
+    assert stats.max_in_flight == 8  # all eight were held at once: they overlapped
+    # In sequence they would take 8 x 0.5 = 4 s; the bound is that, not a speed target, so a
+    # busy machine's thread start-up (over 1 s seen in CI) cannot fail it.
+    assert elapsed < 8 * 0.5
     assert stats.in_flight == 0
     assert 1 <= len(stats.peers) <= 8
     stats.reset()

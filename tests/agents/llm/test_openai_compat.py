@@ -186,21 +186,22 @@ def test_requests_overlap_and_connections_are_reused():
         elapsed = time.monotonic() - start
         second = backend.generate([conversation(f"r{i}") for i in range(16)], GREEDY)
     assert all(r.ok for r in first + second)
-    assert elapsed < 1.5  # 16 x 0.2 s in sequence would be 3.2 s
-    assert fake.stats.max_in_flight == 16
+    assert fake.stats.max_in_flight == 16  # all sixteen were held at once
+    assert elapsed < 16 * 0.2  # the time in sequence; perf/rollout_speed.py measures speed
     assert len(fake.stats.peers) <= 16  # the second batch reused the first one's connections
 
 
-def test_throughput_with_64_concurrent_requests():
-    """64 requests at 50 ms each finish far faster than one after another (3.2 s)."""
-    with serving(latency_s=0.05) as fake, make_llm(fake.url, concurrency=64) as backend:
+def test_64_concurrent_requests_are_all_in_flight_at_once():
+    """64 requests at 200 ms each overlap; perf/rollout_speed.py measures the throughput."""
+    with serving(latency_s=0.2) as fake, make_llm(fake.url, concurrency=64) as backend:
         batch = [conversation(f"q{i}") for i in range(64)]
         backend.generate(batch, GREEDY)  # warm up: connections and clients
         start = time.monotonic()
         results = backend.generate(batch, GREEDY)
         elapsed = time.monotonic() - start
     assert all(r.ok for r in results)
-    assert elapsed < 0.8
+    assert fake.stats.max_in_flight == 64
+    assert elapsed < 64 * 0.2  # the time in sequence
 
 
 def test_threads_calling_generate_share_one_concurrency_bound():
