@@ -45,6 +45,7 @@ from raggym.trainers.retriever import (
     mine_training_pairs,
     recall_at_k,
 )
+from raggym.trainers.retriever_cli import add_training_flags, training_config
 from raggym_env.corpora import Corpus, pooled_corpus, read_json_records
 from raggym_env.retrieval.base import Retriever
 from raggym_env.tasks import load_task
@@ -200,16 +201,7 @@ def run(args: argparse.Namespace, out: Path) -> tuple[list[Row], list[str]]:
         for train_label, train_pairs, test_set, test_examples, test_label in settings:
             trained_on = len({p.example_id for p in train_pairs})
             model_dir = out / "models" / f"{source}-{trained_on}q"
-            config = RetrieverTrainConfig(
-                output_dir=model_dir,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                warmup_ratio=args.warmup_ratio,
-                seed=args.seed,
-                max_pairs=args.max_pairs,
-                max_seq_length=args.train_max_seq_length or None,
-            )
+            config = training_config(args, model_dir)
             _log(f"fine-tuning on {train_label} ({len(train_pairs)} pairs)")
             train_s = train(config, train_pairs)
             _log(f"encoding {test_set.name} with the model fine-tuned on {train_label}")
@@ -271,18 +263,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--split", type=int, default=None, help="in-domain train/test split (400; quick: 20)"
     )
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=2e-5)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-pairs", type=int, default=None, help="cap on pairs per training")
-    parser.add_argument(
-        "--train-max-seq-length",
-        type=int,
-        default=128,
-        help="token limit while training (0: the model's own, 256); encoding always uses 256",
-    )
+    add_training_flags(parser, max_seq_length=128)
     return parser
 
 
@@ -315,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"training: MultipleNegativesRankingLoss on (question, gold, hard negative), "
         f"{args.epochs} epoch(s), batch {args.batch_size}, lr {args.learning_rate:g}, "
         f"warm-up {args.warmup_ratio:g}, seed {args.seed}, training token limit "
-        f"{args.train_max_seq_length or 'model default'}, no-duplicates batches",
+        f"{args.max_seq_length or 'model default'}, no-duplicates batches",
         "mine s: search + pair building on the training file (its bundled-model index is "
         "shared with the 'before' column); train s: fine-tuning; encode s: encoding and "
         "indexing the test corpus with the fine-tuned model",

@@ -39,12 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from raggym.trainers.retriever import (
-    MINERS,
-    HardNegativeReport,
-    RetrieverTrainConfig,
-    finetune_on_questions,
-)
+from raggym.trainers.retriever import MINERS, HardNegativeReport, finetune_on_questions
+from raggym.trainers.retriever_cli import add_training_flags, training_config
 from raggym_env.corpora import BaseCorpus, Corpus, load_corpus
 from raggym_env.tasks import load_custom
 from raggym_env.types import QAExample
@@ -175,19 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mine-k", type=int, default=20, help="documents searched for mistakes")
     parser.add_argument("--negatives", type=int, default=1, help="hard negatives per gold doc")
     parser.add_argument("--eval-fraction", type=float, default=0.2, help="held-out share")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=2e-5)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-pairs", type=int, default=None, help="cap on training pairs")
-    parser.add_argument(
-        "--train-max-seq-length",
-        type=int,
-        default=128,
-        help="token limit while training (0: the model's own); encoding uses the model's",
-    )
-    parser.add_argument("--device", default=None, help="torch device (default: auto)")
+    add_training_flags(parser, max_seq_length=128)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     return parser
 
@@ -234,17 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             corpus = _sample_corpus(corpus, gold, QUICK_PASSAGES, args.seed)
         _log(f"{len(examples)} questions ({kind}) over {len(corpus):,} passages")
-        config = RetrieverTrainConfig(
-            output_dir=out / "model",
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            warmup_ratio=args.warmup_ratio,
-            seed=args.seed,
-            max_pairs=args.max_pairs,
-            max_seq_length=args.train_max_seq_length or None,
-            device=args.device,
-        )
+        config = training_config(args, out / "model")
         with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its metrics
             report = finetune_on_questions(
                 examples,
@@ -267,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"corpus: {args.corpus.name}, {len(corpus):,} of {full_size:,} passages",
         f"training: MultipleNegativesRankingLoss, batch {args.batch_size}, lr "
         f"{args.learning_rate:g}, warm-up {args.warmup_ratio:g}, seed {args.seed}, training "
-        f"token limit {args.train_max_seq_length or 'model default'}, mine top {args.mine_k}",
+        f"token limit {args.max_seq_length or 'model default'}, mine top {args.mine_k}",
         f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, torch "
         f"{torch.__version__} ({torch.get_num_threads()} threads), device {device}, python "
         f"{platform.python_version()}; total wall time {wall:.0f} s",

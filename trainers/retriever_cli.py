@@ -20,7 +20,7 @@ from pathlib import Path
 
 from raggym.trainers.retriever import MINERS, RetrieverTrainConfig, finetune_on_questions
 
-__all__ = ["add_retriever_parser", "run_retriever"]
+__all__ = ["add_retriever_parser", "add_training_flags", "run_retriever", "training_config"]
 
 MODEL_SUBDIR = "model"
 REPORT_NAME = "report.json"
@@ -86,19 +86,7 @@ def add_retriever_parser(methods: argparse._SubParsersAction[argparse.ArgumentPa
         "--k", dest="ks", type=int, nargs="+", default=[5, 10], help="recall cut-offs"
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--model", default=None, help="base model (default: the bundled MiniLM)")
-    train.add_argument("--epochs", type=int, default=1, help="passes over the triplets")
-    train.add_argument("--batch-size", type=int, default=16, help="triplets per step")
-    train.add_argument(
-        "--learning-rate", "--lr", type=float, default=2e-5, help="peak AdamW learning rate"
-    )
-    train.add_argument("--warmup-ratio", type=float, default=0.1, help="warm-up share of steps")
-    train.add_argument("--seed", type=int, default=0, help="seed of the split and training")
-    train.add_argument("--max-pairs", type=int, default=None, help="cap on triplets (seeded)")
-    train.add_argument(
-        "--max-seq-length", type=int, default=None, help="token limit while training only"
-    )
-    train.add_argument("--device", default=None, help="torch device (default: auto)")
+    add_training_flags(train)
     train.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -106,6 +94,48 @@ def add_retriever_parser(methods: argparse._SubParsersAction[argparse.ArgumentPa
         help="progress bars while encoding (default: on a terminal)",
     )
     parser.set_defaults(func=run_retriever)
+
+
+def add_training_flags(
+    group: argparse._ArgumentGroup | argparse.ArgumentParser, *, max_seq_length: int | None = None
+) -> None:
+    """The encoder-training flags, for this command and the measurement scripts alike.
+
+    Read them back with :func:`training_config`. ``max_seq_length`` is the default token
+    limit while training (``None`` or 0: the model's own).
+    """
+    group.add_argument("--model", default=None, help="base model (default: the bundled MiniLM)")
+    group.add_argument("--epochs", type=int, default=1, help="passes over the triplets")
+    group.add_argument("--batch-size", type=int, default=16, help="triplets per step")
+    group.add_argument(
+        "--learning-rate", "--lr", type=float, default=2e-5, help="peak AdamW learning rate"
+    )
+    group.add_argument("--warmup-ratio", type=float, default=0.1, help="warm-up share of steps")
+    group.add_argument("--seed", type=int, default=0, help="seed of the split and training")
+    group.add_argument("--max-pairs", type=int, default=None, help="cap on triplets (seeded)")
+    group.add_argument(
+        "--max-seq-length",
+        type=int,
+        default=max_seq_length,
+        help="token limit while training only (0: the model's own); encoding uses the model's",
+    )
+    group.add_argument("--device", default=None, help="torch device (default: auto)")
+
+
+def training_config(args: argparse.Namespace, output_dir: Path) -> RetrieverTrainConfig:
+    """The :class:`RetrieverTrainConfig` the flags of :func:`add_training_flags` ask for."""
+    return RetrieverTrainConfig(
+        output_dir=output_dir,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_ratio=args.warmup_ratio,
+        seed=args.seed,
+        max_pairs=args.max_pairs,
+        max_seq_length=args.max_seq_length or None,
+        device=args.device,
+    )
 
 
 def run_retriever(args: argparse.Namespace) -> int:
@@ -126,18 +156,7 @@ def run_retriever(args: argparse.Namespace) -> int:
     if not examples:
         raise ValueError(f"{args.questions} holds no questions")
     corpus = load_corpus(args.corpus)
-    config = RetrieverTrainConfig(
-        output_dir=out / MODEL_SUBDIR,
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        warmup_ratio=args.warmup_ratio,
-        seed=args.seed,
-        max_pairs=args.max_pairs,
-        max_seq_length=args.max_seq_length,
-        device=args.device,
-    )
+    config = training_config(args, out / MODEL_SUBDIR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its own metrics
         report = finetune_on_questions(

@@ -370,3 +370,20 @@ def test_report_delta_and_table_from_known_values(tmp_path):
         "| @5 | 0.500 | 0.750 | +0.250 |",
         "| @10 | 0.750 | 0.750 | +0.000 |",
     ]
+
+
+def test_training_flags_give_the_config_the_command_and_the_scripts_share(tmp_path):
+    import argparse
+
+    from raggym.trainers.retriever_cli import add_training_flags, training_config
+
+    script = argparse.ArgumentParser()
+    add_training_flags(script, max_seq_length=128)
+    config = training_config(script.parse_args(["--lr", "1e-4", "--max-pairs", "9"]), tmp_path)
+    assert (config.learning_rate, config.max_pairs, config.max_seq_length) == (1e-4, 9, 128)
+    assert (config.output_dir, config.model, config.device) == (tmp_path, None, None)
+    own_limit = training_config(script.parse_args(["--max-seq-length", "0"]), tmp_path)
+    assert own_limit.max_seq_length is None  # 0: the model's own limit, as the help says
+    command = argparse.ArgumentParser()
+    add_training_flags(command)
+    assert training_config(command.parse_args([]), tmp_path).max_seq_length is None
