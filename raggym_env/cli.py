@@ -27,6 +27,7 @@ from raggym_env.corpora import (
     DiskCorpus,
     is_corpus_store,
 )
+from raggym_env.progress import PROGRESS_ENV, progress_setting
 from raggym_env.redaction import redact_text
 from raggym_env.retrieval.base import IndexMismatchError
 from raggym_env.runfiles import RunConflictError
@@ -79,7 +80,33 @@ def build_parser() -> argparse.ArgumentParser:
             _unavailable(sub, ep.name, exc)
             continue
         register(sub)
+    for command in sub.choices.values():
+        _add_progress_flag(command)
     return parser
+
+
+def _add_progress_flag(command: argparse.ArgumentParser) -> None:
+    """Give a command ``--progress`` / ``--no-progress`` unless it declares them itself.
+
+    A command with subcommands (``raggym train sft``) gets the flag on each of them, where
+    users write it, and not on itself.
+    """
+    if command.prefix_chars != "-":  # an unavailable command takes no options
+        return
+    nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+    if nested:
+        for action in nested:
+            for child in action.choices.values():
+                _add_progress_flag(child)
+        return
+    if any("--progress" in action.option_strings for action in command._actions):
+        return
+    command.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"progress bars on stderr (default: on a terminal; or set {PROGRESS_ENV}=0/1)",
+    )
 
 
 def _unavailable(
@@ -112,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(words)
     args.argv = words
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), progress_setting(getattr(args, "progress", None)):
             warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except USER_ERRORS as exc:

@@ -22,9 +22,17 @@ import importlib.util
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar, overload
 
-__all__ = ["PROGRESS_ENV", "Progress", "progress", "progress_enabled", "set_progress"]
+__all__ = [
+    "PROGRESS_ENV",
+    "Progress",
+    "progress",
+    "progress_enabled",
+    "progress_setting",
+    "set_progress",
+]
 
 PROGRESS_ENV = "RAGGYM_PROGRESS"
 """The environment variable that switches progress bars on or off for a process."""
@@ -42,6 +50,23 @@ def set_progress(enabled: bool | None) -> None:
     if enabled is not None and not isinstance(enabled, bool):
         raise TypeError(f"set_progress expects True, False or None, got {enabled!r}")
     _override = enabled
+
+
+@contextmanager
+def progress_setting(enabled: bool | None) -> Iterator[None]:
+    """Within the block, bars follow ``enabled`` as :func:`set_progress` would; restored after.
+
+    ``None`` leaves the current decision alone (a command run without ``--progress`` or
+    ``--no-progress``).
+    """
+    global _override
+    previous = _override
+    if enabled is not None:
+        set_progress(enabled)
+    try:
+        yield
+    finally:
+        _override = previous
 
 
 def _in_notebook() -> bool:

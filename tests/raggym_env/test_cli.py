@@ -368,3 +368,38 @@ def test_a_store_is_indexed_as_is_and_budget_flags_are_checked(tmp_path, capsys)
     assert main([*bad, "--retriever", "dense", "--shard-size", "3"]) == 2
     assert "only apply to bm25" in capsys.readouterr().err
     assert main([*bad, "--corpus-format", "dpr-tsv"]) == 2
+
+
+def test_every_command_takes_progress_flags_that_beat_the_environment(
+    tmp_path, capsys, monkeypatch
+):
+    from raggym_env.cli import build_parser
+    from raggym_env.progress import PROGRESS_ENV, progress_enabled
+
+    corpus = _jsonl(tmp_path / "c.jsonl")
+    monkeypatch.setenv(PROGRESS_ENV, "1")
+    assert (
+        main(["index", "--corpus", str(corpus), "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    )
+    assert "BM25 index" not in capsys.readouterr().err
+    monkeypatch.setenv(PROGRESS_ENV, "0")
+    clear_caches()  # a second build of the same corpus would come from the cache, barless
+    assert main(["index", "--corpus", str(corpus), "--out", str(tmp_path / "b"), "--progress"]) == 0
+    assert "BM25 index" in capsys.readouterr().err
+    assert progress_enabled() is False  # the flag held for that command only
+
+    def leaves(
+        parser: argparse.ArgumentParser, name: str
+    ) -> list[tuple[str, argparse.ArgumentParser]]:
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not nested:
+            return [(name, parser)]
+        return [
+            leaf for a in nested for n, p in a.choices.items() for leaf in leaves(p, f"{name} {n}")
+        ]
+
+    commands = leaves(build_parser(), "raggym")
+    assert len(commands) > 10
+    for name, parser in commands:
+        flags = {flag for action in parser._actions for flag in action.option_strings}
+        assert {"--progress", "--no-progress"} <= flags, name
