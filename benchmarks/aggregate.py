@@ -55,6 +55,7 @@ __all__ = [
     "aggregate_cell",
     "percentile",
     "question_values",
+    "rag_values_by_question",
     "summarize_seeds",
 ]
 
@@ -190,27 +191,45 @@ def _rag_values(
     judged: Mapping[str, Mapping[str, object]] | None,
 ) -> dict[str, list[float]]:
     """Per-question values of the RAG and judge metrics, over their own denominators."""
-    values: dict[str, list[float]] = {name: [] for name in (*RAG_METRICS, *JUDGE_METRICS)}
+    keyed = rag_values_by_question(by_id.values(), selected_ids, judged)
+    return {name: list(per_question.values()) for name, per_question in keyed.items()}
+
+
+def rag_values_by_question(
+    records: Iterable[EpisodeRecord],
+    selected_ids: Sequence[str],
+    judged: Mapping[str, Mapping[str, object]] | None = None,
+) -> dict[str, dict[str, float]]:
+    """The RAG and judge metrics per question id, over their own denominators.
+
+    Each metric maps only the questions it counts (in ``selected_ids``' order): for the
+    gold-evidence metrics those with gold evidence or without an episode, for the judge
+    metrics the failed or missing episodes and those the judge scored. Keyed by id, two
+    runs' values pair up even where their denominators differ.
+    """
+    wanted = set(selected_ids)
+    by_id = {r.example_id: r for r in records if r.example_id in wanted}
+    values: dict[str, dict[str, float]] = {name: {} for name in (*RAG_METRICS, *JUDGE_METRICS)}
     for example_id in selected_ids:
         record = by_id.get(example_id)
         failed = record is None or record.error is not None
         if record is None or gold_evidence_ids(record):
             scores = {} if failed or record is None else episode_rag_metrics(record)
             for name in RAG_METRICS:
-                values[name].append(float(_finite(scores.get(name)) or 0.0))
+                values[name][example_id] = float(_finite(scores.get(name)) or 0.0)
         if judged is None:
             continue
         result = judged.get(example_id) or {}
         for name in JUDGE_METRICS:
             value = result.get(name)
             if failed:
-                values[name].append(0.0)
+                values[name][example_id] = 0.0
             elif (
                 isinstance(value, (int, float))
                 and not isinstance(value, bool)
                 and math.isfinite(value)
             ):
-                values[name].append(float(value))
+                values[name][example_id] = float(value)
     return values
 
 

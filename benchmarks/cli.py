@@ -173,7 +173,10 @@ per-dataset mean of each delta. Then the paired comparison: the questions of eac
 cell are paired by id (from the cells' episode files) and each metric's difference B-A is
 given with its 95% paired bootstrap interval and a two-sided p-value: exact McNemar for
 0/1 metrics (EM, cover-EM, Acc), a paired sign-flip permutation test for the others (F1,
-ev.recall, searches/q). A question that failed counts 0, as in the leaderboard. Cells
+ev.recall, searches/q, and where both runs report them the gold-evidence ctx.prec and
+ctx.recall and the judge's faithful, ans.relev and ctx.relev, read from the run's saved
+judge results; each of these pairs the questions both runs count, its own n). A question
+that failed counts 0, as in the leaderboard. Cells
 whose question sets differ are flagged and compared on the questions they share. Per
 dataset, each question's values are averaged over the shared agents and the same
 interval and sign-flip test run over questions (McNemar when one agent leaves them 0/1).
@@ -235,6 +238,28 @@ _COMPARED = (
     ("searches", "searches/q"),
     ("failures", "failures"),
 )
+"""The columns of the side-by-side table, always shown."""
+
+_RAG_COLUMNS = (
+    ("context_precision", "ctx.prec"),
+    ("context_recall", "ctx.recall"),
+    ("faithfulness", "faithful"),
+    ("answer_relevance", "ans.relev"),
+    ("context_relevance", "ctx.relev"),
+)
+"""Gold-evidence and judge columns, shown where a shared cell of either run reports them."""
+
+
+def _compared_columns(
+    cells: Sequence[tuple[CellResult, CellResult]],
+) -> tuple[tuple[str, str], ...]:
+    """:data:`_COMPARED` plus each :data:`_RAG_COLUMNS` metric some cell reports."""
+    reported = [
+        (key, title)
+        for key, title in _RAG_COLUMNS
+        if any(cell.metrics.get(key) is not None for pair in cells for cell in pair)
+    ]
+    return (*_COMPARED, *reported)
 
 
 def _run_line(label: str, board: Leaderboard) -> str:
@@ -251,20 +276,21 @@ def compare_runs(baseline: Leaderboard, candidate: Leaderboard) -> str:
     """A Markdown comparison: A, B and B-A per shared cell, then per-dataset mean deltas."""
     a_cells, b_cells = baseline.by_key(), candidate.by_key()
     shared = [key for key in a_cells if key in b_cells]
+    columns = _compared_columns([(a_cells[key], b_cells[key]) for key in shared])
     lines = [
         _run_line("A", baseline),
         _run_line("B", candidate),
         "",
         "| dataset | agent | n | "
-        + " | ".join(f"{title} A | {title} B | {title} Δ" for _, title in _COMPARED)
+        + " | ".join(f"{title} A | {title} B | {title} Δ" for _, title in columns)
         + " |",
-        "|---|---|---:|" + "---:|" * (3 * len(_COMPARED)),
+        "|---|---|---:|" + "---:|" * (3 * len(columns)),
     ]
     deltas: dict[str, dict[str, list[float]]] = {}
     for key in shared:
         a, b = a_cells[key].metrics, b_cells[key].metrics
         row = [key[0], key[1], f"{a_cells[key].selected}/{b_cells[key].selected}"]
-        for metric, _ in _COMPARED:
+        for metric, _ in columns:
             va, vb = a.get(metric), b.get(metric)
             delta = vb - va if va is not None and vb is not None else None
             if delta is not None:
@@ -272,10 +298,10 @@ def compare_runs(baseline: Leaderboard, candidate: Leaderboard) -> str:
             row += [_fmt(va), _fmt(vb), _fmt(delta, signed=True)]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Per-dataset mean delta (B - A) over the shared agents:", ""]
-    lines.append("| dataset | " + " | ".join(title for _, title in _COMPARED) + " |")
-    lines.append("|---|" + "---:|" * len(_COMPARED))
+    lines.append("| dataset | " + " | ".join(title for _, title in columns) + " |")
+    lines.append("|---|" + "---:|" * len(columns))
     for dataset, per_metric in deltas.items():
-        means = [per_metric.get(m) for m, _ in _COMPARED]
+        means = [per_metric.get(m) for m, _ in columns]
         cells = [_fmt(sum(v) / len(v), signed=True) if v else "-" for v in means]
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
     only_a = sorted(set(a_cells) - set(b_cells))
@@ -294,8 +320,14 @@ _PAIRED: tuple[tuple[str, str], ...] = (
     ("accuracy", "Acc"),
     ("evidence_recall", "ev.recall"),
     ("searches", "searches/q"),
+    *_RAG_COLUMNS,
 )
-"""The metrics the paired comparison tests (each where both cells report it)."""
+"""The metrics the paired comparison tests (each where both cells report it).
+
+The gold-evidence and judge metrics pair the questions both runs count (each has its own
+denominator: see :func:`raggym.benchmarks.aggregate.rag_values_by_question`); their
+results carry that ``n``.
+"""
 
 
 @dataclass(frozen=True)
@@ -397,6 +429,27 @@ def _cell_questions(folder: Path, cell: CellResult) -> tuple[list[EpisodeRecord]
     return records, list(dict.fromkeys(ids))
 
 
+def _values_by_question(
+    folder: Path, key: tuple[str, str], records: list[EpisodeRecord], shared: list[str]
+) -> dict[str, dict[str, float]]:
+    """Each paired metric's value per question id of one run's cell.
+
+    The judge metrics come from the judge results the run saved for the cell (those made
+    for the episodes as recorded); without them they stay empty.
+    """
+    from raggym.benchmarks.aggregate import question_values, rag_values_by_question
+    from raggym.benchmarks.runner import saved_judgements
+
+    values = {
+        name: dict(zip(shared, column, strict=True))
+        for name, column in question_values(records, shared).items()
+        if name not in dict(_RAG_COLUMNS)
+    }
+    judged = saved_judgements(folder, key[0], key[1], records)
+    values.update(rag_values_by_question(records, shared, judged))
+    return values
+
+
 def compare_paired(
     baseline: Leaderboard, candidate: Leaderboard, folder_a: Path, folder_b: Path
 ) -> PairedComparison:
@@ -406,7 +459,7 @@ def compare_paired(
     start in. See ``raggym compare --help`` for the tests; a cell whose episodes cannot be
     read is kept with a note and ``n`` 0.
     """
-    from raggym.benchmarks.aggregate import BINARY_METRICS, question_values
+    from raggym.benchmarks.aggregate import BINARY_METRICS
     from raggym.benchmarks.stats import paired_test
 
     a_cells, b_cells = baseline.by_key(), candidate.by_key()
@@ -424,16 +477,20 @@ def compare_paired(
             continue
         in_b = set(ids_b)
         shared = [i for i in ids_a if i in in_b]
-        values_a = question_values(records_a, shared)
-        values_b = question_values(records_b, shared)
+        values_a = _values_by_question(folder_a, key, records_a, shared)
+        values_b = _values_by_question(folder_b, key, records_b, shared)
         results: dict[str, PairedResult] = {}
         for metric, _ in _PAIRED:
             if not shared or a.metrics.get(metric) is None or b.metrics.get(metric) is None:
                 continue
-            va, vb = values_a[metric], values_b[metric]
+            ids = [i for i in shared if i in values_a[metric] and i in values_b[metric]]
+            if not ids:
+                continue
+            va = [values_a[metric][i] for i in ids]
+            vb = [values_b[metric][i] for i in ids]
             results[metric] = paired_test(va, vb, binary=metric in BINARY_METRICS)
             per_question = pooled.setdefault(dataset, {}).setdefault(metric, {})
-            for qid, x, y in zip(shared, va, vb, strict=True):
+            for qid, x, y in zip(ids, va, vb, strict=True):
                 pair = per_question.setdefault(qid, ([], []))
                 pair[0].append(x)
                 pair[1].append(y)

@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ from raggym_env.runfiles import (
 )
 from raggym_env.store import EpisodeStore, ReadStats, final_episodes, read_episodes
 
-__all__ = ["build_agent", "episodes_path", "judge_path", "run_suite"]
+__all__ = ["build_agent", "episodes_path", "judge_path", "run_suite", "saved_judgements"]
 
 RUN_FILE = "run.json"
 LOCK_FILE = "run.lock"
@@ -382,24 +382,59 @@ def _run_cell(
     return result, records
 
 
-def _episode_key(record: EpisodeRecord, judge: RAGJudge) -> str:
+def _episode_key(record: EpisodeRecord, judge_name: str) -> str:
     """What a judge result depends on: the judge, the question, answer and retrieval."""
-    content: list[object] = [judge.name, record.question, record.final_answer, record.error is None]
+    content: list[object] = [judge_name, record.question, record.final_answer, record.error is None]
     content.append([step.retrieved_ids for step in record.steps])
     return hashlib.sha256(json.dumps(content).encode("utf-8")).hexdigest()[:16]
+
+
+def _saved_judgements(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """A judge file's judge name and its entries by question id (empty when unreadable)."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        saved = {}  # an unreadable file holds no judgement, never a trusted one
+    if not isinstance(saved, dict):
+        return None, {}
+    name, results = saved.get("judge"), saved.get("results")
+    return (name if isinstance(name, str) else None), (results if isinstance(results, dict) else {})
+
+
+def saved_judgements(
+    out_dir: str | Path, dataset: str, agent: str, records: Sequence[EpisodeRecord]
+) -> dict[str, dict[str, Any]] | None:
+    """The judge results a run saved for a cell, for those of ``records`` they were made for.
+
+    A result counts only where its digest matches the episode as recorded now (the same
+    judge, question, answer and retrieval), so a stale judgement never scores another
+    episode. ``None`` when the run had no judge for the cell.
+    """
+    path = judge_path(out_dir, dataset, agent)
+    if not path.exists():
+        return None
+    name, entries = _saved_judgements(path)
+    if name is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        entry = entries.get(record.example_id)
+        result = entry.get("result") if isinstance(entry, dict) else None
+        if (
+            isinstance(entry, dict)
+            and isinstance(result, dict)
+            and entry.get("digest") == _episode_key(record, name)
+        ):
+            out[record.example_id] = result
+    return out
 
 
 def _judge_cell(
     judge: RAGJudge, records: list[EpisodeRecord], corpus: Any, path: Path
 ) -> dict[str, dict[str, Any]]:
     """Judge results by question id: reused from ``path`` where still valid, new ones saved."""
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, ValueError):
-        saved = {}  # an unreadable cache is judged again, never trusted
-    results = saved.get("results") if isinstance(saved, dict) else None
-    cache: dict[str, Any] = results if isinstance(results, dict) else {}
-    keys = {r.example_id: _episode_key(r, judge) for r in records}
+    _, cache = _saved_judgements(path)  # an unreadable cache is judged again, never trusted
+    keys = {r.example_id: _episode_key(r, judge.name) for r in records}
     out: dict[str, dict[str, Any]] = {}
     todo = []
     for record in records:

@@ -164,3 +164,35 @@ def test_suite_judge_key_forms_and_errors():
         parse_suite(SUITE.replace("batch_size", 'judge = "gpt4"\nbatch_size'))
     with pytest.raises(SuiteError, match="unknown key 'spek'"):
         parse_suite(SUITE + '[judge]\nspek = "hf:/m"\n')
+
+
+def test_compare_shows_and_pairs_the_gold_evidence_and_judge_metrics(tmp_path, capsys):
+    import shutil
+
+    from raggym.benchmarks.cli import compare_paired
+
+    suite_file = tmp_path / "judged.toml"
+    suite_file.write_text(SUITE)
+    a, b = tmp_path / "a", tmp_path / "b"
+    with fake_openai_server(_verdicts) as server:
+        assert (
+            main(["bench", str(suite_file), "--judge", f"openai:{server.url}:j", "--out", str(a)])
+            == 0
+        )
+    shutil.copytree(a, b)
+    path = judge_path(b, "hotpotqa", "heuristic")
+    saved = json.loads(path.read_text())
+    first, second = sorted(saved["results"])
+    saved["results"][first]["result"]["faithfulness"] = 0.0  # B's judge found it unsupported
+    saved["results"][second]["digest"] = "stale"  # made for another episode: not counted
+    path.write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b)]) == 0
+    text = capsys.readouterr().out
+    assert "faithful A" in text and "ctx.prec A" in text  # side by side
+    assert "faithful Δ [95% CI]" in text and "ctx.recall Δ [95% CI]" in text  # paired
+    [cell] = compare_paired(load_leaderboard(a), load_leaderboard(b), a, b).cells
+    faithful = cell.results["faithfulness"]
+    assert (faithful.n, faithful.diff) == (1, -1.0)  # the stale judgement is left out
+    assert cell.results["answer_relevance"].n == 1
+    assert cell.results["context_recall"].n == 2 and cell.results["context_recall"].diff == 0
