@@ -51,24 +51,19 @@ def annotation_rows(
     for name in names:
         episodes = human_scored(records, judged, name)
         if kind == "sft":
-            bad = {
-                (r.example_id, s.index)
-                for r in episodes
-                for s in r.steps
-                if s.extra.get("human_label") == "bad"
-            }
-            judged_steps = {
-                (r.example_id, s.index)
-                for r in episodes
-                for s in r.steps
-                if s.candidates or "human_label" in s.extra
-            }
-            made = [
-                row
-                for row in sft_rows(episodes, kept_only=False, stats=stats)
-                if (key := (row["meta"]["example_id"], row["meta"]["step"])) in judged_steps
-                and key not in bad
-            ]
+            made = []
+            for episode in episodes:  # one at a time: two episodes may share a question id
+                wanted = {
+                    position
+                    for position, step in enumerate(episode.steps)
+                    if (step.candidates or "human_label" in step.extra)
+                    and step.extra.get("human_label") != "bad"
+                }
+                made += [
+                    row
+                    for row in sft_rows([episode], kept_only=False, stats=stats)
+                    if row["meta"]["step"] in wanted
+                ]
         elif kind == "dpo":
             made = dpo_rows(episodes, rejected_rank=rejected_rank, stats=stats)
         else:

@@ -215,6 +215,23 @@ def test_human_scores_feed_the_dpo_sft_and_critic_converters(episodes):
         annotation_rows(records, items, "ppo")
 
 
+def test_sft_export_keeps_episodes_of_one_question_apart(episodes):
+    """Two episodes of one question: a step marked bad in one leaves the other's row alone."""
+    _, records = episodes
+    guided, plain = records[1], records[2]
+    assert guided.example_id == plain.example_id and episode_key(guided) != episode_key(plain)
+    items = [mark("ann", guided, 0, None, "bad"), mark("ann", plain, 0, None, "good")]
+    sft = annotation_rows(records, items, "sft")
+    assert [(r["meta"]["agent"], r["meta"]["step"]) for r in sft] == [
+        (plain.extra.get("agent"), 0)
+    ]
+    assert sft[0]["completion"][0]["content"] == plain.steps[0].raw_text
+    # The other way round: only the guided episode's step is exported.
+    items = [mark("ann", guided, 0, None, "good"), mark("ann", plain, 0, None, "bad")]
+    [row] = annotation_rows(records, items, "sft")
+    assert row["meta"]["agent"] == guided.extra.get("agent")
+
+
 def test_cli_agree_and_export(tmp_path, episodes, capsys):
     import argparse
 
