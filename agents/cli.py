@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from raggym.agents.base import Agent
-from raggym.agents.registry import AGENTS, agent_names, make_agent, make_critic, make_llm
+from raggym.agents.registry import (
+    AGENTS,
+    LLM_SPEC_HELP,
+    agent_names,
+    make_agent,
+    make_critic,
+    make_llm,
+)
 from raggym.agents.rollout import BatchedRunner
 from raggym_env.cli import (
     EXIT_FAILED,
@@ -155,7 +162,7 @@ def env_factory_from_args(args: argparse.Namespace) -> EnvFactory:
 
 def add_llm_arguments(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
     """The backend flags shared by ``rollout`` and ``collect`` (see :func:`llm_options`)."""
-    parser.add_argument("--llm", required=required, help="openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    parser.add_argument("--llm", required=required, help=LLM_SPEC_HELP)
     parser.add_argument(
         "--api-key-env", help="environment variable holding the API key (never logged)"
     )

@@ -3,6 +3,8 @@
 - LLMs: ``openai:URL:MODEL`` (any OpenAI-compatible server, e.g.
   ``openai:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct``), ``hf:PATH`` (transformers),
   ``vllm:MODEL`` (in-process vLLM). See :func:`split_openai_spec` for where the URL ends.
+  Installed distributions add kinds through the ``raggym.llms`` entry points
+  (:data:`LLM_ENTRY_POINT_GROUP`); raggym's testing kit adds ``scripted:FILE``.
 - Agents: ``direct``, ``cot``, ``rag``, ``react``, ``search_o1``, ``re2search`` (LLM agents),
   ``NAME++`` (that agent with a critic choosing among samples; ``re2search++`` is the
   paper's Re2Search++), ``heuristic`` and ``oracle`` (no model).
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -26,10 +29,14 @@ from raggym_env.redaction import redact_text
 
 __all__ = [
     "AGENTS",
+    "BUILTIN_LLM_KINDS",
+    "LLM_ENTRY_POINT_GROUP",
+    "LLM_SPEC_HELP",
     "POLICIES",
     "RAG_GYM_AGENTS",
     "agent_names",
     "agent_option_names",
+    "llm_kinds",
     "make_agent",
     "make_critic",
     "make_llm",
@@ -179,8 +186,41 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+BUILTIN_LLM_KINDS: tuple[str, ...] = ("openai", "hf", "vllm")
+"""The LLM spec kinds raggym builds itself."""
+
+LLM_SPEC_HELP = (
+    "openai:URL:MODEL, hf:PATH, vllm:MODEL, or an installed kind such as scripted:FILE (a "
+    "JSON list of replies played in order: offline runs)"
+)
+"""The ``--llm`` help of every command."""
+
+LLM_ENTRY_POINT_GROUP = "raggym.llms"
+"""Installed distributions name more LLM kinds here: ``KIND = "module:builder"``.
+
+``make_llm("KIND:REST", **kwargs)`` calls ``builder(REST, **kwargs)``, imported the first
+time the kind is asked for, and it must return an :class:`~raggym.agents.llm.base.LLM`.
+"""
+
+
+def _installed_llms() -> dict[str, importlib.metadata.EntryPoint]:
+    found = importlib.metadata.entry_points(group=LLM_ENTRY_POINT_GROUP)
+    return {entry.name: entry for entry in found if entry.name not in BUILTIN_LLM_KINDS}
+
+
+def llm_kinds() -> list[str]:
+    """Every kind an LLM spec may start with: the built-in ones, then the installed ones."""
+    return [*BUILTIN_LLM_KINDS, *sorted(_installed_llms())]
+
+
+def _spec_forms() -> str:
+    """What an LLM spec may look like, for error messages."""
+    installed = [f"{kind}:..." for kind in sorted(_installed_llms())]
+    return ", ".join(["openai:URL:MODEL", "hf:PATH", "vllm:MODEL", *installed])
+
+
 def make_llm(spec: str, **kwargs: Any) -> LLM:
-    """Build a backend from ``openai:URL:MODEL``, ``hf:PATH`` or ``vllm:MODEL``.
+    """Build a backend from ``openai:URL:MODEL``, ``hf:PATH``, ``vllm:MODEL`` or an installed kind.
 
     ``kwargs`` go to the backend's constructor (e.g. ``concurrency=64``,
     ``api_key_env="OPENAI_API_KEY"``; no key is sent unless one is given). Credentials in
@@ -206,9 +246,16 @@ def make_llm(spec: str, **kwargs: Any) -> LLM:
         from raggym.agents.llm.vllm_backend import VLLMLLM
 
         return VLLMLLM(rest, **kwargs)
-    raise ValueError(
-        f"bad LLM spec {redact_text(spec)!r}: expected openai:URL:MODEL, hf:PATH or vllm:MODEL"
-    )
+    entry = _installed_llms().get(kind)
+    if entry is not None and rest:
+        backend = entry.load()(rest, **kwargs)
+        if not callable(getattr(backend, "generate", None)):
+            raise TypeError(
+                f"the {LLM_ENTRY_POINT_GROUP} entry point {kind!r} ({entry.value}) returned "
+                f"{type(backend).__name__}, not an LLM with a generate method"
+            )
+        return backend  # type: ignore[no-any-return]
+    raise ValueError(f"bad LLM spec {redact_text(spec)!r}: expected {_spec_forms()}")
 
 
 def make_critic(

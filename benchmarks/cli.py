@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raggym.agents.cli import add_resume_arguments
+from raggym.agents.registry import LLM_SPEC_HELP
 from raggym_env.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, retry_command
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of a suite run, shared by ``raggym bench`` and ``raggym demo``."""
-    parser.add_argument("--llm", help="LLM backend: openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    parser.add_argument("--llm", help=f"LLM backend: {LLM_SPEC_HELP}")
     parser.add_argument("--out", type=Path, help="run folder (default runs/bench/<suite>)")
     parser.add_argument(
         "--data-dir", type=Path, help="folder that the suite's relative dataset paths start in"

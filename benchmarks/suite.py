@@ -68,7 +68,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from raggym.agents.registry import AGENTS, agent_names, agent_option_names
+from raggym.agents.registry import AGENTS, agent_names, agent_option_names, llm_kinds
 from raggym_env.protocols import DEFAULT_PROTOCOL, check_protocol
 from raggym_env.redaction import find_secrets, redact, redact_text
 from raggym_env.retrieval.factory import available_retrievers, retriever_option_names
@@ -627,8 +627,11 @@ def _check_llm_spec(spec: Any, where: str) -> str | None:
     if not spec:
         return None
     kind, _, rest = spec.partition(":")
-    if kind not in _LLM_KINDS or not rest.strip():
-        raise SuiteError(f"{where}: key 'spec': got {_shown(spec)}; allowed: {_LLM_RULE}")
+    kinds = llm_kinds()
+    if kind not in kinds or not rest.strip():
+        installed = "".join(f"'{k}:...', " for k in kinds if k not in _LLM_KINDS)
+        rule = _LLM_RULE.replace("'vllm:MODEL' or", f"'vllm:MODEL', {installed}or")
+        raise SuiteError(f"{where}: key 'spec': got {_shown(spec)}; allowed: {rule}")
     return spec
 
 

@@ -7,9 +7,11 @@ whitespace words, a stand-in that keeps usage figures non-zero and deterministic
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from raggym.agents.llm.base import (
     Completion,
@@ -19,7 +21,7 @@ from raggym.agents.llm.base import (
     truncate_at_stop,
 )
 
-__all__ = ["MockLLM", "ScriptedLLM"]
+__all__ = ["MockLLM", "ScriptedLLM", "scripted_llm_from_file"]
 
 Responder = Callable[[Sequence[Message]], "str | Sequence[str]"]
 
@@ -102,3 +104,40 @@ class ScriptedLLM(MockLLM):
     def _replies(self, conversation: Sequence[Message], n: int) -> list[str]:
         """Each of the ``n`` samples of a conversation takes the next reply."""
         return [self._reply(conversation) for _ in range(n)]
+
+
+MAX_SCRIPT_BYTES = 64 * 1024 * 1024
+"""The largest reply file :func:`scripted_llm_from_file` reads."""
+
+
+def scripted_llm_from_file(path: str, *, name: str = "scripted") -> ScriptedLLM:
+    """A :class:`ScriptedLLM` playing the replies of a JSON file: the ``scripted:FILE`` spec.
+
+    The file holds a JSON list of reply strings, played in order and cycling, one per
+    sample. Every ``raggym`` command that takes ``--llm`` (and a suite's ``llm``) can then
+    run a whole pipeline offline, e.g. ``raggym rollout --llm scripted:replies.json``.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: the file is not a JSON list of strings (the message says what it holds).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"scripted LLM: no reply file at {path!r}")
+    expected = 'expected a JSON list of reply strings, e.g. ["Search[Paris]", "Finish[France]"]'
+    if file.stat().st_size > MAX_SCRIPT_BYTES:
+        raise ValueError(f"scripted LLM: {path!r} is over {MAX_SCRIPT_BYTES:,} bytes; {expected}")
+    try:
+        replies = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"scripted LLM: {path!r} is not JSON ({error}); {expected}") from None
+    if not isinstance(replies, list) or not replies:
+        got = "an empty list" if replies == [] else f"a JSON {type(replies).__name__}"
+        raise ValueError(f"scripted LLM: {path!r} holds {got}; {expected}")
+    for index, reply in enumerate(replies):
+        if not isinstance(reply, str):
+            raise ValueError(
+                f"scripted LLM: reply {index} of {path!r} is a JSON {type(reply).__name__}; "
+                f"{expected}"
+            )
+    return ScriptedLLM(replies, name=name)

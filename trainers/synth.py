@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from raggym.agents.llm.base import LLM, Completion, SamplingParams
+from raggym.agents.registry import LLM_SPEC_HELP
 from raggym.trainers.datasets import write_jsonl
 from raggym_env.corpora import BaseCorpus
 from raggym_env.metrics import exact_match, normalize_answer
@@ -980,7 +981,7 @@ def synth_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ),
     )
     parser.add_argument("--corpus", required=True, help="corpus file or folder (load_corpus)")
-    parser.add_argument("--llm", required=True, help="openai:URL:MODEL, hf:PATH or vllm:MODEL")
+    parser.add_argument("--llm", required=True, help=LLM_SPEC_HELP)
     parser.add_argument("--out", required=True, help="question file to write (JSONL)")
     defaults = SynthConfig()
     for kind in KINDS:
