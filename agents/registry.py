@@ -254,7 +254,7 @@ def make_llm(spec: str, **kwargs: Any) -> LLM:
                 f"the {LLM_ENTRY_POINT_GROUP} entry point {kind!r} ({entry.value}) returned "
                 f"{type(backend).__name__}, not an LLM with a generate method"
             )
-        return backend  # type: ignore[no-any-return]
+        return backend
     raise ValueError(f"bad LLM spec {redact_text(spec)!r}: expected {_spec_forms()}")
 
 

@@ -222,9 +222,7 @@ def test_sft_export_keeps_episodes_of_one_question_apart(episodes):
     assert guided.example_id == plain.example_id and episode_key(guided) != episode_key(plain)
     items = [mark("ann", guided, 0, None, "bad"), mark("ann", plain, 0, None, "good")]
     sft = annotation_rows(records, items, "sft")
-    assert [(r["meta"]["agent"], r["meta"]["step"]) for r in sft] == [
-        (plain.extra.get("agent"), 0)
-    ]
+    assert [(r["meta"]["agent"], r["meta"]["step"]) for r in sft] == [(plain.extra.get("agent"), 0)]
     assert sft[0]["completion"][0]["content"] == plain.steps[0].raw_text
     # The other way round: only the guided episode's step is exported.
     items = [mark("ann", guided, 0, None, "good"), mark("ann", plain, 0, None, "bad")]
