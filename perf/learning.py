@@ -35,7 +35,11 @@ the name from the question. Then:
    SFT model's mistakes are sampling noise its greedy policy does not make), a correct and
    an incorrect one paired at the first model turn where they differ (same context, so the
    pair is a real preference between two actions), trained with
-   :func:`~raggym.trainers.dpo.train_dpo`; held-out EM before and after.
+   :func:`~raggym.trainers.dpo.train_dpo`; held-out EM before and after. A policy whose
+   every sample is right leaves nothing to prefer: DPO is then reported as not run.
+
+Every model is also scored by the held-out EM of its sampled policy (``{phase}_sampled_em``):
+greedy EM saturates near 1 while the probability of right actions still moves.
 
     python perf/learning.py [--out DIR] [--quick] [--seed 0] [--sft-epochs N]
                             [--grpo-steps N] [--people N] [--hidden N] [--layers N]
@@ -71,6 +75,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 """Every linear layer of a Llama block gets a LoRA adapter (of full rank: see ``lora_r``)."""
+
+PHASES = ("setup", "sft", "grpo", "dpo")
+"""The phases, in the order they run."""
+
+SPLITS = ("held_out", "train")
+"""The question sets greedy EM and the hop figures are reported on."""
 
 FULLY_TRAINED = ("embed_tokens", "lm_head", "norm")
 """Modules a from-scratch model trains in full beside its adapters (``norm`` matches all)."""
@@ -460,7 +470,7 @@ class Settings:
     layers: int = 2
     heads: int = 4
     vocab: int = 1200
-    sft_epochs: float = 20.0
+    sft_epochs: float = 40.0
     sft_lr: float = 2e-3
     grpo_steps: int = 100
     grpo_lr: float = 2e-4
@@ -487,6 +497,8 @@ class Phases:
         self.curves: dict[str, list[float]] = {}
         self.minutes: dict[str, float] = {}
         self.failures: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}
+        """Phases that ran without error but had nothing to train on, and why."""
 
     def timed(self, name: str, function: Callable[[], None]) -> bool:
         """Run one phase; on an exception record it as failed and return False."""
@@ -609,12 +621,15 @@ class Phases:
         Beside EM it records, per split, how often each hop was right (``{phase}_hops``):
         EM alone cannot tell a policy that reads the documents from one that writes the
         same few names whatever the question (which scores about one in ``countries``).
+        It also records the held-out EM of the *sampled* policy (``{phase}_sampled_em``,
+        see :meth:`sampled_em`).
 
         Returns:
             EM on the held-out questions, and on as many training questions (fit, not
             generalisation).
         """
         model = self.load(model_dir)
+        self.figures[f"{phase}_sampled_em"] = self.sampled_em(model)
         splits = {
             "held_out": (self.test_factory, self.test),
             "train": (self.train_factory, self.train[: len(self.test)]),
@@ -636,6 +651,35 @@ class Phases:
             hops[f"{split}_person_searched"], hops[f"{split}_town_searched"] = first, second
         self.figures[f"{phase}_hops"] = hops
         return em["held_out"], em["train"]
+
+    def sampled_em(self, model: Any) -> float:
+        """Held-out EM of the policy sampled at ``dpo_temperature``, ``dpo_samples`` per question.
+
+        Greedy EM saturates: a model that is right at greedy decoding on 57 of 60 questions
+        leaves DPO three to win. How much probability the policy puts on right actions
+        keeps moving after that, and this mean over samples (seeded, so two models see the
+        same random draws) measures it.
+        """
+        rollouts = self.samples(model, self.test_factory, self.test)
+        return sum(r.em for r in rollouts) / len(rollouts)
+
+    def samples(self, model: Any, factory: Any, questions: Sequence[Any]) -> list[Rollout]:
+        """``dpo_samples`` rollouts per question at ``dpo_temperature``, seeded."""
+        import torch
+
+        s = self.s
+        repeated = [ex for ex in questions for _ in range(s.dpo_samples)]
+        torch.manual_seed(s.seed)
+        return run_policy(
+            model,
+            self.renderer,
+            factory,
+            repeated,
+            max_turns=s.max_turns,
+            max_new_tokens=s.max_new_tokens,
+            sample=True,
+            temperature=s.dpo_temperature,
+        )
 
     @staticmethod
     def load(model_dir: Path) -> Any:
@@ -727,28 +771,20 @@ class Phases:
 
         s = self.s
         model = self.load(self.sft_dir)
-        repeated = [ex for ex in self.preference for _ in range(s.dpo_samples)]
-        import torch
-
-        torch.manual_seed(s.seed)
-        rollouts = run_policy(
-            model,
-            self.renderer,
-            self.preference_factory,
-            repeated,
-            max_turns=s.max_turns,
-            max_new_tokens=s.max_new_tokens,
-            sample=True,
-            temperature=s.dpo_temperature,
-        )
+        rollouts = self.samples(model, self.preference_factory, self.preference)
         probe = self.preference_factory()
         oracles = {ex.id: oracle_rollout(self.renderer, probe, ex) for ex in self.preference}
         rows, from_oracle = preference_rows(rollouts, oracles, self.tokenizer.decode)
         self.figures["dpo_pairs_with_oracle_chosen"] = from_oracle
-        self.figures["dpo_sampled_em"] = sum(r.em for r in rollouts) / len(rollouts)
+        self.figures["dpo_preference_sampled_em"] = sum(r.em for r in rollouts) / len(rollouts)
         self.figures["dpo_pairs"] = len(rows)
-        if not rows:
-            raise RuntimeError("every sample was correct: nothing to prefer")
+        self.figures["dpo_em_before"] = self.figures["sft_held_out_em"]
+        if not rows:  # a policy without mistakes: a result to report, not a broken phase
+            self.skipped["dpo"] = (
+                f"all {len(rollouts)} rollouts sampled on the preference questions were "
+                "correct: nothing to prefer, so DPO did not train"
+            )
+            return
         config = DPOTrainConfig(
             model=str(self.sft_dir),
             output_dir=str(self.workdir / "dpo"),
@@ -764,7 +800,6 @@ class Phases:
         )
         result = train_dpo(config, rows)
         self.curves["dpo_loss"] = result.losses
-        self.figures["dpo_em_before"] = self.figures["sft_held_out_em"]
         dpo_dir = self.merged(result.adapter_dir, "dpo_merged")
         held_out, train = self.greedy_em(dpo_dir, "dpo")
         self.figures["dpo_em_after"], self.figures["dpo_train_em_after"] = held_out, train
@@ -857,17 +892,22 @@ def plot(curves: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
-def show(value: Any, digits: int = 3) -> str:
-    """A figure for the report; missing or non-finite figures read ``failed``."""
+def show(value: Any, digits: int = 3, missing: str = "failed") -> str:
+    """A figure for the report; missing or non-finite figures read ``missing``."""
     if isinstance(value, (int, float)) and math.isfinite(value):
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-    return "failed"
+    return missing
 
 
 def report(phases: Phases, cores: int, total_min: float) -> str:
     """The Markdown report."""
     f, m = phases.figures, phases.minutes
     window = f.get("grpo_window", 20)
+    missing = {phase: "not run" if phase in phases.skipped else "failed" for phase in PHASES}
+
+    def after(phase: str, name: str) -> str:
+        return show(f.get(name), missing=missing[phase])
+
     lines = [
         "## Learning on a synthetic two-hop task",
         "",
@@ -891,8 +931,11 @@ def report(phases: Phases, cores: int, total_min: float) -> str:
         f"| DPO pairs (from {phases.s.dpo_samples} samples per preference question) | "
         f"{show(f.get('dpo_pairs'))} |",
         f"| held-out EM before DPO (the SFT model) | {show(f.get('dpo_em_before'))} |",
-        f"| held-out EM after DPO | {show(f.get('dpo_em_after'))} |",
-        f"| training-question EM after DPO | {show(f.get('dpo_train_em_after'))} |",
+        f"| held-out EM after DPO | {after('dpo', 'dpo_em_after')} |",
+        f"| training-question EM after DPO | {after('dpo', 'dpo_train_em_after')} |",
+        f"| held-out EM sampled at T {phases.s.dpo_temperature:g}, {phases.s.dpo_samples} per "
+        f"question: SFT / GRPO / DPO | {show(f.get('sft_sampled_em'))} / "
+        f"{show(f.get('grpo_sampled_em'))} / {after('dpo', 'dpo_sampled_em')} |",
         f"| chance EM (one country of {phases.s.countries}) | {1 / phases.s.countries:.3f} |",
         "",
         "Greedy rollouts hop by hop (held-out / training questions): did the first call",
@@ -903,8 +946,10 @@ def report(phases: Phases, cores: int, total_min: float) -> str:
     ]
     for phase in ("sft", "grpo", "dpo"):
         hops = f.get(f"{phase}_hops") or {}
-        person = [show(hops.get(f"{split}_person_searched")) for split in ("held_out", "train")]
-        town = [show(hops.get(f"{split}_town_searched")) for split in ("held_out", "train")]
+        person, town = (
+            [show(hops.get(f"{split}_{hop}_searched"), missing=missing[phase]) for split in SPLITS]
+            for hop in ("person", "town")
+        )
         lines.append(f"| after {phase.upper()} | {' / '.join(person)} | {' / '.join(town)} |")
     lines += [
         "",
@@ -915,6 +960,8 @@ def report(phases: Phases, cores: int, total_min: float) -> str:
     lines.append(f"| total | {total_min:.2f} |")
     for name, why in phases.failures.items():
         lines.append(f"\nPhase {name} FAILED: {why}")
+    for name, why in phases.skipped.items():
+        lines.append(f"\nPhase {name} not run: {why}")
     return "\n".join(lines)
 
 
@@ -928,15 +975,24 @@ def phases_threads() -> int:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    d = Settings()
     parser.add_argument("--out", type=Path, default=None, help="write learning.json and the PNG")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: runs end to end fast")
     parser.add_argument("--seed", type=int, default=0, help="world, split and training seed")
-    parser.add_argument("--sft-epochs", type=float, default=None, help="SFT passes (default 20)")
-    parser.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps (default 100)")
+    parser.add_argument(
+        "--sft-epochs", type=float, default=None, help=f"SFT passes (default {d.sft_epochs:g})"
+    )
+    parser.add_argument(
+        "--grpo-steps", type=int, default=None, help=f"GRPO steps (default {d.grpo_steps})"
+    )
     parser.add_argument("--people", type=int, default=None, help="questions (one per person)")
     parser.add_argument("--held-out", type=int, default=None, help="held-out questions")
-    parser.add_argument("--hidden", type=int, default=None, help="model width (default 128)")
-    parser.add_argument("--layers", type=int, default=None, help="model layers (default 2)")
+    parser.add_argument(
+        "--hidden", type=int, default=None, help=f"model width (default {d.hidden})"
+    )
+    parser.add_argument(
+        "--layers", type=int, default=None, help=f"model layers (default {d.layers})"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     return parser.parse_args(argv)
 
@@ -983,12 +1039,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "curves": phases.curves,
             "minutes": {**phases.minutes, "total": total},
             "failures": phases.failures,
+            "skipped": phases.skipped,
             "cores": cores,
         }
         (args.out / "learning.json").write_text(json.dumps(data, indent=2) + "\n")
         if phases.curves.get("grpo_reward"):
             plot(phases.curves, args.out / "grpo_reward.png")
-    expected = ("setup", "sft", "grpo", "dpo")
+    expected = PHASES
     return 1 if phases.failures or any(p not in phases.minutes for p in expected) else 0
 
 

@@ -262,6 +262,10 @@ def test_learning_quick_runs_every_phase_and_writes_finite_figures(tmp_path):
         "grpo_held_out_em",
         "dpo_em_before",
         "dpo_em_after",
+        "sft_sampled_em",
+        "grpo_sampled_em",
+        "dpo_sampled_em",
+        "dpo_preference_sampled_em",
     ):
         value = figures[name]
         assert isinstance(value, (int, float)) and math.isfinite(value), (name, value)
@@ -357,3 +361,20 @@ def test_learning_hop_accuracy_reads_the_queries_of_the_first_two_turns(perf_scr
     examples = [Example("Ada Lee", "Oslo")] * 3
     first, second = learning.hop_accuracy(rollouts, examples, lambda ids: bytes(ids).decode())
     assert (first, second) == (1 / 3, 2 / 3)
+
+
+def test_learning_report_tells_a_phase_with_nothing_to_train_from_a_failed_one(perf_script):
+    """A policy whose every preference sample is right leaves DPO nothing to prefer: the
+    report says the phase did not run and why, and keeps "failed" for real failures."""
+    from pathlib import Path
+
+    learning = perf_script("learning")
+    phases = learning.Phases(learning.Settings(), Path("."))
+    phases.figures = {"sft_held_out_em": 1.0, "dpo_pairs": 0, "dpo_em_before": 1.0}
+    phases.minutes = {"setup": 0.1, "sft": 1.0, "grpo": 1.0, "dpo": 0.1}
+    phases.skipped["dpo"] = "all 360 rollouts were correct: nothing to prefer"
+    text = learning.report(phases, cores=2, total_min=2.2)
+    assert "| held-out EM after DPO | not run |" in text
+    assert "| after DPO | not run / not run | not run / not run |" in text
+    assert "Phase dpo not run: all 360 rollouts were correct" in text
+    assert "| held-out EM after GRPO | failed |" in text  # no figure and not skipped
