@@ -55,6 +55,7 @@ __all__ = [
     "aggregate_cell",
     "percentile",
     "question_values",
+    "question_values_by_id",
     "rag_values_by_question",
     "summarize_seeds",
 ]
@@ -164,7 +165,38 @@ def question_values(
     """
     wanted = set(selected_ids)
     by_id = {r.example_id: r for r in records if r.example_id in wanted}
-    values: dict[str, list[float]] = {name: [] for name in MEAN_METRICS}
+    values = _score_values(by_id, selected_ids)
+    values.update(_rag_values(by_id, selected_ids, judged))
+    return values
+
+
+def question_values_by_id(
+    records: Iterable[EpisodeRecord],
+    selected_ids: Sequence[str],
+    judged: Mapping[str, Mapping[str, object]] | None = None,
+) -> dict[str, dict[str, float]]:
+    """:func:`question_values` keyed by question id (``selected_ids`` must be distinct).
+
+    Every question maps for the scores, searches, steps and tokens; the RAG and judge
+    metrics map only the questions of their denominators (:func:`rag_values_by_question`),
+    so two runs' values pair up by id even where those denominators differ.
+    """
+    wanted = set(selected_ids)
+    by_id = {r.example_id: r for r in records if r.example_id in wanted}
+    values = {
+        name: dict(zip(selected_ids, column, strict=True))
+        for name, column in _score_values(by_id, selected_ids).items()
+    }
+    values.update(rag_values_by_question(by_id.values(), selected_ids, judged))
+    return values
+
+
+def _score_values(
+    by_id: Mapping[str, EpisodeRecord], selected_ids: Sequence[str]
+) -> dict[str, list[float]]:
+    """The mean metrics other than the RAG and judge ones, one value per selected question."""
+    names = [name for name in MEAN_METRICS if name not in (*RAG_METRICS, *JUDGE_METRICS)]
+    values: dict[str, list[float]] = {name: [] for name in names}
     for example_id in selected_ids:
         record = by_id.get(example_id)
         ok = record is not None and record.error is None
@@ -175,7 +207,6 @@ def question_values(
         values["steps"].append(float(len(record.steps)) if record is not None else 0.0)
         tokens = sum(sum(s.tokens.values()) for s in record.steps) if record is not None else 0
         values["tokens_per_q"].append(float(tokens))
-    values.update(_rag_values(by_id, selected_ids, judged))
     return values
 
 

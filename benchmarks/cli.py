@@ -438,17 +438,11 @@ def _values_by_question(
     The judge metrics come from the judge results the run saved for the cell (those made
     for the episodes as recorded); without them they stay empty.
     """
-    from raggym.benchmarks.aggregate import question_values, rag_values_by_question
+    from raggym.benchmarks.aggregate import question_values_by_id
     from raggym.benchmarks.runner import saved_judgements
 
-    values = {
-        name: dict(zip(shared, column, strict=True))
-        for name, column in question_values(records, shared).items()
-        if name not in dict(_RAG_COLUMNS)
-    }
     judged = saved_judgements(folder, key[0], key[1], records)
-    values.update(rag_values_by_question(records, shared, judged))
-    return values
+    return question_values_by_id(records, shared, judged)
 
 
 def compare_paired(

@@ -944,7 +944,7 @@ def report(phases: Phases, cores: int, total_min: float) -> str:
         "| model | person searched | town searched |",
         "|---|---:|---:|",
     ]
-    for phase in ("sft", "grpo", "dpo"):
+    for phase in PHASES[1:]:
         hops = f.get(f"{phase}_hops") or {}
         person, town = (
             [show(hops.get(f"{split}_{hop}_searched"), missing=missing[phase]) for split in SPLITS]
@@ -1045,8 +1045,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (args.out / "learning.json").write_text(json.dumps(data, indent=2) + "\n")
         if phases.curves.get("grpo_reward"):
             plot(phases.curves, args.out / "grpo_reward.png")
-    expected = PHASES
-    return 1 if phases.failures or any(p not in phases.minutes for p in expected) else 0
+    return 1 if phases.failures or any(p not in phases.minutes for p in PHASES) else 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@ import shutil
 
 import pytest
 
-from raggym.benchmarks.aggregate import MEAN_METRICS, question_values, summarize_seeds
+from raggym.benchmarks.aggregate import (
+    MEAN_METRICS,
+    question_values,
+    question_values_by_id,
+    summarize_seeds,
+)
 from raggym.benchmarks.cli import compare_paired
 from raggym.benchmarks.leaderboard import load_leaderboard
 from raggym.benchmarks.report import format_csv, format_json, format_markdown
@@ -48,8 +53,11 @@ def test_every_mean_has_an_interval_that_round_trips(run_a):
         for key, (lo, hi) in cell.ci95.items():
             assert lo <= cell.metrics[key] <= hi, key
         records = final_episodes(read_episodes(out / cell.episodes_file))
-        values = question_values(records, [r.example_id for r in records])
+        ids = [r.example_id for r in records]
+        values = question_values(records, ids)
         assert sum(values["f1"]) / 6 == pytest.approx(cell.metrics["f1"])
+        keyed = question_values_by_id(records, ids)  # the same values, keyed by question
+        assert {name: list(per_id.values()) for name, per_id in keyed.items()} == values
     saved = json.loads((out / "leaderboard.json").read_text())
     assert saved["cells"][0]["ci95"]["em"] == list(board.cells[0].ci95["em"])
     assert load_leaderboard(out) == board
